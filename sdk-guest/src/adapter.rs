@@ -1,0 +1,82 @@
+//! The channel-adapter trait and its export glue.
+
+use crate::types::*;
+
+/// A channel adapter: turns a provider's webhooks into events and outbound
+/// messages into provider API calls. Only [`info`](Self::info) and
+/// [`parse`](Self::parse) are required.
+pub trait ChannelAdapter {
+    /// Name, limits and the hosts `render` calls.
+    fn info() -> AdapterInfo;
+
+    /// Authenticate a webhook. Return `Ok(Some(response))` to answer a
+    /// handshake, `Ok(None)` to accept. The default accepts everything, so an
+    /// adapter for a signed provider must override it.
+    fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
+        let _ = request;
+        Ok(None)
+    }
+
+    /// Turn a verified webhook into events.
+    fn parse(request: &HttpRequest) -> Result<Vec<Event>, PluginError>;
+
+    /// Build the provider call that sends `message`.
+    fn render(message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
+        let _ = message;
+        Err(PluginError::unsupported("this adapter cannot send messages"))
+    }
+
+    /// Read the provider's answer to a rendered request. The default accepts
+    /// any 2xx as queued (with no provider id) and treats 429 and 5xx as
+    /// retryable errors.
+    fn parse_send_response(response: &HttpResponse) -> Result<Receipt, PluginError> {
+        if response.is_success() {
+            return Ok(Receipt { external_id: None, status: DeliveryStatus::Queued });
+        }
+        let retryable = response.status == 429 || response.status >= 500;
+        let message = String::from_utf8_lossy(&response.body).chars().take(512).collect::<String>();
+        Err(PluginError::Provider(ProviderError::new(retryable, Some(response.status.to_string()), message)))
+    }
+
+    /// Keys identifying the channels a shared-endpoint webhook belongs to.
+    /// The default (empty) means shared endpoints are not supported.
+    fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
+        let _ = request;
+        Ok(Vec::new())
+    }
+}
+
+#[doc(hidden)]
+pub struct AdapterExport<T>(core::marker::PhantomData<T>);
+
+impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin::adapter::Guest for AdapterExport<T> {
+    fn info() -> AdapterInfo {
+        T::info()
+    }
+    fn verify(request: HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
+        T::verify(&request)
+    }
+    fn parse(request: HttpRequest) -> Result<Vec<Event>, PluginError> {
+        T::parse(&request)
+    }
+    fn render(message: OutboundMessage) -> Result<HttpRequest, PluginError> {
+        T::render(&message)
+    }
+    fn parse_send_response(response: HttpResponse) -> Result<Receipt, PluginError> {
+        T::parse_send_response(&response)
+    }
+    fn route_key(request: HttpRequest) -> Result<Vec<String>, PluginError> {
+        T::route_key(&request)
+    }
+}
+
+/// Export a [`ChannelAdapter`] implementation as this component's adapter.
+#[macro_export]
+macro_rules! export_adapter {
+    ($ty:ty) => {
+        const _: () = {
+            type __SwitchboardAdapter = $crate::__AdapterExport<$ty>;
+            $crate::__export_channel_adapter_impl!(__SwitchboardAdapter with_types_in $crate::__bindings::adapter);
+        };
+    };
+}

@@ -1,0 +1,30 @@
+//! The persona trait and its export glue.
+
+use crate::types::*;
+
+/// A persona component: builds the responder's prompt in code. The host
+/// always wraps the result with the platform's mandatory safety rules.
+pub trait Persona {
+    /// Build the prompt for answering `context.message`.
+    fn build_prompt(context: &PersonaContext) -> Result<Prompt, PluginError>;
+}
+
+#[doc(hidden)]
+pub struct PersonaExport<T>(core::marker::PhantomData<T>);
+
+impl<T: Persona> crate::__bindings::persona::exports::switchboard::plugin::prompt_builder::Guest for PersonaExport<T> {
+    fn build_prompt(context: PersonaContext) -> Result<Prompt, PluginError> {
+        T::build_prompt(&context)
+    }
+}
+
+/// Export a [`Persona`] implementation as this component's persona.
+#[macro_export]
+macro_rules! export_persona {
+    ($ty:ty) => {
+        const _: () = {
+            type __SwitchboardPersona = $crate::__PersonaExport<$ty>;
+            $crate::__export_persona_impl!(__SwitchboardPersona with_types_in $crate::__bindings::persona);
+        };
+    };
+}
