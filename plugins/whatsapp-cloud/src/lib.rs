@@ -1,1 +1,127 @@
+//! # whatsapp-cloud
+//!
+//! A Switchboard channel adapter for the WhatsApp Business **Cloud API**:
+//! Meta's signed webhooks in, `POST /{phone-number-id}/messages` out.
+//!
+//! This file is the thin layer that reads the binding's configuration and
+//! calls the host; all payload handling lives in pure modules
+//! ([`webhook`], [`send`], [`response`], [`verify`]) that are unit-tested
+//! natively, where host imports are unreachable.
+//!
+//! Configuration keys: `phone_number_id`, `access_token` (for sending),
+//! `app_secret` (webhook signatures), `verify_token` (subscription
+//! handshake) and optional `api_base_url` (default
+//! [`send::DEFAULT_API_BASE_URL`]).
 
+use switchboard_sdk::host::{self, LogLevel, crypto};
+use switchboard_sdk::prelude::*;
+
+pub mod address;
+mod message;
+pub mod response;
+pub mod send;
+mod status;
+pub mod verify;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+pub use status::delivery_status;
+
+/// The adapter's name, as the host and channel bindings refer to it.
+pub const ADAPTER_NAME: &str = "whatsapp-cloud";
+
+/// Every configuration key the adapter reads.
+pub const CONFIG_KEYS: [&str; 5] = [
+    "phone_number_id",
+    "access_token",
+    "app_secret",
+    "verify_token",
+    "api_base_url",
+];
+
+/// The WhatsApp Cloud API channel adapter.
+pub struct WhatsAppCloud;
+
+/// Crypto done by the host, so the guest bundles none.
+struct HostCrypto;
+
+impl verify::Crypto for HostCrypto {
+    fn hmac_sha256(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        crypto::hmac_sha256(key, data)
+    }
+    fn constant_time_eq(&self, a: &[u8], b: &[u8]) -> bool {
+        crypto::constant_time_eq(a, b)
+    }
+}
+
+impl ChannelAdapter for WhatsAppCloud {
+    fn info() -> AdapterInfo {
+        AdapterInfo {
+            name: ADAPTER_NAME.to_string(),
+            max_text_length: send::MAX_TEXT_CHARS as u32,
+            supports_media: true,
+            outbound_hosts: vec!["graph.facebook.com".to_string()],
+            config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
+        if request.method.eq_ignore_ascii_case("GET") {
+            let token = host::require_config("verify_token")?;
+            return Ok(Some(verify::handshake(request, &token, &HostCrypto)));
+        }
+        if request.method.eq_ignore_ascii_case("POST") {
+            let secret = host::require_config("app_secret")?;
+            verify::check_signature(
+                request.header(verify::SIGNATURE_HEADER),
+                &request.body,
+                secret.as_bytes(),
+                &HostCrypto,
+            )?;
+            return Ok(None);
+        }
+        Err(PluginError::bad_request(format!(
+            "WhatsApp webhooks are GET (handshake) or POST (events), not {}",
+            request.method
+        )))
+    }
+
+    fn parse(request: &HttpRequest) -> Result<Vec<Event>, PluginError> {
+        let parsed = webhook::parse_webhook(&request.body)?;
+        // Skipped items are not errors (failing would make Meta redeliver
+        // the whole batch), but someone should be able to see them.
+        for reason in &parsed.skipped {
+            host::log(
+                LogLevel::Warn,
+                "whatsapp-cloud skipped part of a webhook",
+                &[("reason", reason)],
+            );
+        }
+        Ok(parsed.events)
+    }
+
+    fn render(message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
+        let config = send::SendConfig {
+            api_base_url: host::config_or("api_base_url", send::DEFAULT_API_BASE_URL),
+            phone_number_id: host::require_config("phone_number_id")?,
+            access_token: host::require_config("access_token")?,
+        };
+        send::render_request(message, &config)
+    }
+
+    fn parse_send_response(response: &HttpResponse) -> Result<Receipt, PluginError> {
+        response::parse_send_response(response)
+    }
+
+    fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
+        webhook::route_keys(&request.body)
+    }
+}
+
+// Only a wasm component exports the adapter: natively the export symbols
+// (`switchboard:plugin/adapter@0.1.0#…`) are not valid linker names, so the
+// native `cdylib` used by `cargo test` would fail to link.
+#[cfg(target_arch = "wasm32")]
+switchboard_sdk::export_adapter!(WhatsAppCloud);

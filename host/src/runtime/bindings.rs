@@ -1,0 +1,11 @@
+//! The host's one `bindgen!` site. Generated types stay inside `runtime`;
+//! `convert` turns them into `crate::domain` types.
+
+wasmtime::component::bindgen!({
+    world: "host-runtime",
+    path: "../wit",
+});
+
+pub use exports::switchboard::plugin::{adapter, guard, prompt_builder};
+pub use switchboard::plugin::host;
+pub use switchboard::plugin::types;

@@ -1,0 +1,289 @@
+//! One fresh instance of a plugin, and the typed calls on it. Every call
+//! runs under the instance's fuel, deadline, memory and output limits, and
+//! every failure becomes a [`PluginError`].
+
+use std::sync::Arc;
+
+use wasmtime::component::{Instance, ResourceTable};
+use wasmtime::{Engine, Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::bindings::types as w;
+use super::error::{PluginError, TrapKind};
+use super::host_api::{HostCtx, LogLine};
+use super::output::OutputSize;
+use super::stdio::CappedOutput;
+use super::{CallState, ExportIndices, LoadedPlugin, Limits, MemoryLimiter};
+use crate::domain::*;
+
+/// What a finished call leaves behind besides its result.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CallReport {
+    /// Log lines (host `log`, then captured stdout/stderr), within the cap.
+    pub logs: Vec<LogLine>,
+    /// Lines or bytes dropped over the cap.
+    pub dropped_log_lines: u64,
+    /// Bytes of stdout/stderr dropped over the cap.
+    pub dropped_output_bytes: u64,
+    /// Fuel consumed by the whole instance (instantiation included).
+    pub fuel_consumed: u64,
+}
+
+/// A live instance. Dropping it frees the store; after any failure it is
+/// poisoned and refuses further calls.
+pub struct PluginInstance {
+    store: Store<CallState>,
+    instance: Instance,
+    plugin: Arc<LoadedPlugin>,
+    limits: Limits,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+    poisoned: bool,
+}
+
+impl PluginInstance {
+    pub(crate) fn new(engine: &Engine, plugin: Arc<LoadedPlugin>, limits: Limits, host: HostCtx) -> Result<Self, PluginError> {
+        let stdout = CappedOutput::new(limits.log_bytes as usize);
+        let stderr = CappedOutput::new(limits.log_bytes as usize);
+        // Grants nothing: no preopens, env, args, network or name lookup.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            host,
+            limiter: MemoryLimiter { limit: limits.memory_bytes as usize, total: 0, exceeded: false },
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // A store starts with no fuel; the deadline is armed before
+        // instantiation too, so a hostile start function cannot run forever.
+        store.set_fuel(limits.fuel).map_err(|e| PluginError::Unavailable(e.to_string()))?;
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+        let mut this_limits = limits;
+        let instance = match plugin.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => {
+                let err = classify(&store, &this_limits, e, true);
+                return Err(err);
+            }
+        };
+        // Re-arm so the deadline covers the calls, not instantiation.
+        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+        this_limits.memory_bytes = limits.memory_bytes;
+        Ok(PluginInstance { store, instance, plugin, limits: this_limits, stdout, stderr, poisoned: false })
+    }
+
+    /// The loaded plugin this instance runs.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// The limits this call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Fuel consumed so far.
+    pub fn fuel_consumed(&self) -> u64 {
+        self.limits.fuel - self.store.get_fuel().unwrap_or(0)
+    }
+
+    /// End the call and collect its logs.
+    pub fn finish(mut self) -> CallReport {
+        let fuel_consumed = self.fuel_consumed();
+        let host = &mut self.store.data_mut().host;
+        let mut logs = std::mem::take(&mut host.logs.lines);
+        let dropped_log_lines = host.logs.dropped;
+        let mut dropped_output_bytes = 0;
+        for (stream, level) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
+            let (bytes, dropped) = stream.take();
+            dropped_output_bytes += dropped;
+            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+                logs.push(LogLine { level, message: line.to_string(), fields: Vec::new() });
+            }
+        }
+        CallReport { logs, dropped_log_lines, dropped_output_bytes, fuel_consumed }
+    }
+
+    fn adapter(&mut self) -> Result<super::bindings::adapter::Guest, PluginError> {
+        let ExportIndices::Adapter(idx) = &self.plugin.exports else {
+            return Err(PluginError::WrongWorld { expected: "channel-adapter", actual: self.plugin.detected.world.name() });
+        };
+        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+    }
+
+    fn guard(&mut self) -> Result<super::bindings::guard::Guest, PluginError> {
+        let ExportIndices::Guard(idx) = &self.plugin.exports else {
+            return Err(PluginError::WrongWorld { expected: "guardrail", actual: self.plugin.detected.world.name() });
+        };
+        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+    }
+
+    fn persona(&mut self) -> Result<super::bindings::prompt_builder::Guest, PluginError> {
+        let ExportIndices::Persona(idx) = &self.plugin.exports else {
+            return Err(PluginError::WrongWorld { expected: "persona", actual: self.plugin.detected.world.name() });
+        };
+        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+    }
+
+    /// Run one guest call, classify its failure, and apply the output cap.
+    fn run<G, W, D>(&mut self, guest: G, call: impl FnOnce(&G, &mut Store<CallState>) -> wasmtime::Result<Result<W, w::PluginError>>) -> Result<D, PluginError>
+    where
+        D: From<W> + OutputSize,
+    {
+        if self.poisoned {
+            return Err(PluginError::Unavailable("this instance already failed; use a fresh one".into()));
+        }
+        let result = call(&guest, &mut self.store);
+        match result {
+            Err(e) => {
+                self.poisoned = true;
+                Err(classify(&self.store, &self.limits, e, false))
+            }
+            Ok(Err(guest_err)) => Err(PluginError::Guest(guest_err.into())),
+            Ok(Ok(value)) => {
+                let value = D::from(value);
+                let size = value.output_bytes();
+                if size > self.limits.output_bytes {
+                    return Err(PluginError::OutputTooLarge { what: "result", size, limit: self.limits.output_bytes });
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// `adapter.info`.
+    pub fn info(&mut self) -> Result<AdapterInfo, PluginError> {
+        let g = self.adapter()?;
+        self.run(g, |g, s| g.call_info(s).map(Ok::<_, w::PluginError>))
+    }
+
+    /// `adapter.verify`.
+    pub fn verify(&mut self, request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
+        let g = self.adapter()?;
+        let req: w::HttpRequest = request.clone().into();
+        self.run(g, |g, s| g.call_verify(s, &req).map(|r| r.map(|o| o.map(HttpResponse::from))))
+    }
+
+    /// `adapter.parse`, with the event-count cap.
+    pub fn parse(&mut self, request: &HttpRequest) -> Result<Vec<Event>, PluginError> {
+        let g = self.adapter()?;
+        let req: w::HttpRequest = request.clone().into();
+        let max = self.limits.max_events as usize;
+        let checked: CheckedEvents = self.run(g, |g, s| {
+            g.call_parse(s, &req).map(|r| {
+                r.map(|events| if events.len() > max { EventList::TooMany(events.len()) } else { EventList::Ok(events) })
+            })
+        })?;
+        checked.into_result().map_err(|n| PluginError::OutputTooLarge { what: "event count", size: n as u64, limit: max as u64 })
+    }
+
+    /// `adapter.render`.
+    pub fn render(&mut self, message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
+        let g = self.adapter()?;
+        let msg: w::OutboundMessage = message.clone().into();
+        self.run(g, |g, s| g.call_render(s, &msg))
+    }
+
+    /// `adapter.parse-send-response`.
+    pub fn parse_send_response(&mut self, response: &HttpResponse) -> Result<Receipt, PluginError> {
+        let g = self.adapter()?;
+        let resp: w::HttpResponse = response.clone().into();
+        self.run(g, |g, s| g.call_parse_send_response(s, &resp))
+    }
+
+    /// `adapter.route-key`.
+    pub fn route_key(&mut self, request: &HttpRequest) -> Result<Vec<String>, PluginError> {
+        let g = self.adapter()?;
+        let req: w::HttpRequest = request.clone().into();
+        self.run(g, |g, s| g.call_route_key(s, &req))
+    }
+
+    /// `guard.check-inbound` or `guard.check-outbound`, by direction.
+    pub fn check(&mut self, context: &GuardrailContext) -> Result<Verdict, PluginError> {
+        let g = self.guard()?;
+        let ctx: w::GuardrailContext = context.clone().into();
+        match context.direction {
+            Direction::Inbound => self.run(g, |g, s| g.call_check_inbound(s, &ctx)),
+            Direction::Outbound => self.run(g, |g, s| g.call_check_outbound(s, &ctx)),
+        }
+    }
+
+    /// `prompt-builder.build-prompt`.
+    pub fn build_prompt(&mut self, context: &PersonaContext) -> Result<Prompt, PluginError> {
+        let g = self.persona()?;
+        let ctx: w::PersonaContext = context.clone().into();
+        self.run(g, |g, s| g.call_build_prompt(s, &ctx))
+    }
+}
+
+/// Parse results before the count check; the count is checked before the
+/// events are converted or measured.
+enum EventList {
+    Ok(Vec<w::Event>),
+    TooMany(usize),
+}
+
+struct CheckedEvents(Result<Vec<Event>, usize>);
+
+impl CheckedEvents {
+    fn into_result(self) -> Result<Vec<Event>, usize> {
+        self.0
+    }
+}
+
+impl From<EventList> for CheckedEvents {
+    fn from(l: EventList) -> Self {
+        match l {
+            EventList::Ok(events) => CheckedEvents(Ok(events.into_iter().map(Event::from).collect())),
+            EventList::TooMany(n) => CheckedEvents(Err(n)),
+        }
+    }
+}
+
+impl OutputSize for CheckedEvents {
+    fn output_bytes(&self) -> u64 {
+        self.0.as_ref().map_or(0, |e| e.output_bytes())
+    }
+}
+
+fn deadline_ticks(ms: u64) -> u64 {
+    // +1: the current tick may be almost over when the deadline is armed.
+    ms.div_ceil(super::EPOCH_TICK.as_millis() as u64).max(1) + 1
+}
+
+/// Turn a wasmtime error into the typed error a tenant sees.
+fn classify(store: &Store<CallState>, limits: &Limits, e: wasmtime::Error, instantiating: bool) -> PluginError {
+    if store.data().limiter.exceeded {
+        return PluginError::MemoryLimit { limit: limits.memory_bytes };
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        let kind = match trap {
+            Trap::OutOfFuel => return PluginError::OutOfFuel { budget: limits.fuel },
+            Trap::Interrupt => return PluginError::Deadline { deadline_ms: limits.deadline_ms },
+            Trap::StackOverflow => TrapKind::StackOverflow,
+            Trap::UnreachableCodeReached => TrapKind::Unreachable,
+            Trap::MemoryOutOfBounds | Trap::TableOutOfBounds | Trap::HeapMisaligned => TrapKind::OutOfBounds,
+            Trap::IntegerOverflow | Trap::IntegerDivisionByZero | Trap::BadConversionToInteger => TrapKind::Arithmetic,
+            _ => TrapKind::Other,
+        };
+        return PluginError::Trap { kind, detail: trap.to_string() };
+    }
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return PluginError::Unavailable("all plugin instance slots are busy".into());
+    }
+    if instantiating {
+        return PluginError::Unavailable(format!("instantiation failed: {}", super::root_message(&e)));
+    }
+    // Host-side errors raised inside a call (e.g. a lifting failure on
+    // malformed guest output) count as traps of the plugin.
+    PluginError::Trap { kind: TrapKind::Other, detail: super::root_message(&e) }
+}

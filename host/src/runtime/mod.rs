@@ -1,0 +1,338 @@
+//! The sandboxed plugin runtime: one `Engine`, one `Linker`, `InstancePre`s
+//! cached by component sha256, and a fresh `Store` for every call.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! use switchboard::runtime::{CallContext, PluginRuntime, RuntimeOptions};
+//! let runtime = PluginRuntime::new(RuntimeOptions::default())?;
+//! let plugin = runtime.load(switchboard_artifacts::first_party::WHATSAPP_CLOUD)?;
+//! let mut call = runtime.instantiate(&plugin, &CallContext::for_tenant("acme", "whatsapp-cloud"))?;
+//! let info = call.info()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+mod bindings;
+mod cache;
+mod convert;
+mod engine;
+mod error;
+mod host_api;
+mod instance;
+mod limits;
+mod output;
+mod stdio;
+mod world;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use sha2::Digest;
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use cache::DiskCache;
+pub use engine::{EPOCH_TICK, EngineOptions};
+pub use error::{PluginError, TrapKind};
+pub use host_api::LogLine;
+pub use instance::{CallReport, PluginInstance};
+pub use limits::{KvQuota, LimitOverrides, Limits};
+pub use output::OutputSize;
+pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
+
+use crate::kv::{KvScope, KvStore, MemoryKv};
+use bindings::{adapter, guard, prompt_builder};
+use host_api::{HostCtx, LogSink};
+
+/// How to build a [`PluginRuntime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Engine and allocator settings.
+    pub engine: EngineOptions,
+    /// Where compiled components are cached (`<data-dir>`); `None` disables
+    /// the disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Platform default limits.
+    pub defaults: Limits,
+    /// `kv` quotas.
+    pub kv_quota: KvQuota,
+}
+
+/// A compiled, validated plugin, ready to instantiate.
+pub struct LoadedPlugin {
+    /// Hex sha256 of the component bytes.
+    pub sha256: String,
+    /// World, version, exports and imports.
+    pub detected: Detected,
+    /// Size of the component in bytes.
+    pub size: usize,
+    /// How long compilation took, or `None` when it came from a cache.
+    pub compile_time: Option<Duration>,
+    pub(crate) pre: InstancePre<CallState>,
+    pub(crate) exports: ExportIndices,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("sha256", &self.sha256).field("world", &self.detected.world).finish()
+    }
+}
+
+pub(crate) enum ExportIndices {
+    Adapter(adapter::GuestIndices),
+    Guard(guard::GuestIndices),
+    Persona(prompt_builder::GuestIndices),
+}
+
+/// Who a call runs for and what it may see.
+#[derive(Clone)]
+pub struct CallContext {
+    /// The tenant; scopes `kv`.
+    pub tenant: String,
+    /// The plugin's name or id; scopes `kv`.
+    pub plugin: String,
+    /// The binding's configuration (secrets decrypted), read via `config`.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Backing store for `kv`.
+    pub kv: Arc<dyn KvStore>,
+    /// The tenant's overrides of the platform limits.
+    pub limits: LimitOverrides,
+}
+
+impl CallContext {
+    /// A context with empty configuration, a private in-memory kv and
+    /// default limits.
+    pub fn for_tenant(tenant: &str, plugin: &str) -> Self {
+        CallContext {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            config: Arc::default(),
+            kv: Arc::new(MemoryKv::default()),
+            limits: LimitOverrides::default(),
+        }
+    }
+
+    /// This context with the given configuration.
+    pub fn with_config(mut self, config: BTreeMap<String, String>) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+}
+
+/// Counters for observing the runtime (and asserting cache behaviour in tests
+/// without timing anything).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Components compiled from wasm.
+    pub compiles: u64,
+    /// Components loaded from the disk cache.
+    pub disk_cache_hits: u64,
+    /// Loads answered from the in-memory `InstancePre` cache.
+    pub memory_cache_hits: u64,
+    /// Instances created.
+    pub instantiations: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    compiles: AtomicU64,
+    disk_cache_hits: AtomicU64,
+    memory_cache_hits: AtomicU64,
+    instantiations: AtomicU64,
+}
+
+/// The plugin runtime. Cheap to share behind an `Arc`; all methods take
+/// `&self` and may be called from many threads.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    cache: Option<DiskCache>,
+    defaults: Limits,
+    kv_quota: KvQuota,
+    max_memory_bytes: u64,
+    counters: Counters,
+    _ticker: engine::EpochTicker,
+}
+
+impl PluginRuntime {
+    /// Build the engine, linker and epoch ticker.
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine::build_engine(&options.engine)?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        // WASI p2 is linked because a std Rust guest imports it even when it
+        // never prints; the context built per call grants nothing.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
+        let cache = match &options.cache_dir {
+            Some(dir) => Some(DiskCache::open(dir, &engine)?),
+            None => None,
+        };
+        let ticker = engine::EpochTicker::start(&engine);
+        let max_memory_bytes = if options.engine.pooling { options.engine.max_memory_bytes } else { u64::MAX };
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            plugins: RwLock::new(HashMap::new()),
+            cache,
+            defaults: options.defaults,
+            kv_quota: options.kv_quota,
+            max_memory_bytes,
+            counters: Counters::default(),
+            _ticker: ticker,
+        })
+    }
+
+    /// The platform default limits.
+    pub fn default_limits(&self) -> Limits {
+        self.defaults
+    }
+
+    /// The engine (for tools such as `plugin check`).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> RuntimeStats {
+        let c = &self.counters;
+        RuntimeStats {
+            compiles: c.compiles.load(Ordering::Relaxed),
+            disk_cache_hits: c.disk_cache_hits.load(Ordering::Relaxed),
+            memory_cache_hits: c.memory_cache_hits.load(Ordering::Relaxed),
+            instantiations: c.instantiations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Validate and prepare a component: from the in-memory cache, else the
+    /// disk cache, else by compiling it (and caching the result).
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        if let Some(p) = self.plugins.read().get(&sha256) {
+            self.counters.memory_cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(p.clone());
+        }
+        let mut compile_time = None;
+        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha256));
+        let component = match cached {
+            Some(c) => {
+                self.counters.disk_cache_hits.fetch_add(1, Ordering::Relaxed);
+                c
+            }
+            None => {
+                if is_core_module(bytes) {
+                    return Err(PluginError::Incompatible(
+                        "this is a core wasm module, not a component; build for wasm32-wasip2 (or run `wasm-tools component new`)".into(),
+                    ));
+                }
+                let start = Instant::now();
+                let c = wasmtime::component::Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::Incompatible(format!("not a valid wasm component: {}", root_message(&e))))?;
+                compile_time = Some(start.elapsed());
+                self.counters.compiles.fetch_add(1, Ordering::Relaxed);
+                if let Some(cache) = &self.cache {
+                    cache.store(&sha256, &c);
+                }
+                c
+            }
+        };
+        let detected = world::detect(&self.engine, &component).map_err(PluginError::Incompatible)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Incompatible(format!("component needs imports this host does not grant: {}", root_message(&e))))?;
+        let incompatible = |e: wasmtime::Error| PluginError::Incompatible(format!("{} exports do not match the contract: {}", detected.world, root_message(&e)));
+        let exports = match detected.world {
+            World::ChannelAdapter => ExportIndices::Adapter(adapter::GuestIndices::new(&pre).map_err(incompatible)?),
+            World::Guardrail => ExportIndices::Guard(guard::GuestIndices::new(&pre).map_err(incompatible)?),
+            World::Persona => ExportIndices::Persona(prompt_builder::GuestIndices::new(&pre).map_err(incompatible)?),
+        };
+        let plugin = Arc::new(LoadedPlugin { sha256: sha256.clone(), detected, size: bytes.len(), compile_time, pre, exports });
+        self.plugins.write().insert(sha256, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A fresh instance of `plugin` for one call (or one verify+parse pair),
+    /// under the tenant's limits.
+    pub fn instantiate(&self, plugin: &Arc<LoadedPlugin>, ctx: &CallContext) -> Result<PluginInstance, PluginError> {
+        let mut limits = self.defaults.with(&ctx.limits);
+        limits.memory_bytes = limits.memory_bytes.min(self.max_memory_bytes);
+        self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
+        let host = HostCtx {
+            config: ctx.config.clone(),
+            kv: ctx.kv.clone(),
+            kv_scope: KvScope { tenant: ctx.tenant.clone(), plugin: ctx.plugin.clone() },
+            kv_quota: self.kv_quota,
+            logs: LogSink::new(limits.log_bytes),
+        };
+        instance::PluginInstance::new(&self.engine, plugin.clone(), limits, host)
+    }
+}
+
+/// A core module has binary version 1; a component has the component layer.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// The innermost cause, which is what a plugin author needs to read.
+fn root_message(e: &wasmtime::Error) -> String {
+    e.chain().last().map(|c| c.to_string()).unwrap_or_else(|| e.to_string())
+}
+
+/// Store data for one call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) host: HostCtx,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps the total linear memory of one instance and remembers whether it
+/// refused, so the resulting trap is reported as `MemoryLimit`.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    total: usize,
+    pub(crate) exceeded: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit exceeded")]
+struct MemoryLimitExceeded;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total - current.min(self.total) + desired;
+        if total > self.limit {
+            self.exceeded = true;
+            // An error, not `Ok(false)`: a Rust guest would abort on a failed
+            // allocation anyway, and stopping here names the real cause.
+            return Err(MemoryLimitExceeded.into());
+        }
+        self.total = total;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        32
+    }
+    fn tables(&self) -> usize {
+        32
+    }
+    fn memories(&self) -> usize {
+        8
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary with a module per topic (as wasmtime's
+//! `tests/all`), so the plugin runtime and its compiled components are
+//! shared instead of rebuilt per file.
+
+mod common;
+mod example_adapter;
+mod hostile;
+mod runtime_cache;
+mod whatsapp_cloud;
