@@ -8,6 +8,7 @@
 //! - [`kv`]: storage behind the plugins' key-value import.
 //! - [`first_party`]: the platform's built-in plugins.
 
+pub mod cli;
 pub mod domain;
 pub mod first_party;
 pub mod kv;

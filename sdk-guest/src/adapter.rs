@@ -74,6 +74,9 @@ impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin
 #[macro_export]
 macro_rules! export_adapter {
     ($ty:ty) => {
+        // Component exports only exist on wasm; natively (unit tests of a
+        // plugin's pure code) the export names are not valid symbols.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SwitchboardAdapter = $crate::__AdapterExport<$ty>;
             $crate::__export_channel_adapter_impl!(__SwitchboardAdapter with_types_in $crate::__bindings::adapter);

@@ -22,6 +22,9 @@ impl<T: Persona> crate::__bindings::persona::exports::switchboard::plugin::promp
 #[macro_export]
 macro_rules! export_persona {
     ($ty:ty) => {
+        // Component exports only exist on wasm; natively (unit tests of a
+        // plugin's pure code) the export names are not valid symbols.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SwitchboardPersona = $crate::__PersonaExport<$ty>;
             $crate::__export_persona_impl!(__SwitchboardPersona with_types_in $crate::__bindings::persona);

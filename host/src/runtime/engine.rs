@@ -22,19 +22,22 @@ pub struct EngineOptions {
     pub pool_instances: u32,
     /// Largest memory any tenant's limit may allow (the pool slot size).
     pub max_memory_bytes: u64,
+    /// Fuel metering and epoch deadlines. Always on in the platform; the
+    /// benchmark turns it off only to measure what metering costs.
+    pub metering: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { pooling: true, pool_instances: 128, max_memory_bytes: 1 << 30 }
+        EngineOptions { pooling: true, pool_instances: 128, max_memory_bytes: 1 << 30, metering: true }
     }
 }
 
 pub(crate) fn build_engine(options: &EngineOptions) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.consume_fuel(true);
-    config.epoch_interruption(true);
+    config.consume_fuel(options.metering);
+    config.epoch_interruption(options.metering);
     config.memory_init_cow(true);
     if options.pooling {
         let n = options.pool_instances;

@@ -42,7 +42,7 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    pub(crate) fn new(engine: &Engine, plugin: Arc<LoadedPlugin>, limits: Limits, host: HostCtx) -> Result<Self, PluginError> {
+    pub(crate) fn new(engine: &Engine, plugin: Arc<LoadedPlugin>, limits: Limits, host: HostCtx, metering: bool) -> Result<Self, PluginError> {
         let stdout = CappedOutput::new(limits.log_bytes as usize);
         let stderr = CappedOutput::new(limits.log_bytes as usize);
         // Grants nothing: no preopens, env, args, network or name lookup.
@@ -64,21 +64,17 @@ impl PluginInstance {
         store.limiter(|s| &mut s.limiter);
         // A store starts with no fuel; the deadline is armed before
         // instantiation too, so a hostile start function cannot run forever.
-        store.set_fuel(limits.fuel).map_err(|e| PluginError::Unavailable(e.to_string()))?;
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
-        let mut this_limits = limits;
-        let instance = match plugin.pre.instantiate(&mut store) {
-            Ok(i) => i,
-            Err(e) => {
-                let err = classify(&store, &this_limits, e, true);
-                return Err(err);
-            }
-        };
+        if metering {
+            store.set_fuel(limits.fuel).map_err(|e| PluginError::Unavailable(e.to_string()))?;
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+        }
+        let instance = plugin.pre.instantiate(&mut store).map_err(|e| classify(&store, &limits, e, true))?;
         // Re-arm so the deadline covers the calls, not instantiation.
-        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
-        this_limits.memory_bytes = limits.memory_bytes;
-        Ok(PluginInstance { store, instance, plugin, limits: this_limits, stdout, stderr, poisoned: false })
+        if metering {
+            store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+        }
+        Ok(PluginInstance { store, instance, plugin, limits, stdout, stderr, poisoned: false })
     }
 
     /// The loaded plugin this instance runs.
@@ -93,7 +89,8 @@ impl PluginInstance {
 
     /// Fuel consumed so far.
     pub fn fuel_consumed(&self) -> u64 {
-        self.limits.fuel - self.store.get_fuel().unwrap_or(0)
+        // Without metering `get_fuel` errors; report zero.
+        self.store.get_fuel().map_or(0, |left| self.limits.fuel - left)
     }
 
     /// End the call and collect its logs.

@@ -155,6 +155,7 @@ pub struct PluginRuntime {
     defaults: Limits,
     kv_quota: KvQuota,
     max_memory_bytes: u64,
+    metering: bool,
     counters: Counters,
     _ticker: engine::EpochTicker,
 }
@@ -182,6 +183,7 @@ impl PluginRuntime {
             defaults: options.defaults,
             kv_quota: options.kv_quota,
             max_memory_bytes,
+            metering: options.engine.metering,
             counters: Counters::default(),
             _ticker: ticker,
         })
@@ -224,6 +226,9 @@ impl PluginRuntime {
                 c
             }
             None => {
+                if bytes.len() < 8 || bytes[..4] != *b"\0asm" {
+                    return Err(PluginError::Incompatible("not a wasm binary (no \\0asm header)".into()));
+                }
                 if is_core_module(bytes) {
                     return Err(PluginError::Incompatible(
                         "this is a core wasm module, not a component; build for wasm32-wasip2 (or run `wasm-tools component new`)".into(),
@@ -269,7 +274,7 @@ impl PluginRuntime {
             kv_quota: self.kv_quota,
             logs: LogSink::new(limits.log_bytes),
         };
-        instance::PluginInstance::new(&self.engine, plugin.clone(), limits, host)
+        instance::PluginInstance::new(&self.engine, plugin.clone(), limits, host, self.metering)
     }
 }
 

@@ -2,6 +2,7 @@
 //! `tests/all`), so the plugin runtime and its compiled components are
 //! shared instead of rebuilt per file.
 
+mod cli;
 mod common;
 mod example_adapter;
 mod hostile;

@@ -82,6 +82,9 @@ fn non_components_are_refused_clearly() {
     let PluginError::Incompatible(msg) = rt.load(core).unwrap_err() else { panic!() };
     assert!(msg.contains("core wasm module, not a component"), "{msg}");
     let PluginError::Incompatible(msg) = rt.load(b"definitely not wasm").unwrap_err() else { panic!() };
+    assert!(msg.contains("not a wasm binary"), "{msg}");
+    // Right magic, broken body.
+    let PluginError::Incompatible(msg) = rt.load(b"\0asm\x0d\0\x01\0garbage").unwrap_err() else { panic!() };
     assert!(msg.contains("not a valid wasm component"), "{msg}");
 }
 

@@ -120,8 +120,4 @@ impl ChannelAdapter for WhatsAppCloud {
     }
 }
 
-// Only a wasm component exports the adapter: natively the export symbols
-// (`switchboard:plugin/adapter@0.1.0#…`) are not valid linker names, so the
-// native `cdylib` used by `cargo test` would fail to link.
-#[cfg(target_arch = "wasm32")]
 switchboard_sdk::export_adapter!(WhatsAppCloud);
