@@ -2,6 +2,9 @@
 //! binding's `mode` configuration says; forbidden-access modes report what
 //! they observed as the event text so the host test can assert denial.
 
+// Only meaningful as a wasm component; natively this crate is empty.
+#![cfg(target_arch = "wasm32")]
+
 use switchboard_sdk::prelude::*;
 
 struct Hostile;
