@@ -11,7 +11,6 @@ mod media;
 mod messages;
 mod response;
 mod send;
-mod sha256;
 mod statuses;
 mod verify;
 

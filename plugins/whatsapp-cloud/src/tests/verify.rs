@@ -5,7 +5,14 @@ use serde_json::Value;
 use switchboard_sdk::{HttpRequest, PluginError};
 
 use super::fixture;
-use super::sha256::hmac_sha256;
+/// HMAC-SHA256 from the `hmac`/`sha2` crates: an implementation independent
+/// of the plugin (which asks the host) to compute expected signatures.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
 use crate::verify::{Crypto, check_signature, decode_hex, handshake};
 
 struct TestCrypto;
