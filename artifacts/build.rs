@@ -34,6 +34,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    // Profiles (the `guest` profile) live in the workspace manifest.
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_GUEST_CHECK");
 
     let guests = discover(&root);

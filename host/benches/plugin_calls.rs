@@ -5,6 +5,7 @@
 //! - a fresh-instance `verify` + `parse` through the sandbox (p50, p99),
 //! - the same work done natively (the plugin's own pure functions compiled
 //!   for the host, with native HMAC),
+//! - instantiation alone,
 //! - calls/s on one and two threads,
 //! - the cost of metering (fuel + epochs) against an unmetered engine,
 //! - compile time against a disk-cache load.
@@ -31,16 +32,24 @@ fn main() {
     let plugin = metered.load(WHATSAPP_CLOUD).expect("load");
     let fuel_per_call = one_call(&metered, &plugin, &ctx, &request);
 
-    let wasm = percentiles(SAMPLES, || {
-        one_call(&metered, &plugin, &ctx, &request);
-    });
-    let native = percentiles(SAMPLES, || native_call(&request));
-
     let unmetered_rt = PluginRuntime::new(RuntimeOptions { engine: EngineOptions { metering: false, ..Default::default() }, ..Default::default() }).expect("runtime");
     let unmetered_plugin = unmetered_rt.load(WHATSAPP_CLOUD).expect("load");
-    let unmetered = percentiles(SAMPLES, || {
-        one_call(&unmetered_rt, &unmetered_plugin, &ctx, &request);
-    });
+
+    // Interleaved, so drift (frequency scaling, the other core's load) hits
+    // every variant alike instead of whichever ran last.
+    let [wasm, unmetered, instantiate_only, native] = interleaved(
+        SAMPLES,
+        [
+            &mut || {
+                one_call(&metered, &plugin, &ctx, &request);
+            },
+            &mut || {
+                one_call(&unmetered_rt, &unmetered_plugin, &ctx, &request);
+            },
+            &mut || drop(metered.instantiate(&plugin, &ctx).expect("instantiate")),
+            &mut || native_call(&request),
+        ],
+    );
 
     let cps_1 = throughput(1, &metered, &plugin, &ctx, &request);
     let cps_2 = throughput(2, &metered, &plugin, &ctx, &request);
@@ -70,7 +79,8 @@ fn main() {
     println!("{:<42} {:>12} {:>12}", "measure", "p50", "p99");
     println!("{:<42} {:>10.2}us {:>10.2}us", "wasm fresh instance (metered)", wasm.p50, wasm.p99);
     println!("{:<42} {:>10.2}us {:>10.2}us", "wasm fresh instance (no fuel, no epoch)", unmetered.p50, unmetered.p99);
-    println!("{:<42} {:>10.2}us {:>10.2}us", "native (same code, host crypto)", native.p50, native.p99);
+    println!("{:<42} {:>10.2}us {:>10.2}us", "  of which instantiate + drop (metered)", instantiate_only.p50, instantiate_only.p99);
+    println!("{:<42} {:>10.2}us {:>10.2}us", "native (same code, native HMAC)", native.p50, native.p99);
     println!("{:<42} {:>12.1}", "wasm / native", ratio);
     println!("{:<42} {:>11.1}%", "metering overhead (p50)", metering_overhead);
     println!("{:<42} {:>12.0}", "calls/s, 1 thread", cps_1);
@@ -84,6 +94,7 @@ fn main() {
             "wasm_call_us_p50": round2(wasm.p50),
             "wasm_call_us_p99": round2(wasm.p99),
             "wasm_unmetered_us_p50": round2(unmetered.p50),
+            "instantiate_us_p50": round2(instantiate_only.p50),
             "native_call_us_p50": round2(native.p50),
             "ratio": round2(ratio),
             "metering_overhead_pct": round2(metering_overhead),
@@ -165,19 +176,24 @@ struct Percentiles {
     p99: f64,
 }
 
-fn percentiles(samples: usize, mut f: impl FnMut()) -> Percentiles {
-    for _ in 0..samples / 10 {
-        f();
-    }
-    let mut times: Vec<f64> = (0..samples)
-        .map(|_| {
-            let t = Instant::now();
+fn interleaved<const N: usize>(samples: usize, mut fs: [&mut dyn FnMut(); N]) -> [Percentiles; N] {
+    for f in fs.iter_mut() {
+        for _ in 0..samples / 10 {
             f();
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    Percentiles { p50: times[times.len() / 2], p99: times[times.len() * 99 / 100] }
+        }
+    }
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(samples));
+    for _ in 0..samples {
+        for (f, t) in fs.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            f();
+            t.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.map(|mut t| {
+        t.sort_by(|a, b| a.total_cmp(b));
+        Percentiles { p50: t[t.len() / 2], p99: t[t.len() * 99 / 100] }
+    })
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {

@@ -39,6 +39,9 @@ pub struct PluginInstance {
     stdout: CappedOutput,
     stderr: CappedOutput,
     poisoned: bool,
+    // Typed export handles, looked up (and type-checked) once per instance
+    // rather than once per call: verify + parse share them.
+    adapter: Option<super::bindings::adapter::Guest>,
 }
 
 impl PluginInstance {
@@ -74,7 +77,7 @@ impl PluginInstance {
         if metering {
             store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
-        Ok(PluginInstance { store, instance, plugin, limits, stdout, stderr, poisoned: false })
+        Ok(PluginInstance { store, instance, plugin, limits, stdout, stderr, poisoned: false, adapter: None })
     }
 
     /// The loaded plugin this instance runs.
@@ -111,10 +114,15 @@ impl PluginInstance {
     }
 
     fn adapter(&mut self) -> Result<super::bindings::adapter::Guest, PluginError> {
+        if let Some(g) = &self.adapter {
+            return Ok(g.clone());
+        }
         let ExportIndices::Adapter(idx) = &self.plugin.exports else {
             return Err(PluginError::WrongWorld { expected: "channel-adapter", actual: self.plugin.detected.world.name() });
         };
-        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+        let guest = idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        self.adapter = Some(guest.clone());
+        Ok(guest)
     }
 
     fn guard(&mut self) -> Result<super::bindings::guard::Guest, PluginError> {
