@@ -81,5 +81,10 @@ macro_rules! export_adapter {
             type __SwitchboardAdapter = $crate::__AdapterExport<$ty>;
             $crate::__export_channel_adapter_impl!(__SwitchboardAdapter with_types_in $crate::__bindings::adapter);
         };
+        // Natively, keep the implementation reachable so a plugin's unit
+        // tests build without dead-code warnings.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub static __SWITCHBOARD_NATIVE_ADAPTER: fn(&$crate::HttpRequest) -> ::core::result::Result<::std::vec::Vec<$crate::Event>, $crate::PluginError> = <$ty as $crate::ChannelAdapter>::parse;
     };
 }

@@ -40,5 +40,10 @@ macro_rules! export_guardrail {
             type __SwitchboardGuardrail = $crate::__GuardrailExport<$ty>;
             $crate::__export_guardrail_impl!(__SwitchboardGuardrail with_types_in $crate::__bindings::guardrail);
         };
+        // Natively, keep the implementation reachable so a plugin's unit
+        // tests build without dead-code warnings.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub static __SWITCHBOARD_NATIVE_GUARDRAIL: fn(&$crate::GuardrailContext) -> ::core::result::Result<$crate::Verdict, $crate::PluginError> = <$ty as $crate::Guardrail>::check_inbound;
     };
 }

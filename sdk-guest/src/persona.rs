@@ -29,5 +29,10 @@ macro_rules! export_persona {
             type __SwitchboardPersona = $crate::__PersonaExport<$ty>;
             $crate::__export_persona_impl!(__SwitchboardPersona with_types_in $crate::__bindings::persona);
         };
+        // Natively, keep the implementation reachable so a plugin's unit
+        // tests build without dead-code warnings.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub static __SWITCHBOARD_NATIVE_PERSONA: fn(&$crate::PersonaContext) -> ::core::result::Result<$crate::Prompt, $crate::PluginError> = <$ty as $crate::Persona>::build_prompt;
     };
 }

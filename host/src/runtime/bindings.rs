@@ -6,6 +6,6 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use exports::switchboard::plugin::{adapter, guard, prompt_builder};
-pub use switchboard::plugin::host;
-pub use switchboard::plugin::types;
+pub use self::exports::switchboard::plugin::{adapter, guard, prompt_builder};
+pub use self::switchboard::plugin::host;
+pub use self::switchboard::plugin::types;
