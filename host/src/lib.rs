@@ -13,3 +13,5 @@ pub mod domain;
 pub mod first_party;
 pub mod kv;
 pub mod runtime;
+pub mod secrets;
+pub mod storage;

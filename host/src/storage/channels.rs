@@ -1,0 +1,124 @@
+//! Channels: an adapter binding with its sealed configuration and guardrail
+//! chain. Channel ids are unguessable because they appear in webhook URLs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::tenants::audit;
+use super::{Db, StorageError, new_secret_id, now_ms};
+use crate::secrets::SecretBox;
+
+/// What a tenant asks for.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub name: String,
+    /// First-party plugin name or the tenant's plugin id.
+    pub adapter: String,
+    pub config: BTreeMap<String, String>,
+    pub guardrails: Vec<String>,
+}
+
+/// A channel as stored, with its configuration opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub adapter: String,
+    #[serde(skip)]
+    pub config: BTreeMap<String, String>,
+    pub guardrails: Vec<String>,
+    pub persona_id: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// The channel columns, then a literal tail (sqlx only takes literal SQL).
+macro_rules! select {
+    ($tail:literal) => {
+        concat!("SELECT id, tenant_id, name, adapter, config_enc, guardrails, persona_id, status, created_at FROM channels ", $tail)
+    };
+}
+
+impl Db {
+    /// Store a new channel; the configuration is sealed before it is written.
+    pub async fn create_channel(&self, tenant_id: &str, ch: &NewChannel, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+        let id = new_secret_id("ch");
+        let now = now_ms();
+        let config_json = serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
+        let keys: Vec<&String> = ch.config.keys().collect();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8)",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(&ch.name)
+        .bind(&ch.adapter)
+        .bind(secrets.seal(&config_json))
+        .bind(serde_json::to_string(&keys).unwrap_or_default())
+        .bind(serde_json::to_string(&ch.guardrails).unwrap_or_default())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, Some(tenant_id), "tenant", "channel.create", &id, &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys })).await?;
+        tx.commit().await?;
+        Ok(ChannelRecord {
+            id,
+            tenant_id: tenant_id.to_string(),
+            name: ch.name.clone(),
+            adapter: ch.adapter.clone(),
+            config: ch.config.clone(),
+            guardrails: ch.guardrails.clone(),
+            persona_id: None,
+            status: "active".into(),
+            created_at: now,
+        })
+    }
+
+    /// The tenant's channels, oldest first.
+    pub async fn list_channels(&self, tenant_id: &str, secrets: &SecretBox) -> Result<Vec<ChannelRecord>, StorageError> {
+        let rows = sqlx::query(select!("WHERE tenant_id = $1 ORDER BY created_at, id")).bind(tenant_id).fetch_all(&self.read).await?;
+        rows.iter().map(|r| channel_from_row(r, secrets)).collect()
+    }
+
+    /// One of the tenant's channels.
+    pub async fn get_channel(&self, tenant_id: &str, id: &str, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+        let row = sqlx::query(select!("WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound("channel"))?;
+        channel_from_row(&row, secrets)
+    }
+
+    /// The channel a webhook addresses, whoever owns it: the tenant comes
+    /// from the channel, never from the request.
+    pub async fn channel_for_webhook(&self, id: &str, secrets: &SecretBox) -> Result<Option<ChannelRecord>, StorageError> {
+        let row = sqlx::query(select!("WHERE id = $1 AND status = 'active'")).bind(id).fetch_optional(&self.read).await?;
+        row.map(|r| channel_from_row(&r, secrets)).transpose()
+    }
+}
+
+
+fn channel_from_row(r: &sqlx::any::AnyRow, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+    let sealed: Vec<u8> = r.get("config_enc");
+    let opened = secrets.open(&sealed).map_err(|e| StorageError::Internal(e.into()))?;
+    let config = serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?;
+    let guardrails: String = r.get("guardrails");
+    Ok(ChannelRecord {
+        id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        name: r.get("name"),
+        adapter: r.get("adapter"),
+        config,
+        guardrails: serde_json::from_str(&guardrails).unwrap_or_default(),
+        persona_id: r.get("persona_id"),
+        status: r.get("status"),
+        created_at: r.get("created_at"),
+    })
+}

@@ -1,0 +1,334 @@
+//! The inbound transaction: contacts, conversations, idempotent message
+//! inserts, monotonic status updates and processing jobs, committed together
+//! before the webhook is acknowledged.
+
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+
+use super::tenants::audit;
+use super::{Db, StorageError, new_id, now_ms};
+use crate::domain::{ContactAddress, DeliveryStatus, InboundMessage, StatusUpdate};
+
+/// What the inbound guardrails decided for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Store and process (possibly after a rewrite, already applied).
+    Accept,
+    /// Store as blocked, with the reason; no processing job.
+    Blocked(String),
+    /// The user opted out; stored, recorded in the audit log, processed so
+    /// the confirmation can be sent.
+    OptOut,
+    /// The user opted back in.
+    OptIn,
+}
+
+/// One parsed, checked event.
+#[derive(Debug, Clone)]
+pub enum InboundItem {
+    Message(InboundMessage, Disposition),
+    Status(StatusUpdate),
+}
+
+/// What the transaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InboundOutcome {
+    /// New messages stored.
+    pub inserted: u32,
+    /// Messages already stored (provider retries).
+    pub duplicates: u32,
+    /// Status updates that moved a message forward.
+    pub statuses_applied: u32,
+    /// Status updates ignored (older than the stored status, or terminal).
+    pub statuses_ignored: u32,
+}
+
+/// Order of statuses; `failed` is terminal.
+fn rank(s: DeliveryStatus) -> i32 {
+    match s {
+        DeliveryStatus::Queued => 0,
+        DeliveryStatus::Sent => 1,
+        DeliveryStatus::Delivered => 2,
+        DeliveryStatus::Read | DeliveryStatus::Played => 3,
+        DeliveryStatus::Failed => 9,
+    }
+}
+
+fn status_name(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Queued => "queued",
+        DeliveryStatus::Sent => "sent",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Read => "read",
+        DeliveryStatus::Played => "played",
+        DeliveryStatus::Failed => "failed",
+    }
+}
+
+impl Db {
+    /// Store one webhook's events for `tenant_id` on `channel_id`, in one
+    /// transaction.
+    pub async fn store_inbound(&self, tenant_id: &str, channel_id: &str, items: &[InboundItem]) -> Result<InboundOutcome, StorageError> {
+        let mut out = InboundOutcome::default();
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        for item in items {
+            match item {
+                InboundItem::Message(m, disposition) => {
+                    let contact = upsert_contact(&mut tx, tenant_id, channel_id, &m.sender, now).await?;
+                    let conversation = upsert_conversation(&mut tx, tenant_id, channel_id, &contact, now).await?;
+                    let (status, error) = match disposition {
+                        Disposition::Blocked(reason) => ("blocked", Some(reason.clone())),
+                        _ => ("received", None),
+                    };
+                    let id = new_id("msg");
+                    let inserted = sqlx::query(
+                        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) \
+                         ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(tenant_id)
+                    .bind(channel_id)
+                    .bind(&conversation)
+                    .bind(&contact)
+                    .bind(&m.external_id)
+                    .bind(&m.kind)
+                    .bind(m.text.clone())
+                    .bind(serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()))
+                    .bind(serde_json::to_string(m).unwrap_or_default())
+                    .bind(status)
+                    .bind(error)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !inserted {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    out.inserted += 1;
+                    sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3").bind(now).bind(&conversation).bind(tenant_id).execute(&mut *tx).await?;
+                    match disposition {
+                        Disposition::OptOut | Disposition::OptIn => {
+                            let action = if *disposition == Disposition::OptOut { "consent.opt_out" } else { "consent.opt_in" };
+                            audit(&mut tx, Some(tenant_id), "guardrail", action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": "keyword" })).await?;
+                        }
+                        _ => {}
+                    }
+                    if !matches!(disposition, Disposition::Blocked(_)) {
+                        enqueue(&mut tx, tenant_id, "inbound.process", &serde_json::json!({ "message_id": id, "channel_id": channel_id }), now).await?;
+                    }
+                    count_usage(&mut tx, tenant_id, channel_id, now).await?;
+                }
+                InboundItem::Status(s) => {
+                    if apply_status(&mut tx, tenant_id, channel_id, s, now).await? {
+                        out.statuses_applied += 1;
+                    } else {
+                        out.statuses_ignored += 1;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+/// Find the contact behind a channel address, creating contact + identity
+/// on first sight. Profile fields are refreshed when the provider sends them.
+async fn upsert_contact(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<String, StorageError> {
+    let existing = sqlx::query("SELECT contact_id FROM contact_identities WHERE channel_id = $1 AND address = $2 AND tenant_id = $3")
+        .bind(channel_id)
+        .bind(&who.address)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(row) = existing {
+        let contact: String = row.get("contact_id");
+        if who.display_name.is_some() || who.phone.is_some() {
+            sqlx::query(
+                "UPDATE contacts SET display_name = COALESCE($1, display_name), phone = COALESCE($2, phone), updated_at = $3 \
+                 WHERE id = $4 AND tenant_id = $5",
+            )
+            .bind(who.display_name.clone())
+            .bind(who.phone.clone())
+            .bind(now)
+            .bind(&contact)
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        return Ok(contact);
+    }
+    let contact = new_id("ct");
+    sqlx::query("INSERT INTO contacts (id, tenant_id, display_name, phone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+        .bind(&contact)
+        .bind(tenant_id)
+        .bind(who.display_name.clone())
+        .bind(who.phone.clone())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(new_id("cid"))
+        .bind(tenant_id)
+        .bind(&contact)
+        .bind(channel_id)
+        .bind(&who.address)
+        .bind(who.user_id.clone())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(contact)
+}
+
+async fn upsert_conversation(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, contact: &str, now: i64) -> Result<String, StorageError> {
+    if let Some(row) = sqlx::query("SELECT id FROM conversations WHERE channel_id = $1 AND contact_id = $2 AND tenant_id = $3")
+        .bind(channel_id)
+        .bind(contact)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        return Ok(row.get("id"));
+    }
+    let id = new_id("cv");
+    sqlx::query("INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) VALUES ($1, $2, $3, $4, 'open', $5, $5)")
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(channel_id)
+        .bind(contact)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// Move an outbound message's status forward, never back; `failed` is
+/// terminal and cannot override `read`. A callback for a message we have no
+/// record of (sent outside Switchboard, or racing our own send) creates a
+/// placeholder so later callbacks still apply in order.
+async fn apply_status(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, s: &StatusUpdate, now: i64) -> Result<bool, StorageError> {
+    let new_rank = rank(s.status);
+    let error = s.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+    // Forward moves only: a non-failed status needs a lower stored rank; a
+    // failure applies unless the message was already read or failed.
+    let query = if s.status == DeliveryStatus::Failed {
+        sqlx::query(
+            "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
+             WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < 3",
+        )
+    } else {
+        sqlx::query(
+            "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
+             WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < $2",
+        )
+    };
+    let updated = query
+        .bind(status_name(s.status))
+        .bind(new_rank)
+        .bind(error.clone())
+        .bind(now)
+        .bind(channel_id)
+        .bind(&s.external_id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if updated > 0 {
+        return Ok(true);
+    }
+    let exists = sqlx::query("SELECT 1 FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3")
+        .bind(channel_id)
+        .bind(&s.external_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let Some(recipient) = &s.recipient else { return Ok(false) };
+    let contact = upsert_contact(tx, tenant_id, channel_id, &ContactAddress { address: recipient.clone(), phone: None, user_id: None, display_name: None }, now).await?;
+    let conversation = upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $6, 'unknown', NULL, '[]', $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
+    )
+    .bind(new_id("msg"))
+    .bind(tenant_id)
+    .bind(channel_id)
+    .bind(&conversation)
+    .bind(&contact)
+    .bind(&s.external_id)
+    .bind(serde_json::to_string(s).unwrap_or_default())
+    .bind(status_name(s.status))
+    .bind(new_rank)
+    .bind(error)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+pub(crate) async fn enqueue(tx: &mut Transaction<'_, Any>, tenant_id: &str, kind: &str, payload: &serde_json::Value, now: i64) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+        .bind(new_id("job"))
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn count_usage(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, now: i64) -> Result<(), StorageError> {
+    let period = period_of(now);
+    sqlx::query(
+        "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 1, 0) \
+         ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET inbound = usage.inbound + 1",
+    )
+    .bind(tenant_id)
+    .bind(period)
+    .bind(channel_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The calendar month (UTC) of a Unix-ms time, as `YYYY-MM`.
+fn period_of(ms: i64) -> String {
+    // Civil-from-days (Howard Hinnant), to avoid a date crate for one field.
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn periods_are_calendar_months() {
+        assert_eq!(super::period_of(0), "1970-01");
+        assert_eq!(super::period_of(1_709_251_199_000), "2024-02"); // 2024-02-29T23:59:59Z
+        assert_eq!(super::period_of(1_709_251_200_000), "2024-03");
+    }
+
+    #[test]
+    fn ranks_order_statuses() {
+        use crate::domain::DeliveryStatus::*;
+        assert!(super::rank(Sent) < super::rank(Delivered));
+        assert!(super::rank(Delivered) < super::rank(Read));
+        assert!(super::rank(Failed) > super::rank(Read));
+    }
+}

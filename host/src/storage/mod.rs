@@ -1,0 +1,169 @@
+//! Storage on sqlx: the embedded SQLite file by default, PostgreSQL for
+//! scale-out, one code path (`sqlx::Any`) and the same schema and behaviour
+//! on both. Every tenant-owned query filters by `tenant_id`.
+
+mod channels;
+mod conversations;
+mod ids;
+mod inbound;
+mod kv;
+mod plugins;
+mod tenants;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use channels::{ChannelRecord, NewChannel};
+pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
+pub use ids::{new_id, new_secret_id};
+pub use inbound::{Disposition, InboundItem, InboundOutcome};
+pub use kv::SqlKv;
+pub use plugins::PluginRecord;
+pub use tenants::{NewTenant, TenantRecord};
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Storage failures, in the terms callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database cannot be reached or is overloaded: retry later (503).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness rule was violated (409).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// Nothing with that id for this tenant (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Anything else; details are logged, never shown to clients.
+    #[error("storage error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => StorageError::Unavailable(e),
+            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => StorageError::Unavailable(e),
+            _ => StorageError::Internal(e.into()),
+        }
+    }
+}
+
+/// SQLite BUSY/LOCKED and PostgreSQL serialization/connection classes mean
+/// "try again", not "bug".
+fn is_busy(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "517" | "40001" | "40P01" | "57P01" | "57P03")) || code.is_some_and(|c| c.starts_with("08"))
+}
+
+/// Whether an error is a uniqueness violation (SQLite 2067/1555, Postgres 23505).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("2067" | "1555" | "23505")))
+}
+
+/// The database handle. SQLite gets one writer connection (writes queue in
+/// the pool instead of spinning in SQLite's busy handler) and several
+/// readers; PostgreSQL uses one pool for both.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) read: AnyPool,
+    pub(crate) write: AnyPool,
+    pub(crate) dialect: Dialect,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dialect", &self.dialect).finish()
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The default database URL: a SQLite file in the data directory.
+pub fn default_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display())
+}
+
+impl Db {
+    /// Connect to `url` (`sqlite://…` or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Db, StorageError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StorageError::Internal(anyhow::anyhow!("unsupported database URL (use sqlite://… or postgres://…)")));
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(|e| StorageError::Internal(e.into()))?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(5))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if dialect == Dialect::Sqlite {
+                            // WAL: readers never block the writer; NORMAL is
+                            // durable across crashes of the process in WAL.
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let (read, write) = match dialect {
+            Dialect::Sqlite => {
+                let write = pool(1).connect_with(options.clone()).await?;
+                let read = pool(4).connect_with(options).await?;
+                (read, write)
+            }
+            Dialect::Postgres => {
+                let p = pool(16).connect_with(options).await?;
+                (p.clone(), p)
+            }
+        };
+        Ok(Db { read, write, dialect })
+    }
+
+    /// Apply pending migrations.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.write).await.map_err(|e| StorageError::Internal(e.into()))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Close all connections.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

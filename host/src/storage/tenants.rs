@@ -1,0 +1,108 @@
+//! Tenants and their API keys (stored as SHA-256; shown once).
+
+use serde::Serialize;
+use sha2::Digest;
+use sqlx::Row;
+
+use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantRecord {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// A created tenant with its one-time API key.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewTenant {
+    pub id: String,
+    pub slug: String,
+    pub api_key: String,
+}
+
+/// Hash of an API key as stored.
+pub(crate) fn key_hash(key: &str) -> String {
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+impl Db {
+    /// Create a tenant and its first API key. `Conflict` when the slug is taken.
+    pub async fn create_tenant(&self, slug: &str, name: &str) -> Result<NewTenant, StorageError> {
+        let id = new_id("tn");
+        let mut secret = [0u8; 24];
+        getrandom::fill(&mut secret).expect("OS random source");
+        let api_key = format!("sk_{}", hex::encode(secret));
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query("INSERT INTO tenants (id, slug, name, status, created_at) VALUES ($1, $2, $3, 'active', $4)")
+            .bind(&id)
+            .bind(slug)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StorageError::Conflict("a tenant with this slug")),
+            other => other?,
+        };
+        sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(new_id("key"))
+            .bind(&id)
+            .bind(key_hash(&api_key))
+            .bind(api_key[..11].to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, Some(&id), "admin", "tenant.create", &id, &serde_json::json!({ "slug": slug })).await?;
+        tx.commit().await?;
+        Ok(NewTenant { id, slug: slug.to_string(), api_key })
+    }
+
+    /// The active tenant owning this API key. The lookup is by hash, so the
+    /// key itself is never compared byte by byte.
+    pub async fn tenant_by_api_key(&self, key: &str) -> Result<Option<TenantRecord>, StorageError> {
+        let row = sqlx::query(
+            "SELECT t.id, t.slug, t.name, t.status FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'",
+        )
+        .bind(key_hash(key))
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| tenant_from_row(&r)))
+    }
+
+    /// A tenant by slug (operators' CLI).
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRecord>, StorageError> {
+        let row = sqlx::query("SELECT id, slug, name, status FROM tenants WHERE slug = $1").bind(slug).fetch_optional(&self.read).await?;
+        Ok(row.map(|r| tenant_from_row(&r)))
+    }
+}
+
+fn tenant_from_row(r: &sqlx::any::AnyRow) -> TenantRecord {
+    TenantRecord { id: r.get("id"), slug: r.get("slug"), name: r.get("name"), status: r.get("status") }
+}
+
+/// Append to the audit log inside the caller's transaction.
+pub(crate) async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: Option<&str>,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(new_id("aud"))
+        .bind(tenant_id.map(str::to_string))
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
