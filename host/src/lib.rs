@@ -12,6 +12,8 @@ pub mod cli;
 pub mod domain;
 pub mod first_party;
 pub mod kv;
+pub mod pipeline;
 pub mod runtime;
 pub mod secrets;
+pub mod server;
 pub mod storage;

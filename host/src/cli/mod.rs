@@ -1,7 +1,9 @@
 //! Command-line interface. Each subcommand lives in its own module; this one
 //! only parses and dispatches.
 
+mod admin;
 mod plugin;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,16 @@ pub enum LogFormat {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(serve::DataArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// Manage channels.
+    #[command(subcommand)]
+    Channel(admin::ChannelCommand),
     /// Inspect and run plugin components without a server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -38,7 +50,7 @@ pub enum Command {
 
 /// Set up `tracing` on stderr (filter with `RUST_LOG`).
 pub fn init_tracing(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match cli.log_format {
         LogFormat::Text => builder.try_init(),
@@ -49,6 +61,10 @@ pub fn init_tracing(cli: &Cli) {
 /// Run a parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Migrate(args) => serve::migrate(args),
+        Command::Tenant(cmd) => admin::tenant(cmd),
+        Command::Channel(cmd) => admin::channel(cmd),
         Command::Plugin(cmd) => plugin::run(cmd),
     }
 }

@@ -187,7 +187,7 @@ fn load_request(path: &PathBuf) -> anyhow::Result<HttpRequest> {
     Ok(HttpRequest { method: file.method.to_uppercase(), url: file.url, headers, body })
 }
 
-fn parse_config(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn parse_config(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     pairs
         .iter()
         .map(|p| match p.split_once('=') {

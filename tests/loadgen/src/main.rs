@@ -48,9 +48,31 @@ struct Cli {
     label: String,
 }
 
-#[tokio::main]
-async fn main() -> Result<ExitCode> {
+/// Exit codes: 0 all checks passed, 1 a check failed (errors, lost,
+/// duplicated, retries), 2 the run itself could not be carried out.
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("loadgen: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line, without the
+            // backtrace `Result`-returning `main` would print under RUST_BACKTRACE.
+            eprintln!("loadgen: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The whole run; `Ok(passed)`.
+async fn run(cli: Cli) -> Result<bool> {
     ensure!(cli.requests > 0, "--requests must be at least 1");
     ensure!(cli.concurrency > 0, "--concurrency must be at least 1");
     ensure!(cli.contacts > 0, "--contacts must be at least 1");
@@ -124,7 +146,7 @@ async fn main() -> Result<ExitCode> {
     });
     println!("{}", serde_json::to_string(&summary)?);
 
-    Ok(if summary.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(summary.passed())
 }
 
 /// Up to `k` items picked evenly across `items` (all of them if there are fewer).

@@ -1,0 +1,86 @@
+//! `switchboard serve` and `switchboard migrate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::server::{ServerConfig, start};
+use crate::storage::Db;
+
+/// Where the data lives; shared by every command that opens storage.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Data directory: SQLite database, keys, compiled-component cache.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://…` or `postgres://…`); default: SQLite in the data directory.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DataArgs {
+    pub fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| crate::storage::default_url(&self.data_dir))
+    }
+
+    /// Open (and migrate) the database.
+    pub async fn open(&self) -> anyhow::Result<Db> {
+        std::fs::create_dir_all(&self.data_dir)?;
+        let db = Db::connect(&self.url()).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+        db.migrate().await.map_err(|e| anyhow::anyhow!("migrating: {e:#}"))?;
+        Ok(db)
+    }
+}
+
+/// `serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Public base URL providers call (for webhook URLs and signatures).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Platform-admin bearer token; generated into the data dir when unset.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest accepted webhook body, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut config = ServerConfig::new(args.data.data_dir.clone());
+        config.listen = args.listen;
+        config.database_url = args.data.database_url.clone();
+        config.admin_token = args.admin_token.clone();
+        config.public_url = args.public_url.clone();
+        config.max_body_bytes = args.max_body_bytes;
+        let server = start(config, true).await?;
+        if server.admin_token_generated {
+            // Shown once; it stays readable (mode 0600) in the data dir.
+            println!("admin token (saved to {}): {}", args.data.data_dir.join("admin-token").display(), server.admin_token);
+        }
+        println!("switchboard listening on http://{}", server.addr);
+        tracing::info!(addr = %server.addr, "listening");
+        server.wait().await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn migrate(args: DataArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let db = args.open().await?;
+        db.close().await;
+        println!("migrations applied ({})", if args.database_url.is_some() { "configured database" } else { "SQLite in the data directory" });
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,48 @@
+//! Stage 2: the channel's adapter component verifies and parses the webhook,
+//! in one fresh instance, on a blocking thread (wasm is CPU-bound).
+
+use std::sync::Arc;
+
+use super::error::{Stage, WebhookError};
+use super::tenancy::Binding;
+use crate::domain::{Event, GuestError, HttpRequest, HttpResponse};
+use crate::kv::KvStore;
+use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
+
+pub enum Parsed {
+    Handshake(HttpResponse),
+    Events(Vec<Event>),
+}
+
+pub async fn verify_and_parse(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, request: HttpRequest) -> Result<Parsed, WebhookError> {
+    let ctx = CallContext {
+        tenant: binding.channel.tenant_id.clone(),
+        plugin: binding.channel.adapter.clone(),
+        config: Arc::new(binding.channel.config.clone()),
+        kv,
+        limits: LimitOverrides::default(),
+    };
+    let runtime = runtime.clone();
+    let plugin = binding.adapter.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut inst = runtime.instantiate(&plugin, &ctx).map_err(|e| (Stage::Verify, e))?;
+        let verified = inst.verify(&request).map_err(|e| (Stage::Verify, e));
+        let result = match verified {
+            Err(e) => Err(e),
+            Ok(Some(handshake)) => Ok(Parsed::Handshake(handshake)),
+            Ok(None) => inst.parse(&request).map(Parsed::Events).map_err(|e| (Stage::Parse, e)),
+        };
+        let report = inst.finish();
+        for line in report.logs {
+            tracing::debug!(target: "plugin", level = line.level, fields = ?line.fields, "{}", line.message);
+        }
+        result
+    })
+    .await
+    .map_err(|e| WebhookError::Internal(e.into()))?;
+    joined.map_err(|(stage, error)| match error {
+        PluginError::Guest(GuestError::InvalidSignature(m)) => WebhookError::InvalidSignature(m),
+        PluginError::Guest(GuestError::BadRequest(m)) => WebhookError::BadRequest(m),
+        error => WebhookError::Plugin { stage, error },
+    })
+}

@@ -1,0 +1,83 @@
+//! Webhook failures and the HTTP status each one means to a provider.
+
+use crate::runtime::PluginError;
+use crate::storage::StorageError;
+
+/// Pipeline stages, named in errors and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Resolve,
+    Verify,
+    Parse,
+    Guardrails,
+    Store,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Resolve => "resolve",
+            Stage::Verify => "verify",
+            Stage::Parse => "parse",
+            Stage::Guardrails => "guardrails",
+            Stage::Store => "store",
+        })
+    }
+}
+
+/// Why a webhook was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No active channel with that id (404).
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// The signature or token did not verify (401); nothing is stored.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(String),
+    /// The body is malformed (400); nothing is stored.
+    #[error("malformed webhook: {0}")]
+    BadRequest(String),
+    /// A plugin failed at a stage (502, fail closed).
+    #[error("{stage} failed: {error}")]
+    Plugin { stage: Stage, error: PluginError },
+    /// The database is unavailable (503, so the provider retries).
+    #[error("database unavailable")]
+    Unavailable,
+    /// A bug or inconsistent state (500); details are logged only.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl WebhookError {
+    pub(crate) fn from_storage(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => WebhookError::Unavailable,
+            other => WebhookError::Internal(other.into()),
+        }
+    }
+
+    /// The HTTP status for the provider.
+    pub fn status(&self) -> u16 {
+        match self {
+            WebhookError::UnknownChannel => 404,
+            WebhookError::InvalidSignature(_) => 401,
+            WebhookError::BadRequest(_) => 400,
+            WebhookError::Plugin { .. } => 502,
+            WebhookError::Unavailable => 503,
+            WebhookError::Internal(_) => 500,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookError::UnknownChannel => "unknown_channel",
+            WebhookError::InvalidSignature(_) => "invalid_signature",
+            WebhookError::BadRequest(_) => "bad_request",
+            WebhookError::Plugin { .. } => "plugin_failed",
+            WebhookError::Unavailable => "unavailable",
+            WebhookError::Internal(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Stage 3: the channel's inbound guardrail chain, in order, on each
+//! message. A rewrite feeds the next guardrail; a block, opt-out or opt-in
+//! ends the chain for that message. Failures fail closed.
+
+use std::sync::Arc;
+
+use super::error::{Stage, WebhookError};
+use super::tenancy::Binding;
+use crate::domain::{Direction, Event, GuardrailContext, Verdict};
+use crate::kv::KvStore;
+use crate::runtime::{CallContext, LimitOverrides, PluginRuntime};
+use crate::storage::{Disposition, InboundItem};
+
+pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, events: Vec<Event>) -> Result<Vec<InboundItem>, WebhookError> {
+    if binding.guardrails.is_empty() {
+        return Ok(events.into_iter().map(accept).collect());
+    }
+    let runtime = runtime.clone();
+    let chain = binding.guardrails.clone();
+    let tenant = binding.channel.tenant_id.clone();
+    let config = Arc::new(binding.channel.config.clone());
+    let adapter_name = binding.channel.adapter.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut items = Vec::with_capacity(events.len());
+        for event in events {
+            let Event::Message(mut msg) = event else {
+                items.push(accept(event));
+                continue;
+            };
+            let mut disposition = Disposition::Accept;
+            if let Some(text) = msg.text.clone() {
+                let mut text = text;
+                for (name, plugin) in &chain {
+                    let ctx = CallContext { tenant: tenant.clone(), plugin: name.clone(), config: config.clone(), kv: kv.clone(), limits: LimitOverrides::default() };
+                    let mut inst = runtime.instantiate(plugin, &ctx).map_err(|error| WebhookError::Plugin { stage: Stage::Guardrails, error })?;
+                    let context = GuardrailContext {
+                        direction: Direction::Inbound,
+                        text: text.clone(),
+                        channel_adapter: adapter_name.clone(),
+                        contact_address: msg.sender.address.clone(),
+                        first_reply: false,
+                        prohibited_topics: vec![],
+                        required_disclaimers: vec![],
+                    };
+                    match inst.check(&context).map_err(|error| WebhookError::Plugin { stage: Stage::Guardrails, error })? {
+                        Verdict::Allow => {}
+                        Verdict::Rewrite { text: t } => text = t,
+                        Verdict::Block { reason, .. } => {
+                            disposition = Disposition::Blocked(reason);
+                            break;
+                        }
+                        Verdict::OptOut { .. } => {
+                            disposition = Disposition::OptOut;
+                            break;
+                        }
+                        Verdict::OptIn { .. } => {
+                            disposition = Disposition::OptIn;
+                            break;
+                        }
+                    }
+                }
+                msg.text = Some(text);
+            }
+            items.push(InboundItem::Message(msg, disposition));
+        }
+        Ok(items)
+    })
+    .await
+    .map_err(|e| WebhookError::Internal(e.into()))?
+}
+
+fn accept(event: Event) -> InboundItem {
+    match event {
+        Event::Message(m) => InboundItem::Message(m, Disposition::Accept),
+        Event::Status(s) => InboundItem::Status(s),
+    }
+}

@@ -1,0 +1,90 @@
+//! The inbound webhook pipeline. This module is the only place that calls
+//! the stages, in order; a stage never calls another:
+//!
+//! 1. `tenancy::resolve` — channel id → channel, tenant and adapter
+//! 2. `adapter::verify_and_parse` — signature/handshake, then events
+//! 3. `guardrails::check_inbound` — allow / rewrite / block / opt-out / opt-in
+//! 4. `Db::store_inbound` — one transaction: contacts, conversation,
+//!    idempotent messages, monotonic statuses, processing jobs
+//!
+//! and the caller acknowledges only after step 4 committed.
+
+mod adapter;
+mod catalog;
+mod error;
+mod guardrails;
+mod tenancy;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::domain::{HttpRequest, HttpResponse};
+use crate::kv::KvStore;
+use crate::runtime::PluginRuntime;
+use crate::secrets::SecretBox;
+use crate::storage::{Db, InboundOutcome};
+
+pub use catalog::{CatalogError, PluginCatalog};
+pub use error::{Stage, WebhookError};
+
+/// Everything the pipeline needs; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub db: Db,
+    pub runtime: Arc<PluginRuntime>,
+    pub catalog: Arc<PluginCatalog>,
+    pub secrets: SecretBox,
+    pub kv: Arc<dyn KvStore>,
+}
+
+/// How a webhook ended, for the HTTP layer.
+#[derive(Debug)]
+pub enum WebhookOutcome {
+    /// The adapter answered a handshake; send its response as is.
+    Handshake(HttpResponse),
+    /// Events were committed.
+    Stored(InboundOutcome),
+}
+
+impl Pipeline {
+    /// Run one webhook through the stages.
+    pub async fn handle_webhook(&self, channel_id: &str, request: HttpRequest) -> Result<WebhookOutcome, WebhookError> {
+        let span = tracing::Span::current();
+        let started = Instant::now();
+
+        let binding = tenancy::resolve(&self.db, &self.secrets, &self.catalog, &self.runtime, channel_id).await?;
+        span.record("tenant", binding.channel.tenant_id.as_str());
+        span.record("plugin", binding.channel.adapter.as_str());
+
+        let t = Instant::now();
+        let parsed = adapter::verify_and_parse(&self.runtime, &binding, self.kv.clone(), request).await?;
+        let adapter_us = t.elapsed().as_micros() as u64;
+        let events = match parsed {
+            adapter::Parsed::Handshake(response) => {
+                tracing::info!(adapter_us, "handshake answered");
+                return Ok(WebhookOutcome::Handshake(response));
+            }
+            adapter::Parsed::Events(events) => events,
+        };
+
+        let t = Instant::now();
+        let items = guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
+        let guardrails_us = t.elapsed().as_micros() as u64;
+
+        let t = Instant::now();
+        let outcome = self.db.store_inbound(&binding.channel.tenant_id, &binding.channel.id, &items).await.map_err(WebhookError::from_storage)?;
+        let store_us = t.elapsed().as_micros() as u64;
+
+        tracing::info!(
+            adapter_us,
+            guardrails_us,
+            store_us,
+            total_us = started.elapsed().as_micros() as u64,
+            inserted = outcome.inserted,
+            duplicates = outcome.duplicates,
+            statuses = outcome.statuses_applied,
+            "webhook stored"
+        );
+        Ok(WebhookOutcome::Stored(outcome))
+    }
+}

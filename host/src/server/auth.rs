@@ -1,0 +1,62 @@
+//! Bearer authentication: the platform-admin token and tenant API keys.
+
+use std::path::Path;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use super::{AppState, ApiError};
+use crate::storage::TenantRecord;
+
+/// The admin token from configuration, else `<data-dir>/admin-token`
+/// (created on first start). Returns whether it was just generated.
+pub fn admin_token(configured: Option<String>, data_dir: &Path) -> anyhow::Result<(String, bool)> {
+    if let Some(t) = configured.filter(|t| !t.is_empty()) {
+        return Ok((t, false));
+    }
+    let path = data_dir.join("admin-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok((t.trim().to_string(), false));
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;
+    let token = format!("adm_{}", hex::encode(bytes));
+    crate::secrets::write_private(&path, token.as_bytes())?;
+    Ok((token, true))
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Extractor: the request carries the platform-admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        if bool::from(token.as_bytes().ct_eq(state.admin_token.as_bytes())) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+/// Extractor: the tenant whose API key the request carries.
+pub struct Tenant(pub TenantRecord);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        match state.db().tenant_by_api_key(key).await? {
+            Some(t) => Ok(Tenant(t)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! API errors: `{"error": {"code", "message"}}` with the right status, and
+//! never an internal detail (those are logged).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::pipeline::WebhookError;
+use crate::storage::StorageError;
+
+/// An error a handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), extra: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid bearer token")
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let (Some(extra), Some(obj)) = (self.extra, error.as_object_mut()) {
+            if let Some(e) = extra.as_object() {
+                obj.extend(e.clone());
+            }
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(what) => ApiError::not_found(what),
+            StorageError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            StorageError::Unavailable(err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later")
+            }
+            StorageError::Internal(err) => {
+                tracing::error!(error = ?err, "storage error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match &e {
+            WebhookError::Internal(err) => {
+                tracing::error!(error = ?err, "webhook internal error");
+                "internal error".to_string()
+            }
+            WebhookError::Unavailable => "the database is unavailable; retry later".to_string(),
+            other => other.to_string(),
+        };
+        let mut api = ApiError::new(status, e.code(), message);
+        if let WebhookError::Plugin { stage, error } = &e {
+            api.extra = Some(serde_json::json!({ "stage": stage, "plugin_error": error.code() }));
+        }
+        api
+    }
+}

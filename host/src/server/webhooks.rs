@@ -1,0 +1,58 @@
+//! `GET|POST /webhooks/{channel_id}`: read the request within the body cap,
+//! hand it to the pipeline, answer the provider.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{AppState, ApiError};
+use crate::domain::{Header, HttpRequest};
+use crate::pipeline::WebhookOutcome;
+
+#[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
+pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<String>, request: Request) -> Response {
+    let span = tracing::Span::current();
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            span.record("outcome", "body_too_large");
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("webhook bodies are limited to {} bytes", state.max_body_bytes)).into_response();
+        }
+    };
+    // The URL the provider called, as it signed it: public base + path + query.
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("{}{}", state.public_url.trim_end_matches('/'), path_and_query);
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(n, v)| Header { name: n.as_str().to_string(), value: String::from_utf8_lossy(v.as_bytes()).into_owned() })
+        .collect();
+    let req = HttpRequest { method: parts.method.as_str().to_string(), url, headers, body: body.to_vec() };
+
+    match state.pipeline.handle_webhook(&channel_id, req).await {
+        Ok(WebhookOutcome::Handshake(resp)) => {
+            span.record("outcome", "handshake");
+            let mut builder = Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
+            for h in resp.headers {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(h.name), HeaderValue::try_from(h.value)) {
+                    builder = builder.header(n, v);
+                }
+            }
+            builder.body(Body::from(resp.body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Ok(WebhookOutcome::Stored(outcome)) => {
+            span.record("outcome", "stored");
+            (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "received": outcome }))).into_response()
+        }
+        Err(e) => {
+            span.record("outcome", e.code());
+            match e.status() {
+                500..=599 => tracing::warn!(error = %e, "webhook failed"),
+                _ => tracing::info!(error = %e, "webhook refused"),
+            }
+            ApiError::from(e).into_response()
+        }
+    }
+}
