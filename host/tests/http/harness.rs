@@ -1,0 +1,188 @@
+//! Start a server, create tenants and channels, sign Meta webhooks.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use switchboard::server::{RunningServer, ServerConfig, start};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL from the environment, if configured.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).map(Backend::Postgres)
+    }
+}
+
+/// Define a test twice: `sqlite` and `postgres` (the latter is a no-op with
+/// a notice when PostgreSQL is not configured).
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::harness::Backend::postgres() {
+                    Some(b) => super::$name(b).await,
+                    None => eprintln!("SWITCHBOARD_TEST_POSTGRES_URL unset: PostgreSQL run skipped"),
+                }
+            }
+        }
+    };
+}
+
+/// A running server with a temporary data directory.
+pub struct TestServer {
+    pub base: String,
+    pub admin_token: String,
+    pub http: reqwest::Client,
+    server: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(dir.path().to_path_buf());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some("test-admin-token".into());
+        if let Backend::Postgres(url) = backend {
+            config.database_url = Some(url);
+        }
+        tweak(&mut config);
+        let server = start(config, false).await.expect("server starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            admin_token: server.admin_token.clone(),
+            http: reqwest::Client::new(),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A tenant with a unique slug; returns (id, api key).
+    pub async fn tenant(&self, prefix: &str) -> (String, String) {
+        let slug = format!("{prefix}-{}", unique());
+        let r = self.http.post(self.url("/v1/admin/tenants")).bearer_auth(&self.admin_token).json(&json!({ "slug": slug, "name": prefix })).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        let v: Value = r.json().await.unwrap();
+        (v["id"].as_str().unwrap().to_string(), v["api_key"].as_str().unwrap().to_string())
+    }
+
+    /// A whatsapp-cloud channel; returns its id.
+    pub async fn whatsapp_channel(&self, key: &str) -> String {
+        let body = json!({
+            "name": "WhatsApp",
+            "adapter": "whatsapp-cloud",
+            "config": { "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": "123456123", "access_token": "EAAG-test" }
+        });
+        let r = self.http.post(self.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["webhook_url"].as_str().unwrap().ends_with(v["id"].as_str().unwrap()));
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// POST a body signed with `secret` to a channel's webhook.
+    pub async fn post_signed(&self, channel: &str, body: &[u8], secret: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/webhooks/{channel}")))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature(secret, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET with a tenant key; returns (status, json).
+    pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every message of a channel, across conversations and pages.
+    pub async fn all_messages(&self, key: &str, channel: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/conversations?channel_id={channel}&limit=50");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = self.get(key, &path).await;
+            assert_eq!(status, 200, "{page}");
+            for conv in page["data"].as_array().unwrap() {
+                let mut mcursor: Option<String> = None;
+                loop {
+                    let mut p = format!("/v1/conversations/{}/messages?limit=100", conv["id"].as_str().unwrap());
+                    if let Some(c) = &mcursor {
+                        p.push_str(&format!("&cursor={c}"));
+                    }
+                    let (s, msgs) = self.get(key, &p).await;
+                    assert_eq!(s, 200);
+                    out.extend(msgs["data"].as_array().unwrap().iter().cloned());
+                    match msgs["next_cursor"].as_str() {
+                        Some(c) => mcursor = Some(c.to_string()),
+                        None => break,
+                    }
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// `sha256=<hex>` over exactly these bytes.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A fixture from `shared/fixtures/meta_whatsapp/`, parsed.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../shared/fixtures/meta_whatsapp/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+/// A fixture as the compact bytes we send (and sign).
+pub fn fixture_body(name: &str) -> Vec<u8> {
+    serde_json::to_vec(&fixture(name)).unwrap()
+}
+
+fn unique() -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).unwrap();
+    hex::encode(b)
+}
