@@ -4,7 +4,8 @@
 //! 1. `tenancy::resolve` — channel id → channel, tenant and adapter
 //! 2. `adapter::verify_and_parse` — signature/handshake, then events
 //! 3. `guardrails::check_inbound` — allow / rewrite / block / opt-out / opt-in
-//! 4. `Db::store_inbound` — one transaction: contacts, conversation,
+//! 4. `InboundWriter::store` — one transaction (shared with concurrent
+//!    webhooks by group commit): contacts, conversation,
 //!    idempotent messages, monotonic statuses, processing jobs
 //!
 //! and the caller acknowledges only after step 4 committed.
@@ -22,10 +23,11 @@ use crate::domain::{HttpRequest, HttpResponse};
 use crate::kv::KvStore;
 use crate::runtime::PluginRuntime;
 use crate::secrets::SecretBox;
-use crate::storage::{Db, InboundOutcome};
+use crate::storage::{Db, InboundOutcome, InboundWriter};
 
 pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
+pub use tenancy::ChannelCache;
 
 /// Everything the pipeline needs; cheap to clone.
 #[derive(Clone)]
@@ -35,6 +37,10 @@ pub struct Pipeline {
     pub catalog: Arc<PluginCatalog>,
     pub secrets: SecretBox,
     pub kv: Arc<dyn KvStore>,
+    /// Group-commit writer for stage 4.
+    pub writer: InboundWriter,
+    /// Short-lived cache for stage 1.
+    pub channels: Arc<tenancy::ChannelCache>,
 }
 
 /// How a webhook ended, for the HTTP layer.
@@ -52,7 +58,7 @@ impl Pipeline {
         let span = tracing::Span::current();
         let started = Instant::now();
 
-        let binding = tenancy::resolve(&self.db, &self.secrets, &self.catalog, &self.runtime, channel_id).await?;
+        let binding = tenancy::resolve(&self.db, &self.secrets, &self.catalog, &self.runtime, &self.channels, channel_id).await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
 
@@ -72,7 +78,7 @@ impl Pipeline {
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();
-        let outcome = self.db.store_inbound(&binding.channel.tenant_id, &binding.channel.id, &items).await.map_err(WebhookError::from_storage)?;
+        let outcome = self.writer.store(&binding.channel.tenant_id, &binding.channel.id, items).await.map_err(WebhookError::from_storage)?;
         let store_us = t.elapsed().as_micros() as u64;
 
         tracing::info!(

@@ -1,7 +1,11 @@
 //! Stage 1: the channel id in the URL names the channel, and the channel
 //! names the tenant. Nothing the request says about itself is trusted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::catalog::{CatalogError, PluginCatalog};
 use super::error::{Stage, WebhookError};
@@ -16,8 +20,37 @@ pub struct Binding {
     pub guardrails: Vec<(String, Arc<LoadedPlugin>)>,
 }
 
-pub async fn resolve(db: &Db, secrets: &SecretBox, catalog: &PluginCatalog, runtime: &PluginRuntime, channel_id: &str) -> Result<Binding, WebhookError> {
-    let channel = db.channel_for_webhook(channel_id, secrets).await.map_err(WebhookError::from_storage)?.ok_or(WebhookError::UnknownChannel)?;
+/// How long a channel lookup is reused. Webhooks for one channel arrive in
+/// bursts; a disabled or reconfigured channel takes effect within this time.
+const CHANNEL_TTL: Duration = Duration::from_secs(2);
+const CHANNEL_CACHE_MAX: usize = 10_000;
+
+/// Recently resolved channels (and unknown ids, so a flood of bad ids does
+/// not become a flood of queries).
+#[derive(Default)]
+pub struct ChannelCache {
+    entries: Mutex<HashMap<String, (Instant, Option<ChannelRecord>)>>,
+}
+
+impl ChannelCache {
+    async fn get(&self, db: &Db, secrets: &SecretBox, channel_id: &str) -> Result<Option<ChannelRecord>, WebhookError> {
+        if let Some((at, rec)) = self.entries.lock().get(channel_id) {
+            if at.elapsed() < CHANNEL_TTL {
+                return Ok(rec.clone());
+            }
+        }
+        let rec = db.channel_for_webhook(channel_id, secrets).await.map_err(WebhookError::from_storage)?;
+        let mut entries = self.entries.lock();
+        if entries.len() >= CHANNEL_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(channel_id.to_string(), (Instant::now(), rec.clone()));
+        Ok(rec)
+    }
+}
+
+pub async fn resolve(db: &Db, secrets: &SecretBox, catalog: &PluginCatalog, runtime: &PluginRuntime, cache: &ChannelCache, channel_id: &str) -> Result<Binding, WebhookError> {
+    let channel = cache.get(db, secrets, channel_id).await?.ok_or(WebhookError::UnknownChannel)?;
     let tenant = channel.tenant_id.as_str();
     let adapter = catalog.resolve(db, runtime, tenant, &channel.adapter).await.map_err(catalog_error)?;
     let mut guardrails = Vec::new();

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use crate::pipeline::{PluginCatalog, Pipeline};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
 use crate::secrets::SecretBox;
-use crate::storage::{Db, SqlKv};
+use crate::storage::{Db, InboundWriter, SqlKv};
 
 pub use api::validate_slug;
 pub use error::ApiError;
@@ -140,12 +140,17 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     let runtime = Arc::new(PluginRuntime::new(RuntimeOptions { cache_dir: Some(config.data_dir.clone()), ..Default::default() })?);
     let catalog = Arc::new(PluginCatalog::load_first_party(&runtime)?);
     let kv = Arc::new(SqlKv::new(db.clone()));
+    let writers = match db.dialect() {
+        crate::storage::Dialect::Sqlite => 1,
+        crate::storage::Dialect::Postgres => 4,
+    };
+    let writer = InboundWriter::start(db.clone(), writers);
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState {
-        pipeline: Pipeline { db, runtime, catalog, secrets, kv },
+        pipeline: Pipeline { db, runtime, catalog, secrets, kv, writer, channels: Arc::default() },
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,

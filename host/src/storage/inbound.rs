@@ -69,71 +69,147 @@ impl Db {
     /// Store one webhook's events for `tenant_id` on `channel_id`, in one
     /// transaction.
     pub async fn store_inbound(&self, tenant_id: &str, channel_id: &str, items: &[InboundItem]) -> Result<InboundOutcome, StorageError> {
-        let mut out = InboundOutcome::default();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        for item in items {
-            match item {
-                InboundItem::Message(m, disposition) => {
-                    let contact = upsert_contact(&mut tx, tenant_id, channel_id, &m.sender, now).await?;
-                    let conversation = upsert_conversation(&mut tx, tenant_id, channel_id, &contact, now).await?;
-                    let (status, error) = match disposition {
-                        Disposition::Blocked(reason) => ("blocked", Some(reason.clone())),
-                        _ => ("received", None),
-                    };
-                    let id = new_id("msg");
-                    let inserted = sqlx::query(
-                        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) \
-                         ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
-                    )
-                    .bind(&id)
-                    .bind(tenant_id)
-                    .bind(channel_id)
-                    .bind(&conversation)
-                    .bind(&contact)
-                    .bind(&m.external_id)
-                    .bind(&m.kind)
-                    .bind(m.text.clone())
-                    .bind(serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()))
-                    .bind(serde_json::to_string(m).unwrap_or_default())
-                    .bind(status)
-                    .bind(error)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    if !inserted {
-                        out.duplicates += 1;
-                        continue;
-                    }
-                    out.inserted += 1;
-                    sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3").bind(now).bind(&conversation).bind(tenant_id).execute(&mut *tx).await?;
-                    match disposition {
-                        Disposition::OptOut | Disposition::OptIn => {
-                            let action = if *disposition == Disposition::OptOut { "consent.opt_out" } else { "consent.opt_in" };
-                            audit(&mut tx, Some(tenant_id), "guardrail", action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": "keyword" })).await?;
-                        }
-                        _ => {}
-                    }
-                    if !matches!(disposition, Disposition::Blocked(_)) {
-                        enqueue(&mut tx, tenant_id, "inbound.process", &serde_json::json!({ "message_id": id, "channel_id": channel_id }), now).await?;
-                    }
-                    count_usage(&mut tx, tenant_id, channel_id, now).await?;
-                }
-                InboundItem::Status(s) => {
-                    if apply_status(&mut tx, tenant_id, channel_id, s, now).await? {
-                        out.statuses_applied += 1;
-                    } else {
-                        out.statuses_ignored += 1;
-                    }
-                }
-            }
+        let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
+        if out.inserted > 0 {
+            count_usage(&mut tx, tenant_id, channel_id, i64::from(out.inserted), now).await?;
         }
         tx.commit().await?;
         Ok(out)
     }
+
+    /// Store several webhooks in one transaction (group commit): one
+    /// outcome per webhook, all committed or none.
+    pub async fn store_inbound_batch(&self, batch: &[(&str, &str, &[InboundItem])]) -> Result<Vec<InboundOutcome>, StorageError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        // Usage is counted once per channel per batch, not per webhook.
+        let mut usage: Vec<(&str, &str, i64)> = Vec::new();
+        for (tenant_id, channel_id, items) in batch {
+            let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
+            match usage.iter_mut().find(|(t, c, _)| t == tenant_id && c == channel_id) {
+                Some(u) => u.2 += i64::from(out.inserted),
+                None => usage.push((tenant_id, channel_id, i64::from(out.inserted))),
+            }
+            outcomes.push(out);
+        }
+        for (tenant_id, channel_id, inserted) in usage {
+            if inserted > 0 {
+                count_usage(&mut tx, tenant_id, channel_id, inserted, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// One webhook's events inside the caller's transaction.
+async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, items: &[InboundItem], now: i64) -> Result<InboundOutcome, StorageError> {
+    let mut out = InboundOutcome::default();
+    let mut touched_conversations: Vec<String> = Vec::new();
+    for item in items {
+        match item {
+            InboundItem::Message(m, disposition) => {
+                let (contact, conversation) = upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now).await?;
+                let (status, error) = match disposition {
+                    Disposition::Blocked(reason) => ("blocked", Some(reason.clone())),
+                    _ => ("received", None),
+                };
+                let id = new_id("msg");
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) \
+                     ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(tenant_id)
+                .bind(channel_id)
+                .bind(&conversation)
+                .bind(&contact)
+                .bind(&m.external_id)
+                .bind(&m.kind)
+                .bind(m.text.clone())
+                .bind(serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()))
+                .bind(serde_json::to_string(m).unwrap_or_default())
+                .bind(status)
+                .bind(error)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !inserted {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.inserted += 1;
+                if !touched_conversations.contains(&conversation) {
+                    touched_conversations.push(conversation.clone());
+                }
+                if let Disposition::OptOut | Disposition::OptIn = disposition {
+                    let action = if *disposition == Disposition::OptOut { "consent.opt_out" } else { "consent.opt_in" };
+                    audit(tx, Some(tenant_id), "guardrail", action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": "keyword" })).await?;
+                }
+                if !matches!(disposition, Disposition::Blocked(_)) {
+                    enqueue(tx, tenant_id, "inbound.process", &serde_json::json!({ "message_id": id, "channel_id": channel_id }), now).await?;
+                }
+            }
+            InboundItem::Status(s) => {
+                if apply_status(tx, tenant_id, channel_id, s, now).await? {
+                    out.statuses_applied += 1;
+                } else {
+                    out.statuses_ignored += 1;
+                }
+            }
+        }
+    }
+    for conversation in &touched_conversations {
+        sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3").bind(now).bind(conversation).bind(tenant_id).execute(&mut **tx).await?;
+    }
+    Ok(out)
+}
+
+/// The contact and conversation behind a channel address, created on first
+/// sight, in one lookup on the hot path (a known sender). Profile fields are
+/// refreshed only when the provider sends different ones.
+async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<(String, String), StorageError> {
+    let row = sqlx::query(
+        "SELECT ci.contact_id, c.display_name, c.phone, cv.id AS conversation_id FROM contact_identities ci \
+         JOIN contacts c ON c.id = ci.contact_id \
+         LEFT JOIN conversations cv ON cv.channel_id = ci.channel_id AND cv.contact_id = ci.contact_id \
+         WHERE ci.channel_id = $1 AND ci.address = $2 AND ci.tenant_id = $3",
+    )
+    .bind(channel_id)
+    .bind(&who.address)
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        let contact = upsert_contact(tx, tenant_id, channel_id, who, now).await?;
+        let conversation = upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+        return Ok((contact, conversation));
+    };
+    let contact: String = row.get("contact_id");
+    let name: Option<String> = row.get("display_name");
+    let phone: Option<String> = row.get("phone");
+    let changed = (who.display_name.is_some() && who.display_name != name) || (who.phone.is_some() && who.phone != phone);
+    if changed {
+        sqlx::query("UPDATE contacts SET display_name = COALESCE($1, display_name), phone = COALESCE($2, phone), updated_at = $3 WHERE id = $4 AND tenant_id = $5")
+            .bind(who.display_name.clone())
+            .bind(who.phone.clone())
+            .bind(now)
+            .bind(&contact)
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let conversation = match row.get::<Option<String>, _>("conversation_id") {
+        Some(c) => c,
+        None => upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?,
+    };
+    Ok((contact, conversation))
 }
 
 /// Find the contact behind a channel address, creating contact + identity
@@ -286,15 +362,16 @@ pub(crate) async fn enqueue(tx: &mut Transaction<'_, Any>, tenant_id: &str, kind
     Ok(())
 }
 
-async fn count_usage(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, now: i64) -> Result<(), StorageError> {
+async fn count_usage(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, inbound: i64, now: i64) -> Result<(), StorageError> {
     let period = period_of(now);
     sqlx::query(
-        "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 1, 0) \
-         ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET inbound = usage.inbound + 1",
+        "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, $4, 0) \
+         ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET inbound = usage.inbound + excluded.inbound",
     )
     .bind(tenant_id)
     .bind(period)
     .bind(channel_id)
+    .bind(inbound)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -9,6 +9,7 @@ mod inbound;
 mod kv;
 mod plugins;
 mod tenants;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ pub use inbound::{Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use plugins::PluginRecord;
 pub use tenants::{NewTenant, TenantRecord};
+pub use writer::{InboundWriter, MAX_BATCH};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
