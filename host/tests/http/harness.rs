@@ -181,7 +181,8 @@ pub fn fixture_body(name: &str) -> Vec<u8> {
     serde_json::to_vec(&fixture(name)).unwrap()
 }
 
-fn unique() -> String {
+/// A short random suffix for names that must not collide across runs.
+pub fn unique() -> String {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).unwrap();
     hex::encode(b)

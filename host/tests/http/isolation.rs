@@ -63,9 +63,11 @@ async fn admin_endpoints_need_the_admin_token(backend: Backend) {
     let (_, key) = s.tenant("dup").await;
     let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&key).json(&serde_json::json!({ "slug": "x2", "name": "x" })).send().await.unwrap();
     assert_eq!(r.status(), 401, "a tenant key is not an admin token");
-    let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&s.admin_token).json(&serde_json::json!({ "slug": "taken-slug", "name": "a" })).send().await.unwrap();
+    // Unique per run: the PostgreSQL database is shared by every test.
+    let slug = format!("taken-{}", crate::harness::unique());
+    let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&s.admin_token).json(&serde_json::json!({ "slug": slug, "name": "a" })).send().await.unwrap();
     assert_eq!(r.status(), 201);
-    let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&s.admin_token).json(&serde_json::json!({ "slug": "taken-slug", "name": "b" })).send().await.unwrap();
+    let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&s.admin_token).json(&serde_json::json!({ "slug": slug, "name": "b" })).send().await.unwrap();
     assert_eq!(r.status(), 409);
     let r = s.http.post(s.url("/v1/admin/tenants")).bearer_auth(&s.admin_token).header("content-type", "application/json").body("{").send().await.unwrap();
     assert_eq!(r.status(), 400);
