@@ -15,6 +15,16 @@ pub enum Parsed {
 }
 
 pub async fn verify_and_parse(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, request: HttpRequest) -> Result<Parsed, WebhookError> {
+    #[cfg(feature = "native-baseline")]
+    if super::native_baseline::enabled() && binding.channel.adapter == "whatsapp-cloud" {
+        if let Some(result) = super::native_baseline::verify_and_parse(&request, &binding.channel.config) {
+            return result.map(Parsed::Events).map_err(|e| match e {
+                GuestError::InvalidSignature(m) => WebhookError::InvalidSignature(m),
+                GuestError::BadRequest(m) => WebhookError::BadRequest(m),
+                other => WebhookError::Plugin { stage: Stage::Parse, error: PluginError::Guest(other) },
+            });
+        }
+    }
     let ctx = CallContext {
         tenant: binding.channel.tenant_id.clone(),
         plugin: binding.channel.adapter.clone(),

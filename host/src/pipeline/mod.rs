@@ -14,6 +14,8 @@ mod adapter;
 mod catalog;
 mod error;
 mod guardrails;
+#[cfg(feature = "native-baseline")]
+mod native_baseline;
 mod tenancy;
 
 use std::sync::Arc;
