@@ -65,7 +65,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn db(&self) -> &Db {
+    /// The database.
+    pub fn db(&self) -> &Db {
         &self.pipeline.db
     }
 

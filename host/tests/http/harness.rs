@@ -81,6 +81,11 @@ impl TestServer {
         }
     }
 
+    /// The server's database handle.
+    pub fn db(&self) -> &switchboard::storage::Db {
+        self.server.as_ref().unwrap().state().db()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -170,3 +170,21 @@ async fn oversized_and_malformed_bodies_are_refused(backend: Backend) {
     s.stop().await;
 }
 on_both!(oversized_and_malformed_bodies_are_refused);
+
+async fn database_outage_is_503_so_the_provider_retries(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("outage").await;
+    let ch = s.whatsapp_channel(&key).await;
+    assert_eq!(s.post_signed(&ch, &fixture_body("meta_dashboard_test_text_message.json"), APP_SECRET).await.status(), 200);
+    // Take the database away under the running server.
+    s.db().close().await;
+    let r = s.post_signed(&ch, &fixture_body("pywa_message_text.json"), APP_SECRET).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unavailable");
+    assert!(!v["error"]["message"].as_str().unwrap().contains("sqlx"), "no internals: {v}");
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    s.stop().await;
+}
+on_both!(database_outage_is_503_so_the_provider_retries);
