@@ -197,6 +197,8 @@ pub struct StatusUpdate {
 }
 
 /// A normalized event from `parse`.
+// Most events are messages; boxing them would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {

@@ -83,16 +83,15 @@ fn runtime() -> anyhow::Result<PluginRuntime> {
     PluginRuntime::new(options)
 }
 
+/// Load a component, printing why not (the caller exits 1).
+fn load_or_report(rt: &PluginRuntime, spec: &str, bytes: &[u8]) -> Option<Arc<LoadedPlugin>> {
+    rt.load(bytes).map_err(|e| eprintln!("invalid plugin {spec}: {e}")).ok()
+}
+
 fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let bytes = read_plugin(spec)?;
     let rt = runtime()?;
-    let plugin = match rt.load(&bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("invalid plugin {spec}: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let Some(plugin) = load_or_report(&rt, spec, &bytes) else { return Ok(ExitCode::from(1)) };
     // A smoke call proves the component instantiates under default limits.
     let smoke = smoke_call(&rt, &plugin);
     let d = &plugin.detected;
@@ -201,13 +200,7 @@ fn run_plugin(spec: &str, request: Option<PathBuf>, message: Option<String>, dir
     let bytes = read_plugin(spec)?;
     let config = parse_config(config)?;
     let rt = runtime()?;
-    let plugin = match rt.load(&bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("invalid plugin {spec}: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let Some(plugin) = load_or_report(&rt, spec, &bytes) else { return Ok(ExitCode::from(1)) };
     let name = std::path::Path::new(spec).file_stem().and_then(|s| s.to_str()).unwrap_or(spec).to_string();
     let ctx = CallContext::for_tenant("cli", &name).with_config(config);
     let mut inst = match rt.instantiate(&plugin, &ctx) {

@@ -34,11 +34,10 @@ pub struct ChannelCache {
 
 impl ChannelCache {
     async fn get(&self, db: &Db, secrets: &SecretBox, channel_id: &str) -> Result<Option<ChannelRecord>, WebhookError> {
-        if let Some((at, rec)) = self.entries.lock().get(channel_id) {
-            if at.elapsed() < CHANNEL_TTL {
+        if let Some((at, rec)) = self.entries.lock().get(channel_id)
+            && at.elapsed() < CHANNEL_TTL {
                 return Ok(rec.clone());
             }
-        }
         let rec = db.channel_for_webhook(channel_id, secrets).await.map_err(WebhookError::from_storage)?;
         let mut entries = self.entries.lock();
         if entries.len() >= CHANNEL_CACHE_MAX {

@@ -38,11 +38,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let (Some(extra), Some(obj)) = (self.extra, error.as_object_mut()) {
-            if let Some(e) = extra.as_object() {
+        if let (Some(extra), Some(obj)) = (self.extra, error.as_object_mut())
+            && let Some(e) = extra.as_object() {
                 obj.extend(e.clone());
             }
-        }
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }

@@ -24,6 +24,8 @@ pub enum Disposition {
 }
 
 /// One parsed, checked event.
+// Mostly messages; see `domain::Event`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum InboundItem {
     Message(InboundMessage, Disposition),
@@ -187,7 +189,7 @@ async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_i
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
-        let contact = upsert_contact(tx, tenant_id, channel_id, who, now).await?;
+        let contact = create_contact(tx, tenant_id, channel_id, who, now).await?;
         let conversation = upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
         return Ok((contact, conversation));
     };
@@ -212,32 +214,8 @@ async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_i
     Ok((contact, conversation))
 }
 
-/// Find the contact behind a channel address, creating contact + identity
-/// on first sight. Profile fields are refreshed when the provider sends them.
-async fn upsert_contact(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<String, StorageError> {
-    let existing = sqlx::query("SELECT contact_id FROM contact_identities WHERE channel_id = $1 AND address = $2 AND tenant_id = $3")
-        .bind(channel_id)
-        .bind(&who.address)
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if let Some(row) = existing {
-        let contact: String = row.get("contact_id");
-        if who.display_name.is_some() || who.phone.is_some() {
-            sqlx::query(
-                "UPDATE contacts SET display_name = COALESCE($1, display_name), phone = COALESCE($2, phone), updated_at = $3 \
-                 WHERE id = $4 AND tenant_id = $5",
-            )
-            .bind(who.display_name.clone())
-            .bind(who.phone.clone())
-            .bind(now)
-            .bind(&contact)
-            .bind(tenant_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        return Ok(contact);
-    }
+/// Create a contact and its first identity for a never-seen address.
+async fn create_contact(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<String, StorageError> {
     let contact = new_id("ct");
     sqlx::query("INSERT INTO contacts (id, tenant_id, display_name, phone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
         .bind(&contact)
@@ -327,8 +305,8 @@ async fn apply_status(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id
         return Ok(false);
     }
     let Some(recipient) = &s.recipient else { return Ok(false) };
-    let contact = upsert_contact(tx, tenant_id, channel_id, &ContactAddress { address: recipient.clone(), phone: None, user_id: None, display_name: None }, now).await?;
-    let conversation = upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+    let who = ContactAddress { address: recipient.clone(), phone: None, user_id: None, display_name: None };
+    let (contact, conversation) = upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, now).await?;
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'outbound', $6, 'unknown', NULL, '[]', $7, $8, $9, $10, $11, $11) \

@@ -62,16 +62,7 @@ impl Db {
             .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound("plugin"))?;
-        Ok(PluginRecord {
-            id: r.get("id"),
-            name: r.get("name"),
-            version: r.get("version"),
-            sha256: r.get("sha256"),
-            world: r.get("world"),
-            wit_version: r.get("wit_version"),
-            size: r.get("size"),
-            created_at: r.get("created_at"),
-        })
+        Ok(plugin_from_row(&r))
     }
 
     /// The tenant's plugins.
@@ -80,24 +71,25 @@ impl Db {
             .bind(tenant_id)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PluginRecord {
-                id: r.get("id"),
-                name: r.get("name"),
-                version: r.get("version"),
-                sha256: r.get("sha256"),
-                world: r.get("world"),
-                wit_version: r.get("wit_version"),
-                size: r.get("size"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(plugin_from_row).collect())
     }
 
     /// Component bytes by sha256.
     pub async fn plugin_bytes(&self, sha256: &str) -> Result<Vec<u8>, StorageError> {
         let r = sqlx::query("SELECT bytes FROM plugin_blobs WHERE sha256 = $1").bind(sha256).fetch_optional(&self.read).await?.ok_or(StorageError::NotFound("plugin"))?;
         Ok(r.get("bytes"))
+    }
+}
+
+fn plugin_from_row(r: &sqlx::any::AnyRow) -> PluginRecord {
+    PluginRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        version: r.get("version"),
+        sha256: r.get("sha256"),
+        world: r.get("world"),
+        wit_version: r.get("wit_version"),
+        size: r.get("size"),
+        created_at: r.get("created_at"),
     }
 }
