@@ -76,3 +76,34 @@ async fn admin_endpoints_need_the_admin_token(backend: Backend) {
     s.stop().await;
 }
 on_both!(admin_endpoints_need_the_admin_token);
+
+async fn a_failing_tenant_plugin_is_a_502_naming_the_stage_and_others_are_unaffected(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, evil_key) = s.tenant("evil").await;
+    let (_, good_key) = s.tenant("good").await;
+    let bytes = std::fs::read(switchboard_artifacts::test_guests::HOSTILE).unwrap();
+    let r = s.http.post(s.url("/v1/plugins?name=hostile&version=1.0.0")).bearer_auth(&evil_key).body(bytes).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let plugin: serde_json::Value = r.json().await.unwrap();
+    let body = serde_json::json!({ "name": "evil", "adapter": plugin["id"], "config": { "mode": "panic" } });
+    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&evil_key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let evil_channel = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let good_channel = s.whatsapp_channel(&good_key).await;
+
+    let r = s.http.post(s.url(&format!("/webhooks/{evil_channel}"))).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "plugin_failed");
+    assert_eq!(v["error"]["stage"], "parse");
+    assert_eq!(v["error"]["plugin_error"], "trap");
+    assert!(!v["error"]["message"].as_str().unwrap().contains("wasm backtrace"), "no internals: {v}");
+
+    // The other tenant's webhooks keep working, before and after.
+    assert_eq!(s.post_signed(&good_channel, &fixture_body("meta_dashboard_test_text_message.json"), APP_SECRET).await.status(), 200);
+    assert_eq!(s.http.post(s.url(&format!("/webhooks/{evil_channel}"))).body("{}").send().await.unwrap().status(), 502);
+    assert_eq!(s.post_signed(&good_channel, &fixture_body("pywa_message_text.json"), APP_SECRET).await.status(), 200);
+    assert_eq!(s.all_messages(&good_key, &good_channel).await.len(), 2);
+    s.stop().await;
+}
+on_both!(a_failing_tenant_plugin_is_a_502_naming_the_stage_and_others_are_unaffected);
