@@ -95,6 +95,11 @@ fn discover(root: &Path) -> Vec<Guest> {
         for path in names {
             let manifest = path.join("Cargo.toml");
             let Ok(text) = fs::read_to_string(&manifest) else { continue };
+            // Library crates shared by several plugins (crate-type without
+            // `cdylib`) are dependencies, not components.
+            if !text.contains("cdylib") {
+                continue;
+            }
             let package = text
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_string()))

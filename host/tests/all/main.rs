@@ -8,4 +8,6 @@ mod common;
 mod example_adapter;
 mod hostile;
 mod runtime_cache;
+mod telegram;
+mod twilio;
 mod whatsapp_cloud;

@@ -5,4 +5,6 @@
 
 mod harness;
 mod isolation;
+mod telegram;
+mod twilio;
 mod webhooks;
