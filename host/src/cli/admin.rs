@@ -8,7 +8,9 @@ use clap::{Args, Subcommand};
 
 use super::serve::DataArgs;
 use crate::secrets::SecretBox;
-use crate::storage::NewChannel;
+use crate::pipeline::PluginCatalog;
+use crate::runtime::{PluginRuntime, RuntimeOptions};
+use crate::storage::{NewChannel, new_secret_id};
 
 /// `tenant` subcommands.
 #[derive(Debug, Subcommand)]
@@ -82,12 +84,22 @@ pub fn channel(cmd: ChannelCommand) -> anyhow::Result<ExitCode> {
             anyhow::bail!("`{}` is neither a first-party plugin nor one of {}'s plugins", args.adapter, args.tenant);
         }
         let secrets = SecretBox::load_or_create(&args.data.data_dir)?;
+        let id = new_secret_id("ch");
+        let webhook_url = format!("{}/webhooks/{id}", args.public_url.trim_end_matches('/'));
+        let mut config = config;
+        // As the API does: an adapter that declares `webhook_url` (it signs
+        // over, or calls back to, its own URL) gets ours unless one is given.
+        let runtime = PluginRuntime::new(RuntimeOptions { cache_dir: Some(args.data.data_dir.clone()), ..Default::default() })?;
+        let catalog = PluginCatalog::load_first_party(&runtime)?;
+        if catalog.adapter_info(&args.adapter).is_some_and(|i| i.config_keys.iter().any(|k| k == "webhook_url")) {
+            config.entry("webhook_url".to_string()).or_insert_with(|| webhook_url.clone());
+        }
         let ch = db
-            .create_channel(&tenant.id, &NewChannel { name: args.name.unwrap_or_else(|| args.adapter.clone()), adapter: args.adapter, config, guardrails: args.guardrails }, &secrets)
+            .create_channel(&tenant.id, &NewChannel { id, name: args.name.unwrap_or_else(|| args.adapter.clone()), adapter: args.adapter, config, guardrails: args.guardrails }, &secrets)
             .await?;
         db.close().await;
         println!("channel:     {}", ch.id);
-        println!("webhook URL: {}/webhooks/{}", args.public_url.trim_end_matches('/'), ch.id);
+        println!("webhook URL: {webhook_url}");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
-use crate::domain::{Direction, Event, GuardrailContext, Verdict};
+use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
 use crate::kv::KvStore;
 use crate::runtime::{CallContext, LimitOverrides, PluginRuntime};
-use crate::storage::{Disposition, InboundItem};
+use crate::storage::{ConsentSource, Disposition, InboundItem};
 
 pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, events: Vec<Event>) -> Result<Vec<InboundItem>, WebhookError> {
     if binding.guardrails.is_empty() {
@@ -27,8 +27,8 @@ pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: 
                 items.push(accept(event));
                 continue;
             };
-            let mut disposition = Disposition::Accept;
-            if let Some(text) = msg.text.clone() {
+            let mut disposition = provider_consent(&msg);
+            if let (Disposition::Accept, Some(text)) = (&disposition, msg.text.clone()) {
                 let mut text = text;
                 for (name, plugin) in &chain {
                     let ctx = CallContext { tenant: tenant.clone(), plugin: name.clone(), config: config.clone(), kv: kv.clone(), limits: LimitOverrides::default() };
@@ -50,11 +50,11 @@ pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: 
                             break;
                         }
                         Verdict::OptOut { .. } => {
-                            disposition = Disposition::OptOut;
+                            disposition = Disposition::OptOut(ConsentSource::Keyword);
                             break;
                         }
                         Verdict::OptIn { .. } => {
-                            disposition = Disposition::OptIn;
+                            disposition = Disposition::OptIn(ConsentSource::Keyword);
                             break;
                         }
                     }
@@ -71,7 +71,20 @@ pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: 
 
 fn accept(event: Event) -> InboundItem {
     match event {
-        Event::Message(m) => InboundItem::Message(m, Disposition::Accept),
+        Event::Message(m) => {
+            let d = provider_consent(&m);
+            InboundItem::Message(m, d)
+        }
         Event::Status(s) => InboundItem::Status(s),
+    }
+}
+
+/// A consent signal the provider attached (Twilio `OptOutType`, Telegram
+/// `kicked`) decides before any guardrail runs: the user already said it.
+fn provider_consent(m: &InboundMessage) -> Disposition {
+    match m.consent {
+        Some(ConsentSignal::OptOut) => Disposition::OptOut(ConsentSource::Provider),
+        Some(ConsentSignal::OptIn) => Disposition::OptIn(ConsentSource::Provider),
+        Some(ConsentSignal::Help) | None => Disposition::Accept,
     }
 }

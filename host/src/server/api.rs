@@ -16,7 +16,7 @@ use super::{AppState, ApiError};
 use crate::pipeline::PluginCatalog;
 use crate::runtime::{CallContext, World};
 use crate::secrets::is_secret_key;
-use crate::storage::{ChannelRecord, NewChannel};
+use crate::storage::{ChannelRecord, NewChannel, new_secret_id};
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -82,7 +82,13 @@ pub async fn create_channel(State(state): State<AppState>, Tenant(tenant): Tenan
     for g in &body.guardrails {
         check_binding(&state, &tenant.id, g, World::Guardrail).await?;
     }
-    let ch = p.db.create_channel(&tenant.id, &NewChannel { name: body.name, adapter: body.adapter, config, guardrails: body.guardrails }, &p.secrets).await?;
+    let id = new_secret_id("ch");
+    // Adapters that sign over (or call back to) their own webhook URL get it
+    // filled in, unless the tenant set it (e.g. behind a proxy).
+    if declared_keys(&p.catalog, &body.adapter).iter().any(|k| k == "webhook_url") {
+        config.entry("webhook_url".to_string()).or_insert_with(|| state.webhook_url(&id));
+    }
+    let ch = p.db.create_channel(&tenant.id, &NewChannel { id, name: body.name, adapter: body.adapter, config, guardrails: body.guardrails }, &p.secrets).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_json(&state, &ch) }))))
 }
 

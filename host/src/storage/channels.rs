@@ -7,12 +7,17 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::tenants::audit;
-use super::{Db, StorageError, new_secret_id, now_ms};
+use super::{Db, StorageError, now_ms};
+#[allow(unused_imports)] // named in docs
+use super::new_secret_id;
 use crate::secrets::SecretBox;
 
 /// What a tenant asks for.
 #[derive(Debug, Clone)]
 pub struct NewChannel {
+    /// An id from [`new_secret_id`]`("ch")`, chosen by the caller so
+    /// configuration can refer to the channel's own webhook URL.
+    pub id: String,
     pub name: String,
     /// First-party plugin name or the tenant's plugin id.
     pub adapter: String,
@@ -45,7 +50,7 @@ macro_rules! select {
 impl Db {
     /// Store a new channel; the configuration is sealed before it is written.
     pub async fn create_channel(&self, tenant_id: &str, ch: &NewChannel, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
-        let id = new_secret_id("ch");
+        let id = ch.id.clone();
         let now = now_ms();
         let config_json = serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
         let keys: Vec<&String> = ch.config.keys().collect();

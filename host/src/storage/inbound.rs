@@ -16,11 +16,29 @@ pub enum Disposition {
     Accept,
     /// Store as blocked, with the reason; no processing job.
     Blocked(String),
-    /// The user opted out; stored, recorded in the audit log, processed so
-    /// the confirmation can be sent.
-    OptOut,
+    /// The user opted out; stored, recorded in the audit log with its
+    /// source, processed so the confirmation can be sent.
+    OptOut(ConsentSource),
     /// The user opted back in.
-    OptIn,
+    OptIn(ConsentSource),
+}
+
+/// Where a consent change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentSource {
+    /// A guardrail matched a keyword (STOP, START, …).
+    Keyword,
+    /// The provider signalled it (Twilio `OptOutType`, Telegram `kicked`).
+    Provider,
+}
+
+impl ConsentSource {
+    fn name(self) -> &'static str {
+        match self {
+            ConsentSource::Keyword => "keyword",
+            ConsentSource::Provider => "provider",
+        }
+    }
 }
 
 /// One parsed, checked event.
@@ -150,9 +168,13 @@ async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &s
                 if !touched_conversations.contains(&conversation) {
                     touched_conversations.push(conversation.clone());
                 }
-                if let Disposition::OptOut | Disposition::OptIn = disposition {
-                    let action = if *disposition == Disposition::OptOut { "consent.opt_out" } else { "consent.opt_in" };
-                    audit(tx, Some(tenant_id), "guardrail", action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": "keyword" })).await?;
+                let consent = match disposition {
+                    Disposition::OptOut(source) => Some(("consent.opt_out", source)),
+                    Disposition::OptIn(source) => Some(("consent.opt_in", source)),
+                    _ => None,
+                };
+                if let Some((action, source)) = consent {
+                    audit(tx, Some(tenant_id), source.name(), action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": source.name() })).await?;
                 }
                 if !matches!(disposition, Disposition::Blocked(_)) {
                     enqueue(tx, tenant_id, "inbound.process", &serde_json::json!({ "message_id": id, "channel_id": channel_id }), now).await?;

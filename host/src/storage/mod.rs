@@ -21,7 +21,7 @@ use sqlx::{AnyPool, Executor};
 pub use channels::{ChannelRecord, NewChannel};
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use ids::{new_id, new_secret_id};
-pub use inbound::{Disposition, InboundItem, InboundOutcome};
+pub use inbound::{ConsentSource, Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use plugins::PluginRecord;
 pub use tenants::{NewTenant, TenantRecord};
