@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// Where compiled components are cached; defaults to the data directory.
+    pub component_cache_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -51,6 +53,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             max_body_bytes: 1 << 20,
+            component_cache_dir: None,
         }
     }
 }
@@ -138,7 +141,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     let secrets = SecretBox::load_or_create(&config.data_dir)?;
     let (admin_token, admin_token_generated) = auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 
-    let runtime = Arc::new(PluginRuntime::new(RuntimeOptions { cache_dir: Some(config.data_dir.clone()), ..Default::default() })?);
+    let cache_dir = config.component_cache_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+    let runtime = Arc::new(PluginRuntime::new(RuntimeOptions { cache_dir: Some(cache_dir), ..Default::default() })?);
     let catalog = Arc::new(PluginCatalog::load_first_party(&runtime)?);
     let kv = Arc::new(SqlKv::new(db.clone()));
     let writers = match db.dialect() {

@@ -24,7 +24,7 @@ pub use ids::{new_id, new_secret_id};
 pub use inbound::{ConsentSource, Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use plugins::PluginRecord;
-pub use tenants::{NewTenant, TenantRecord};
+pub use tenants::{AuditEntry, NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 
 /// Which database a URL points at.

@@ -81,6 +81,42 @@ impl Db {
     }
 }
 
+/// An audit-log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub created_at: i64,
+}
+
+impl Db {
+    /// The tenant's most recent audit entries, newest first.
+    pub async fn audit_entries(&self, tenant_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        let rows = sqlx::query("SELECT id, actor, action, target, detail, created_at FROM audit_log WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2")
+            .bind(tenant_id)
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let detail: String = r.get("detail");
+                AuditEntry {
+                    id: r.get("id"),
+                    actor: r.get("actor"),
+                    action: r.get("action"),
+                    target: r.get("target"),
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                    created_at: r.get("created_at"),
+                }
+            })
+            .collect())
+    }
+}
+
 fn tenant_from_row(r: &sqlx::any::AnyRow) -> TenantRecord {
     TenantRecord { id: r.get("id"), slug: r.get("slug"), name: r.get("name"), status: r.get("status") }
 }

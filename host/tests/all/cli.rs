@@ -75,3 +75,33 @@ fn run_answers_the_handshake_and_reports_bad_signatures() {
     assert_eq!(v["error"]["code"], "guest-error");
     assert_eq!(v["error"]["detail"]["kind"], "invalid-signature");
 }
+
+#[test]
+fn run_works_on_every_first_party_channel_with_a_fixture() {
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        ("whatsapp-cloud", "whatsapp-text.json", &["app_secret=example-app-secret"], "this is a text message"),
+        (
+            "twilio-sms",
+            "twilio-sms-stop.json",
+            &["auth_token=test_auth_token_0123456789abcdef", "webhook_url=https://api.example.com/v1/channels/twilio/ch_01HXYZ/inbound"],
+            "Stop",
+        ),
+        ("telegram", "telegram-hello.json", &["secret_token=example-secret-token", "bot_token=123:ABC"], "Hello World"),
+    ];
+    for (plugin, request, config, text) in cases {
+        let req = example(request);
+        let mut args = vec!["plugin", "run", plugin, "--request", &req];
+        for c in config {
+            args.extend(["--config", c]);
+        }
+        let (code, out, err) = switchboard(&args);
+        assert_eq!(code, 0, "{plugin}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["verify"], "accepted", "{plugin}");
+        assert_eq!(v["events"][0]["text"], text, "{plugin}");
+    }
+    // Twilio's STOP carries the provider's opt-out signal.
+    let (_, out, _) = switchboard(&["plugin", "run", "twilio-sms", "--request", &example("twilio-sms-stop.json"), "--config", "auth_token=test_auth_token_0123456789abcdef", "--config", "webhook_url=https://api.example.com/v1/channels/twilio/ch_01HXYZ/inbound"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["events"][0]["consent"], "opt-out");
+}

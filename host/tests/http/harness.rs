@@ -61,6 +61,10 @@ impl TestServer {
         let mut config = ServerConfig::new(dir.path().to_path_buf());
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some("test-admin-token".into());
+        // One compiled-component cache for every server of this test binary,
+        // so each start loads the first-party plugins instead of compiling.
+        static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        config.component_cache_dir = Some(CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path().to_path_buf());
         if let Backend::Postgres(url) = backend {
             config.database_url = Some(url);
         }

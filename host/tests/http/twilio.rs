@@ -1,12 +1,11 @@
 //! The `twilio-sms` component through the real server: signed form webhooks
 //! in, deduplication, forged signatures, status callbacks.
 //!
-//! The channel's `webhook_url` is the URL "configured in Twilio". Channels
-//! cannot be updated after creation, so the test cannot set it to the
-//! server's own `/webhooks/{id}` (the id is only known afterwards); it uses a
-//! public URL instead, as when the server sits behind a proxy — the adapter
+//! The channel's `webhook_url` is the URL "configured in Twilio". Most tests
+//! set a public URL, as when the server sits behind a proxy — the adapter
 //! signs over `webhook_url` + the query string received, whatever host the
-//! request actually reached.
+//! request actually reached; one test leaves it unset, so the server fills in
+//! the channel's own webhook URL.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -162,3 +161,52 @@ async fn status_callbacks_track_outbound_messages(backend: Backend) {
     s.stop().await;
 }
 on_both!(status_callbacks_track_outbound_messages);
+
+async fn unset_webhook_url_defaults_to_the_channels_own(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("twl-own").await;
+    let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": "+12028831111" } });
+    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let ch = v["id"].as_str().unwrap().to_string();
+    let own = v["webhook_url"].as_str().unwrap().to_string();
+    assert_eq!(v["channel"]["config"]["webhook_url"], own.as_str(), "{v}");
+    let params = [("MessageSid", "SMown1"), ("From", "+15550001111"), ("To", "+12028831111"), ("Body", "hi"), ("NumMedia", "0")];
+    let sig = twilio_signature(AUTH_TOKEN, &own, &params);
+    let r = s.http.post(&own).header("content-type", "application/x-www-form-urlencoded").header("x-twilio-signature", sig).body(form_encode(&params)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert_eq!(s.all_messages(&key, &ch).await.len(), 1);
+    s.stop().await;
+}
+on_both!(unset_webhook_url_defaults_to_the_channels_own);
+
+async fn carrier_opt_out_is_recorded_with_its_source(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (tenant, key) = s.tenant("twl-stop").await;
+    // The self-generated STOP body, signed by twilio-python for this URL.
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json")).unwrap()).unwrap();
+    let stop = &fx["sms_inbound_stop_with_optouttype"];
+    let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": fx["auth_token"], "webhook_url": fx["url"] } });
+    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
+    let ch = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = s
+        .http
+        .post(s.url(&format!("/webhooks/{ch}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", stop["x_twilio_signature"].as_str().unwrap())
+        .body(stop["raw_body"].as_str().unwrap().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let audit = s.db().audit_entries(&tenant, 20).await.unwrap();
+    let opt_out = audit.iter().find(|e| e.action == "consent.opt_out").expect("opt-out recorded");
+    assert_eq!(opt_out.detail["source"], "provider");
+    assert_eq!(opt_out.detail["channel_id"], ch.as_str());
+    let msgs = s.all_messages(&key, &ch).await;
+    assert_eq!(msgs[0]["text"], "Stop");
+    assert_eq!(opt_out.target, msgs[0]["contact_id"].as_str().unwrap());
+    s.stop().await;
+}
+on_both!(carrier_opt_out_is_recorded_with_its_source);
