@@ -172,6 +172,9 @@ pub struct InboundMessage {
     pub interactive: Option<InteractiveReply>,
     pub consent: Option<ConsentSignal>,
     pub kind: String,
+    /// Shared endpoints: the key of the channel this belongs to.
+    #[serde(default)]
+    pub route_key: Option<String>,
 }
 
 /// Delivery statuses, in the order they may advance.
@@ -194,6 +197,9 @@ pub struct StatusUpdate {
     pub recipient: Option<String>,
     pub timestamp: Option<u64>,
     pub error: Option<ProviderError>,
+    /// Shared endpoints: the key of the channel this belongs to.
+    #[serde(default)]
+    pub route_key: Option<String>,
 }
 
 /// A normalized event from `parse`.
@@ -232,6 +238,10 @@ pub struct AdapterInfo {
     pub supports_media: bool,
     pub outbound_hosts: Vec<String>,
     pub config_keys: Vec<String>,
+    /// The config key whose value routes shared-endpoint webhooks.
+    pub route_config_key: Option<String>,
+    /// Statuses the provider reports.
+    pub statuses: Vec<DeliveryStatus>,
 }
 
 /// Message direction.

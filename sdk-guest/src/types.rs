@@ -20,6 +20,8 @@ impl AdapterInfo {
             supports_media: false,
             outbound_hosts: Vec::new(),
             config_keys: Vec::new(),
+            route_config_key: None,
+            statuses: Vec::new(),
         }
     }
 }
@@ -48,6 +50,7 @@ impl InboundMessage {
             interactive: None,
             consent: None,
             kind: "text".to_string(),
+            route_key: None,
         }
     }
 }

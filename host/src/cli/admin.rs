@@ -95,7 +95,11 @@ pub fn channel(cmd: ChannelCommand) -> anyhow::Result<ExitCode> {
             config.entry("webhook_url".to_string()).or_insert_with(|| webhook_url.clone());
         }
         let ch = db
-            .create_channel(&tenant.id, &NewChannel { id, name: args.name.unwrap_or_else(|| args.adapter.clone()), adapter: args.adapter, config, guardrails: args.guardrails }, &secrets)
+            .create_channel(
+                &tenant.id,
+                &NewChannel { id, name: args.name.unwrap_or_else(|| args.adapter.clone()), route_key: catalog.route_key_of(&args.adapter, &config), adapter: args.adapter, config, guardrails: args.guardrails },
+                &secrets,
+            )
             .await?;
         db.close().await;
         println!("channel:     {}", ch.id);

@@ -57,6 +57,13 @@ impl PluginCatalog {
         self.first_party_info.get(name).cloned()
     }
 
+    /// The routing key a channel of `adapter` with `config` answers to on
+    /// the adapter's shared endpoint, if the adapter has one.
+    pub fn route_key_of(&self, adapter: &str, config: &std::collections::BTreeMap<String, String>) -> Option<String> {
+        let key = self.adapter_info(adapter)?.route_config_key?;
+        config.get(&key).filter(|v| !v.is_empty()).cloned()
+    }
+
     /// A first-party plugin by name.
     pub fn first_party(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
         self.first_party.get(name).cloned()

@@ -14,6 +14,7 @@ mod adapter;
 mod catalog;
 mod error;
 mod guardrails;
+mod shared;
 #[cfg(feature = "native-baseline")]
 mod native_baseline;
 mod tenancy;
@@ -29,6 +30,7 @@ use crate::storage::{Db, InboundOutcome, InboundWriter};
 
 pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
+pub use shared::SharedOutcome;
 pub use tenancy::ChannelCache;
 
 /// Everything the pipeline needs; cheap to clone.

@@ -96,6 +96,7 @@ fn event(e: sdk::Event) -> d::Event {
                 sdk::ConsentSignal::Help => d::ConsentSignal::Help,
             }),
             kind: m.kind,
+            route_key: m.route_key,
         }),
         sdk::Event::Status(s) => d::Event::Status(d::StatusUpdate {
             external_id: s.external_id,
@@ -110,6 +111,7 @@ fn event(e: sdk::Event) -> d::Event {
             recipient: s.recipient,
             timestamp: s.timestamp,
             error: s.error.map(provider_error),
+            route_key: s.route_key,
         }),
     }
 }

@@ -50,6 +50,11 @@ impl ChannelCache {
 
 pub async fn resolve(db: &Db, secrets: &SecretBox, catalog: &PluginCatalog, runtime: &PluginRuntime, cache: &ChannelCache, channel_id: &str) -> Result<Binding, WebhookError> {
     let channel = cache.get(db, secrets, channel_id).await?.ok_or(WebhookError::UnknownChannel)?;
+    bind(db, catalog, runtime, channel).await
+}
+
+/// The components of an already found channel.
+pub async fn bind(db: &Db, catalog: &PluginCatalog, runtime: &PluginRuntime, channel: ChannelRecord) -> Result<Binding, WebhookError> {
     let tenant = channel.tenant_id.as_str();
     let adapter = catalog.resolve(db, runtime, tenant, &channel.adapter).await.map_err(catalog_error)?;
     let mut guardrails = Vec::new();

@@ -100,6 +100,7 @@ impl From<w::InboundMessage> for d::InboundMessage {
             interactive: m.interactive.map(|i| d::InteractiveReply { id: i.id, title: i.title, kind: i.kind }),
             consent: m.consent.map(Into::into),
             kind: m.kind,
+            route_key: m.route_key,
         }
     }
 }
@@ -114,6 +115,7 @@ impl From<w::Event> for d::Event {
                 recipient: s.recipient,
                 timestamp: s.timestamp,
                 error: s.error.map(Into::into),
+                route_key: s.route_key,
             }),
         }
     }
@@ -139,7 +141,15 @@ impl From<w::Receipt> for d::Receipt {
 
 impl From<w::AdapterInfo> for d::AdapterInfo {
     fn from(i: w::AdapterInfo) -> Self {
-        d::AdapterInfo { name: i.name, max_text_length: i.max_text_length, supports_media: i.supports_media, outbound_hosts: i.outbound_hosts, config_keys: i.config_keys }
+        d::AdapterInfo {
+            name: i.name,
+            max_text_length: i.max_text_length,
+            supports_media: i.supports_media,
+            outbound_hosts: i.outbound_hosts,
+            config_keys: i.config_keys,
+            route_config_key: i.route_config_key,
+            statuses: i.statuses.into_iter().map(Into::into).collect(),
+        }
     }
 }
 

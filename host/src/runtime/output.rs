@@ -63,8 +63,9 @@ impl OutputSize for Event {
                         + m.reaction.as_ref().map_or(0, |r| s(&r.message_id) + o(&r.emoji))
                         + m.interactive.as_ref().map_or(0, |i| s(&i.id) + o(&i.title) + s(&i.kind))
                         + s(&m.kind)
+                        + o(&m.route_key)
                 }
-                Event::Status(st) => s(&st.external_id) + o(&st.recipient) + st.error.as_ref().map_or(0, |e| e.output_bytes()),
+                Event::Status(st) => s(&st.external_id) + o(&st.recipient) + o(&st.route_key) + st.error.as_ref().map_or(0, |e| e.output_bytes()),
             }
     }
 }
@@ -75,7 +76,7 @@ impl OutputSize for Receipt {
 }
 impl OutputSize for AdapterInfo {
     fn output_bytes(&self) -> u64 {
-        RECORD_OVERHEAD + s(&self.name) + self.outbound_hosts.output_bytes() + self.config_keys.output_bytes()
+        RECORD_OVERHEAD + s(&self.name) + self.outbound_hosts.output_bytes() + self.config_keys.output_bytes() + o(&self.route_config_key) + self.statuses.len() as u64
     }
 }
 impl OutputSize for Verdict {

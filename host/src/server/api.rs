@@ -88,7 +88,8 @@ pub async fn create_channel(State(state): State<AppState>, Tenant(tenant): Tenan
     if declared_keys(&p.catalog, &body.adapter).iter().any(|k| k == "webhook_url") {
         config.entry("webhook_url".to_string()).or_insert_with(|| state.webhook_url(&id));
     }
-    let ch = p.db.create_channel(&tenant.id, &NewChannel { id, name: body.name, adapter: body.adapter, config, guardrails: body.guardrails }, &p.secrets).await?;
+    let route_key = p.catalog.route_key_of(&body.adapter, &config);
+    let ch = p.db.create_channel(&tenant.id, &NewChannel { id, name: body.name, adapter: body.adapter, config, guardrails: body.guardrails, route_key }, &p.secrets).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_json(&state, &ch) }))))
 }
 

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/webhooks/{channel_id}", get(webhooks::webhook).post(webhooks::webhook))
+        .route("/webhooks/shared/{adapter}", post(webhooks::shared_webhook))
         .route("/v1/admin/tenants", post(api::create_tenant))
         .route("/v1/channels", post(api::create_channel).get(api::list_channels))
         .route("/v1/channels/{id}", get(api::get_channel))

@@ -10,18 +10,13 @@ use super::{AppState, ApiError};
 use crate::domain::{Header, HttpRequest};
 use crate::pipeline::WebhookOutcome;
 
-#[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
-pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<String>, request: Request) -> Response {
-    let span = tracing::Span::current();
+/// Read the body within the cap and describe the request as the provider
+/// sent it: the public URL (base + path + query), headers, raw body.
+async fn read_request(state: &AppState, request: Request) -> Result<HttpRequest, Response> {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
-            span.record("outcome", "body_too_large");
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("webhook bodies are limited to {} bytes", state.max_body_bytes)).into_response();
-        }
-    };
-    // The URL the provider called, as it signed it: public base + path + query.
+    let body = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("webhook bodies are limited to {} bytes", state.max_body_bytes)).into_response()
+    })?;
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{}{}", state.public_url.trim_end_matches('/'), path_and_query);
     let headers = parts
@@ -29,7 +24,40 @@ pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<Strin
         .iter()
         .map(|(n, v)| Header { name: n.as_str().to_string(), value: String::from_utf8_lossy(v.as_bytes()).into_owned() })
         .collect();
-    let req = HttpRequest { method: parts.method.as_str().to_string(), url, headers, body: body.to_vec() };
+    Ok(HttpRequest { method: parts.method.as_str().to_string(), url, headers, body: body.to_vec() })
+}
+
+#[tracing::instrument(name = "webhook", skip_all, fields(adapter = %adapter, outcome = tracing::field::Empty))]
+pub async fn shared_webhook(State(state): State<AppState>, Path(adapter): Path<String>, request: Request) -> Response {
+    let span = tracing::Span::current();
+    let req = match read_request(&state, request).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match state.pipeline.handle_shared_webhook(&adapter, req).await {
+        Ok(outcome) => {
+            span.record("outcome", "stored");
+            (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "channels": outcome.channels.len(), "unknown_keys": outcome.unknown_keys }))).into_response()
+        }
+        Err(crate::pipeline::WebhookError::UnknownChannel) => ApiError::not_found("shared endpoint for this adapter").into_response(),
+        Err(e) => {
+            span.record("outcome", e.code());
+            tracing::info!(error = %e, "shared webhook refused");
+            ApiError::from(e).into_response()
+        }
+    }
+}
+
+#[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
+pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<String>, request: Request) -> Response {
+    let span = tracing::Span::current();
+    let req = match read_request(&state, request).await {
+        Ok(r) => r,
+        Err(resp) => {
+            span.record("outcome", "body_too_large");
+            return resp;
+        }
+    };
 
     match state.pipeline.handle_webhook(&channel_id, req).await {
         Ok(WebhookOutcome::Handshake(resp)) => {

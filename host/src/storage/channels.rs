@@ -23,6 +23,8 @@ pub struct NewChannel {
     pub adapter: String,
     pub config: BTreeMap<String, String>,
     pub guardrails: Vec<String>,
+    /// The value of the adapter's routing config key, for shared endpoints.
+    pub route_key: Option<String>,
 }
 
 /// A channel as stored, with its configuration opened.
@@ -55,9 +57,9 @@ impl Db {
         let config_json = serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
         let keys: Vec<&String> = ch.config.keys().collect();
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8)",
+        let inserted = sqlx::query(
+            "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at, route_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8, $9)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -67,8 +69,13 @@ impl Db {
         .bind(serde_json::to_string(&keys).unwrap_or_default())
         .bind(serde_json::to_string(&ch.guardrails).unwrap_or_default())
         .bind(now)
+        .bind(ch.route_key.clone())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match inserted {
+            Err(e) if super::is_unique_violation(&e) => return Err(StorageError::Conflict("an active channel for this provider number")),
+            other => other?,
+        };
         audit(&mut tx, Some(tenant_id), "tenant", "channel.create", &id, &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys })).await?;
         tx.commit().await?;
         Ok(ChannelRecord {
@@ -99,6 +106,13 @@ impl Db {
             .await?
             .ok_or(StorageError::NotFound("channel"))?;
         channel_from_row(&row, secrets)
+    }
+
+    /// The active channel of `adapter` whose routing key is `key` (shared
+    /// provider endpoints); the tenant comes from that channel.
+    pub async fn channel_by_route(&self, adapter: &str, key: &str, secrets: &SecretBox) -> Result<Option<ChannelRecord>, StorageError> {
+        let row = sqlx::query(select!("WHERE adapter = $1 AND route_key = $2 AND status = 'active'")).bind(adapter).bind(key).fetch_optional(&self.read).await?;
+        row.map(|r| channel_from_row(&r, secrets)).transpose()
     }
 
     /// The channel a webhook addresses, whoever owns it: the tenant comes

@@ -151,6 +151,7 @@ fn parses_a_private_text_message() {
         interactive: None,
         consent: None,
         kind: "text".into(),
+        route_key: None,
     });
 }
 

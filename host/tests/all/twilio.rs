@@ -115,6 +115,8 @@ fn both_components_describe_themselves() {
         supports_media: true,
         outbound_hosts: vec!["api.twilio.com".into()],
         config_keys: ["account_sid", "auth_token", "from", "messaging_service_sid", "webhook_url", "api_base_url"].map(String::from).to_vec(),
+        route_config_key: Some("from".into()),
+        statuses: vec![DeliveryStatus::Queued, DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed],
     };
     assert_eq!(instance(&sms(), &[]).info().unwrap(), expected("twilio-sms"));
     assert_eq!(instance(&whatsapp(), &[]).info().unwrap(), expected("twilio-whatsapp"));
@@ -240,6 +242,7 @@ fn courier_sms(text: Option<&str>) -> InboundMessage {
         interactive: None,
         consent: None,
         kind: "text".into(),
+        route_key: Some("+12028831111".into()),
     }
 }
 
@@ -261,7 +264,7 @@ fn parses_every_courier_inbound_form() {
     assert_eq!(only_message(&sms(), &form("receiveButtonIgnored")), courier_sms(Some("Msg")));
     assert_eq!(
         only_message(&sms(), &form("tmsReceiveExtra")),
-        InboundMessage { external_id: "SMbbf29aeb9d380ce2a1c0ae4635ff9dab".into(), recipient: Some("384387".into()), ..courier_sms(Some("John Cruz")) }
+        InboundMessage { external_id: "SMbbf29aeb9d380ce2a1c0ae4635ff9dab".into(), recipient: Some("384387".into()), route_key: Some("384387".into()), ..courier_sms(Some("John Cruz")) }
     );
 
     // WhatsApp: the `whatsapp:` prefix is stripped from the stored address.
@@ -304,6 +307,7 @@ fn parses_the_self_generated_whatsapp_image_and_sms_stop() {
         interactive: None,
         consent: None,
         kind: "image".into(),
+        route_key: Some("+14155238886".into()),
     });
     let stop = only_message(&sms(), v["sms_inbound_stop_with_optouttype"]["raw_body"].as_str().unwrap().as_bytes());
     assert_eq!(stop.consent, Some(ConsentSignal::OptOut));
@@ -312,7 +316,7 @@ fn parses_the_self_generated_whatsapp_image_and_sms_stop() {
 
 #[test]
 fn parses_every_courier_status_form() {
-    let status = |status, recipient: Option<&str>, error| StatusUpdate { external_id: SID.into(), status, recipient: recipient.map(str::to_string), timestamp: None, error };
+    let status = |status, recipient: Option<&str>, error| StatusUpdate { external_id: SID.into(), status, recipient: recipient.map(str::to_string), timestamp: None, error, route_key: None };
     assert_eq!(only_status(&form("statusValid")), status(DeliveryStatus::Delivered, None, None));
     assert_eq!(only_status(&form("statusRead")), status(DeliveryStatus::Read, None, None));
     let stop = only_status(&form("statusStop"));
@@ -323,7 +327,7 @@ fn parses_every_courier_status_form() {
     assert_eq!((limited.code.as_deref(), limited.consent_revoked), (Some("63018"), false));
     assert_eq!(
         only_status(&form("tmsStatusExtra")),
-        StatusUpdate { external_id: "SM0b6e2697aae04182a9f5b5c7a8994c7f".into(), status: DeliveryStatus::Sent, recipient: Some("2021".into()), timestamp: None, error: None }
+        StatusUpdate { external_id: "SM0b6e2697aae04182a9f5b5c7a8994c7f".into(), status: DeliveryStatus::Sent, recipient: Some("2021".into()), timestamp: None, error: None, route_key: Some("+14133881111".into()) }
     );
     match guest_err(configured(&sms()).parse(&post(WEBHOOK_URL, &[], &form("statusInvalid")))) {
         GuestError::BadRequest(m) => assert!(m.contains("huh"), "{m}"),

@@ -132,6 +132,7 @@ fn courier(kind: &str) -> InboundMessage {
         interactive: None,
         consent: None,
         kind: kind.into(),
+        route_key: Some("1234567890".into()),
     }
 }
 
@@ -147,6 +148,7 @@ fn pywa(external_id: &str, timestamp: u64, kind: &str) -> InboundMessage {
             display_name: Some("Test Name".into()),
         },
         recipient: Some("1122334455667".into()),
+        route_key: Some("1122334455667".into()),
         timestamp: Some(timestamp),
         ..courier(kind)
     }
@@ -376,6 +378,7 @@ fn verify_then_parse_in_one_instance() {
             display_name: Some("test user name".into()),
         },
         recipient: Some("123456123".into()),
+        route_key: Some("123456123".into()),
         timestamp: Some(1504902988),
         text: Some("this is a text message".into()),
         ..courier("text")
@@ -400,6 +403,7 @@ fn verify_then_parse_with_the_fixture_signature() {
                 recipient: Some("5678".into()),
                 timestamp: Some(1454119029),
                 error: None,
+                route_key: Some("1234567890".into()),
             }),
         ),
     ] {
@@ -657,21 +661,23 @@ fn parses_bsuid_senders() {
 
 #[test]
 fn parses_every_status_fixture() {
-    let status = |id: &str, status, recipient: &str, timestamp| StatusUpdate {
+    // The last argument is the change's phone-number id: the route key.
+    let status = |id: &str, status, recipient: &str, timestamp, pnid: &str| StatusUpdate {
         external_id: id.into(),
         status,
         recipient: Some(recipient.into()),
         timestamp: Some(timestamp),
         error: None,
+        route_key: Some(pnid.into()),
     };
     for (name, expected) in [
-        ("courier_wac_valid_status.json", status("external_id", DeliveryStatus::Sent, "5678", 1454119029)),
-        ("pywa_status_sent.json", status("wamid.xyzxyz", DeliveryStatus::Sent, "972987654321", 1698266945)),
-        ("pywa_status_delivered.json", status("wamid.xyzxyz", DeliveryStatus::Delivered, "972987654321", 1698266945)),
-        ("pywa_status_read.json", status("wamid.xyzxyz", DeliveryStatus::Read, "972987654321", 1689380458)),
-        ("pywa_status_played.json", status("wamid.xyzxyz", DeliveryStatus::Played, "972987654321", 1689380458)),
+        ("courier_wac_valid_status.json", status("external_id", DeliveryStatus::Sent, "5678", 1454119029, "1234567890")),
+        ("pywa_status_sent.json", status("wamid.xyzxyz", DeliveryStatus::Sent, "972987654321", 1698266945, "1122334455667")),
+        ("pywa_status_delivered.json", status("wamid.xyzxyz", DeliveryStatus::Delivered, "972987654321", 1698266945, "1122334455667")),
+        ("pywa_status_read.json", status("wamid.xyzxyz", DeliveryStatus::Read, "972987654321", 1689380458, "1122334455667")),
+        ("pywa_status_played.json", status("wamid.xyzxyz", DeliveryStatus::Played, "972987654321", 1689380458, "1122334455667")),
         // Group statuses carry the group id as the recipient.
-        ("pywa_status_group.json", status("<WHATSAPP_MESSAGE_ID>", DeliveryStatus::Read, "fowefinoewcnw", 1698266945)),
+        ("pywa_status_group.json", status("<WHATSAPP_MESSAGE_ID>", DeliveryStatus::Read, "fowefinoewcnw", 1698266945, "<BUSINESS_PHONE_NUMBER_ID>")),
     ] {
         assert_eq!(only_status(name), expected, "{name}");
     }
@@ -679,7 +685,7 @@ fn parses_every_status_fixture() {
 
 #[test]
 fn parses_failed_statuses_with_their_error() {
-    let failed = |id: &str, recipient: &str, timestamp, code: &str, message: &str| StatusUpdate {
+    let failed = |id: &str, recipient: &str, timestamp, code: &str, message: &str, pnid: &str| StatusUpdate {
         external_id: id.into(),
         status: DeliveryStatus::Failed,
         recipient: Some(recipient.into()),
@@ -691,6 +697,7 @@ fn parses_failed_statuses_with_their_error() {
             message: message.into(),
             consent_revoked: false,
         }),
+        route_key: Some(pnid.into()),
     };
     for (name, expected) in [
         (
@@ -701,6 +708,7 @@ fn parses_failed_statuses_with_their_error() {
                 1744609253,
                 "131047",
                 "Re-engagement message: Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+                "86501452171734",
             ),
         ),
         (
@@ -711,11 +719,12 @@ fn parses_failed_statuses_with_their_error() {
                 1689380458,
                 "130472",
                 "User's number is part of an experiment: Failed to send message because this user's phone number is part of an experiment",
+                "1122334455667",
             ),
         ),
         (
             "courier_wac_error_status.json",
-            failed("external_id", "5678", 1454119029, "131014", "Request for url https://URL.jpg failed with error: 404 (Not Found)"),
+            failed("external_id", "5678", 1454119029, "131014", "Request for url https://URL.jpg failed with error: 404 (Not Found)", "1234567890"),
         ),
     ] {
         assert_eq!(only_status(name), expected, "{name}");
@@ -751,6 +760,7 @@ fn invalid_status_is_skipped_without_failing_the_batch() {
                 recipient: Some("5678".into()),
                 timestamp: Some(1454119029),
                 error: None,
+                route_key: Some("1234567890".into()),
             }),
         ]
     );
@@ -793,6 +803,7 @@ fn multi_entry_webhook_yields_events_from_every_entry_in_order() {
                 recipient: Some("972987654321".into()),
                 timestamp: Some(1689380458),
                 error: None,
+                route_key: Some("1122334455667".into()),
             }),
             Event::Message(InboundMessage {
                 reaction: Some(Reaction { message_id: "wamid.yzxyzx=".into(), emoji: Some("\u{1F62E}".into()) }),

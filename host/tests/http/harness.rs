@@ -103,12 +103,20 @@ impl TestServer {
         (v["id"].as_str().unwrap().to_string(), v["api_key"].as_str().unwrap().to_string())
     }
 
-    /// A whatsapp-cloud channel; returns its id.
+    /// A whatsapp-cloud channel with a phone-number id of its own (one
+    /// active channel per number: the PostgreSQL database is shared by every
+    /// test); returns its id.
     pub async fn whatsapp_channel(&self, key: &str) -> String {
+        let pnid = format!("9{}", u64::from_str_radix(&unique(), 16).unwrap());
+        self.whatsapp_channel_for(key, &pnid).await
+    }
+
+    /// A whatsapp-cloud channel for phone-number id `pnid`; returns its id.
+    pub async fn whatsapp_channel_for(&self, key: &str, pnid: &str) -> String {
         let body = json!({
             "name": "WhatsApp",
             "adapter": "whatsapp-cloud",
-            "config": { "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": "123456123", "access_token": "EAAG-test" }
+            "config": { "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": pnid, "access_token": "EAAG-test" }
         });
         let r = self.http.post(self.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201, "{:?}", r.text().await);

@@ -5,6 +5,7 @@
 
 mod harness;
 mod isolation;
+mod shared;
 mod telegram;
 mod twilio;
 mod webhooks;

@@ -22,13 +22,20 @@ async fn twilio_channel(s: &TestServer, key: &str) -> String {
     let body = json!({
         "name": "SMS",
         "adapter": "twilio-sms",
-        "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": "+12028831111", "webhook_url": PUBLIC_URL }
+        // A number of its own: one active channel per number, and the
+        // PostgreSQL database is shared by every test.
+        "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": own_number(), "webhook_url": PUBLIC_URL }
     });
     let r = s.http.post(s.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["channel"]["config"]["auth_token"], "set", "the auth token is a secret: {v}");
     v["id"].as_str().unwrap().to_string()
+}
+
+/// A random US-style number for a channel's `from`.
+fn own_number() -> String {
+    format!("+1{}", u64::from_str_radix(&crate::harness::unique(), 16).unwrap() % 10_000_000_000)
 }
 
 /// Twilio's signature: base64(HMAC-SHA1(token, url + sorted key/value pairs)).
@@ -165,7 +172,7 @@ on_both!(status_callbacks_track_outbound_messages);
 async fn unset_webhook_url_defaults_to_the_channels_own(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("twl-own").await;
-    let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": "+12028831111" } });
+    let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": own_number() } });
     let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();

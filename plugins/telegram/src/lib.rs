@@ -56,6 +56,9 @@ impl ChannelAdapter for Telegram {
             supports_media: false,
             outbound_hosts: vec!["api.telegram.org".to_string()],
             config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
+            // One bot token per channel: no shared endpoint.
+            route_config_key: None,
+            statuses: vec![DeliveryStatus::Sent],
         }
     }
 

@@ -52,6 +52,7 @@ impl ChatMemberUpdated {
             interactive: None,
             consent: Some(consent),
             kind: "my_chat_member".to_string(),
+            route_key: None,
         })
     }
 }

@@ -288,6 +288,7 @@ impl Message {
             interactive: None,
             consent: None,
             kind,
+            route_key: None,
         }
     }
 }

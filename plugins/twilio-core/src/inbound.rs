@@ -98,6 +98,8 @@ fn parse_status(form: &Form, external_id: String) -> Result<Option<StatusUpdate>
         recipient: form.get("To").map(|to| strip_channel_prefix(to).to_string()),
         timestamp: None,
         error,
+        // A status callback is about a message we sent: our number is From.
+        route_key: form.get("From").map(|f| strip_channel_prefix(f).to_string()),
     }))
 }
 
@@ -182,6 +184,7 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
         interactive,
         consent,
         kind,
+        route_key: form.get("To").map(|to| strip_channel_prefix(to).to_string()),
     })
 }
 

@@ -67,6 +67,9 @@ pub fn info(name: &str) -> AdapterInfo {
         supports_media: true,
         outbound_hosts: vec!["api.twilio.com".to_string()],
         config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
+        // Shared Twilio accounts route by our own number.
+        route_config_key: Some("from".to_string()),
+        statuses: vec![DeliveryStatus::Queued, DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed],
     }
 }
 

@@ -64,6 +64,9 @@ impl ChannelAdapter for WhatsAppCloud {
             supports_media: true,
             outbound_hosts: vec!["graph.facebook.com".to_string()],
             config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
+            // One Meta app may serve many numbers (and tenants).
+            route_config_key: Some("phone_number_id".to_string()),
+            statuses: vec![DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Played, DeliveryStatus::Failed],
         }
     }
 

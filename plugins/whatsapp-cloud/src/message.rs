@@ -167,6 +167,8 @@ pub(crate) fn to_inbound(
         consent: None,
         kind: present(msg.kind).unwrap_or_else(|| "unknown".to_string()),
         external_id: msg.id,
+        // The number it was sent to is also the channel's routing key.
+        route_key: present(recipient.map(str::to_string)),
     })
 }
 

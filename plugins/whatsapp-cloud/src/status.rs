@@ -51,7 +51,7 @@ pub fn delivery_status(name: &str) -> Option<DeliveryStatus> {
 
 /// Convert one raw `statuses[]` item. The error is a reason to log: the
 /// status is unknown or ignored (e.g. `deleted`), or the item is unreadable.
-pub(crate) fn to_status_update(raw: Value) -> Result<StatusUpdate, String> {
+pub(crate) fn to_status_update(raw: Value, route_key: Option<&str>) -> Result<StatusUpdate, String> {
     let status: WaStatus = serde_json::from_value(raw)
         .map_err(|e| format!("skipped a status that could not be read: {e}"))?;
     let name = status.status.as_deref().unwrap_or("");
@@ -75,6 +75,8 @@ pub(crate) fn to_status_update(raw: Value) -> Result<StatusUpdate, String> {
         recipient,
         timestamp: status.timestamp,
         error,
+        // The number that sent the message: the channel's routing key.
+        route_key: route_key.filter(|k| !k.is_empty()).map(str::to_string),
     })
 }
 

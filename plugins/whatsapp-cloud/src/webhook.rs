@@ -158,7 +158,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, PluginError> {
             }
         }
         for raw in value.statuses {
-            match status::to_status_update(raw) {
+            match status::to_status_update(raw, recipient.as_deref()) {
                 Ok(update) => parsed.events.push(Event::Status(update)),
                 Err(reason) => parsed.skipped.push(reason),
             }

@@ -67,5 +67,6 @@ fn courier(kind: &str) -> InboundMessage {
         interactive: None,
         consent: None,
         kind: kind.into(),
+        route_key: None,
     }
 }

@@ -102,5 +102,6 @@ fn courier(kind: &str) -> InboundMessage {
         interactive: None,
         consent: None,
         kind: kind.into(),
+        route_key: Some("1234567890".into()),
     }
 }

@@ -12,6 +12,8 @@ fn pywa(status: DeliveryStatus, timestamp: u64) -> StatusUpdate {
         recipient: Some("972987654321".into()),
         timestamp: Some(timestamp),
         error: None,
+        // The change's phone-number id (the number that sent it).
+        route_key: Some("1122334455667".into()),
     }
 }
 
@@ -23,6 +25,7 @@ fn sent_delivered_read_played() {
         recipient: Some("5678".into()),
         timestamp: Some(1454119029),
         error: None,
+        route_key: Some("1234567890".into()),
     };
     assert_eq!(
         only_status(fixture!("courier_wac_valid_status.json")),
