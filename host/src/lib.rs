@@ -12,6 +12,7 @@ pub mod cli;
 pub mod domain;
 pub mod first_party;
 pub mod kv;
+pub mod outbound;
 pub mod pipeline;
 pub mod runtime;
 pub mod secrets;

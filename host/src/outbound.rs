@@ -1,0 +1,188 @@
+//! Where the host may send a rendered request. An adapter's `render` names
+//! a URL; the host only calls it when the host name is one the adapter
+//! declared in `info` (or the operator allows it), and never a private,
+//! loopback or link-local address — so a tenant-set `api_base_url` cannot
+//! reach the platform's own network. `SWITCHBOARD_OUTBOUND_ALLOW` (comma
+//! separated `host:port` patterns, `*` for any port, e.g. `127.0.0.1:*`)
+//! lifts both rules for the listed targets, for tests and private
+//! deployments.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// Why a target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundRefused {
+    /// Not an absolute http(s) URL with a host.
+    #[error("not an http(s) URL: {0}")]
+    BadUrl(String),
+    /// The adapter did not declare this host.
+    #[error("host `{0}` is not among the hosts the adapter declared")]
+    UndeclaredHost(String),
+    /// The host is, or resolves to, a private/loopback/link-local address.
+    #[error("`{0}` is a private or loopback address")]
+    PrivateAddress(String),
+}
+
+/// One `host:port` allow pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    host: String,
+    port: Option<u16>,
+}
+
+/// The operator's outbound policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundPolicy {
+    allow: Vec<Pattern>,
+}
+
+impl OutboundPolicy {
+    /// From `SWITCHBOARD_OUTBOUND_ALLOW`.
+    pub fn from_env() -> Self {
+        Self::parse(&std::env::var("SWITCHBOARD_OUTBOUND_ALLOW").unwrap_or_default())
+    }
+
+    /// From a comma-separated list of `host:port` / `host:*` / `host`.
+    pub fn parse(list: &str) -> Self {
+        let allow = list
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (host, port) = match p.rsplit_once(':') {
+                    Some((h, "*")) => (h, None),
+                    Some((h, port)) if !h.ends_with(':') => match port.parse() {
+                        Ok(port) => (h, Some(port)),
+                        Err(_) => (p, None),
+                    },
+                    _ => (p, None),
+                };
+                Pattern { host: host.trim_matches(['[', ']']).to_ascii_lowercase(), port }
+            })
+            .collect();
+        OutboundPolicy { allow }
+    }
+
+    fn allowed(&self, host: &str, port: u16) -> bool {
+        self.allow.iter().any(|p| p.host == host && p.port.is_none_or(|x| x == port))
+    }
+
+    /// Check a rendered URL against the adapter's declared hosts. Returns
+    /// the host and port to connect to; the caller must still pass every
+    /// resolved address through [`OutboundPolicy::check_resolved`].
+    pub fn check_url(&self, url: &str, declared: &[String]) -> Result<(String, u16), OutboundRefused> {
+        let (host, port) = host_port(url).ok_or_else(|| OutboundRefused::BadUrl(url.to_string()))?;
+        if self.allowed(&host, port) {
+            return Ok((host, port));
+        }
+        if !declared.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
+            return Err(OutboundRefused::UndeclaredHost(host));
+        }
+        if host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip)) {
+            return Err(OutboundRefused::PrivateAddress(host));
+        }
+        Ok((host, port))
+    }
+
+    /// Refuse a resolved address that is private, unless the operator
+    /// allowed that host and port. Checking after resolution stops a public
+    /// name that resolves to an internal address.
+    pub fn check_resolved(&self, host: &str, addr: SocketAddr) -> Result<(), OutboundRefused> {
+        if self.allowed(host, addr.port()) || self.allowed(&addr.ip().to_string(), addr.port()) {
+            return Ok(());
+        }
+        if is_private(&addr.ip()) {
+            return Err(OutboundRefused::PrivateAddress(addr.ip().to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Host (lowercase, no brackets) and port of an absolute http(s) URL.
+fn host_port(raw: &str) -> Option<(String, u16)> {
+    let url = url::Url::parse(raw).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    // Userinfo would let `https://api.twilio.com@evil` look like another host.
+    if !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let host = match url.host()? {
+        url::Host::Domain(d) => d.to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    Some((host, url.port_or_known_default()?))
+}
+
+/// Loopback, private (RFC 1918, ULA), link-local, CGNAT, unspecified,
+/// multicast and broadcast addresses.
+pub fn is_private(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(&IpAddr::V4(v4)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared(hosts: &[&str]) -> Vec<String> {
+        hosts.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn only_declared_hosts_pass() {
+        let p = OutboundPolicy::default();
+        let d = declared(&["graph.facebook.com"]);
+        assert_eq!(p.check_url("https://graph.facebook.com/v21.0/123/messages", &d), Ok(("graph.facebook.com".into(), 443)));
+        assert_eq!(p.check_url("https://GRAPH.facebook.com:8443/x", &d), Ok(("graph.facebook.com".into(), 8443)));
+        assert_eq!(p.check_url("https://evil.example/x", &d), Err(OutboundRefused::UndeclaredHost("evil.example".into())));
+        // Userinfo tricks and other schemes are not URLs we call.
+        assert!(matches!(p.check_url("https://graph.facebook.com@evil.example/", &d), Err(OutboundRefused::BadUrl(_))));
+        assert!(matches!(p.check_url("file:///etc/passwd", &d), Err(OutboundRefused::BadUrl(_))));
+    }
+
+    #[test]
+    fn private_and_loopback_targets_are_refused_even_if_declared() {
+        let p = OutboundPolicy::default();
+        for url in ["http://127.0.0.1:8080/x", "http://10.0.0.5/x", "http://169.254.169.254/latest/meta-data", "http://[::1]:9000/", "http://localhost/x", "http://192.168.1.1/", "http://100.64.0.1/"] {
+            let host = host_port(url).unwrap().0;
+            assert_eq!(p.check_url(url, &[host.clone()]), Err(OutboundRefused::PrivateAddress(host)), "{url}");
+        }
+        // A public name that resolves inside is refused at connect time.
+        assert!(p.check_resolved("api.example", "10.1.2.3:443".parse().unwrap()).is_err());
+        assert!(p.check_resolved("api.example", "[::ffff:127.0.0.1]:443".parse().unwrap()).is_err());
+        assert!(p.check_resolved("api.example", "93.184.216.34:443".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn the_operator_allow_list_lifts_both_rules() {
+        let p = OutboundPolicy::parse("127.0.0.1:*, mock.internal:8081");
+        assert_eq!(p.check_url("http://127.0.0.1:40123/2010-04-01/x", &[]), Ok(("127.0.0.1".into(), 40123)));
+        assert_eq!(p.check_url("http://mock.internal:8081/", &[]), Ok(("mock.internal".into(), 8081)));
+        assert!(p.check_url("http://mock.internal:8082/", &[]).is_err());
+        assert!(p.check_resolved("127.0.0.1", "127.0.0.1:40123".parse().unwrap()).is_ok());
+        assert!(p.check_resolved("mock.internal", "10.0.0.9:8081".parse().unwrap()).is_ok());
+    }
+}
