@@ -78,13 +78,19 @@ fn run_answers_the_handshake_and_reports_bad_signatures() {
 
 #[test]
 fn run_works_on_every_first_party_channel_with_a_fixture() {
-    let cases: [(&str, &str, &[&str], &str); 3] = [
+    let cases: [(&str, &str, &[&str], &str); 4] = [
         ("whatsapp-cloud", "whatsapp-text.json", &["app_secret=example-app-secret"], "this is a text message"),
         (
             "twilio-sms",
             "twilio-sms-stop.json",
             &["auth_token=test_auth_token_0123456789abcdef", "webhook_url=https://api.example.com/v1/channels/twilio/ch_01HXYZ/inbound"],
             "Stop",
+        ),
+        (
+            "twilio-whatsapp",
+            "twilio-whatsapp-image.json",
+            &["auth_token=test_auth_token_0123456789abcdef", "webhook_url=https://api.example.com/v1/channels/twilio/ch_01HXYZ/inbound"],
+            "¿Tienen envío? 😀",
         ),
         ("telegram", "telegram-hello.json", &["secret_token=example-secret-token", "bot_token=123:ABC"], "Hello World"),
     ];

@@ -217,3 +217,41 @@ async fn carrier_opt_out_is_recorded_with_its_source(backend: Backend) {
     s.stop().await;
 }
 on_both!(carrier_opt_out_is_recorded_with_its_source);
+
+async fn twilio_whatsapp_end_to_end(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("twl-wa").await;
+    // The self-generated WhatsApp image body, signed by twilio-python for
+    // the fixture's URL (configured as this channel's webhook_url).
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json")).unwrap()).unwrap();
+    let image = &fx["whatsapp_inbound_image"];
+    let body = json!({ "name": "WA", "adapter": "twilio-whatsapp", "config": { "account_sid": "AC00000000000000000000000000000000", "auth_token": fx["auth_token"], "webhook_url": fx["url"], "from": own_number() } });
+    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let ch = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let raw = image["raw_body"].as_str().unwrap().to_string();
+    let send = |body: String| {
+        let req = s
+            .http
+            .post(s.url(&format!("/webhooks/{ch}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", image["x_twilio_signature"].as_str().unwrap())
+            .body(body);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(send(raw.clone()).await.status(), 200);
+    let r = send(raw.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["received"]["duplicates"], 1);
+    // One parameter changed after signing: forged.
+    assert_eq!(send(raw.replace("NumSegments=1", "NumSegments=2")).await.status(), 401);
+    let msgs = s.all_messages(&key, &ch).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["external_id"], "SM11111111111111111111111111111111");
+    assert_eq!(msgs[0]["text"], "¿Tienen envío? 😀");
+    assert_eq!(msgs[0]["attachments"][0]["mime_type"], "image/jpeg");
+    let (_, contact) = s.get(&key, &format!("/v1/contacts/{}", msgs[0]["contact_id"].as_str().unwrap())).await;
+    assert_eq!(contact["display_name"], "Ana María");
+    s.stop().await;
+}
+on_both!(twilio_whatsapp_end_to_end);
