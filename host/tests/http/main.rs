@@ -3,6 +3,7 @@
 //! `../shared/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
+mod guardrails;
 mod harness;
 mod isolation;
 mod shared;
