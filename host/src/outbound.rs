@@ -168,7 +168,7 @@ mod tests {
         let p = OutboundPolicy::default();
         for url in ["http://127.0.0.1:8080/x", "http://10.0.0.5/x", "http://169.254.169.254/latest/meta-data", "http://[::1]:9000/", "http://localhost/x", "http://192.168.1.1/", "http://100.64.0.1/"] {
             let host = host_port(url).unwrap().0;
-            assert_eq!(p.check_url(url, &[host.clone()]), Err(OutboundRefused::PrivateAddress(host)), "{url}");
+            assert_eq!(p.check_url(url, std::slice::from_ref(&host)), Err(OutboundRefused::PrivateAddress(host)), "{url}");
         }
         // A public name that resolves inside is refused at connect time.
         assert!(p.check_resolved("api.example", "10.1.2.3:443".parse().unwrap()).is_err());
