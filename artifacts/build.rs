@@ -30,12 +30,25 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
 
-    for dir in ["wit", "sdk-guest", "plugins", "examples", "tests/guests", "host/tests"] {
+    for dir in [
+        "wit",
+        "sdk-guest",
+        "plugins",
+        "examples",
+        "tests/guests",
+        "host/tests",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
     // Profiles (the `guest` profile) live in the workspace manifest.
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_GUEST_CHECK");
 
     let guests = discover(&root);
@@ -67,15 +80,33 @@ fn main() {
             let ident = const_name(&g.package);
             if group == "first_party" {
                 writeln!(src, "    /// The `{}` component.", g.package).unwrap();
-                writeln!(src, "    pub const {ident}: &[u8] = include_bytes!({:?});", copy.display().to_string()).unwrap();
+                writeln!(
+                    src,
+                    "    pub const {ident}: &[u8] = include_bytes!({:?});",
+                    copy.display().to_string()
+                )
+                .unwrap();
             } else {
                 writeln!(src, "    /// Path to the `{}` component.", g.package).unwrap();
-                writeln!(src, "    pub const {ident}: &str = {:?};", copy.display().to_string()).unwrap();
+                writeln!(
+                    src,
+                    "    pub const {ident}: &str = {:?};",
+                    copy.display().to_string()
+                )
+                .unwrap();
             }
             all.push((g.package.clone(), ident));
         }
-        let ty = if group == "first_party" { "&[u8]" } else { "&str" };
-        writeln!(src, "    /// Every component in this group, by package name.").unwrap();
+        let ty = if group == "first_party" {
+            "&[u8]"
+        } else {
+            "&str"
+        };
+        writeln!(
+            src,
+            "    /// Every component in this group, by package name."
+        )
+        .unwrap();
         writeln!(src, "    pub const ALL: &[(&str, {ty})] = &[").unwrap();
         for (name, ident) in all {
             writeln!(src, "        ({name:?}, {ident}),").unwrap();
@@ -88,13 +119,21 @@ fn main() {
 /// Guest crates are the folders with a Cargo.toml under the three roots.
 fn discover(root: &Path) -> Vec<Guest> {
     let mut guests = Vec::new();
-    for (group, dir) in [("first_party", "plugins"), ("examples", "examples"), ("test_guests", "tests/guests")] {
-        let Ok(entries) = fs::read_dir(root.join(dir)) else { continue };
+    for (group, dir) in [
+        ("first_party", "plugins"),
+        ("examples", "examples"),
+        ("test_guests", "tests/guests"),
+    ] {
+        let Ok(entries) = fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         names.sort();
         for path in names {
             let manifest = path.join("Cargo.toml");
-            let Ok(text) = fs::read_to_string(&manifest) else { continue };
+            let Ok(text) = fs::read_to_string(&manifest) else {
+                continue;
+            };
             // Library crates shared by several plugins (crate-type without
             // `cdylib`) are dependencies, not components.
             if !text.contains("cdylib") {
@@ -102,7 +141,11 @@ fn discover(root: &Path) -> Vec<Guest> {
             }
             let package = text
                 .lines()
-                .find_map(|l| l.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_string()))
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("name = ")
+                        .map(|v| v.trim_matches('"').to_string())
+                })
                 .unwrap_or_else(|| panic!("{} has no package name", manifest.display()));
             guests.push(Guest { group, package });
         }
@@ -145,7 +188,14 @@ fn build_guests(root: &Path, target_dir: &Path, guests: &[Guest]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(target_dir);
     for g in guests {
         cmd.args(["-p", &g.package]);
@@ -165,7 +215,9 @@ fn build_guests(root: &Path, target_dir: &Path, guests: &[Guest]) {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().expect("failed to run cargo for the guest build");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the guest build");
     if !status.success() {
         panic!("building the wasm guests failed (see the cargo output above)");
     }
@@ -175,14 +227,22 @@ fn build_guests(root: &Path, target_dir: &Path, guests: &[Guest]) {
 fn check_every_guest_is_tested(root: &Path, guests: &[Guest]) {
     let mut sources = String::new();
     collect_rs(&root.join("host/tests"), &mut sources);
-    let missing: Vec<_> = guests.iter().map(|g| const_name(&g.package)).filter(|c| !sources.contains(c.as_str())).collect();
+    let missing: Vec<_> = guests
+        .iter()
+        .map(|g| const_name(&g.package))
+        .filter(|c| !sources.contains(c.as_str()))
+        .collect();
     if !missing.is_empty() {
-        panic!("these guest components have no host-side test in host/tests (reference their constant): {missing:?}");
+        panic!(
+            "these guest components have no host-side test in host/tests (reference their constant): {missing:?}"
+        );
     }
 }
 
 fn collect_rs(dir: &Path, out: &mut String) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {

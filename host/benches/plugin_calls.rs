@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use switchboard::domain::{Header, HttpRequest};
-use switchboard::runtime::{CallContext, DiskCache, EngineOptions, LoadedPlugin, PluginRuntime, RuntimeOptions};
+use switchboard::runtime::{
+    CallContext, DiskCache, EngineOptions, LoadedPlugin, PluginRuntime, RuntimeOptions,
+};
 use switchboard_artifacts::first_party::WHATSAPP_CLOUD;
 
 const SECRET: &str = "bench-app-secret";
@@ -26,13 +28,23 @@ const THROUGHPUT_WINDOW: Duration = Duration::from_secs(3);
 fn main() {
     let body = webhook_of_size(1024);
     let request = signed_request(&body);
-    let ctx = CallContext::for_tenant("bench", "whatsapp-cloud").with_config(BTreeMap::from([("app_secret".to_string(), SECRET.to_string())]));
+    let ctx = CallContext::for_tenant("bench", "whatsapp-cloud").with_config(BTreeMap::from([(
+        "app_secret".to_string(),
+        SECRET.to_string(),
+    )]));
 
     let metered = Arc::new(PluginRuntime::new(RuntimeOptions::default()).expect("runtime"));
     let plugin = metered.load(WHATSAPP_CLOUD).expect("load");
     let fuel_per_call = one_call(&metered, &plugin, &ctx, &request);
 
-    let unmetered_rt = PluginRuntime::new(RuntimeOptions { engine: EngineOptions { metering: false, ..Default::default() }, ..Default::default() }).expect("runtime");
+    let unmetered_rt = PluginRuntime::new(RuntimeOptions {
+        engine: EngineOptions {
+            metering: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("runtime");
     let unmetered_plugin = unmetered_rt.load(WHATSAPP_CLOUD).expect("load");
 
     // Interleaved, so drift (frequency scaling, the other core's load) hits
@@ -66,7 +78,9 @@ fn main() {
         cache.store(&plugin.sha256, &component);
         median((0..50).map(|_| {
             let t = Instant::now();
-            let c = cache.load(metered.engine(), &plugin.sha256).expect("cached");
+            let c = cache
+                .load(metered.engine(), &plugin.sha256)
+                .expect("cached");
             let us = t.elapsed().as_secs_f64() * 1e6;
             drop(c);
             us
@@ -75,18 +89,47 @@ fn main() {
 
     let ratio = wasm.p50 / native.p50;
     let metering_overhead = (wasm.p50 / unmetered.p50 - 1.0) * 100.0;
-    println!("plugin call benchmark: whatsapp-cloud verify+parse, {} byte body, {SAMPLES} samples", body.len());
+    println!(
+        "plugin call benchmark: whatsapp-cloud verify+parse, {} byte body, {SAMPLES} samples",
+        body.len()
+    );
     println!("{:<42} {:>12} {:>12}", "measure", "p50", "p99");
-    println!("{:<42} {:>10.2}us {:>10.2}us", "wasm fresh instance (metered)", wasm.p50, wasm.p99);
-    println!("{:<42} {:>10.2}us {:>10.2}us", "wasm fresh instance (no fuel, no epoch)", unmetered.p50, unmetered.p99);
-    println!("{:<42} {:>10.2}us {:>10.2}us", "  of which instantiate + drop (metered)", instantiate_only.p50, instantiate_only.p99);
-    println!("{:<42} {:>10.2}us {:>10.2}us", "native (same code, native HMAC)", native.p50, native.p99);
+    println!(
+        "{:<42} {:>10.2}us {:>10.2}us",
+        "wasm fresh instance (metered)", wasm.p50, wasm.p99
+    );
+    println!(
+        "{:<42} {:>10.2}us {:>10.2}us",
+        "wasm fresh instance (no fuel, no epoch)", unmetered.p50, unmetered.p99
+    );
+    println!(
+        "{:<42} {:>10.2}us {:>10.2}us",
+        "  of which instantiate + drop (metered)", instantiate_only.p50, instantiate_only.p99
+    );
+    println!(
+        "{:<42} {:>10.2}us {:>10.2}us",
+        "native (same code, native HMAC)", native.p50, native.p99
+    );
     println!("{:<42} {:>12.1}", "wasm / native", ratio);
-    println!("{:<42} {:>11.1}%", "metering overhead (p50)", metering_overhead);
+    println!(
+        "{:<42} {:>11.1}%",
+        "metering overhead (p50)", metering_overhead
+    );
     println!("{:<42} {:>12.0}", "calls/s, 1 thread", cps_1);
-    println!("{:<42} {:>12.0} ({:.2}x)", "calls/s, 2 threads", cps_2, cps_2 / cps_1);
-    println!("{:<42} {:>10.1}ms", "compile (Component::new, median of 3)", compile_ms);
-    println!("{:<42} {:>10.1}us", "disk cache load (median of 50)", cache_load_us);
+    println!(
+        "{:<42} {:>12.0} ({:.2}x)",
+        "calls/s, 2 threads",
+        cps_2,
+        cps_2 / cps_1
+    );
+    println!(
+        "{:<42} {:>10.1}ms",
+        "compile (Component::new, median of 3)", compile_ms
+    );
+    println!(
+        "{:<42} {:>10.1}us",
+        "disk cache load (median of 50)", cache_load_us
+    );
     println!("{:<42} {:>12}", "fuel per call", fuel_per_call);
     println!(
         "{}",
@@ -116,8 +159,12 @@ fn round2(v: f64) -> f64 {
 /// A real Meta webhook (the dashboard's test message) with the text padded
 /// so the compact body is exactly `size` bytes.
 fn webhook_of_size(size: usize) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json"
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
     let base = serde_json::to_vec(&v).expect("json").len();
     let text = &mut v["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"];
     let current = text.as_str().unwrap_or("").to_string();
@@ -130,8 +177,17 @@ fn signed_request(body: &[u8]) -> HttpRequest {
         method: "POST".into(),
         url: "https://switchboard.example/webhooks/ch_bench".into(),
         headers: vec![
-            Header { name: "Content-Type".into(), value: "application/json".into() },
-            Header { name: "X-Hub-Signature-256".into(), value: format!("sha256={}", hex::encode(hmac_sha256(SECRET.as_bytes(), body))) },
+            Header {
+                name: "Content-Type".into(),
+                value: "application/json".into(),
+            },
+            Header {
+                name: "X-Hub-Signature-256".into(),
+                value: format!(
+                    "sha256={}",
+                    hex::encode(hmac_sha256(SECRET.as_bytes(), body))
+                ),
+            },
         ],
         body: body.to_vec(),
     }
@@ -144,11 +200,18 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// One fresh instance: verify + parse, as the webhook pipeline does.
-fn one_call(rt: &PluginRuntime, plugin: &Arc<LoadedPlugin>, ctx: &CallContext, req: &HttpRequest) -> u64 {
+fn one_call(
+    rt: &PluginRuntime,
+    plugin: &Arc<LoadedPlugin>,
+    ctx: &CallContext,
+    req: &HttpRequest,
+) -> u64 {
     let mut inst = rt.instantiate(plugin, ctx).expect("instantiate");
-    assert!(inst.verify(req).expect("verify").is_none());
-    let events = inst.parse(req).expect("parse");
-    assert_eq!(events.len(), 1);
+    // As the pipeline does: one conversion of the request, moved in.
+    match inst.verify_then_parse(req.clone()) {
+        Ok(Verified::Events(events)) => assert_eq!(events.len(), 1),
+        other => panic!("unexpected {other:?}"),
+    }
     inst.finish().fuel_consumed
 }
 
@@ -165,7 +228,8 @@ impl whatsapp_cloud::verify::Crypto for NativeCrypto {
 /// The same verify + parse with the plugin's code compiled natively.
 fn native_call(req: &HttpRequest) {
     let sig = req.header("x-hub-signature-256");
-    whatsapp_cloud::verify::check_signature(sig, &req.body, SECRET.as_bytes(), &NativeCrypto).expect("signature");
+    whatsapp_cloud::verify::check_signature(sig, &req.body, SECRET.as_bytes(), &NativeCrypto)
+        .expect("signature");
     let parsed = whatsapp_cloud::webhook::parse_webhook(&req.body).expect("parse");
     assert_eq!(parsed.events.len(), 1);
     std::hint::black_box(parsed);
@@ -192,7 +256,10 @@ fn interleaved<const N: usize>(samples: usize, mut fs: [&mut dyn FnMut(); N]) ->
     }
     times.map(|mut t| {
         t.sort_by(|a, b| a.total_cmp(b));
-        Percentiles { p50: t[t.len() / 2], p99: t[t.len() * 99 / 100] }
+        Percentiles {
+            p50: t[t.len() / 2],
+            p99: t[t.len() * 99 / 100],
+        }
     })
 }
 
@@ -202,7 +269,13 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn throughput(threads: usize, rt: &Arc<PluginRuntime>, plugin: &Arc<LoadedPlugin>, ctx: &CallContext, req: &HttpRequest) -> f64 {
+fn throughput(
+    threads: usize,
+    rt: &Arc<PluginRuntime>,
+    plugin: &Arc<LoadedPlugin>,
+    ctx: &CallContext,
+    req: &HttpRequest,
+) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {

@@ -32,7 +32,10 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// The first value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 }
 
@@ -272,10 +275,19 @@ pub struct GuardrailContext {
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     Allow,
-    Rewrite { text: String },
-    Block { reason: String, reply: Option<String> },
-    OptOut { reply: Option<String> },
-    OptIn { reply: Option<String> },
+    Rewrite {
+        text: String,
+    },
+    Block {
+        reason: String,
+        reply: Option<String>,
+    },
+    OptOut {
+        reply: Option<String>,
+    },
+    OptIn {
+        reply: Option<String>,
+    },
 }
 
 /// A past turn of a conversation.
@@ -319,14 +331,19 @@ mod body_serde {
     pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(body) {
             Ok(text) => Body::Text(text.to_string()).serialize(s),
-            Err(_) => Body::Binary { base64: base64::engine::general_purpose::STANDARD.encode(body) }.serialize(s),
+            Err(_) => Body::Binary {
+                base64: base64::engine::general_purpose::STANDARD.encode(body),
+            }
+            .serialize(s),
         }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         match Body::deserialize(d)? {
             Body::Text(t) => Ok(t.into_bytes()),
-            Body::Binary { base64 } => base64::engine::general_purpose::STANDARD.decode(base64).map_err(serde::de::Error::custom),
+            Body::Binary { base64 } => base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_err(serde::de::Error::custom),
         }
     }
 }

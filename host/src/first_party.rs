@@ -3,10 +3,15 @@
 
 /// The component bytes of the first-party plugin `name`, if there is one.
 pub fn bytes(name: &str) -> Option<&'static [u8]> {
-    switchboard_artifacts::first_party::ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    switchboard_artifacts::first_party::ALL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
 }
 
 /// Names of all first-party plugins.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    switchboard_artifacts::first_party::ALL.iter().map(|(n, _)| *n)
+    switchboard_artifacts::first_party::ALL
+        .iter()
+        .map(|(n, _)| *n)
 }

@@ -28,7 +28,13 @@ pub trait KvStore: Send + Sync {
     fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, KvUnavailable>;
     /// Write a value. `max_keys` is enforced atomically with the write: a new
     /// key beyond it is refused with `Ok(false)`.
-    fn set(&self, scope: &KvScope, key: &str, value: &[u8], max_keys: u32) -> Result<bool, KvUnavailable>;
+    fn set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        max_keys: u32,
+    ) -> Result<bool, KvUnavailable>;
     /// Delete a key.
     fn delete(&self, scope: &KvScope, key: &str) -> Result<(), KvUnavailable>;
     /// Number of keys in a scope.
@@ -43,10 +49,20 @@ pub struct MemoryKv {
 
 impl KvStore for MemoryKv {
     fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, KvUnavailable> {
-        Ok(self.scopes.lock().get(scope).and_then(|m| m.get(key).cloned()))
+        Ok(self
+            .scopes
+            .lock()
+            .get(scope)
+            .and_then(|m| m.get(key).cloned()))
     }
 
-    fn set(&self, scope: &KvScope, key: &str, value: &[u8], max_keys: u32) -> Result<bool, KvUnavailable> {
+    fn set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        max_keys: u32,
+    ) -> Result<bool, KvUnavailable> {
         let mut scopes = self.scopes.lock();
         let map = scopes.entry(scope.clone()).or_default();
         if !map.contains_key(key) && map.len() as u64 >= u64::from(max_keys) {
@@ -75,13 +91,25 @@ mod tests {
     #[test]
     fn scopes_are_isolated_and_key_count_is_enforced() {
         let kv = MemoryKv::default();
-        let a = KvScope { tenant: "a".into(), plugin: "p".into() };
-        let b = KvScope { tenant: "b".into(), plugin: "p".into() };
+        let a = KvScope {
+            tenant: "a".into(),
+            plugin: "p".into(),
+        };
+        let b = KvScope {
+            tenant: "b".into(),
+            plugin: "p".into(),
+        };
         assert!(kv.set(&a, "k", b"1", 2).unwrap());
         assert_eq!(kv.get(&b, "k").unwrap(), None);
         assert!(kv.set(&a, "k2", b"2", 2).unwrap());
-        assert!(!kv.set(&a, "k3", b"3", 2).unwrap(), "third key must be refused");
-        assert!(kv.set(&a, "k", b"overwrite", 2).unwrap(), "overwriting an existing key is not a new key");
+        assert!(
+            !kv.set(&a, "k3", b"3", 2).unwrap(),
+            "third key must be refused"
+        );
+        assert!(
+            kv.set(&a, "k", b"overwrite", 2).unwrap(),
+            "overwriting an existing key is not a new key"
+        );
         assert_eq!(kv.get(&a, "k").unwrap().as_deref(), Some(&b"overwrite"[..]));
         kv.delete(&a, "k").unwrap();
         assert_eq!(kv.count(&a).unwrap(), 1);

@@ -57,28 +57,41 @@ impl OutboundPolicy {
                     },
                     _ => (p, None),
                 };
-                Pattern { host: host.trim_matches(['[', ']']).to_ascii_lowercase(), port }
+                Pattern {
+                    host: host.trim_matches(['[', ']']).to_ascii_lowercase(),
+                    port,
+                }
             })
             .collect();
         OutboundPolicy { allow }
     }
 
     fn allowed(&self, host: &str, port: u16) -> bool {
-        self.allow.iter().any(|p| p.host == host && p.port.is_none_or(|x| x == port))
+        self.allow
+            .iter()
+            .any(|p| p.host == host && p.port.is_none_or(|x| x == port))
     }
 
     /// Check a rendered URL against the adapter's declared hosts. Returns
     /// the host and port to connect to; the caller must still pass every
     /// resolved address through [`OutboundPolicy::check_resolved`].
-    pub fn check_url(&self, url: &str, declared: &[String]) -> Result<(String, u16), OutboundRefused> {
-        let (host, port) = host_port(url).ok_or_else(|| OutboundRefused::BadUrl(url.to_string()))?;
+    pub fn check_url(
+        &self,
+        url: &str,
+        declared: &[String],
+    ) -> Result<(String, u16), OutboundRefused> {
+        let (host, port) =
+            host_port(url).ok_or_else(|| OutboundRefused::BadUrl(url.to_string()))?;
         if self.allowed(&host, port) {
             return Ok((host, port));
         }
         if !declared.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
             return Err(OutboundRefused::UndeclaredHost(host));
         }
-        if host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip)) {
+        if host == "localhost"
+            || host.ends_with(".localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip))
+        {
             return Err(OutboundRefused::PrivateAddress(host));
         }
         Ok((host, port))
@@ -138,7 +151,9 @@ pub fn is_private(ip: &IpAddr) -> bool {
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(&IpAddr::V4(v4)))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(&IpAddr::V4(v4)))
         }
     }
 }
@@ -155,34 +170,82 @@ mod tests {
     fn only_declared_hosts_pass() {
         let p = OutboundPolicy::default();
         let d = declared(&["graph.facebook.com"]);
-        assert_eq!(p.check_url("https://graph.facebook.com/v21.0/123/messages", &d), Ok(("graph.facebook.com".into(), 443)));
-        assert_eq!(p.check_url("https://GRAPH.facebook.com:8443/x", &d), Ok(("graph.facebook.com".into(), 8443)));
-        assert_eq!(p.check_url("https://evil.example/x", &d), Err(OutboundRefused::UndeclaredHost("evil.example".into())));
+        assert_eq!(
+            p.check_url("https://graph.facebook.com/v21.0/123/messages", &d),
+            Ok(("graph.facebook.com".into(), 443))
+        );
+        assert_eq!(
+            p.check_url("https://GRAPH.facebook.com:8443/x", &d),
+            Ok(("graph.facebook.com".into(), 8443))
+        );
+        assert_eq!(
+            p.check_url("https://evil.example/x", &d),
+            Err(OutboundRefused::UndeclaredHost("evil.example".into()))
+        );
         // Userinfo tricks and other schemes are not URLs we call.
-        assert!(matches!(p.check_url("https://graph.facebook.com@evil.example/", &d), Err(OutboundRefused::BadUrl(_))));
-        assert!(matches!(p.check_url("file:///etc/passwd", &d), Err(OutboundRefused::BadUrl(_))));
+        assert!(matches!(
+            p.check_url("https://graph.facebook.com@evil.example/", &d),
+            Err(OutboundRefused::BadUrl(_))
+        ));
+        assert!(matches!(
+            p.check_url("file:///etc/passwd", &d),
+            Err(OutboundRefused::BadUrl(_))
+        ));
     }
 
     #[test]
     fn private_and_loopback_targets_are_refused_even_if_declared() {
         let p = OutboundPolicy::default();
-        for url in ["http://127.0.0.1:8080/x", "http://10.0.0.5/x", "http://169.254.169.254/latest/meta-data", "http://[::1]:9000/", "http://localhost/x", "http://192.168.1.1/", "http://100.64.0.1/"] {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://10.0.0.5/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:9000/",
+            "http://localhost/x",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+        ] {
             let host = host_port(url).unwrap().0;
-            assert_eq!(p.check_url(url, std::slice::from_ref(&host)), Err(OutboundRefused::PrivateAddress(host)), "{url}");
+            assert_eq!(
+                p.check_url(url, std::slice::from_ref(&host)),
+                Err(OutboundRefused::PrivateAddress(host)),
+                "{url}"
+            );
         }
         // A public name that resolves inside is refused at connect time.
-        assert!(p.check_resolved("api.example", "10.1.2.3:443".parse().unwrap()).is_err());
-        assert!(p.check_resolved("api.example", "[::ffff:127.0.0.1]:443".parse().unwrap()).is_err());
-        assert!(p.check_resolved("api.example", "93.184.216.34:443".parse().unwrap()).is_ok());
+        assert!(
+            p.check_resolved("api.example", "10.1.2.3:443".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            p.check_resolved("api.example", "[::ffff:127.0.0.1]:443".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            p.check_resolved("api.example", "93.184.216.34:443".parse().unwrap())
+                .is_ok()
+        );
     }
 
     #[test]
     fn the_operator_allow_list_lifts_both_rules() {
         let p = OutboundPolicy::parse("127.0.0.1:*, mock.internal:8081");
-        assert_eq!(p.check_url("http://127.0.0.1:40123/2010-04-01/x", &[]), Ok(("127.0.0.1".into(), 40123)));
-        assert_eq!(p.check_url("http://mock.internal:8081/", &[]), Ok(("mock.internal".into(), 8081)));
+        assert_eq!(
+            p.check_url("http://127.0.0.1:40123/2010-04-01/x", &[]),
+            Ok(("127.0.0.1".into(), 40123))
+        );
+        assert_eq!(
+            p.check_url("http://mock.internal:8081/", &[]),
+            Ok(("mock.internal".into(), 8081))
+        );
         assert!(p.check_url("http://mock.internal:8082/", &[]).is_err());
-        assert!(p.check_resolved("127.0.0.1", "127.0.0.1:40123".parse().unwrap()).is_ok());
-        assert!(p.check_resolved("mock.internal", "10.0.0.9:8081".parse().unwrap()).is_ok());
+        assert!(
+            p.check_resolved("127.0.0.1", "127.0.0.1:40123".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            p.check_resolved("mock.internal", "10.0.0.9:8081".parse().unwrap())
+                .is_ok()
+        );
     }
 }

@@ -28,22 +28,29 @@ pub struct OpenError;
 impl SecretBox {
     /// A box from a 32-byte key.
     pub fn from_key(key: &[u8; 32]) -> Self {
-        SecretBox { cipher: ChaCha20Poly1305::new_from_slice(key).expect("32-byte key") }
+        SecretBox {
+            cipher: ChaCha20Poly1305::new_from_slice(key).expect("32-byte key"),
+        }
     }
 
     /// The key from `SWITCHBOARD_SECRET_KEY`, else from (or newly into)
     /// `<data_dir>/secret.key`.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         if let Ok(hexkey) = std::env::var("SWITCHBOARD_SECRET_KEY") {
-            let bytes = hex::decode(hexkey.trim()).map_err(|_| anyhow::anyhow!("SWITCHBOARD_SECRET_KEY must be 64 hex characters"))?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("SWITCHBOARD_SECRET_KEY must be 64 hex characters"))?;
+            let bytes = hex::decode(hexkey.trim())
+                .map_err(|_| anyhow::anyhow!("SWITCHBOARD_SECRET_KEY must be 64 hex characters"))?;
+            let key: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("SWITCHBOARD_SECRET_KEY must be 64 hex characters"))?;
             return Ok(Self::from_key(&key));
         }
         let path = data_dir.join("secret.key");
         let key = match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let bytes = hex::decode(text.trim())?;
-                bytes.try_into().map_err(|_| anyhow::anyhow!("{} is not a 32-byte hex key", path.display()))?
+                bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("{} is not a 32-byte hex key", path.display()))?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
@@ -60,7 +67,10 @@ impl SecretBox {
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).expect("OS random source");
-        let ct = self.cipher.encrypt(&Nonce::from(nonce), plaintext).expect("encryption cannot fail for in-memory data");
+        let ct = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), plaintext)
+            .expect("encryption cannot fail for in-memory data");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         out
@@ -73,7 +83,9 @@ impl SecretBox {
         }
         let (nonce, ct) = sealed.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| OpenError)?;
-        self.cipher.decrypt(&Nonce::from(nonce), ct).map_err(|_| OpenError)
+        self.cipher
+            .decrypt(&Nonce::from(nonce), ct)
+            .map_err(|_| OpenError)
     }
 }
 
@@ -94,7 +106,11 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()>
 /// Whether a configuration key holds a secret (never shown by any GET).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["secret", "token", "password", "api_key", "apikey", "auth", "private"].iter().any(|s| k.contains(s))
+    [
+        "secret", "token", "password", "api_key", "apikey", "auth", "private",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 #[cfg(test)]
@@ -105,7 +121,10 @@ mod tests {
     fn seal_open_round_trip_and_tamper_detection() {
         let b = SecretBox::from_key(&[7u8; 32]);
         let sealed = b.seal(b"app_secret=hunter2");
-        assert!(!sealed.windows(7).any(|w| w == b"hunter2"), "plaintext must not appear");
+        assert!(
+            !sealed.windows(7).any(|w| w == b"hunter2"),
+            "plaintext must not appear"
+        );
         assert_eq!(b.open(&sealed).unwrap(), b"app_secret=hunter2");
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
@@ -115,10 +134,24 @@ mod tests {
 
     #[test]
     fn secret_keys_are_recognised() {
-        for k in ["app_secret", "access_token", "auth_token", "bot_token", "secret_token", "api_key", "verify_token"] {
+        for k in [
+            "app_secret",
+            "access_token",
+            "auth_token",
+            "bot_token",
+            "secret_token",
+            "api_key",
+            "verify_token",
+        ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["phone_number_id", "account_sid", "from", "api_base_url", "webhook_url"] {
+        for k in [
+            "phone_number_id",
+            "account_sid",
+            "from",
+            "api_base_url",
+            "webhook_url",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }

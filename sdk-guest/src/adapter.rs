@@ -23,7 +23,9 @@ pub trait ChannelAdapter {
     /// Build the provider call that sends `message`.
     fn render(message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
         let _ = message;
-        Err(PluginError::unsupported("this adapter cannot send messages"))
+        Err(PluginError::unsupported(
+            "this adapter cannot send messages",
+        ))
     }
 
     /// Read the provider's answer to a rendered request. The default accepts
@@ -31,11 +33,21 @@ pub trait ChannelAdapter {
     /// retryable errors.
     fn parse_send_response(response: &HttpResponse) -> Result<Receipt, PluginError> {
         if response.is_success() {
-            return Ok(Receipt { external_id: None, status: DeliveryStatus::Queued });
+            return Ok(Receipt {
+                external_id: None,
+                status: DeliveryStatus::Queued,
+            });
         }
         let retryable = response.status == 429 || response.status >= 500;
-        let message = String::from_utf8_lossy(&response.body).chars().take(512).collect::<String>();
-        Err(PluginError::Provider(ProviderError::new(retryable, Some(response.status.to_string()), message)))
+        let message = String::from_utf8_lossy(&response.body)
+            .chars()
+            .take(512)
+            .collect::<String>();
+        Err(PluginError::Provider(ProviderError::new(
+            retryable,
+            Some(response.status.to_string()),
+            message,
+        )))
     }
 
     /// Keys identifying the channels a shared-endpoint webhook belongs to.
@@ -49,7 +61,9 @@ pub trait ChannelAdapter {
 #[doc(hidden)]
 pub struct AdapterExport<T>(core::marker::PhantomData<T>);
 
-impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin::adapter::Guest for AdapterExport<T> {
+impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin::adapter::Guest
+    for AdapterExport<T>
+{
     fn info() -> AdapterInfo {
         T::info()
     }

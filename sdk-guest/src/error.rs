@@ -28,7 +28,12 @@ impl PluginError {
 impl ProviderError {
     /// A provider error with the given retryability and message.
     pub fn new(retryable: bool, code: Option<String>, message: impl Into<String>) -> Self {
-        ProviderError { retryable, retry_after_secs: None, code, message: message.into(), consent_revoked: false }
+        ProviderError {
+            retryable,
+            retry_after_secs: None,
+            code,
+            message: message.into(),
+            consent_revoked: false,
+        }
     }
 }
-

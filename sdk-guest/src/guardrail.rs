@@ -20,7 +20,9 @@ pub trait Guardrail {
 #[doc(hidden)]
 pub struct GuardrailExport<T>(core::marker::PhantomData<T>);
 
-impl<T: Guardrail> crate::__bindings::guardrail::exports::switchboard::plugin::guard::Guest for GuardrailExport<T> {
+impl<T: Guardrail> crate::__bindings::guardrail::exports::switchboard::plugin::guard::Guest
+    for GuardrailExport<T>
+{
     fn check_inbound(context: GuardrailContext) -> Result<Verdict, PluginError> {
         T::check_inbound(&context)
     }

@@ -9,7 +9,10 @@ pub use wit::{HashAlgorithm, KvError, LogLevel};
 
 /// Log a line with structured fields. The host caps lines per call.
 pub fn log(level: LogLevel, message: &str, fields: &[(&str, &str)]) {
-    let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     wit::log(level, message, &fields);
 }
 
@@ -32,13 +35,17 @@ pub fn config(key: &str) -> Option<String> {
 pub fn require_config(key: &str) -> Result<String, PluginError> {
     match wit::config(key) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(PluginError::config(format!("configuration key `{key}` is required"))),
+        _ => Err(PluginError::config(format!(
+            "configuration key `{key}` is required"
+        ))),
     }
 }
 
 /// A configuration value, or `default` when unset or empty.
 pub fn config_or(key: &str, default: &str) -> String {
-    wit::config(key).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    wit::config(key)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// The plugin's key-value store, scoped by the host to this tenant and plugin.
@@ -84,8 +91,15 @@ pub mod crypto {
 
     /// Check a hex-encoded HMAC (as in `X-Hub-Signature-256: sha256=<hex>`,
     /// without the prefix) in constant time. Malformed hex is a mismatch.
-    pub fn verify_hmac_hex(algorithm: HashAlgorithm, key: &[u8], data: &[u8], expected_hex: &str) -> bool {
-        let Ok(expected) = hex::decode(expected_hex.trim()) else { return false };
+    pub fn verify_hmac_hex(
+        algorithm: HashAlgorithm,
+        key: &[u8],
+        data: &[u8],
+        expected_hex: &str,
+    ) -> bool {
+        let Ok(expected) = hex::decode(expected_hex.trim()) else {
+            return false;
+        };
         let actual = wit::hmac(algorithm, key, data);
         wit::constant_time_eq(&actual, &expected)
     }
@@ -93,8 +107,16 @@ pub mod crypto {
     /// Check a base64-encoded HMAC (as in `X-Twilio-Signature`) in constant
     /// time. The comparison is done on the encoded form so no decoder is
     /// needed in the guest.
-    pub fn verify_hmac_base64(algorithm: HashAlgorithm, key: &[u8], data: &[u8], expected_b64: &str) -> bool {
+    pub fn verify_hmac_base64(
+        algorithm: HashAlgorithm,
+        key: &[u8],
+        data: &[u8],
+        expected_b64: &str,
+    ) -> bool {
         let actual = wit::hmac(algorithm, key, data);
-        wit::constant_time_eq(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &actual).as_bytes(), expected_b64.trim().as_bytes())
+        wit::constant_time_eq(
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &actual).as_bytes(),
+            expected_b64.trim().as_bytes(),
+        )
     }
 }

@@ -48,24 +48,24 @@ mod adapter;
 mod guardrail;
 mod persona;
 
-pub use adapter::ChannelAdapter;
 #[doc(hidden)]
 pub use adapter::AdapterExport as __AdapterExport;
+pub use adapter::ChannelAdapter;
+pub use guardrail::Guardrail;
 #[doc(hidden)]
 pub use guardrail::GuardrailExport as __GuardrailExport;
+pub use persona::Persona;
 #[doc(hidden)]
 pub use persona::PersonaExport as __PersonaExport;
-pub use guardrail::Guardrail;
-pub use persona::Persona;
 
-pub use request::{form_pairs, header_value, query_pairs};
+pub use request::{form_pairs, header_value, is_path_segment, query_pairs};
 pub use types::*;
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
-    pub use crate::host;
-    pub use crate::types::*;
     pub use crate::ChannelAdapter;
     pub use crate::Guardrail;
     pub use crate::Persona;
+    pub use crate::host;
+    pub use crate::types::*;
 }

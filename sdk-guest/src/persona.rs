@@ -12,7 +12,9 @@ pub trait Persona {
 #[doc(hidden)]
 pub struct PersonaExport<T>(core::marker::PhantomData<T>);
 
-impl<T: Persona> crate::__bindings::persona::exports::switchboard::plugin::prompt_builder::Guest for PersonaExport<T> {
+impl<T: Persona> crate::__bindings::persona::exports::switchboard::plugin::prompt_builder::Guest
+    for PersonaExport<T>
+{
     fn build_prompt(context: PersonaContext) -> Result<Prompt, PluginError> {
         T::build_prompt(&context)
     }

@@ -5,18 +5,35 @@ use crate::types::Header;
 
 /// The first value of header `name`, compared case-insensitively.
 pub fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Whether a configuration value may be pasted into a URL path as one
+/// segment: non-empty, ASCII letters and digits plus the `extra` bytes, so
+/// a value like `../me` cannot change which endpoint is called.
+pub fn is_path_segment(value: &str, extra: &[u8]) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 /// Decode a form-urlencoded body into pairs, keeping order and repeats.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Decode the query string of `url` (everything after the first `?`, up to a
 /// `#`) into pairs.
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
-    let Some((_, rest)) = url.split_once('?') else { return Vec::new() };
+    let Some((_, rest)) = url.split_once('?') else {
+        return Vec::new();
+    };
     let query = rest.split('#').next().unwrap_or("");
     form_pairs(query.as_bytes())
 }
@@ -26,32 +43,62 @@ mod tests {
     use super::*;
 
     fn h(name: &str, value: &str) -> Header {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
     fn header_lookup_ignores_case_and_takes_first() {
-        let headers = vec![h("X-Hub-Signature-256", "sha256=ab"), h("x-hub-signature-256", "second")];
-        assert_eq!(header_value(&headers, "x-hub-signature-256"), Some("sha256=ab"));
-        assert_eq!(header_value(&headers, "X-HUB-SIGNATURE-256"), Some("sha256=ab"));
+        let headers = vec![
+            h("X-Hub-Signature-256", "sha256=ab"),
+            h("x-hub-signature-256", "second"),
+        ];
+        assert_eq!(
+            header_value(&headers, "x-hub-signature-256"),
+            Some("sha256=ab")
+        );
+        assert_eq!(
+            header_value(&headers, "X-HUB-SIGNATURE-256"),
+            Some("sha256=ab")
+        );
         assert_eq!(header_value(&headers, "content-type"), None);
     }
 
     #[test]
     fn form_decoding_keeps_repeats_and_plus_as_space() {
         let pairs = form_pairs(b"Body=hello+world%21&MediaUrl0=a&MediaUrl0=b");
-        assert_eq!(pairs, vec![
-            ("Body".to_string(), "hello world!".to_string()),
-            ("MediaUrl0".to_string(), "a".to_string()),
-            ("MediaUrl0".to_string(), "b".to_string()),
-        ]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("Body".to_string(), "hello world!".to_string()),
+                ("MediaUrl0".to_string(), "a".to_string()),
+                ("MediaUrl0".to_string(), "b".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn path_segments_refuse_what_could_change_the_path() {
+        assert!(is_path_segment("123456123", b""));
+        assert!(is_path_segment("123:ABC-x_y", b":_-"));
+        for bad in ["", "../me", "a/b", "a?b", "a b", "a%2F"] {
+            assert!(!is_path_segment(bad, b":_-"), "{bad}");
+        }
     }
 
     #[test]
     fn query_decoding_stops_at_fragment() {
-        let q = query_pairs("https://x.test/webhooks/c?hub.mode=subscribe&hub.challenge=12%2034#frag");
-        assert_eq!(q, vec![("hub.mode".into(), "subscribe".into()), ("hub.challenge".into(), "12 34".into())]);
+        let q =
+            query_pairs("https://x.test/webhooks/c?hub.mode=subscribe&hub.challenge=12%2034#frag");
+        assert_eq!(
+            q,
+            vec![
+                ("hub.mode".into(), "subscribe".into()),
+                ("hub.challenge".into(), "12 34".into())
+            ]
+        );
         assert!(query_pairs("https://x.test/no-query").is_empty());
     }
 }
-

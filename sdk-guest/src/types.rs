@@ -29,13 +29,22 @@ impl AdapterInfo {
 impl ContactAddress {
     /// A contact known only by its channel address.
     pub fn new(address: impl Into<String>) -> Self {
-        ContactAddress { address: address.into(), phone: None, user_id: None, display_name: None }
+        ContactAddress {
+            address: address.into(),
+            phone: None,
+            user_id: None,
+            display_name: None,
+        }
     }
 }
 
 impl InboundMessage {
     /// A plain text message from `sender`.
-    pub fn text(external_id: impl Into<String>, sender: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn text(
+        external_id: impl Into<String>,
+        sender: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
         InboundMessage {
             external_id: external_id.into(),
             sender: ContactAddress::new(sender),
@@ -60,7 +69,10 @@ impl HttpResponse {
     pub fn text(status: u16, body: impl Into<String>) -> Self {
         HttpResponse {
             status,
-            headers: vec![Header { name: "content-type".into(), value: "text/plain; charset=utf-8".into() }],
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "text/plain; charset=utf-8".into(),
+            }],
             body: body.into().into_bytes(),
         }
     }
@@ -72,12 +84,15 @@ impl HttpResponse {
 
     /// The body as UTF-8.
     pub fn body_str(&self) -> Result<&str, PluginError> {
-        std::str::from_utf8(&self.body).map_err(|_| PluginError::bad_request("response body is not UTF-8"))
+        std::str::from_utf8(&self.body)
+            .map_err(|_| PluginError::bad_request("response body is not UTF-8"))
     }
 
     /// Deserialize the body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body).map_err(|e| PluginError::bad_request(format!("response body is not the expected JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            PluginError::bad_request(format!("response body is not the expected JSON: {e}"))
+        })
     }
 
     /// Whether the status is 2xx.
@@ -89,12 +104,20 @@ impl HttpResponse {
 impl HttpRequest {
     /// A request with the given method and URL, no headers and no body.
     pub fn new(method: &str, url: impl Into<String>) -> Self {
-        HttpRequest { method: method.to_string(), url: url.into(), headers: Vec::new(), body: Vec::new() }
+        HttpRequest {
+            method: method.to_string(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// Add a header (builder style).
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push(Header { name: name.to_string(), value: value.into() });
+        self.headers.push(Header {
+            name: name.to_string(),
+            value: value.into(),
+        });
         self
     }
 
@@ -106,7 +129,10 @@ impl HttpRequest {
 
     /// Set a form-urlencoded body and its content type (builder style).
     pub fn with_form<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        self.body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes();
+        self.body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+            .into_bytes();
         self.with_header("content-type", "application/x-www-form-urlencoded")
     }
 
@@ -122,7 +148,9 @@ impl HttpRequest {
 
     /// Deserialize the body as JSON, with a message naming what was wrong.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body).map_err(|e| PluginError::bad_request(format!("body is not valid JSON for this webhook: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            PluginError::bad_request(format!("body is not valid JSON for this webhook: {e}"))
+        })
     }
 
     /// The body as form-urlencoded pairs, in order (repeated keys kept).
@@ -137,6 +165,9 @@ impl HttpRequest {
 
     /// The first value of query parameter `name`.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }

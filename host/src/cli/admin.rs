@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::serve::DataArgs;
-use crate::secrets::SecretBox;
 use crate::pipeline::PluginCatalog;
 use crate::runtime::{PluginRuntime, RuntimeOptions};
-use crate::storage::{NewChannel, new_secret_id};
+use crate::secrets::SecretBox;
 
 /// `tenant` subcommands.
 #[derive(Debug, Subcommand)]
@@ -52,7 +51,11 @@ pub struct ChannelCreate {
     #[arg(long = "guardrail")]
     guardrails: Vec<String>,
     /// Public base URL of the server, for the printed webhook URL.
-    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     public_url: String,
     #[command(flatten)]
     data: DataArgs,
@@ -61,7 +64,9 @@ pub struct ChannelCreate {
 pub fn tenant(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
     let TenantCommand::Create { slug, name, data } = cmd;
     crate::server::validate_slug(&slug).map_err(|e| anyhow::anyhow!(e.message))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let db = data.open().await?;
         let t = db.create_tenant(&slug, &name).await?;
@@ -75,35 +80,39 @@ pub fn tenant(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
 pub fn channel(cmd: ChannelCommand) -> anyhow::Result<ExitCode> {
     let ChannelCommand::Create(args) = cmd;
     let config: BTreeMap<String, String> = super::plugin::parse_config(&args.config)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let db = args.data.open().await?;
-        let tenant = db.tenant_by_slug(&args.tenant).await?.ok_or_else(|| anyhow::anyhow!("no tenant with slug `{}`", args.tenant))?;
+        let tenant = db
+            .tenant_by_slug(&args.tenant)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no tenant with slug `{}`", args.tenant))?;
         let is_first_party = crate::first_party::bytes(&args.adapter).is_some();
         if !is_first_party && db.get_plugin(&tenant.id, &args.adapter).await.is_err() {
-            anyhow::bail!("`{}` is neither a first-party plugin nor one of {}'s plugins", args.adapter, args.tenant);
+            anyhow::bail!(
+                "`{}` is neither a first-party plugin nor one of {}'s plugins",
+                args.adapter,
+                args.tenant
+            );
         }
         let secrets = SecretBox::load_or_create(&args.data.data_dir)?;
-        let id = new_secret_id("ch");
-        let webhook_url = format!("{}/webhooks/{id}", args.public_url.trim_end_matches('/'));
-        let mut config = config;
-        // As the API does: an adapter that declares `webhook_url` (it signs
-        // over, or calls back to, its own URL) gets ours unless one is given.
-        let runtime = PluginRuntime::new(RuntimeOptions { cache_dir: Some(args.data.data_dir.clone()), ..Default::default() })?;
+        // The catalog knows what each adapter declares (its compiled
+        // components are cached in the data directory after the first run).
+        let runtime = PluginRuntime::new(RuntimeOptions {
+            cache_dir: Some(args.data.data_dir.clone()),
+            ..Default::default()
+        })?;
         let catalog = PluginCatalog::load_first_party(&runtime)?;
-        if catalog.adapter_info(&args.adapter).is_some_and(|i| i.config_keys.iter().any(|k| k == "webhook_url")) {
-            config.entry("webhook_url".to_string()).or_insert_with(|| webhook_url.clone());
-        }
-        let ch = db
-            .create_channel(
-                &tenant.id,
-                &NewChannel { id, name: args.name.unwrap_or_else(|| args.adapter.clone()), route_key: catalog.route_key_of(&args.adapter, &config), adapter: args.adapter, config, guardrails: args.guardrails },
-                &secrets,
-            )
-            .await?;
+        let base = args.public_url.trim_end_matches('/');
+        let webhook_url = |id: &str| format!("{base}/webhooks/{id}");
+        let name = args.name.unwrap_or_else(|| args.adapter.clone());
+        let new = catalog.new_channel(name, args.adapter, config, args.guardrails, webhook_url);
+        let ch = db.create_channel(&tenant.id, &new, &secrets).await?;
         db.close().await;
         println!("channel:     {}", ch.id);
-        println!("webhook URL: {webhook_url}");
+        println!("webhook URL: {}", webhook_url(&ch.id));
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::domain::{Direction, GuardrailContext, Header, HttpRequest, PersonaContext};
 use crate::first_party;
-use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginRuntime, RuntimeOptions, World};
+use crate::runtime::{
+    CallContext, LoadedPlugin, PluginError, PluginRuntime, RuntimeOptions, World,
+};
 
 /// Plugin subcommands.
 #[derive(Debug, Subcommand)]
@@ -58,7 +60,13 @@ pub enum DirectionArg {
 pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PluginCommand::Check { plugin, json } => check(&plugin, json),
-        PluginCommand::Run { plugin, request, message, direction, config } => run_plugin(&plugin, request, message, direction, &config),
+        PluginCommand::Run {
+            plugin,
+            request,
+            message,
+            direction,
+            config,
+        } => run_plugin(&plugin, request, message, direction, &config),
     }
 }
 
@@ -72,7 +80,10 @@ fn read_plugin(spec: &str) -> anyhow::Result<Vec<u8>> {
         return Ok(bytes.to_vec());
     }
     let names: Vec<_> = first_party::names().collect();
-    bail!("`{spec}` is neither a file nor a first-party plugin (first-party plugins: {})", names.join(", "))
+    bail!(
+        "`{spec}` is neither a file nor a first-party plugin (first-party plugins: {})",
+        names.join(", ")
+    )
 }
 
 fn runtime() -> anyhow::Result<PluginRuntime> {
@@ -85,15 +96,24 @@ fn runtime() -> anyhow::Result<PluginRuntime> {
 
 /// Load a component, printing why not (the caller exits 1).
 fn load_or_report(rt: &PluginRuntime, spec: &str, bytes: &[u8]) -> Option<Arc<LoadedPlugin>> {
-    rt.load(bytes).map_err(|e| eprintln!("invalid plugin {spec}: {e}")).ok()
+    rt.load(bytes)
+        .map_err(|e| eprintln!("invalid plugin {spec}: {e}"))
+        .ok()
 }
 
 fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let bytes = read_plugin(spec)?;
     let rt = runtime()?;
-    let Some(plugin) = load_or_report(&rt, spec, &bytes) else { return Ok(ExitCode::from(1)) };
+    let Some(plugin) = load_or_report(&rt, spec, &bytes) else {
+        return Ok(ExitCode::from(1));
+    };
     // A smoke call proves the component instantiates under default limits.
-    let smoke = smoke_call(&rt, &plugin);
+    let smoke = rt.smoke_test(&plugin).map(|info| {
+        info.map_or_else(
+            || json!("instantiated"),
+            |i| serde_json::to_value(i).unwrap_or_default(),
+        )
+    });
     let d = &plugin.detected;
     let compile_ms = plugin.compile_time.map(|t| t.as_secs_f64() * 1000.0);
     if as_json {
@@ -104,7 +124,12 @@ fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("world:        {} ({}@{})", d.world, crate::runtime::PACKAGE, d.version);
+        println!(
+            "world:        {} ({}@{})",
+            d.world,
+            crate::runtime::PACKAGE,
+            d.version
+        );
         println!("exports:      {}", d.exports.join(", "));
         println!("imports:      {}", d.imports.join(", "));
         println!("size:         {} bytes", plugin.size);
@@ -115,16 +140,11 @@ fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
             Err(e) => println!("smoke call:   FAILED: {e}"),
         }
     }
-    Ok(if smoke.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Instantiate and, for adapters, call `info`.
-fn smoke_call(rt: &PluginRuntime, plugin: &Arc<LoadedPlugin>) -> Result<serde_json::Value, PluginError> {
-    let mut inst = rt.instantiate(plugin, &CallContext::for_tenant("plugin-check", "plugin-check"))?;
-    match plugin.detected.world {
-        World::ChannelAdapter => Ok(serde_json::to_value(inst.info()?).unwrap_or_default()),
-        World::Guardrail | World::Persona => Ok(json!("instantiated")),
-    }
+    Ok(if smoke.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// A saved request: headers as a list of `{name, value}` or an object.
@@ -172,18 +192,35 @@ impl Default for BodyFile {
 }
 
 fn load_request(path: &PathBuf) -> anyhow::Result<HttpRequest> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: RequestFile = serde_json::from_str(&text).with_context(|| format!("{} is not a request file ({{method, url, headers, body}})", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: RequestFile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a request file ({{method, url, headers, body}})",
+            path.display()
+        )
+    })?;
     let headers = match file.headers {
         HeadersFile::List(l) => l,
-        HeadersFile::Map(m) => m.into_iter().map(|(name, value)| Header { name, value }).collect(),
+        HeadersFile::Map(m) => m
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect(),
     };
     let body = match file.body {
         BodyFile::Text(t) => t.into_bytes(),
-        BodyFile::Base64 { base64 } => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64).context("body.base64 is not valid base64")?,
+        BodyFile::Base64 { base64 } => {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64)
+                .context("body.base64 is not valid base64")?
+        }
         BodyFile::Json(v) => serde_json::to_vec(&v)?,
     };
-    Ok(HttpRequest { method: file.method.to_uppercase(), url: file.url, headers, body })
+    Ok(HttpRequest {
+        method: file.method.to_uppercase(),
+        url: file.url,
+        headers,
+        body,
+    })
 }
 
 pub(crate) fn parse_config(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -196,12 +233,24 @@ pub(crate) fn parse_config(pairs: &[String]) -> anyhow::Result<BTreeMap<String, 
         .collect()
 }
 
-fn run_plugin(spec: &str, request: Option<PathBuf>, message: Option<String>, direction: DirectionArg, config: &[String]) -> anyhow::Result<ExitCode> {
+fn run_plugin(
+    spec: &str,
+    request: Option<PathBuf>,
+    message: Option<String>,
+    direction: DirectionArg,
+    config: &[String],
+) -> anyhow::Result<ExitCode> {
     let bytes = read_plugin(spec)?;
     let config = parse_config(config)?;
     let rt = runtime()?;
-    let Some(plugin) = load_or_report(&rt, spec, &bytes) else { return Ok(ExitCode::from(1)) };
-    let name = std::path::Path::new(spec).file_stem().and_then(|s| s.to_str()).unwrap_or(spec).to_string();
+    let Some(plugin) = load_or_report(&rt, spec, &bytes) else {
+        return Ok(ExitCode::from(1));
+    };
+    let name = std::path::Path::new(spec)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(spec)
+        .to_string();
     let ctx = CallContext::for_tenant("cli", &name).with_config(config);
     let mut inst = match rt.instantiate(&plugin, &ctx) {
         Ok(i) => i,
@@ -209,16 +258,22 @@ fn run_plugin(spec: &str, request: Option<PathBuf>, message: Option<String>, dir
     };
     let outcome: Result<serde_json::Value, PluginError> = match plugin.detected.world {
         World::ChannelAdapter => {
-            let Some(path) = request else { bail!("an adapter needs --request REQ.json") };
+            let Some(path) = request else {
+                bail!("an adapter needs --request REQ.json")
+            };
             let req = load_request(&path)?;
             match inst.verify(&req) {
                 Err(e) => Err(e),
                 Ok(Some(handshake)) => Ok(json!({ "verify": "handshake", "response": handshake })),
-                Ok(None) => inst.parse(&req).map(|events| json!({ "verify": "accepted", "events": events })),
+                Ok(None) => inst
+                    .parse(&req)
+                    .map(|events| json!({ "verify": "accepted", "events": events })),
             }
         }
         World::Guardrail => {
-            let Some(text) = message else { bail!("a guardrail needs --message TEXT") };
+            let Some(text) = message else {
+                bail!("a guardrail needs --message TEXT")
+            };
             let ctx = GuardrailContext {
                 direction: match direction {
                     DirectionArg::Inbound => Direction::Inbound,
@@ -234,14 +289,28 @@ fn run_plugin(spec: &str, request: Option<PathBuf>, message: Option<String>, dir
             inst.check(&ctx).map(|v| json!({ "verdict": v }))
         }
         World::Persona => {
-            let Some(text) = message else { bail!("a persona needs --message TEXT") };
-            let ctx = PersonaContext { name: name.clone(), display_name: name.clone(), contact_name: None, channel_adapter: "cli".into(), history: vec![], message: text };
+            let Some(text) = message else {
+                bail!("a persona needs --message TEXT")
+            };
+            let ctx = PersonaContext {
+                name: name.clone(),
+                display_name: name.clone(),
+                contact_name: None,
+                channel_adapter: "cli".into(),
+                history: vec![],
+                message: text,
+            };
             inst.build_prompt(&ctx).map(|p| json!({ "prompt": p }))
         }
     };
     let report = inst.finish();
     for line in &report.logs {
-        eprintln!("[plugin {}] {}{}", line.level, line.message, fmt_fields(&line.fields));
+        eprintln!(
+            "[plugin {}] {}{}",
+            line.level,
+            line.message,
+            fmt_fields(&line.fields)
+        );
     }
     match outcome {
         Ok(mut value) => {
@@ -262,6 +331,12 @@ fn fail(e: &PluginError) -> ExitCode {
         PluginError::Guest(g) => serde_json::to_value(g).unwrap_or_default(),
         _ => json!(e.to_string()),
     };
-    eprintln!("{}", serde_json::to_string_pretty(&json!({ "error": { "code": e.code(), "message": e.to_string(), "detail": detail } })).unwrap_or_default());
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(
+            &json!({ "error": { "code": e.code(), "message": e.to_string(), "detail": detail } })
+        )
+        .unwrap_or_default()
+    );
     ExitCode::from(1)
 }

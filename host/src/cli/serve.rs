@@ -13,7 +13,11 @@ use crate::storage::Db;
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Data directory: SQLite database, keys, compiled-component cache.
-    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATA_DIR",
+        default_value = "./switchboard-data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL (`sqlite://…` or `postgres://…`); default: SQLite in the data directory.
     #[arg(long, env = "SWITCHBOARD_DATABASE_URL")]
@@ -22,14 +26,20 @@ pub struct DataArgs {
 
 impl DataArgs {
     pub fn url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| crate::storage::default_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::storage::default_url(&self.data_dir))
     }
 
     /// Open (and migrate) the database.
     pub async fn open(&self) -> anyhow::Result<Db> {
         std::fs::create_dir_all(&self.data_dir)?;
-        let db = Db::connect(&self.url()).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
-        db.migrate().await.map_err(|e| anyhow::anyhow!("migrating: {e:#}"))?;
+        let db = Db::connect(&self.url())
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+        db.migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating: {e:#}"))?;
         Ok(db)
     }
 }
@@ -54,7 +64,9 @@ pub struct ServeArgs {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut config = ServerConfig::new(args.data.data_dir.clone());
         config.listen = args.listen;
@@ -65,7 +77,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.
-            println!("admin token (saved to {}): {}", args.data.data_dir.join("admin-token").display(), server.admin_token);
+            println!(
+                "admin token (saved to {}): {}",
+                args.data.data_dir.join("admin-token").display(),
+                server.admin_token
+            );
         }
         println!("switchboard listening on http://{}", server.addr);
         tracing::info!(addr = %server.addr, "listening");
@@ -76,11 +92,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn migrate(args: DataArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let db = args.open().await?;
         db.close().await;
-        println!("migrations applied ({})", if args.database_url.is_some() { "configured database" } else { "SQLite in the data directory" });
+        println!(
+            "migrations applied ({})",
+            if args.database_url.is_some() {
+                "configured database"
+            } else {
+                "SQLite in the data directory"
+            }
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -5,30 +5,37 @@ use std::sync::Arc;
 
 use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
-use crate::domain::{Event, GuestError, HttpRequest, HttpResponse};
+use crate::domain::{GuestError, HttpRequest};
 use crate::kv::KvStore;
-use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
+use crate::runtime::{
+    AdapterCall, CallContext, LimitOverrides, PluginError, PluginRuntime, Verified,
+};
 
-pub enum Parsed {
-    Handshake(HttpResponse),
-    Events(Vec<Event>),
-}
-
-pub async fn verify_and_parse(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, request: HttpRequest) -> Result<Parsed, WebhookError> {
+pub async fn verify_and_parse(
+    runtime: &Arc<PluginRuntime>,
+    binding: &Binding,
+    kv: Arc<dyn KvStore>,
+    request: HttpRequest,
+) -> Result<Verified, WebhookError> {
     #[cfg(feature = "native-baseline")]
     if super::native_baseline::enabled() && binding.channel.adapter == "whatsapp-cloud" {
-        if let Some(result) = super::native_baseline::verify_and_parse(&request, &binding.channel.config) {
-            return result.map(Parsed::Events).map_err(|e| match e {
+        if let Some(result) =
+            super::native_baseline::verify_and_parse(&request, &binding.channel.config)
+        {
+            return result.map(Verified::Events).map_err(|e| match e {
                 GuestError::InvalidSignature(m) => WebhookError::InvalidSignature(m),
                 GuestError::BadRequest(m) => WebhookError::BadRequest(m),
-                other => WebhookError::Plugin { stage: Stage::Parse, error: PluginError::Guest(other) },
+                other => WebhookError::Plugin {
+                    stage: Stage::Parse,
+                    error: PluginError::Guest(other),
+                },
             });
         }
     }
     let ctx = CallContext {
         tenant: binding.channel.tenant_id.clone(),
         plugin: binding.channel.adapter.clone(),
-        config: Arc::new(binding.channel.config.clone()),
+        config: binding.channel.config.clone(),
         kv,
         limits: LimitOverrides::default(),
     };
@@ -36,12 +43,13 @@ pub async fn verify_and_parse(runtime: &Arc<PluginRuntime>, binding: &Binding, k
     let plugin = binding.adapter.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let mut inst = runtime.instantiate(&plugin, &ctx).map_err(|e| (Stage::Verify, e))?;
-        let verified = inst.verify(&request).map_err(|e| (Stage::Verify, e));
-        let result = match verified {
-            Err(e) => Err(e),
-            Ok(Some(handshake)) => Ok(Parsed::Handshake(handshake)),
-            Ok(None) => inst.parse(&request).map(Parsed::Events).map_err(|e| (Stage::Parse, e)),
-        };
+        let result = inst.verify_then_parse(request).map_err(|(call, e)| {
+            let stage = match call {
+                AdapterCall::Verify => Stage::Verify,
+                AdapterCall::Parse => Stage::Parse,
+            };
+            (stage, e)
+        });
         let report = inst.finish();
         for line in report.logs {
             tracing::debug!(target: "plugin", level = line.level, fields = ?line.fields, "{}", line.message);

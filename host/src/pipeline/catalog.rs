@@ -2,14 +2,14 @@
 //! start) or a tenant's uploaded plugin by id (loaded on first use, cached;
 //! plugin versions are immutable, so the cache never goes stale).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
 use crate::domain::AdapterInfo;
-use crate::runtime::{CallContext, LoadedPlugin, PluginError, PluginRuntime, World};
-use crate::storage::{Db, StorageError};
+use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::storage::{Db, NewChannel, StorageError, new_secret_id};
 
 /// First-party plugins plus a cache of tenants' plugins.
 pub struct PluginCatalog {
@@ -35,16 +35,21 @@ impl PluginCatalog {
         let mut first_party = HashMap::new();
         let mut first_party_info = HashMap::new();
         for (name, bytes) in switchboard_artifacts::first_party::ALL {
-            let plugin = runtime.load(bytes).map_err(|e| anyhow::anyhow!("first-party plugin {name}: {e}"))?;
-            if plugin.detected.world == World::ChannelAdapter {
-                // Smoke call at start: a first-party adapter that cannot
-                // describe itself must stop the server, not the first webhook.
-                let mut inst = runtime.instantiate(&plugin, &CallContext::for_tenant("platform", name))?;
-                first_party_info.insert(*name, inst.info()?);
+            let plugin = runtime
+                .load(bytes)
+                .map_err(|e| anyhow::anyhow!("first-party plugin {name}: {e}"))?;
+            // A first-party plugin that fails its smoke call must stop the
+            // server at start, not the first webhook.
+            if let Some(info) = runtime.smoke_test(&plugin)? {
+                first_party_info.insert(*name, info);
             }
             first_party.insert(*name, plugin);
         }
-        Ok(PluginCatalog { first_party, first_party_info, uploaded: RwLock::new(HashMap::new()) })
+        Ok(PluginCatalog {
+            first_party,
+            first_party_info,
+            uploaded: RwLock::new(HashMap::new()),
+        })
     }
 
     /// Whether every first-party plugin is loaded.
@@ -57,11 +62,40 @@ impl PluginCatalog {
         self.first_party_info.get(name).cloned()
     }
 
-    /// The routing key a channel of `adapter` with `config` answers to on
-    /// the adapter's shared endpoint, if the adapter has one.
-    pub fn route_key_of(&self, adapter: &str, config: &std::collections::BTreeMap<String, String>) -> Option<String> {
-        let key = self.adapter_info(adapter)?.route_config_key?;
-        config.get(&key).filter(|v| !v.is_empty()).cloned()
+    /// A new channel of `adapter` (API and CLI alike): a fresh unguessable
+    /// id; `webhook_url` filled in with `webhook_url_of(id)` when the adapter
+    /// declares that key (it signs over, or calls back to, its own URL) and
+    /// the tenant did not set it (e.g. behind a proxy); and the routing key
+    /// its shared endpoint answers to, if it has one.
+    pub fn new_channel(
+        &self,
+        name: String,
+        adapter: String,
+        mut config: BTreeMap<String, String>,
+        guardrails: Vec<String>,
+        webhook_url_of: impl FnOnce(&str) -> String,
+    ) -> NewChannel {
+        let id = new_secret_id("ch");
+        let info = self.adapter_info(&adapter);
+        if info
+            .as_ref()
+            .is_some_and(|i| i.config_keys.iter().any(|k| k == "webhook_url"))
+        {
+            config
+                .entry("webhook_url".to_string())
+                .or_insert_with(|| webhook_url_of(&id));
+        }
+        let route_key = info
+            .and_then(|i| i.route_config_key)
+            .and_then(|k| config.get(&k).filter(|v| !v.is_empty()).cloned());
+        NewChannel {
+            id,
+            name,
+            adapter,
+            config,
+            guardrails,
+            route_key,
+        }
     }
 
     /// A first-party plugin by name.
@@ -71,7 +105,13 @@ impl PluginCatalog {
 
     /// Resolve a binding's reference for `tenant_id`: a first-party name, or
     /// one of that tenant's plugin ids (never another tenant's).
-    pub async fn resolve(&self, db: &Db, runtime: &PluginRuntime, tenant_id: &str, reference: &str) -> Result<Arc<LoadedPlugin>, CatalogError> {
+    pub async fn resolve(
+        &self,
+        db: &Db,
+        runtime: &PluginRuntime,
+        tenant_id: &str,
+        reference: &str,
+    ) -> Result<Arc<LoadedPlugin>, CatalogError> {
         if let Some(p) = self.first_party(reference) {
             return Ok(p);
         }

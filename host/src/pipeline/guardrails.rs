@@ -11,14 +11,19 @@ use crate::kv::KvStore;
 use crate::runtime::{CallContext, LimitOverrides, PluginRuntime};
 use crate::storage::{ConsentSource, Disposition, InboundItem};
 
-pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: Arc<dyn KvStore>, events: Vec<Event>) -> Result<Vec<InboundItem>, WebhookError> {
+pub async fn check_inbound(
+    runtime: &Arc<PluginRuntime>,
+    binding: &Binding,
+    kv: Arc<dyn KvStore>,
+    events: Vec<Event>,
+) -> Result<Vec<InboundItem>, WebhookError> {
     if binding.guardrails.is_empty() {
         return Ok(events.into_iter().map(accept).collect());
     }
     let runtime = runtime.clone();
     let chain = binding.guardrails.clone();
     let tenant = binding.channel.tenant_id.clone();
-    let config = Arc::new(binding.channel.config.clone());
+    let config = binding.channel.config.clone();
     let adapter_name = binding.channel.adapter.clone();
     tokio::task::spawn_blocking(move || {
         let mut items = Vec::with_capacity(events.len());
@@ -31,8 +36,19 @@ pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: 
             if let (Disposition::Accept, Some(text)) = (&disposition, msg.text.clone()) {
                 let mut text = text;
                 for (name, plugin) in &chain {
-                    let ctx = CallContext { tenant: tenant.clone(), plugin: name.clone(), config: config.clone(), kv: kv.clone(), limits: LimitOverrides::default() };
-                    let mut inst = runtime.instantiate(plugin, &ctx).map_err(|error| WebhookError::Plugin { stage: Stage::Guardrails, error })?;
+                    let ctx = CallContext {
+                        tenant: tenant.clone(),
+                        plugin: name.clone(),
+                        config: config.clone(),
+                        kv: kv.clone(),
+                        limits: LimitOverrides::default(),
+                    };
+                    let mut inst = runtime.instantiate(plugin, &ctx).map_err(|error| {
+                        WebhookError::Plugin {
+                            stage: Stage::Guardrails,
+                            error,
+                        }
+                    })?;
                     let context = GuardrailContext {
                         direction: Direction::Inbound,
                         text: text.clone(),
@@ -42,7 +58,10 @@ pub async fn check_inbound(runtime: &Arc<PluginRuntime>, binding: &Binding, kv: 
                         prohibited_topics: vec![],
                         required_disclaimers: vec![],
                     };
-                    match inst.check(&context).map_err(|error| WebhookError::Plugin { stage: Stage::Guardrails, error })? {
+                    match inst.check(&context).map_err(|error| WebhookError::Plugin {
+                        stage: Stage::Guardrails,
+                        error,
+                    })? {
                         Verdict::Allow => {}
                         Verdict::Rewrite { text: t } => text = t,
                         Verdict::Block { reason, .. } => {

@@ -14,9 +14,9 @@ mod adapter;
 mod catalog;
 mod error;
 mod guardrails;
-mod shared;
 #[cfg(feature = "native-baseline")]
 mod native_baseline;
+mod shared;
 mod tenancy;
 
 use std::sync::Arc;
@@ -58,31 +58,49 @@ pub enum WebhookOutcome {
 
 impl Pipeline {
     /// Run one webhook through the stages.
-    pub async fn handle_webhook(&self, channel_id: &str, request: HttpRequest) -> Result<WebhookOutcome, WebhookError> {
+    pub async fn handle_webhook(
+        &self,
+        channel_id: &str,
+        request: HttpRequest,
+    ) -> Result<WebhookOutcome, WebhookError> {
         let span = tracing::Span::current();
         let started = Instant::now();
 
-        let binding = tenancy::resolve(&self.db, &self.secrets, &self.catalog, &self.runtime, &self.channels, channel_id).await?;
+        let binding = tenancy::resolve(
+            &self.db,
+            &self.secrets,
+            &self.catalog,
+            &self.runtime,
+            &self.channels,
+            channel_id,
+        )
+        .await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
 
         let t = Instant::now();
-        let parsed = adapter::verify_and_parse(&self.runtime, &binding, self.kv.clone(), request).await?;
+        let parsed =
+            adapter::verify_and_parse(&self.runtime, &binding, self.kv.clone(), request).await?;
         let adapter_us = t.elapsed().as_micros() as u64;
         let events = match parsed {
-            adapter::Parsed::Handshake(response) => {
+            crate::runtime::Verified::Handshake(response) => {
                 tracing::info!(adapter_us, "handshake answered");
                 return Ok(WebhookOutcome::Handshake(response));
             }
-            adapter::Parsed::Events(events) => events,
+            crate::runtime::Verified::Events(events) => events,
         };
 
         let t = Instant::now();
-        let items = guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
+        let items =
+            guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();
-        let outcome = self.writer.store(&binding.channel.tenant_id, &binding.channel.id, items).await.map_err(WebhookError::from_storage)?;
+        let outcome = self
+            .writer
+            .store(&binding.channel.tenant_id, &binding.channel.id, items)
+            .await
+            .map_err(WebhookError::from_storage)?;
         let store_us = t.elapsed().as_micros() as u64;
 
         tracing::info!(

@@ -29,13 +29,22 @@ impl whatsapp_cloud::verify::Crypto for NativeCrypto {
 
 /// Native verify + parse of a signed POST; `None` means "not handled here"
 /// (the caller falls back to the component).
-pub fn verify_and_parse(request: &d::HttpRequest, config: &std::collections::BTreeMap<String, String>) -> Option<Result<Vec<d::Event>, d::GuestError>> {
+pub fn verify_and_parse(
+    request: &d::HttpRequest,
+    config: &std::collections::BTreeMap<String, String>,
+) -> Option<Result<Vec<d::Event>, d::GuestError>> {
     if request.method != "POST" {
         return None;
     }
     let secret = config.get("app_secret")?;
     Some((|| {
-        whatsapp_cloud::verify::check_signature(request.header("x-hub-signature-256"), &request.body, secret.as_bytes(), &NativeCrypto).map_err(guest_error)?;
+        whatsapp_cloud::verify::check_signature(
+            request.header("x-hub-signature-256"),
+            &request.body,
+            secret.as_bytes(),
+            &NativeCrypto,
+        )
+        .map_err(guest_error)?;
         let parsed = whatsapp_cloud::webhook::parse_webhook(&request.body).map_err(guest_error)?;
         Ok(parsed.events.into_iter().map(event).collect())
     })())
@@ -53,14 +62,25 @@ fn guest_error(e: sdk::PluginError) -> d::GuestError {
 }
 
 fn provider_error(p: sdk::ProviderError) -> d::ProviderError {
-    d::ProviderError { retryable: p.retryable, retry_after_secs: p.retry_after_secs, code: p.code, message: p.message, consent_revoked: p.consent_revoked }
+    d::ProviderError {
+        retryable: p.retryable,
+        retry_after_secs: p.retry_after_secs,
+        code: p.code,
+        message: p.message,
+        consent_revoked: p.consent_revoked,
+    }
 }
 
 fn event(e: sdk::Event) -> d::Event {
     match e {
         sdk::Event::Message(m) => d::Event::Message(d::InboundMessage {
             external_id: m.external_id,
-            sender: d::ContactAddress { address: m.sender.address, phone: m.sender.phone, user_id: m.sender.user_id, display_name: m.sender.display_name },
+            sender: d::ContactAddress {
+                address: m.sender.address,
+                phone: m.sender.phone,
+                user_id: m.sender.user_id,
+                display_name: m.sender.display_name,
+            },
             recipient: m.recipient,
             group_id: m.group_id,
             timestamp: m.timestamp,
@@ -86,10 +106,22 @@ fn event(e: sdk::Event) -> d::Event {
                     sha256: a.sha256,
                 })
                 .collect(),
-            location: m.location.map(|l| d::Location { latitude: l.latitude, longitude: l.longitude, name: l.name, address: l.address }),
+            location: m.location.map(|l| d::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name,
+                address: l.address,
+            }),
             reply_to: m.reply_to,
-            reaction: m.reaction.map(|r| d::Reaction { message_id: r.message_id, emoji: r.emoji }),
-            interactive: m.interactive.map(|i| d::InteractiveReply { id: i.id, title: i.title, kind: i.kind }),
+            reaction: m.reaction.map(|r| d::Reaction {
+                message_id: r.message_id,
+                emoji: r.emoji,
+            }),
+            interactive: m.interactive.map(|i| d::InteractiveReply {
+                id: i.id,
+                title: i.title,
+                kind: i.kind,
+            }),
             consent: m.consent.map(|c| match c {
                 sdk::ConsentSignal::OptOut => d::ConsentSignal::OptOut,
                 sdk::ConsentSignal::OptIn => d::ConsentSignal::OptIn,

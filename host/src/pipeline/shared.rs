@@ -28,9 +28,21 @@ pub struct SharedOutcome {
 impl Pipeline {
     /// Run a shared-endpoint webhook: route, verify per channel, split,
     /// check, store per channel.
-    pub async fn handle_shared_webhook(&self, adapter_name: &str, request: HttpRequest) -> Result<SharedOutcome, WebhookError> {
-        let plugin = self.catalog.first_party(adapter_name).ok_or(WebhookError::UnknownChannel)?;
-        if self.catalog.adapter_info(adapter_name).and_then(|i| i.route_config_key).is_none() {
+    pub async fn handle_shared_webhook(
+        &self,
+        adapter_name: &str,
+        request: HttpRequest,
+    ) -> Result<SharedOutcome, WebhookError> {
+        let plugin = self
+            .catalog
+            .first_party(adapter_name)
+            .ok_or(WebhookError::UnknownChannel)?;
+        if self
+            .catalog
+            .adapter_info(adapter_name)
+            .and_then(|i| i.route_config_key)
+            .is_none()
+        {
             return Err(WebhookError::UnknownChannel);
         }
 
@@ -40,20 +52,31 @@ impl Pipeline {
         let req = request.clone();
         let name = adapter_name.to_string();
         let keys = tokio::task::spawn_blocking(move || {
-            let mut inst = runtime.instantiate(&plugin, &CallContext::for_tenant("platform", &name))?;
+            let mut inst =
+                runtime.instantiate(&plugin, &CallContext::for_tenant("platform", &name))?;
             inst.route_key(&req)
         })
         .await
         .map_err(|e| WebhookError::Internal(e.into()))?
         .map_err(|error| match error {
-            crate::runtime::PluginError::Guest(crate::domain::GuestError::BadRequest(m)) => WebhookError::BadRequest(m),
-            error => WebhookError::Plugin { stage: Stage::Resolve, error },
+            crate::runtime::PluginError::Guest(crate::domain::GuestError::BadRequest(m)) => {
+                WebhookError::BadRequest(m)
+            }
+            error => WebhookError::Plugin {
+                stage: Stage::Resolve,
+                error,
+            },
         })?;
 
         let mut outcome = SharedOutcome::default();
         let mut routed = Vec::new();
         for key in keys {
-            match self.db.channel_by_route(adapter_name, &key, &self.secrets).await.map_err(WebhookError::from_storage)? {
+            match self
+                .db
+                .channel_by_route(adapter_name, &key, &self.secrets)
+                .await
+                .map_err(WebhookError::from_storage)?
+            {
                 Some(channel) => routed.push((key, channel)),
                 None => outcome.unknown_keys.push(key),
             }
@@ -67,16 +90,35 @@ impl Pipeline {
         let mut batches = Vec::with_capacity(routed.len());
         for (key, channel) in routed {
             let binding = tenancy::bind(&self.db, &self.catalog, &self.runtime, channel).await?;
-            let events = match adapter::verify_and_parse(&self.runtime, &binding, self.kv.clone(), request.clone()).await? {
-                adapter::Parsed::Events(events) => events,
-                adapter::Parsed::Handshake(_) => return Err(WebhookError::BadRequest("handshakes are answered on the channel's own webhook URL".into())),
+            let events = match adapter::verify_and_parse(
+                &self.runtime,
+                &binding,
+                self.kv.clone(),
+                request.clone(),
+            )
+            .await?
+            {
+                crate::runtime::Verified::Events(events) => events,
+                crate::runtime::Verified::Handshake(_) => {
+                    return Err(WebhookError::BadRequest(
+                        "handshakes are answered on the channel's own webhook URL".into(),
+                    ));
+                }
             };
-            let mine: Vec<Event> = events.into_iter().filter(|e| route_key(e) == Some(key.as_str())).collect();
-            let items = guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), mine).await?;
+            let mine: Vec<Event> = events
+                .into_iter()
+                .filter(|e| route_key(e) == Some(key.as_str()))
+                .collect();
+            let items =
+                guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), mine).await?;
             batches.push((binding, items));
         }
         for (binding, items) in batches {
-            let stored = self.writer.store(&binding.channel.tenant_id, &binding.channel.id, items).await.map_err(WebhookError::from_storage)?;
+            let stored = self
+                .writer
+                .store(&binding.channel.tenant_id, &binding.channel.id, items)
+                .await
+                .map_err(WebhookError::from_storage)?;
             tracing::info!(tenant = %binding.channel.tenant_id, channel = %binding.channel.id, inserted = stored.inserted, "shared webhook stored");
             outcome.channels.push((binding.channel.id.clone(), stored));
         }

@@ -33,12 +33,21 @@ pub struct ChannelCache {
 }
 
 impl ChannelCache {
-    async fn get(&self, db: &Db, secrets: &SecretBox, channel_id: &str) -> Result<Option<ChannelRecord>, WebhookError> {
+    async fn get(
+        &self,
+        db: &Db,
+        secrets: &SecretBox,
+        channel_id: &str,
+    ) -> Result<Option<ChannelRecord>, WebhookError> {
         if let Some((at, rec)) = self.entries.lock().get(channel_id)
-            && at.elapsed() < CHANNEL_TTL {
-                return Ok(rec.clone());
-            }
-        let rec = db.channel_for_webhook(channel_id, secrets).await.map_err(WebhookError::from_storage)?;
+            && at.elapsed() < CHANNEL_TTL
+        {
+            return Ok(rec.clone());
+        }
+        let rec = db
+            .channel_for_webhook(channel_id, secrets)
+            .await
+            .map_err(WebhookError::from_storage)?;
         let mut entries = self.entries.lock();
         if entries.len() >= CHANNEL_CACHE_MAX {
             entries.clear();
@@ -48,28 +57,62 @@ impl ChannelCache {
     }
 }
 
-pub async fn resolve(db: &Db, secrets: &SecretBox, catalog: &PluginCatalog, runtime: &PluginRuntime, cache: &ChannelCache, channel_id: &str) -> Result<Binding, WebhookError> {
-    let channel = cache.get(db, secrets, channel_id).await?.ok_or(WebhookError::UnknownChannel)?;
+pub async fn resolve(
+    db: &Db,
+    secrets: &SecretBox,
+    catalog: &PluginCatalog,
+    runtime: &PluginRuntime,
+    cache: &ChannelCache,
+    channel_id: &str,
+) -> Result<Binding, WebhookError> {
+    let channel = cache
+        .get(db, secrets, channel_id)
+        .await?
+        .ok_or(WebhookError::UnknownChannel)?;
     bind(db, catalog, runtime, channel).await
 }
 
 /// The components of an already found channel.
-pub async fn bind(db: &Db, catalog: &PluginCatalog, runtime: &PluginRuntime, channel: ChannelRecord) -> Result<Binding, WebhookError> {
+pub async fn bind(
+    db: &Db,
+    catalog: &PluginCatalog,
+    runtime: &PluginRuntime,
+    channel: ChannelRecord,
+) -> Result<Binding, WebhookError> {
     let tenant = channel.tenant_id.as_str();
-    let adapter = catalog.resolve(db, runtime, tenant, &channel.adapter).await.map_err(catalog_error)?;
+    let adapter = catalog
+        .resolve(db, runtime, tenant, &channel.adapter)
+        .await
+        .map_err(catalog_error)?;
     let mut guardrails = Vec::new();
     for g in &channel.guardrails {
-        guardrails.push((g.clone(), catalog.resolve(db, runtime, tenant, g).await.map_err(catalog_error)?));
+        guardrails.push((
+            g.clone(),
+            catalog
+                .resolve(db, runtime, tenant, g)
+                .await
+                .map_err(catalog_error)?,
+        ));
     }
-    Ok(Binding { channel, adapter, guardrails })
+    Ok(Binding {
+        channel,
+        adapter,
+        guardrails,
+    })
 }
 
 fn catalog_error(e: CatalogError) -> WebhookError {
     match e {
         // A binding to a plugin that no longer resolves is a plugin failure
         // of this channel, not an unknown channel.
-        CatalogError::NotFound => WebhookError::Plugin { stage: Stage::Resolve, error: PluginError::Incompatible("bound plugin not found".into()) },
+        CatalogError::NotFound => WebhookError::Plugin {
+            stage: Stage::Resolve,
+            error: PluginError::Incompatible("bound plugin not found".into()),
+        },
         CatalogError::Storage(s) => WebhookError::from_storage(s),
-        CatalogError::Plugin(p) => WebhookError::Plugin { stage: Stage::Resolve, error: p },
+        CatalogError::Plugin(p) => WebhookError::Plugin {
+            stage: Stage::Resolve,
+            error: p,
+        },
     }
 }

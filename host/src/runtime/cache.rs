@@ -25,7 +25,9 @@ impl DiskCache {
         let root = Dir::open_ambient_dir(data_dir, ambient_authority())?;
         let sub = format!("component-cache/{}", compatibility_key(engine));
         root.create_dir_all(&sub)?;
-        Ok(DiskCache { dir: root.open_dir(&sub)? })
+        Ok(DiskCache {
+            dir: root.open_dir(&sub)?,
+        })
     }
 
     fn file_name(sha256: &str) -> String {

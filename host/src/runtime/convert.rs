@@ -16,42 +16,84 @@ macro_rules! same_enum {
     };
 }
 
-same_enum!(w::AttachmentKind, d::AttachmentKind, [Image, Audio, Voice, Video, Document, Sticker, Other]);
+same_enum!(
+    w::AttachmentKind,
+    d::AttachmentKind,
+    [Image, Audio, Voice, Video, Document, Sticker, Other]
+);
 same_enum!(w::ConsentSignal, d::ConsentSignal, [OptOut, OptIn, Help]);
-same_enum!(w::DeliveryStatus, d::DeliveryStatus, [Queued, Sent, Delivered, Read, Played, Failed]);
+same_enum!(
+    w::DeliveryStatus,
+    d::DeliveryStatus,
+    [Queued, Sent, Delivered, Read, Played, Failed]
+);
 same_enum!(w::Direction, d::Direction, [Inbound, Outbound]);
 
 fn headers_in(h: Vec<d::Header>) -> Vec<w::Header> {
-    h.into_iter().map(|h| w::Header { name: h.name, value: h.value }).collect()
+    h.into_iter()
+        .map(|h| w::Header {
+            name: h.name,
+            value: h.value,
+        })
+        .collect()
 }
 fn headers_out(h: Vec<w::Header>) -> Vec<d::Header> {
-    h.into_iter().map(|h| d::Header { name: h.name, value: h.value }).collect()
+    h.into_iter()
+        .map(|h| d::Header {
+            name: h.name,
+            value: h.value,
+        })
+        .collect()
 }
 
 impl From<d::HttpRequest> for w::HttpRequest {
     fn from(r: d::HttpRequest) -> Self {
-        w::HttpRequest { method: r.method, url: r.url, headers: headers_in(r.headers), body: r.body }
+        w::HttpRequest {
+            method: r.method,
+            url: r.url,
+            headers: headers_in(r.headers),
+            body: r.body,
+        }
     }
 }
 impl From<w::HttpRequest> for d::HttpRequest {
     fn from(r: w::HttpRequest) -> Self {
-        d::HttpRequest { method: r.method, url: r.url, headers: headers_out(r.headers), body: r.body }
+        d::HttpRequest {
+            method: r.method,
+            url: r.url,
+            headers: headers_out(r.headers),
+            body: r.body,
+        }
     }
 }
 impl From<d::HttpResponse> for w::HttpResponse {
     fn from(r: d::HttpResponse) -> Self {
-        w::HttpResponse { status: r.status, headers: headers_in(r.headers), body: r.body }
+        w::HttpResponse {
+            status: r.status,
+            headers: headers_in(r.headers),
+            body: r.body,
+        }
     }
 }
 impl From<w::HttpResponse> for d::HttpResponse {
     fn from(r: w::HttpResponse) -> Self {
-        d::HttpResponse { status: r.status, headers: headers_out(r.headers), body: r.body }
+        d::HttpResponse {
+            status: r.status,
+            headers: headers_out(r.headers),
+            body: r.body,
+        }
     }
 }
 
 impl From<w::ProviderError> for d::ProviderError {
     fn from(e: w::ProviderError) -> Self {
-        d::ProviderError { retryable: e.retryable, retry_after_secs: e.retry_after_secs, code: e.code, message: e.message, consent_revoked: e.consent_revoked }
+        d::ProviderError {
+            retryable: e.retryable,
+            retry_after_secs: e.retry_after_secs,
+            code: e.code,
+            message: e.message,
+            consent_revoked: e.consent_revoked,
+        }
     }
 }
 
@@ -70,12 +112,28 @@ impl From<w::PluginError> for d::GuestError {
 
 impl From<w::Attachment> for d::Attachment {
     fn from(a: w::Attachment) -> Self {
-        d::Attachment { kind: a.kind.into(), id: a.id, url: a.url, mime_type: a.mime_type, caption: a.caption, filename: a.filename, sha256: a.sha256 }
+        d::Attachment {
+            kind: a.kind.into(),
+            id: a.id,
+            url: a.url,
+            mime_type: a.mime_type,
+            caption: a.caption,
+            filename: a.filename,
+            sha256: a.sha256,
+        }
     }
 }
 impl From<d::Attachment> for w::Attachment {
     fn from(a: d::Attachment) -> Self {
-        w::Attachment { kind: a.kind.into(), id: a.id, url: a.url, mime_type: a.mime_type, caption: a.caption, filename: a.filename, sha256: a.sha256 }
+        w::Attachment {
+            kind: a.kind.into(),
+            id: a.id,
+            url: a.url,
+            mime_type: a.mime_type,
+            caption: a.caption,
+            filename: a.filename,
+            sha256: a.sha256,
+        }
     }
 }
 
@@ -94,10 +152,22 @@ impl From<w::InboundMessage> for d::InboundMessage {
             timestamp: m.timestamp,
             text: m.text,
             attachments: m.attachments.into_iter().map(Into::into).collect(),
-            location: m.location.map(|l| d::Location { latitude: l.latitude, longitude: l.longitude, name: l.name, address: l.address }),
+            location: m.location.map(|l| d::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name,
+                address: l.address,
+            }),
             reply_to: m.reply_to,
-            reaction: m.reaction.map(|r| d::Reaction { message_id: r.message_id, emoji: r.emoji }),
-            interactive: m.interactive.map(|i| d::InteractiveReply { id: i.id, title: i.title, kind: i.kind }),
+            reaction: m.reaction.map(|r| d::Reaction {
+                message_id: r.message_id,
+                emoji: r.emoji,
+            }),
+            interactive: m.interactive.map(|i| d::InteractiveReply {
+                id: i.id,
+                title: i.title,
+                kind: i.kind,
+            }),
             consent: m.consent.map(Into::into),
             kind: m.kind,
             route_key: m.route_key,
@@ -135,7 +205,10 @@ impl From<d::OutboundMessage> for w::OutboundMessage {
 
 impl From<w::Receipt> for d::Receipt {
     fn from(r: w::Receipt) -> Self {
-        d::Receipt { external_id: r.external_id, status: r.status.into() }
+        d::Receipt {
+            external_id: r.external_id,
+            status: r.status.into(),
+        }
     }
 }
 
@@ -172,7 +245,10 @@ impl From<w::Verdict> for d::Verdict {
         match v {
             w::Verdict::Allow => d::Verdict::Allow,
             w::Verdict::Rewrite(text) => d::Verdict::Rewrite { text },
-            w::Verdict::Block(b) => d::Verdict::Block { reason: b.reason, reply: b.reply },
+            w::Verdict::Block(b) => d::Verdict::Block {
+                reason: b.reason,
+                reply: b.reply,
+            },
             w::Verdict::OptOut(reply) => d::Verdict::OptOut { reply },
             w::Verdict::OptIn(reply) => d::Verdict::OptIn { reply },
         }
@@ -186,7 +262,14 @@ impl From<d::PersonaContext> for w::PersonaContext {
             display_name: c.display_name,
             contact_name: c.contact_name,
             channel_adapter: c.channel_adapter,
-            history: c.history.into_iter().map(|t| w::Turn { direction: t.direction.into(), text: t.text }).collect(),
+            history: c
+                .history
+                .into_iter()
+                .map(|t| w::Turn {
+                    direction: t.direction.into(),
+                    text: t.text,
+                })
+                .collect(),
             message: c.message,
         }
     }
@@ -194,6 +277,9 @@ impl From<d::PersonaContext> for w::PersonaContext {
 
 impl From<w::Prompt> for d::Prompt {
     fn from(p: w::Prompt) -> Self {
-        d::Prompt { system: p.system, context: p.context }
+        d::Prompt {
+            system: p.system,
+            context: p.context,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// One epoch tick; deadlines are counted in ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -29,7 +29,12 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { pooling: true, pool_instances: 128, max_memory_bytes: 1 << 30, metering: true }
+        EngineOptions {
+            pooling: true,
+            pool_instances: 128,
+            max_memory_bytes: 1 << 30,
+            metering: true,
+        }
     }
 }
 
@@ -86,7 +91,10 @@ impl EpochTicker {
                 }
             })
             .expect("spawning the epoch thread");
-        EpochTicker { stop, handle: Some(handle) }
+        EpochTicker {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 

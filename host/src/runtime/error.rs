@@ -45,7 +45,11 @@ pub enum PluginError {
     MemoryLimit { limit: u64 },
     /// The plugin returned more than the output cap allows.
     #[error("plugin output too large: {what} is {size}, the limit is {limit}")]
-    OutputTooLarge { what: &'static str, size: u64, limit: u64 },
+    OutputTooLarge {
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
     /// The plugin trapped.
     #[error("plugin trapped: {kind}")]
     Trap { kind: TrapKind, detail: String },
@@ -57,7 +61,10 @@ pub enum PluginError {
     Incompatible(String),
     /// The component exports a different world than the call needs.
     #[error("this plugin is a {actual}, not a {expected}")]
-    WrongWorld { expected: &'static str, actual: &'static str },
+    WrongWorld {
+        expected: &'static str,
+        actual: &'static str,
+    },
     /// No pool slot was free, or the host failed; the call may be retried.
     #[error("plugin runtime unavailable: {0}")]
     Unavailable(String),

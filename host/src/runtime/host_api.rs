@@ -37,11 +37,20 @@ pub struct LogSink {
 
 impl LogSink {
     pub(crate) fn new(cap: u64) -> Self {
-        LogSink { cap, ..Default::default() }
+        LogSink {
+            cap,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn push(&mut self, line: LogLine) {
-        let size = (line.message.len() + line.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()) as u64 + 16;
+        let size = (line.message.len()
+            + line
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()) as u64
+            + 16;
         if self.bytes + size > self.cap {
             self.dropped += 1;
             return;
@@ -69,7 +78,11 @@ impl host::Host for HostCtx {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        self.logs.push(LogLine { level, message, fields });
+        self.logs.push(LogLine {
+            level,
+            message,
+            fields,
+        });
     }
 
     fn config(&mut self, key: String) -> Option<String> {
@@ -78,7 +91,9 @@ impl host::Host for HostCtx {
 
     fn kv_get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
         self.check_key(&key)?;
-        self.kv.get(&self.kv_scope, &key).map_err(|e| KvError::Unavailable(e.0))
+        self.kv
+            .get(&self.kv_scope, &key)
+            .map_err(|e| KvError::Unavailable(e.0))
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
@@ -86,7 +101,10 @@ impl host::Host for HostCtx {
         if value.len() > self.kv_quota.max_value_bytes as usize {
             return Err(KvError::ValueTooLarge(self.kv_quota.max_value_bytes));
         }
-        match self.kv.set(&self.kv_scope, &key, &value, self.kv_quota.max_keys) {
+        match self
+            .kv
+            .set(&self.kv_scope, &key, &value, self.kv_quota.max_keys)
+        {
             Ok(true) => Ok(()),
             Ok(false) => Err(KvError::TooManyKeys(self.kv_quota.max_keys)),
             Err(e) => Err(KvError::Unavailable(e.0)),
@@ -95,7 +113,9 @@ impl host::Host for HostCtx {
 
     fn kv_delete(&mut self, key: String) -> Result<(), KvError> {
         self.check_key(&key)?;
-        self.kv.delete(&self.kv_scope, &key).map_err(|e| KvError::Unavailable(e.0))
+        self.kv
+            .delete(&self.kv_scope, &key)
+            .map_err(|e| KvError::Unavailable(e.0))
     }
 
     fn hmac(&mut self, algorithm: HashAlgorithm, key: Vec<u8>, data: Vec<u8>) -> Vec<u8> {
@@ -126,12 +146,14 @@ impl HostCtx {
 pub(crate) fn hmac_digest(algorithm: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
     match algorithm {
         HashAlgorithm::Sha1 => {
-            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC accepts any key length");
+            let mut mac =
+                Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC accepts any key length");
             mac.update(data);
             mac.finalize().into_bytes().to_vec()
         }
         HashAlgorithm::Sha256 => {
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+            let mut mac =
+                Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
             mac.update(data);
             mac.finalize().into_bytes().to_vec()
         }
@@ -145,17 +167,35 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_vectors() {
         // RFC 4231 test case 2 and RFC 2202 test case 2.
-        let sha256 = hmac_digest(HashAlgorithm::Sha256, b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex::encode(sha256), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        let sha1 = hmac_digest(HashAlgorithm::Sha1, b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex::encode(sha1), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        let sha256 = hmac_digest(
+            HashAlgorithm::Sha256,
+            b"Jefe",
+            b"what do ya want for nothing?",
+        );
+        assert_eq!(
+            hex::encode(sha256),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let sha1 = hmac_digest(
+            HashAlgorithm::Sha1,
+            b"Jefe",
+            b"what do ya want for nothing?",
+        );
+        assert_eq!(
+            hex::encode(sha1),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
     }
 
     #[test]
     fn log_sink_drops_past_cap_and_counts() {
         let mut sink = LogSink::new(100);
         for i in 0..50 {
-            sink.push(LogLine { level: "info", message: format!("line {i}"), fields: vec![] });
+            sink.push(LogLine {
+                level: "info",
+                message: format!("line {i}"),
+                fields: vec![],
+            });
         }
         assert!(sink.lines.len() < 50 && !sink.lines.is_empty());
         assert_eq!(sink.lines.len() as u64 + sink.dropped, 50);

@@ -13,7 +13,7 @@ use super::error::{PluginError, TrapKind};
 use super::host_api::{HostCtx, LogLine};
 use super::output::OutputSize;
 use super::stdio::CappedOutput;
-use super::{CallState, ExportIndices, LoadedPlugin, Limits, MemoryLimiter};
+use super::{CallState, ExportIndices, Limits, LoadedPlugin, MemoryLimiter};
 use crate::domain::*;
 
 /// What a finished call leaves behind besides its result.
@@ -45,7 +45,13 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    pub(crate) fn new(engine: &Engine, plugin: Arc<LoadedPlugin>, limits: Limits, host: HostCtx, metering: bool) -> Result<Self, PluginError> {
+    pub(crate) fn new(
+        engine: &Engine,
+        plugin: Arc<LoadedPlugin>,
+        limits: Limits,
+        host: HostCtx,
+        metering: bool,
+    ) -> Result<Self, PluginError> {
         let stdout = CappedOutput::new(limits.log_bytes as usize);
         let stderr = CappedOutput::new(limits.log_bytes as usize);
         // Grants nothing: no preopens, env, args, network or name lookup.
@@ -61,23 +67,41 @@ impl PluginInstance {
             wasi,
             table: ResourceTable::new(),
             host,
-            limiter: MemoryLimiter { limit: limits.memory_bytes as usize, total: 0, exceeded: false },
+            limiter: MemoryLimiter {
+                limit: limits.memory_bytes as usize,
+                total: 0,
+                exceeded: false,
+            },
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         // A store starts with no fuel; the deadline is armed before
         // instantiation too, so a hostile start function cannot run forever.
         if metering {
-            store.set_fuel(limits.fuel).map_err(|e| PluginError::Unavailable(e.to_string()))?;
+            store
+                .set_fuel(limits.fuel)
+                .map_err(|e| PluginError::Unavailable(e.to_string()))?;
             store.epoch_deadline_trap();
             store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
-        let instance = plugin.pre.instantiate(&mut store).map_err(|e| classify(&store, &limits, e, true))?;
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, &limits, e, true))?;
         // Re-arm so the deadline covers the calls, not instantiation.
         if metering {
             store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
-        Ok(PluginInstance { store, instance, plugin, limits, stdout, stderr, poisoned: false, adapter: None })
+        Ok(PluginInstance {
+            store,
+            instance,
+            plugin,
+            limits,
+            stdout,
+            stderr,
+            poisoned: false,
+            adapter: None,
+        })
     }
 
     /// The loaded plugin this instance runs.
@@ -93,7 +117,9 @@ impl PluginInstance {
     /// Fuel consumed so far.
     pub fn fuel_consumed(&self) -> u64 {
         // Without metering `get_fuel` errors; report zero.
-        self.store.get_fuel().map_or(0, |left| self.limits.fuel - left)
+        self.store
+            .get_fuel()
+            .map_or(0, |left| self.limits.fuel - left)
     }
 
     /// End the call and collect its logs.
@@ -106,11 +132,23 @@ impl PluginInstance {
         for (stream, level) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
             let (bytes, dropped) = stream.take();
             dropped_output_bytes += dropped;
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
-                logs.push(LogLine { level, message: line.to_string(), fields: Vec::new() });
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
+                logs.push(LogLine {
+                    level,
+                    message: line.to_string(),
+                    fields: Vec::new(),
+                });
             }
         }
-        CallReport { logs, dropped_log_lines, dropped_output_bytes, fuel_consumed }
+        CallReport {
+            logs,
+            dropped_log_lines,
+            dropped_output_bytes,
+            fuel_consumed,
+        }
     }
 
     fn adapter(&mut self) -> Result<super::bindings::adapter::Guest, PluginError> {
@@ -118,146 +156,190 @@ impl PluginInstance {
             return Ok(g.clone());
         }
         let ExportIndices::Adapter(idx) = &self.plugin.exports else {
-            return Err(PluginError::WrongWorld { expected: "channel-adapter", actual: self.plugin.detected.world.name() });
+            return Err(PluginError::WrongWorld {
+                expected: "channel-adapter",
+                actual: self.plugin.detected.world.name(),
+            });
         };
-        let guest = idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        let guest = idx
+            .load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))?;
         self.adapter = Some(guest.clone());
         Ok(guest)
     }
 
     fn guard(&mut self) -> Result<super::bindings::guard::Guest, PluginError> {
         let ExportIndices::Guard(idx) = &self.plugin.exports else {
-            return Err(PluginError::WrongWorld { expected: "guardrail", actual: self.plugin.detected.world.name() });
+            return Err(PluginError::WrongWorld {
+                expected: "guardrail",
+                actual: self.plugin.detected.world.name(),
+            });
         };
-        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+        idx.load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))
     }
 
     fn persona(&mut self) -> Result<super::bindings::prompt_builder::Guest, PluginError> {
         let ExportIndices::Persona(idx) = &self.plugin.exports else {
-            return Err(PluginError::WrongWorld { expected: "persona", actual: self.plugin.detected.world.name() });
+            return Err(PluginError::WrongWorld {
+                expected: "persona",
+                actual: self.plugin.detected.world.name(),
+            });
         };
-        idx.load(&mut self.store, &self.instance).map_err(|e| PluginError::Incompatible(e.to_string()))
+        idx.load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))
     }
 
-    /// Run one guest call, classify its failure, and apply the output cap.
-    fn run<G, W, D>(&mut self, guest: G, call: impl FnOnce(&G, &mut Store<CallState>) -> wasmtime::Result<Result<W, w::PluginError>>) -> Result<D, PluginError>
-    where
-        D: From<W> + OutputSize,
-    {
+    /// Run one guest call and classify its failure. A trap poisons the
+    /// instance; a guest error does not.
+    fn call<G, W>(
+        &mut self,
+        guest: G,
+        call: impl FnOnce(&G, &mut Store<CallState>) -> wasmtime::Result<Result<W, w::PluginError>>,
+    ) -> Result<W, PluginError> {
         if self.poisoned {
-            return Err(PluginError::Unavailable("this instance already failed; use a fresh one".into()));
+            return Err(PluginError::Unavailable(
+                "this instance already failed; use a fresh one".into(),
+            ));
         }
-        let result = call(&guest, &mut self.store);
-        match result {
+        match call(&guest, &mut self.store) {
             Err(e) => {
                 self.poisoned = true;
                 Err(classify(&self.store, &self.limits, e, false))
             }
             Ok(Err(guest_err)) => Err(PluginError::Guest(guest_err.into())),
-            Ok(Ok(value)) => {
-                let value = D::from(value);
-                let size = value.output_bytes();
-                if size > self.limits.output_bytes {
-                    return Err(PluginError::OutputTooLarge { what: "result", size, limit: self.limits.output_bytes });
-                }
-                Ok(value)
-            }
+            Ok(Ok(value)) => Ok(value),
         }
+    }
+
+    /// Apply the output cap to a converted result.
+    fn capped<D: OutputSize>(&self, value: D) -> Result<D, PluginError> {
+        let size = value.output_bytes();
+        if size > self.limits.output_bytes {
+            return Err(PluginError::OutputTooLarge {
+                what: "result",
+                size,
+                limit: self.limits.output_bytes,
+            });
+        }
+        Ok(value)
     }
 
     /// `adapter.info`.
     pub fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         let g = self.adapter()?;
-        self.run(g, |g, s| g.call_info(s).map(Ok::<_, w::PluginError>))
+        let info = self.call(g, |g, s| g.call_info(s).map(Ok::<_, w::PluginError>))?;
+        self.capped(AdapterInfo::from(info))
     }
 
     /// `adapter.verify`.
     pub fn verify(&mut self, request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
-        let g = self.adapter()?;
-        let req: w::HttpRequest = request.clone().into();
-        self.run(g, |g, s| g.call_verify(s, &req).map(|r| r.map(|o| o.map(HttpResponse::from))))
+        self.verify_wit(&request.clone().into())
     }
 
     /// `adapter.parse`, with the event-count cap.
     pub fn parse(&mut self, request: &HttpRequest) -> Result<Vec<Event>, PluginError> {
+        self.parse_wit(&request.clone().into())
+    }
+
+    /// `verify`, then `parse` when the request was accepted — the webhook
+    /// path. The request is converted once and moved, not copied per call.
+    pub fn verify_then_parse(
+        &mut self,
+        request: HttpRequest,
+    ) -> Result<Verified, (AdapterCall, PluginError)> {
+        let req: w::HttpRequest = request.into();
+        match self
+            .verify_wit(&req)
+            .map_err(|e| (AdapterCall::Verify, e))?
+        {
+            Some(handshake) => Ok(Verified::Handshake(handshake)),
+            None => self
+                .parse_wit(&req)
+                .map(Verified::Events)
+                .map_err(|e| (AdapterCall::Parse, e)),
+        }
+    }
+
+    fn verify_wit(&mut self, req: &w::HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
         let g = self.adapter()?;
-        let req: w::HttpRequest = request.clone().into();
-        let max = self.limits.max_events as usize;
-        let checked: CheckedEvents = self.run(g, |g, s| {
-            g.call_parse(s, &req).map(|r| {
-                r.map(|events| if events.len() > max { EventList::TooMany(events.len()) } else { EventList::Ok(events) })
-            })
-        })?;
-        checked.into_result().map_err(|n| PluginError::OutputTooLarge { what: "event count", size: n as u64, limit: max as u64 })
+        let response = self.call(g, |g, s| g.call_verify(s, req))?;
+        self.capped(response.map(HttpResponse::from))
+    }
+
+    fn parse_wit(&mut self, req: &w::HttpRequest) -> Result<Vec<Event>, PluginError> {
+        let g = self.adapter()?;
+        let events = self.call(g, |g, s| g.call_parse(s, req))?;
+        // Counted before anything is converted or measured.
+        let max = self.limits.max_events;
+        if events.len() > max as usize {
+            return Err(PluginError::OutputTooLarge {
+                what: "event count",
+                size: events.len() as u64,
+                limit: u64::from(max),
+            });
+        }
+        self.capped(events.into_iter().map(Event::from).collect::<Vec<_>>())
     }
 
     /// `adapter.render`.
     pub fn render(&mut self, message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
         let g = self.adapter()?;
         let msg: w::OutboundMessage = message.clone().into();
-        self.run(g, |g, s| g.call_render(s, &msg))
+        let req = self.call(g, |g, s| g.call_render(s, &msg))?;
+        self.capped(HttpRequest::from(req))
     }
 
     /// `adapter.parse-send-response`.
     pub fn parse_send_response(&mut self, response: &HttpResponse) -> Result<Receipt, PluginError> {
         let g = self.adapter()?;
         let resp: w::HttpResponse = response.clone().into();
-        self.run(g, |g, s| g.call_parse_send_response(s, &resp))
+        let receipt = self.call(g, |g, s| g.call_parse_send_response(s, &resp))?;
+        self.capped(Receipt::from(receipt))
     }
 
     /// `adapter.route-key`.
     pub fn route_key(&mut self, request: &HttpRequest) -> Result<Vec<String>, PluginError> {
         let g = self.adapter()?;
         let req: w::HttpRequest = request.clone().into();
-        self.run(g, |g, s| g.call_route_key(s, &req))
+        let keys = self.call(g, |g, s| g.call_route_key(s, &req))?;
+        self.capped(keys)
     }
 
     /// `guard.check-inbound` or `guard.check-outbound`, by direction.
     pub fn check(&mut self, context: &GuardrailContext) -> Result<Verdict, PluginError> {
         let g = self.guard()?;
         let ctx: w::GuardrailContext = context.clone().into();
-        match context.direction {
-            Direction::Inbound => self.run(g, |g, s| g.call_check_inbound(s, &ctx)),
-            Direction::Outbound => self.run(g, |g, s| g.call_check_outbound(s, &ctx)),
-        }
+        let verdict = match context.direction {
+            Direction::Inbound => self.call(g, |g, s| g.call_check_inbound(s, &ctx))?,
+            Direction::Outbound => self.call(g, |g, s| g.call_check_outbound(s, &ctx))?,
+        };
+        self.capped(Verdict::from(verdict))
     }
 
     /// `prompt-builder.build-prompt`.
     pub fn build_prompt(&mut self, context: &PersonaContext) -> Result<Prompt, PluginError> {
         let g = self.persona()?;
         let ctx: w::PersonaContext = context.clone().into();
-        self.run(g, |g, s| g.call_build_prompt(s, &ctx))
+        let prompt = self.call(g, |g, s| g.call_build_prompt(s, &ctx))?;
+        self.capped(Prompt::from(prompt))
     }
 }
 
-/// Parse results before the count check; the count is checked before the
-/// events are converted or measured.
-enum EventList {
-    Ok(Vec<w::Event>),
-    TooMany(usize),
+/// What `verify_then_parse` produced.
+#[derive(Debug)]
+pub enum Verified {
+    /// The adapter answered a handshake; nothing to parse.
+    Handshake(HttpResponse),
+    /// The request was accepted and parsed.
+    Events(Vec<Event>),
 }
 
-struct CheckedEvents(Result<Vec<Event>, usize>);
-
-impl CheckedEvents {
-    fn into_result(self) -> Result<Vec<Event>, usize> {
-        self.0
-    }
-}
-
-impl From<EventList> for CheckedEvents {
-    fn from(l: EventList) -> Self {
-        match l {
-            EventList::Ok(events) => CheckedEvents(Ok(events.into_iter().map(Event::from).collect())),
-            EventList::TooMany(n) => CheckedEvents(Err(n)),
-        }
-    }
-}
-
-impl OutputSize for CheckedEvents {
-    fn output_bytes(&self) -> u64 {
-        self.0.as_ref().map_or(0, |e| e.output_bytes())
-    }
+/// Which adapter call failed in `verify_then_parse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterCall {
+    Verify,
+    Parse,
 }
 
 fn deadline_ticks(ms: u64) -> u64 {
@@ -266,29 +348,59 @@ fn deadline_ticks(ms: u64) -> u64 {
 }
 
 /// Turn a wasmtime error into the typed error a tenant sees.
-fn classify(store: &Store<CallState>, limits: &Limits, e: wasmtime::Error, instantiating: bool) -> PluginError {
+fn classify(
+    store: &Store<CallState>,
+    limits: &Limits,
+    e: wasmtime::Error,
+    instantiating: bool,
+) -> PluginError {
     if store.data().limiter.exceeded {
-        return PluginError::MemoryLimit { limit: limits.memory_bytes };
+        return PluginError::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         let kind = match trap {
-            Trap::OutOfFuel => return PluginError::OutOfFuel { budget: limits.fuel },
-            Trap::Interrupt => return PluginError::Deadline { deadline_ms: limits.deadline_ms },
+            Trap::OutOfFuel => {
+                return PluginError::OutOfFuel {
+                    budget: limits.fuel,
+                };
+            }
+            Trap::Interrupt => {
+                return PluginError::Deadline {
+                    deadline_ms: limits.deadline_ms,
+                };
+            }
             Trap::StackOverflow => TrapKind::StackOverflow,
             Trap::UnreachableCodeReached => TrapKind::Unreachable,
-            Trap::MemoryOutOfBounds | Trap::TableOutOfBounds | Trap::HeapMisaligned => TrapKind::OutOfBounds,
-            Trap::IntegerOverflow | Trap::IntegerDivisionByZero | Trap::BadConversionToInteger => TrapKind::Arithmetic,
+            Trap::MemoryOutOfBounds | Trap::TableOutOfBounds | Trap::HeapMisaligned => {
+                TrapKind::OutOfBounds
+            }
+            Trap::IntegerOverflow | Trap::IntegerDivisionByZero | Trap::BadConversionToInteger => {
+                TrapKind::Arithmetic
+            }
             _ => TrapKind::Other,
         };
-        return PluginError::Trap { kind, detail: trap.to_string() };
+        return PluginError::Trap {
+            kind,
+            detail: trap.to_string(),
+        };
     }
-    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return PluginError::Unavailable("all plugin instance slots are busy".into());
     }
     if instantiating {
-        return PluginError::Unavailable(format!("instantiation failed: {}", super::root_message(&e)));
+        return PluginError::Unavailable(format!(
+            "instantiation failed: {}",
+            super::root_message(&e)
+        ));
     }
     // Host-side errors raised inside a call (e.g. a lifting failure on
     // malformed guest output) count as traps of the plugin.
-    PluginError::Trap { kind: TrapKind::Other, detail: super::root_message(&e) }
+    PluginError::Trap {
+        kind: TrapKind::Other,
+        detail: super::root_message(&e),
+    }
 }

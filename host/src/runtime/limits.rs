@@ -77,7 +77,11 @@ pub struct KvQuota {
 
 impl Default for KvQuota {
     fn default() -> Self {
-        KvQuota { max_key_bytes: 256, max_value_bytes: 64 << 10, max_keys: 1_000 }
+        KvQuota {
+            max_key_bytes: 256,
+            max_value_bytes: 64 << 10,
+            max_keys: 1_000,
+        }
     }
 }
 
@@ -88,7 +92,11 @@ mod tests {
     #[test]
     fn overrides_replace_only_what_they_set() {
         let base = Limits::default();
-        let o = LimitOverrides { fuel: Some(5), memory_bytes: Some(1 << 20), ..Default::default() };
+        let o = LimitOverrides {
+            fuel: Some(5),
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        };
         let l = base.with(&o);
         assert_eq!(l.fuel, 5);
         assert_eq!(l.memory_bytes, 1 << 20);

@@ -39,7 +39,7 @@ pub use cache::DiskCache;
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use error::{PluginError, TrapKind};
 pub use host_api::LogLine;
-pub use instance::{CallReport, PluginInstance};
+pub use instance::{AdapterCall, CallReport, PluginInstance, Verified};
 pub use limits::{KvQuota, LimitOverrides, Limits};
 pub use output::OutputSize;
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
@@ -78,7 +78,10 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("sha256", &self.sha256).field("world", &self.detected.world).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("sha256", &self.sha256)
+            .field("world", &self.detected.world)
+            .finish()
     }
 }
 
@@ -174,7 +177,11 @@ impl PluginRuntime {
             None => None,
         };
         let ticker = engine::EpochTicker::start(&engine);
-        let max_memory_bytes = if options.engine.pooling { options.engine.max_memory_bytes } else { u64::MAX };
+        let max_memory_bytes = if options.engine.pooling {
+            options.engine.max_memory_bytes
+        } else {
+            u64::MAX
+        };
         Ok(PluginRuntime {
             engine,
             linker,
@@ -215,19 +222,28 @@ impl PluginRuntime {
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
         if let Some(p) = self.plugins.read().get(&sha256) {
-            self.counters.memory_cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .memory_cache_hits
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(p.clone());
         }
         let mut compile_time = None;
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha256));
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &sha256));
         let component = match cached {
             Some(c) => {
-                self.counters.disk_cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .disk_cache_hits
+                    .fetch_add(1, Ordering::Relaxed);
                 c
             }
             None => {
                 if bytes.len() < 8 || bytes[..4] != *b"\0asm" {
-                    return Err(PluginError::Incompatible("not a wasm binary (no \\0asm header)".into()));
+                    return Err(PluginError::Incompatible(
+                        "not a wasm binary (no \\0asm header)".into(),
+                    ));
                 }
                 if is_core_module(bytes) {
                     return Err(PluginError::Incompatible(
@@ -235,8 +251,12 @@ impl PluginRuntime {
                     ));
                 }
                 let start = Instant::now();
-                let c = wasmtime::component::Component::new(&self.engine, bytes)
-                    .map_err(|e| PluginError::Incompatible(format!("not a valid wasm component: {}", root_message(&e))))?;
+                let c = wasmtime::component::Component::new(&self.engine, bytes).map_err(|e| {
+                    PluginError::Incompatible(format!(
+                        "not a valid wasm component: {}",
+                        root_message(&e)
+                    ))
+                })?;
                 compile_time = Some(start.elapsed());
                 self.counters.compiles.fetch_add(1, Ordering::Relaxed);
                 if let Some(cache) = &self.cache {
@@ -245,32 +265,78 @@ impl PluginRuntime {
                 c
             }
         };
-        let detected = world::detect(&self.engine, &component).map_err(PluginError::Incompatible)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Incompatible(format!("component needs imports this host does not grant: {}", root_message(&e))))?;
-        let incompatible = |e: wasmtime::Error| PluginError::Incompatible(format!("{} exports do not match the contract: {}", detected.world, root_message(&e)));
-        let exports = match detected.world {
-            World::ChannelAdapter => ExportIndices::Adapter(adapter::GuestIndices::new(&pre).map_err(incompatible)?),
-            World::Guardrail => ExportIndices::Guard(guard::GuestIndices::new(&pre).map_err(incompatible)?),
-            World::Persona => ExportIndices::Persona(prompt_builder::GuestIndices::new(&pre).map_err(incompatible)?),
+        let detected =
+            world::detect(&self.engine, &component).map_err(PluginError::Incompatible)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            PluginError::Incompatible(format!(
+                "component needs imports this host does not grant: {}",
+                root_message(&e)
+            ))
+        })?;
+        let incompatible = |e: wasmtime::Error| {
+            PluginError::Incompatible(format!(
+                "{} exports do not match the contract: {}",
+                detected.world,
+                root_message(&e)
+            ))
         };
-        let plugin = Arc::new(LoadedPlugin { sha256: sha256.clone(), detected, size: bytes.len(), compile_time, pre, exports });
+        let exports = match detected.world {
+            World::ChannelAdapter => {
+                ExportIndices::Adapter(adapter::GuestIndices::new(&pre).map_err(incompatible)?)
+            }
+            World::Guardrail => {
+                ExportIndices::Guard(guard::GuestIndices::new(&pre).map_err(incompatible)?)
+            }
+            World::Persona => ExportIndices::Persona(
+                prompt_builder::GuestIndices::new(&pre).map_err(incompatible)?,
+            ),
+        };
+        let plugin = Arc::new(LoadedPlugin {
+            sha256: sha256.clone(),
+            detected,
+            size: bytes.len(),
+            compile_time,
+            pre,
+            exports,
+        });
         self.plugins.write().insert(sha256, plugin.clone());
         Ok(plugin)
     }
 
+    /// The smoke call every plugin passes before it is used (upload, start,
+    /// `plugin check`): instantiate under the default limits and, for an
+    /// adapter, call `info` (returned).
+    pub fn smoke_test(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+    ) -> Result<Option<crate::domain::AdapterInfo>, PluginError> {
+        let mut inst = self.instantiate(
+            plugin,
+            &CallContext::for_tenant("platform-smoke-test", "smoke-test"),
+        )?;
+        match plugin.detected.world {
+            World::ChannelAdapter => inst.info().map(Some),
+            World::Guardrail | World::Persona => Ok(None),
+        }
+    }
+
     /// A fresh instance of `plugin` for one call (or one verify+parse pair),
     /// under the tenant's limits.
-    pub fn instantiate(&self, plugin: &Arc<LoadedPlugin>, ctx: &CallContext) -> Result<PluginInstance, PluginError> {
+    pub fn instantiate(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: &CallContext,
+    ) -> Result<PluginInstance, PluginError> {
         let mut limits = self.defaults.with(&ctx.limits);
         limits.memory_bytes = limits.memory_bytes.min(self.max_memory_bytes);
         self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
         let host = HostCtx {
             config: ctx.config.clone(),
             kv: ctx.kv.clone(),
-            kv_scope: KvScope { tenant: ctx.tenant.clone(), plugin: ctx.plugin.clone() },
+            kv_scope: KvScope {
+                tenant: ctx.tenant.clone(),
+                plugin: ctx.plugin.clone(),
+            },
             kv_quota: self.kv_quota,
             logs: LogSink::new(limits.log_bytes),
         };
@@ -285,7 +351,10 @@ fn is_core_module(bytes: &[u8]) -> bool {
 
 /// The innermost cause, which is what a plugin author needs to read.
 fn root_message(e: &wasmtime::Error) -> String {
-    e.chain().last().map(|c| c.to_string()).unwrap_or_else(|| e.to_string())
+    e.chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| e.to_string())
 }
 
 /// Store data for one call.
@@ -298,7 +367,10 @@ pub(crate) struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -315,7 +387,12 @@ pub(crate) struct MemoryLimiter {
 struct MemoryLimitExceeded;
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total - current.min(self.total) + desired;
         if total > self.limit {
             self.exceeded = true;
@@ -327,7 +404,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 

@@ -26,7 +26,11 @@ impl OutputSize for Header {
 }
 impl OutputSize for HttpRequest {
     fn output_bytes(&self) -> u64 {
-        RECORD_OVERHEAD + s(&self.method) + s(&self.url) + self.headers.output_bytes() + self.body.len() as u64
+        RECORD_OVERHEAD
+            + s(&self.method)
+            + s(&self.url)
+            + self.headers.output_bytes()
+            + self.body.len() as u64
     }
 }
 impl OutputSize for HttpResponse {
@@ -36,7 +40,13 @@ impl OutputSize for HttpResponse {
 }
 impl OutputSize for Attachment {
     fn output_bytes(&self) -> u64 {
-        RECORD_OVERHEAD + o(&self.id) + o(&self.url) + o(&self.mime_type) + o(&self.caption) + o(&self.filename) + o(&self.sha256)
+        RECORD_OVERHEAD
+            + o(&self.id)
+            + o(&self.url)
+            + o(&self.mime_type)
+            + o(&self.caption)
+            + o(&self.filename)
+            + o(&self.sha256)
     }
 }
 impl OutputSize for ProviderError {
@@ -58,14 +68,25 @@ impl OutputSize for Event {
                         + o(&m.group_id)
                         + o(&m.text)
                         + m.attachments.output_bytes()
-                        + m.location.as_ref().map_or(0, |l| RECORD_OVERHEAD + o(&l.name) + o(&l.address))
+                        + m.location
+                            .as_ref()
+                            .map_or(0, |l| RECORD_OVERHEAD + o(&l.name) + o(&l.address))
                         + o(&m.reply_to)
-                        + m.reaction.as_ref().map_or(0, |r| s(&r.message_id) + o(&r.emoji))
-                        + m.interactive.as_ref().map_or(0, |i| s(&i.id) + o(&i.title) + s(&i.kind))
+                        + m.reaction
+                            .as_ref()
+                            .map_or(0, |r| s(&r.message_id) + o(&r.emoji))
+                        + m.interactive
+                            .as_ref()
+                            .map_or(0, |i| s(&i.id) + o(&i.title) + s(&i.kind))
                         + s(&m.kind)
                         + o(&m.route_key)
                 }
-                Event::Status(st) => s(&st.external_id) + o(&st.recipient) + o(&st.route_key) + st.error.as_ref().map_or(0, |e| e.output_bytes()),
+                Event::Status(st) => {
+                    s(&st.external_id)
+                        + o(&st.recipient)
+                        + o(&st.route_key)
+                        + st.error.as_ref().map_or(0, |e| e.output_bytes())
+                }
             }
     }
 }
@@ -76,7 +97,12 @@ impl OutputSize for Receipt {
 }
 impl OutputSize for AdapterInfo {
     fn output_bytes(&self) -> u64 {
-        RECORD_OVERHEAD + s(&self.name) + self.outbound_hosts.output_bytes() + self.config_keys.output_bytes() + o(&self.route_config_key) + self.statuses.len() as u64
+        RECORD_OVERHEAD
+            + s(&self.name)
+            + self.outbound_hosts.output_bytes()
+            + self.config_keys.output_bytes()
+            + o(&self.route_config_key)
+            + self.statuses.len() as u64
     }
 }
 impl OutputSize for Verdict {

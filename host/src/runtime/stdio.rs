@@ -26,7 +26,10 @@ pub struct CappedOutput {
 impl CappedOutput {
     /// A buffer keeping at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
-        CappedOutput { cap, inner: Arc::default() }
+        CappedOutput {
+            cap,
+            inner: Arc::default(),
+        }
     }
 
     fn push(&self, bytes: &[u8]) {
@@ -79,7 +82,11 @@ impl Pollable for CappedOutput {
 }
 
 impl tokio::io::AsyncWrite for CappedOutput {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

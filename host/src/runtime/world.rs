@@ -40,7 +40,9 @@ impl World {
     }
 
     fn from_interface(name: &str) -> Option<World> {
-        [World::ChannelAdapter, World::Guardrail, World::Persona].into_iter().find(|w| w.interface() == name)
+        [World::ChannelAdapter, World::Guardrail, World::Persona]
+            .into_iter()
+            .find(|w| w.interface() == name)
     }
 }
 
@@ -68,15 +70,21 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<Detected, String
     let expected = || {
         SUPPORTED_VERSIONS
             .iter()
-            .flat_map(|v| ["adapter", "guard", "prompt-builder"].map(|i| format!("{PACKAGE}/{i}@{v}")))
+            .flat_map(|v| {
+                ["adapter", "guard", "prompt-builder"].map(|i| format!("{PACKAGE}/{i}@{v}"))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     let mut found = Vec::new();
     for name in &exports {
-        let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else { continue };
+        let Some(rest) = name.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else {
+            continue;
+        };
         let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-        let Some(world) = World::from_interface(iface) else { continue };
+        let Some(world) = World::from_interface(iface) else {
+            continue;
+        };
         if !SUPPORTED_VERSIONS.contains(&version) {
             return Err(format!(
                 "component exports `{name}`, but this host supports {PACKAGE}@{} (expected one of: {})",
@@ -87,8 +95,20 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<Detected, String
         found.push((world, version.to_string()));
     }
     match found.as_slice() {
-        [(world, version)] => Ok(Detected { world: *world, version: version.clone(), exports, imports }),
-        [] => Err(format!("component exports none of the plugin interfaces (expected one of: {}; found: [{}])", expected(), exports.join(", "))),
-        _ => Err(format!("component exports several plugin interfaces ({}); a plugin implements exactly one world", exports.join(", "))),
+        [(world, version)] => Ok(Detected {
+            world: *world,
+            version: version.clone(),
+            exports,
+            imports,
+        }),
+        [] => Err(format!(
+            "component exports none of the plugin interfaces (expected one of: {}; found: [{}])",
+            expected(),
+            exports.join(", ")
+        )),
+        _ => Err(format!(
+            "component exports several plugin interfaces ({}); a plugin implements exactly one world",
+            exports.join(", ")
+        )),
     }
 }

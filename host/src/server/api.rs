@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 
 use super::auth::{Admin, Tenant};
 use super::extract::JsonBody;
-use super::{AppState, ApiError};
+use super::{ApiError, AppState};
 use crate::pipeline::PluginCatalog;
-use crate::runtime::{CallContext, World};
+use crate::runtime::World;
 use crate::secrets::is_secret_key;
-use crate::storage::{ChannelRecord, NewChannel, new_secret_id};
+use crate::storage::ChannelRecord;
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
@@ -25,8 +25,15 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db().ping().await;
     let plugins = state.pipeline.catalog.ready();
-    let status = if db && plugins { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": db && plugins, "database": db, "first_party_plugins": plugins })))
+    let status = if db && plugins {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": db && plugins, "database": db, "first_party_plugins": plugins })),
+    )
 }
 
 pub async fn not_found() -> ApiError {
@@ -39,19 +46,39 @@ pub struct CreateTenant {
     name: String,
 }
 
-pub async fn create_tenant(State(state): State<AppState>, _: Admin, JsonBody(body): JsonBody<CreateTenant>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(body): JsonBody<CreateTenant>,
+) -> Result<impl IntoResponse, ApiError> {
     validate_slug(&body.slug)?;
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
-    let t = state.db().create_tenant(&body.slug, body.name.trim()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key }))))
+    let t = state
+        .db()
+        .create_tenant(&body.slug, body.name.trim())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key })),
+    ))
 }
 
 /// Slugs appear in URLs and logs: lowercase letters, digits and dashes.
 pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
-    let ok = (1..=63).contains(&slug.len()) && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !slug.starts_with('-');
-    if ok { Ok(()) } else { Err(ApiError::bad_request("`slug` must be 1-63 characters of a-z, 0-9 and '-'")) }
+    let ok = (1..=63).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "`slug` must be 1-63 characters of a-z, 0-9 and '-'",
+        ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,7 +91,11 @@ pub struct CreateChannel {
     guardrails: Vec<String>,
 }
 
-pub async fn create_channel(State(state): State<AppState>, Tenant(tenant): Tenant, JsonBody(body): JsonBody<CreateChannel>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create_channel(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<CreateChannel>,
+) -> Result<impl IntoResponse, ApiError> {
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
@@ -74,7 +105,11 @@ pub async fn create_channel(State(state): State<AppState>, Tenant(tenant): Tenan
             Value::String(s) => config.insert(k, s),
             Value::Number(n) => config.insert(k, n.to_string()),
             Value::Bool(b) => config.insert(k, b.to_string()),
-            _ => return Err(ApiError::bad_request(format!("config value of `{k}` must be a string, number or boolean"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "config value of `{k}` must be a string, number or boolean"
+                )));
+            }
         };
     }
     let p = &state.pipeline;
@@ -82,31 +117,58 @@ pub async fn create_channel(State(state): State<AppState>, Tenant(tenant): Tenan
     for g in &body.guardrails {
         check_binding(&state, &tenant.id, g, World::Guardrail).await?;
     }
-    let id = new_secret_id("ch");
-    // Adapters that sign over (or call back to) their own webhook URL get it
-    // filled in, unless the tenant set it (e.g. behind a proxy).
-    if declared_keys(&p.catalog, &body.adapter).iter().any(|k| k == "webhook_url") {
-        config.entry("webhook_url".to_string()).or_insert_with(|| state.webhook_url(&id));
-    }
-    let route_key = p.catalog.route_key_of(&body.adapter, &config);
-    let ch = p.db.create_channel(&tenant.id, &NewChannel { id, name: body.name, adapter: body.adapter, config, guardrails: body.guardrails, route_key }, &p.secrets).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_json(&state, &ch) }))))
+    let new = p
+        .catalog
+        .new_channel(body.name, body.adapter, config, body.guardrails, |id| {
+            state.webhook_url(id)
+        });
+    let ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_json(&state, &ch) }),
+        ),
+    ))
 }
 
 /// A binding must name a first-party plugin or one of the tenant's own
 /// plugins, of the right world. Another tenant's plugin is "not found".
-async fn check_binding(state: &AppState, tenant_id: &str, reference: &str, world: World) -> Result<(), ApiError> {
+async fn check_binding(
+    state: &AppState,
+    tenant_id: &str,
+    reference: &str,
+    world: World,
+) -> Result<(), ApiError> {
     let p = &state.pipeline;
-    let plugin = match p.catalog.resolve(&p.db, &p.runtime, tenant_id, reference).await {
+    let plugin = match p
+        .catalog
+        .resolve(&p.db, &p.runtime, tenant_id, reference)
+        .await
+    {
         Ok(plugin) => plugin,
         Err(crate::pipeline::CatalogError::NotFound) => {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("`{reference}` is neither a first-party plugin nor one of your plugins")));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plugin_not_found",
+                format!("`{reference}` is neither a first-party plugin nor one of your plugins"),
+            ));
         }
         Err(crate::pipeline::CatalogError::Storage(e)) => return Err(e.into()),
-        Err(crate::pipeline::CatalogError::Plugin(e)) => return Err(ApiError::unprocessable("plugin_invalid", format!("`{reference}` cannot be loaded: {e}"))),
+        Err(crate::pipeline::CatalogError::Plugin(e)) => {
+            return Err(ApiError::unprocessable(
+                "plugin_invalid",
+                format!("`{reference}` cannot be loaded: {e}"),
+            ));
+        }
     };
     if plugin.detected.world != world {
-        return Err(ApiError::unprocessable("wrong_world", format!("`{reference}` is a {} plugin; a {} is needed here", plugin.detected.world, world)));
+        return Err(ApiError::unprocessable(
+            "wrong_world",
+            format!(
+                "`{reference}` is a {} plugin; a {} is needed here",
+                plugin.detected.world, world
+            ),
+        ));
     }
     Ok(())
 }
@@ -114,8 +176,15 @@ async fn check_binding(state: &AppState, tenant_id: &str, reference: &str, world
 /// A channel as the API shows it: secrets only as set/unset.
 fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
     let mut config = serde_json::Map::new();
-    for (k, v) in &ch.config {
-        config.insert(k.clone(), if is_secret_key(k) { json!(if v.is_empty() { "unset" } else { "set" }) } else { json!(v) });
+    for (k, v) in ch.config.iter() {
+        config.insert(
+            k.clone(),
+            if is_secret_key(k) {
+                json!(if v.is_empty() { "unset" } else { "set" })
+            } else {
+                json!(v)
+            },
+        );
     }
     // Declared secrets the tenant has not configured show as unset.
     for key in declared_keys(&state.pipeline.catalog, &ch.adapter) {
@@ -137,16 +206,34 @@ fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
 }
 
 fn declared_keys(catalog: &PluginCatalog, adapter: &str) -> Vec<String> {
-    catalog.adapter_info(adapter).map(|i| i.config_keys).unwrap_or_default()
+    catalog
+        .adapter_info(adapter)
+        .map(|i| i.config_keys)
+        .unwrap_or_default()
 }
 
-pub async fn list_channels(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<impl IntoResponse, ApiError> {
-    let channels = state.db().list_channels(&tenant.id, &state.pipeline.secrets).await?;
-    Ok(Json(json!({ "data": channels.iter().map(|c| channel_json(&state, c)).collect::<Vec<_>>(), "next_cursor": null })))
+pub async fn list_channels(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, ApiError> {
+    let channels = state
+        .db()
+        .list_channels(&tenant.id, &state.pipeline.secrets)
+        .await?;
+    Ok(Json(
+        json!({ "data": channels.iter().map(|c| channel_json(&state, c)).collect::<Vec<_>>(), "next_cursor": null }),
+    ))
 }
 
-pub async fn get_channel(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    let ch = state.db().get_channel(&tenant.id, &id, &state.pipeline.secrets).await?;
+pub async fn get_channel(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ch = state
+        .db()
+        .get_channel(&tenant.id, &id, &state.pipeline.secrets)
+        .await?;
     Ok(Json(channel_json(&state, &ch)))
 }
 
@@ -157,17 +244,41 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-pub async fn list_conversations(State(state): State<AppState>, Tenant(tenant): Tenant, Query(q): Query<ListQuery>) -> Result<impl IntoResponse, ApiError> {
-    let page = state.db().list_conversations(&tenant.id, q.channel_id.as_deref(), q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(q): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = state
+        .db()
+        .list_conversations(
+            &tenant.id,
+            q.channel_id.as_deref(),
+            q.limit.unwrap_or(50),
+            q.cursor.as_deref(),
+        )
+        .await?;
     Ok(Json(page))
 }
 
-pub async fn list_messages(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>, Query(q): Query<ListQuery>) -> Result<impl IntoResponse, ApiError> {
-    let page = state.db().list_messages(&tenant.id, &id, q.limit.unwrap_or(100), q.cursor.as_deref()).await?;
+pub async fn list_messages(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = state
+        .db()
+        .list_messages(&tenant.id, &id, q.limit.unwrap_or(100), q.cursor.as_deref())
+        .await?;
     Ok(Json(page))
 }
 
-pub async fn get_contact(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn get_contact(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
 }
 
@@ -180,8 +291,14 @@ pub struct UploadQuery {
 /// Upload a component (raw bytes; `?name=&version=`). It is validated —
 /// a component, a known world version, compiles, instantiates under the
 /// default limits — before it is stored.
-pub async fn upload_plugin(State(state): State<AppState>, Tenant(tenant): Tenant, Query(q): Query<UploadQuery>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    validate_slug(&q.name).map_err(|_| ApiError::bad_request("`name` must be 1-63 characters of a-z, 0-9 and '-'"))?;
+pub async fn upload_plugin(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(q): Query<UploadQuery>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    validate_slug(&q.name)
+        .map_err(|_| ApiError::bad_request("`name` must be 1-63 characters of a-z, 0-9 and '-'"))?;
     if q.version.is_empty() || q.version.len() > 64 {
         return Err(ApiError::bad_request("`version` must be 1-64 characters"));
     }
@@ -189,21 +306,48 @@ pub async fn upload_plugin(State(state): State<AppState>, Tenant(tenant): Tenant
     let bytes = body.to_vec();
     let validated = tokio::task::spawn_blocking(move || {
         let plugin = runtime.load(&bytes)?;
-        let mut inst = runtime.instantiate(&plugin, &CallContext::for_tenant("upload-check", "upload-check"))?;
-        if plugin.detected.world == World::ChannelAdapter {
-            inst.info()?;
-        }
+        runtime.smoke_test(&plugin)?;
         Ok::<_, crate::runtime::PluginError>((plugin, bytes))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
-    let (plugin, bytes) = validated.map_err(|e| ApiError::unprocessable("plugin_invalid", e.to_string()))?;
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })?;
+    let (plugin, bytes) =
+        validated.map_err(|e| ApiError::unprocessable("plugin_invalid", e.to_string()))?;
     let d = &plugin.detected;
-    let rec = state.db().insert_plugin(&tenant.id, &q.name, &q.version, &plugin.sha256, d.world.name(), &d.version, &bytes).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": rec.id, "name": rec.name, "version": rec.version, "sha256": rec.sha256, "world": rec.world, "wit_version": rec.wit_version, "exports": d.exports, "size": rec.size }))))
+    let rec = state
+        .db()
+        .insert_plugin(
+            &tenant.id,
+            &q.name,
+            &q.version,
+            &plugin.sha256,
+            d.world.name(),
+            &d.version,
+            &bytes,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": rec.id, "name": rec.name, "version": rec.version, "sha256": rec.sha256, "world": rec.world, "wit_version": rec.wit_version, "exports": d.exports, "size": rec.size }),
+        ),
+    ))
 }
 
-pub async fn list_plugins(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<impl IntoResponse, ApiError> {
-    let plugins = state.db().list_plugins(&tenant.id).await.map_err(ApiError::from)?;
+pub async fn list_plugins(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, ApiError> {
+    let plugins = state
+        .db()
+        .list_plugins(&tenant.id)
+        .await
+        .map_err(ApiError::from)?;
     Ok(Json(json!({ "data": plugins, "next_cursor": null })))
 }

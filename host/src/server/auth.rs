@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
-use super::{AppState, ApiError};
+use super::{ApiError, AppState};
 use crate::storage::TenantRecord;
 
 /// The admin token from configuration, else `<data-dir>/admin-token`
@@ -27,7 +27,11 @@ pub fn admin_token(configured: Option<String>, data_dir: &Path) -> anyhow::Resul
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -21,7 +21,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
                     _ => "bad_request",
                 };
-                Err(ApiError::new(if status.is_client_error() { status } else { StatusCode::BAD_REQUEST }, code, rejection.body_text()))
+                Err(ApiError::new(
+                    if status.is_client_error() {
+                        status
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    },
+                    code,
+                    rejection.body_text(),
+                ))
             }
         }
     }

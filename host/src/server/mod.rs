@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::pipeline::{PluginCatalog, Pipeline};
+use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
 use crate::secrets::SecretBox;
 use crate::storage::{Db, InboundWriter, SqlKv};
@@ -74,7 +74,10 @@ impl AppState {
     }
 
     pub(crate) fn webhook_url(&self, channel_id: &str) -> String {
-        format!("{}/webhooks/{channel_id}", self.public_url.trim_end_matches('/'))
+        format!(
+            "{}/webhooks/{channel_id}",
+            self.public_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -83,12 +86,21 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .route("/webhooks/{channel_id}", get(webhooks::webhook).post(webhooks::webhook))
+        .route(
+            "/webhooks/{channel_id}",
+            get(webhooks::webhook).post(webhooks::webhook),
+        )
         .route("/webhooks/shared/{adapter}", post(webhooks::shared_webhook))
         .route("/v1/admin/tenants", post(api::create_tenant))
-        .route("/v1/channels", post(api::create_channel).get(api::list_channels))
+        .route(
+            "/v1/channels",
+            post(api::create_channel).get(api::list_channels),
+        )
         .route("/v1/channels/{id}", get(api::get_channel))
-        .route("/v1/plugins", post(api::upload_plugin).get(api::list_plugins))
+        .route(
+            "/v1/plugins",
+            post(api::upload_plugin).get(api::list_plugins),
+        )
         .route("/v1/conversations", get(api::list_conversations))
         .route("/v1/conversations/{id}/messages", get(api::list_messages))
         .route("/v1/contacts/{id}", get(api::get_contact))
@@ -113,14 +125,20 @@ impl RunningServer {
     /// Stop accepting, finish in-flight requests, close the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        let result = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self
+            .task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.state.db().close().await;
         result
     }
 
     /// Wait until the server stops by itself (a signal) and clean up.
     pub async fn wait(self) -> std::io::Result<()> {
-        let result = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self
+            .task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.state.db().close().await;
         result
     }
@@ -136,14 +154,28 @@ impl RunningServer {
 /// graceful shutdown.
 pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let url = config.database_url.clone().unwrap_or_else(|| crate::storage::default_url(&config.data_dir));
-    let db = Db::connect(&url).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
-    db.migrate().await.map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| crate::storage::default_url(&config.data_dir));
+    let db = Db::connect(&url)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
     let secrets = SecretBox::load_or_create(&config.data_dir)?;
-    let (admin_token, admin_token_generated) = auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
+    let (admin_token, admin_token_generated) =
+        auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 
-    let cache_dir = config.component_cache_dir.clone().unwrap_or_else(|| config.data_dir.clone());
-    let runtime = Arc::new(PluginRuntime::new(RuntimeOptions { cache_dir: Some(cache_dir), ..Default::default() })?);
+    let cache_dir = config
+        .component_cache_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.clone());
+    let runtime = Arc::new(PluginRuntime::new(RuntimeOptions {
+        cache_dir: Some(cache_dir),
+        ..Default::default()
+    })?);
     let catalog = Arc::new(PluginCatalog::load_first_party(&runtime)?);
     let kv = Arc::new(SqlKv::new(db.clone()));
     let writers = match db.dialect() {
@@ -154,9 +186,20 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let state = AppState {
-        pipeline: Pipeline { db, runtime, catalog, secrets, kv, writer, channels: Arc::default() },
+        pipeline: Pipeline {
+            db,
+            runtime,
+            catalog,
+            secrets,
+            kv,
+            writer,
+            channels: Arc::default(),
+        },
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,
@@ -173,7 +216,14 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             })
             .await
     });
-    Ok(RunningServer { addr, admin_token, admin_token_generated, shutdown, task, state })
+    Ok(RunningServer {
+        addr,
+        admin_token,
+        admin_token_generated,
+        shutdown,
+        task,
+        state,
+    })
 }
 
 async fn signal(enabled: bool) {

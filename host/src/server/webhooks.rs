@@ -6,7 +6,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, ApiError};
+use super::{ApiError, AppState};
 use crate::domain::{Header, HttpRequest};
 use crate::pipeline::WebhookOutcome;
 
@@ -14,21 +14,51 @@ use crate::pipeline::WebhookOutcome;
 /// sent it: the public URL (base + path + query), headers, raw body.
 async fn read_request(state: &AppState, request: Request) -> Result<HttpRequest, Response> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("webhook bodies are limited to {} bytes", state.max_body_bytes)).into_response()
-    })?;
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = format!("{}{}", state.public_url.trim_end_matches('/'), path_and_query);
+    let body = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "webhook bodies are limited to {} bytes",
+                    state.max_body_bytes
+                ),
+            )
+            .into_response()
+        })?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!(
+        "{}{}",
+        state.public_url.trim_end_matches('/'),
+        path_and_query
+    );
     let headers = parts
         .headers
         .iter()
-        .map(|(n, v)| Header { name: n.as_str().to_string(), value: String::from_utf8_lossy(v.as_bytes()).into_owned() })
+        .map(|(n, v)| Header {
+            name: n.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
         .collect();
-    Ok(HttpRequest { method: parts.method.as_str().to_string(), url, headers, body: body.to_vec() })
+    Ok(HttpRequest {
+        method: parts.method.as_str().to_string(),
+        url,
+        headers,
+        body: body.to_vec(),
+    })
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(adapter = %adapter, outcome = tracing::field::Empty))]
-pub async fn shared_webhook(State(state): State<AppState>, Path(adapter): Path<String>, request: Request) -> Response {
+pub async fn shared_webhook(
+    State(state): State<AppState>,
+    Path(adapter): Path<String>,
+    request: Request,
+) -> Response {
     let span = tracing::Span::current();
     let req = match read_request(&state, request).await {
         Ok(r) => r,
@@ -39,7 +69,9 @@ pub async fn shared_webhook(State(state): State<AppState>, Path(adapter): Path<S
             span.record("outcome", "stored");
             (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "channels": outcome.channels.len(), "unknown_keys": outcome.unknown_keys }))).into_response()
         }
-        Err(crate::pipeline::WebhookError::UnknownChannel) => ApiError::not_found("shared endpoint for this adapter").into_response(),
+        Err(crate::pipeline::WebhookError::UnknownChannel) => {
+            ApiError::not_found("shared endpoint for this adapter").into_response()
+        }
         Err(e) => {
             span.record("outcome", e.code());
             tracing::info!(error = %e, "shared webhook refused");
@@ -49,7 +81,11 @@ pub async fn shared_webhook(State(state): State<AppState>, Path(adapter): Path<S
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
-pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<String>, request: Request) -> Response {
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    request: Request,
+) -> Response {
     let span = tracing::Span::current();
     let req = match read_request(&state, request).await {
         Ok(r) => r,
@@ -62,17 +98,26 @@ pub async fn webhook(State(state): State<AppState>, Path(channel_id): Path<Strin
     match state.pipeline.handle_webhook(&channel_id, req).await {
         Ok(WebhookOutcome::Handshake(resp)) => {
             span.record("outcome", "handshake");
-            let mut builder = Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
+            let mut builder = Response::builder()
+                .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
             for h in resp.headers {
-                if let (Ok(n), Ok(v)) = (HeaderName::try_from(h.name), HeaderValue::try_from(h.value)) {
+                if let (Ok(n), Ok(v)) =
+                    (HeaderName::try_from(h.name), HeaderValue::try_from(h.value))
+                {
                     builder = builder.header(n, v);
                 }
             }
-            builder.body(Body::from(resp.body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            builder
+                .body(Body::from(resp.body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Ok(WebhookOutcome::Stored(outcome)) => {
             span.record("outcome", "stored");
-            (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "received": outcome }))).into_response()
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "ok": true, "received": outcome })),
+            )
+                .into_response()
         }
         Err(e) => {
             span.record("outcome", e.code());

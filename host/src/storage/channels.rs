@@ -2,20 +2,19 @@
 //! chain. Channel ids are unguessable because they appear in webhook URLs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::Row;
 
 use super::tenants::audit;
 use super::{Db, StorageError, now_ms};
-#[allow(unused_imports)] // named in docs
-use super::new_secret_id;
 use crate::secrets::SecretBox;
 
 /// What a tenant asks for.
 #[derive(Debug, Clone)]
 pub struct NewChannel {
-    /// An id from [`new_secret_id`]`("ch")`, chosen by the caller so
+    /// An id from [`super::new_secret_id`]`("ch")`, chosen by the caller so
     /// configuration can refer to the channel's own webhook URL.
     pub id: String,
     pub name: String,
@@ -34,8 +33,9 @@ pub struct ChannelRecord {
     pub tenant_id: String,
     pub name: String,
     pub adapter: String,
+    /// Shared, because every plugin call of the channel reads it.
     #[serde(skip)]
-    pub config: BTreeMap<String, String>,
+    pub config: Arc<BTreeMap<String, String>>,
     pub guardrails: Vec<String>,
     pub persona_id: Option<String>,
     pub status: String,
@@ -51,10 +51,16 @@ macro_rules! select {
 
 impl Db {
     /// Store a new channel; the configuration is sealed before it is written.
-    pub async fn create_channel(&self, tenant_id: &str, ch: &NewChannel, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+    pub async fn create_channel(
+        &self,
+        tenant_id: &str,
+        ch: &NewChannel,
+        secrets: &SecretBox,
+    ) -> Result<ChannelRecord, StorageError> {
         let id = ch.id.clone();
         let now = now_ms();
-        let config_json = serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
+        let config_json =
+            serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
         let keys: Vec<&String> = ch.config.keys().collect();
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
@@ -73,17 +79,29 @@ impl Db {
         .execute(&mut *tx)
         .await;
         match inserted {
-            Err(e) if super::is_unique_violation(&e) => return Err(StorageError::Conflict("an active channel for this provider number")),
+            Err(e) if super::is_unique_violation(&e) => {
+                return Err(StorageError::Conflict(
+                    "an active channel for this provider number",
+                ));
+            }
             other => other?,
         };
-        audit(&mut tx, Some(tenant_id), "tenant", "channel.create", &id, &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            "tenant",
+            "channel.create",
+            &id,
+            &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(ChannelRecord {
             id,
             tenant_id: tenant_id.to_string(),
             name: ch.name.clone(),
             adapter: ch.adapter.clone(),
-            config: ch.config.clone(),
+            config: Arc::new(ch.config.clone()),
             guardrails: ch.guardrails.clone(),
             persona_id: None,
             status: "active".into(),
@@ -92,13 +110,25 @@ impl Db {
     }
 
     /// The tenant's channels, oldest first.
-    pub async fn list_channels(&self, tenant_id: &str, secrets: &SecretBox) -> Result<Vec<ChannelRecord>, StorageError> {
-        let rows = sqlx::query(select!("WHERE tenant_id = $1 ORDER BY created_at, id")).bind(tenant_id).fetch_all(&self.read).await?;
+    pub async fn list_channels(
+        &self,
+        tenant_id: &str,
+        secrets: &SecretBox,
+    ) -> Result<Vec<ChannelRecord>, StorageError> {
+        let rows = sqlx::query(select!("WHERE tenant_id = $1 ORDER BY created_at, id"))
+            .bind(tenant_id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(|r| channel_from_row(r, secrets)).collect()
     }
 
     /// One of the tenant's channels.
-    pub async fn get_channel(&self, tenant_id: &str, id: &str, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+    pub async fn get_channel(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secrets: &SecretBox,
+    ) -> Result<ChannelRecord, StorageError> {
         let row = sqlx::query(select!("WHERE tenant_id = $1 AND id = $2"))
             .bind(tenant_id)
             .bind(id)
@@ -110,31 +140,53 @@ impl Db {
 
     /// The active channel of `adapter` whose routing key is `key` (shared
     /// provider endpoints); the tenant comes from that channel.
-    pub async fn channel_by_route(&self, adapter: &str, key: &str, secrets: &SecretBox) -> Result<Option<ChannelRecord>, StorageError> {
-        let row = sqlx::query(select!("WHERE adapter = $1 AND route_key = $2 AND status = 'active'")).bind(adapter).bind(key).fetch_optional(&self.read).await?;
+    pub async fn channel_by_route(
+        &self,
+        adapter: &str,
+        key: &str,
+        secrets: &SecretBox,
+    ) -> Result<Option<ChannelRecord>, StorageError> {
+        let row = sqlx::query(select!(
+            "WHERE adapter = $1 AND route_key = $2 AND status = 'active'"
+        ))
+        .bind(adapter)
+        .bind(key)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| channel_from_row(&r, secrets)).transpose()
     }
 
     /// The channel a webhook addresses, whoever owns it: the tenant comes
     /// from the channel, never from the request.
-    pub async fn channel_for_webhook(&self, id: &str, secrets: &SecretBox) -> Result<Option<ChannelRecord>, StorageError> {
-        let row = sqlx::query(select!("WHERE id = $1 AND status = 'active'")).bind(id).fetch_optional(&self.read).await?;
+    pub async fn channel_for_webhook(
+        &self,
+        id: &str,
+        secrets: &SecretBox,
+    ) -> Result<Option<ChannelRecord>, StorageError> {
+        let row = sqlx::query(select!("WHERE id = $1 AND status = 'active'"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
         row.map(|r| channel_from_row(&r, secrets)).transpose()
     }
 }
 
-
-fn channel_from_row(r: &sqlx::any::AnyRow, secrets: &SecretBox) -> Result<ChannelRecord, StorageError> {
+fn channel_from_row(
+    r: &sqlx::any::AnyRow,
+    secrets: &SecretBox,
+) -> Result<ChannelRecord, StorageError> {
     let sealed: Vec<u8> = r.get("config_enc");
-    let opened = secrets.open(&sealed).map_err(|e| StorageError::Internal(e.into()))?;
+    let opened = secrets
+        .open(&sealed)
+        .map_err(|e| StorageError::Internal(e.into()))?;
     let config = serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?;
     let guardrails: String = r.get("guardrails");
     Ok(ChannelRecord {
+        config: Arc::new(config),
         id: r.get("id"),
         tenant_id: r.get("tenant_id"),
         name: r.get("name"),
         adapter: r.get("adapter"),
-        config,
         guardrails: serde_json::from_str(&guardrails).unwrap_or_default(),
         persona_id: r.get("persona_id"),
         status: r.get("status"),

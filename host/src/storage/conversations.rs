@@ -52,7 +52,13 @@ pub struct ContactRecord {
 
 impl Db {
     /// The tenant's conversations, newest first, optionally on one channel.
-    pub async fn list_conversations(&self, tenant_id: &str, channel_id: Option<&str>, limit: u32, cursor: Option<&str>) -> Result<Page<ConversationRecord>, StorageError> {
+    pub async fn list_conversations(
+        &self,
+        tenant_id: &str,
+        channel_id: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ConversationRecord>, StorageError> {
         let limit = limit.clamp(1, 200);
         let rows = sqlx::query(
             "SELECT id, channel_id, contact_id, status, created_at, last_message_at FROM conversations \
@@ -81,8 +87,18 @@ impl Db {
 
     /// Messages of one of the tenant's conversations, oldest first.
     /// `NotFound` when the conversation is not the tenant's.
-    pub async fn list_messages(&self, tenant_id: &str, conversation_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<MessageRecord>, StorageError> {
-        let owned = sqlx::query("SELECT 1 FROM conversations WHERE id = $1 AND tenant_id = $2").bind(conversation_id).bind(tenant_id).fetch_optional(&self.read).await?;
+    pub async fn list_messages(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<MessageRecord>, StorageError> {
+        let owned = sqlx::query("SELECT 1 FROM conversations WHERE id = $1 AND tenant_id = $2")
+            .bind(conversation_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.read)
+            .await?;
         if owned.is_none() {
             return Err(StorageError::NotFound("conversation"));
         }
@@ -113,7 +129,8 @@ impl Db {
                     text: r.get("text"),
                     attachments: serde_json::from_str(&attachments).unwrap_or_default(),
                     status: r.get("status"),
-                    error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
+                    error: error
+                        .map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
                     created_at: r.get("created_at"),
                 }
             })
@@ -123,7 +140,11 @@ impl Db {
     }
 
     /// One of the tenant's contacts.
-    pub async fn get_contact(&self, tenant_id: &str, id: &str) -> Result<ContactRecord, StorageError> {
+    pub async fn get_contact(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<ContactRecord, StorageError> {
         let r = sqlx::query("SELECT id, display_name, phone, created_at FROM contacts WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
@@ -141,7 +162,13 @@ impl Db {
                 serde_json::json!({ "channel_id": i.get::<String, _>("channel_id"), "address": i.get::<String, _>("address"), "user_id": user_id })
             })
             .collect();
-        Ok(ContactRecord { id: r.get("id"), display_name: r.get("display_name"), phone: r.get("phone"), identities, created_at: r.get("created_at") })
+        Ok(ContactRecord {
+            id: r.get("id"),
+            display_name: r.get("display_name"),
+            phone: r.get("phone"),
+            identities,
+            created_at: r.get("created_at"),
+        })
     }
 }
 

@@ -6,7 +6,11 @@
 pub fn new_id(prefix: &str) -> String {
     let mut rnd = [0u8; 10];
     getrandom::fill(&mut rnd).expect("OS random source");
-    format!("{prefix}_{:012x}{}", super::now_ms() as u64 & 0xffff_ffff_ffff, hex::encode(rnd))
+    format!(
+        "{prefix}_{:012x}{}",
+        super::now_ms() as u64 & 0xffff_ffff_ffff,
+        hex::encode(rnd)
+    )
 }
 
 /// An unguessable id: `<prefix>_<32 hex random>`.

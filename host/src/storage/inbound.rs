@@ -88,7 +88,12 @@ fn status_name(s: DeliveryStatus) -> &'static str {
 impl Db {
     /// Store one webhook's events for `tenant_id` on `channel_id`, in one
     /// transaction.
-    pub async fn store_inbound(&self, tenant_id: &str, channel_id: &str, items: &[InboundItem]) -> Result<InboundOutcome, StorageError> {
+    pub async fn store_inbound(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        items: &[InboundItem],
+    ) -> Result<InboundOutcome, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
@@ -101,7 +106,10 @@ impl Db {
 
     /// Store several webhooks in one transaction (group commit): one
     /// outcome per webhook, all committed or none.
-    pub async fn store_inbound_batch(&self, batch: &[(&str, &str, &[InboundItem])]) -> Result<Vec<InboundOutcome>, StorageError> {
+    pub async fn store_inbound_batch(
+        &self,
+        batch: &[(&str, &str, &[InboundItem])],
+    ) -> Result<Vec<InboundOutcome>, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -109,7 +117,10 @@ impl Db {
         let mut usage: Vec<(&str, &str, i64)> = Vec::new();
         for (tenant_id, channel_id, items) in batch {
             let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
-            match usage.iter_mut().find(|(t, c, _)| t == tenant_id && c == channel_id) {
+            match usage
+                .iter_mut()
+                .find(|(t, c, _)| t == tenant_id && c == channel_id)
+            {
                 Some(u) => u.2 += i64::from(out.inserted),
                 None => usage.push((tenant_id, channel_id, i64::from(out.inserted))),
             }
@@ -126,13 +137,21 @@ impl Db {
 }
 
 /// One webhook's events inside the caller's transaction.
-async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, items: &[InboundItem], now: i64) -> Result<InboundOutcome, StorageError> {
+async fn store_in(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    items: &[InboundItem],
+    now: i64,
+) -> Result<InboundOutcome, StorageError> {
     let mut out = InboundOutcome::default();
     let mut touched_conversations: Vec<String> = Vec::new();
     for item in items {
         match item {
             InboundItem::Message(m, disposition) => {
-                let (contact, conversation) = upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now).await?;
+                let (contact, conversation) =
+                    upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now)
+                        .await?;
                 let (status, error) = match disposition {
                     Disposition::Blocked(reason) => ("blocked", Some(reason.clone())),
                     _ => ("received", None),
@@ -177,7 +196,14 @@ async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &s
                     audit(tx, Some(tenant_id), source.name(), action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": source.name() })).await?;
                 }
                 if !matches!(disposition, Disposition::Blocked(_)) {
-                    enqueue(tx, tenant_id, "inbound.process", &serde_json::json!({ "message_id": id, "channel_id": channel_id }), now).await?;
+                    enqueue(
+                        tx,
+                        tenant_id,
+                        "inbound.process",
+                        &serde_json::json!({ "message_id": id, "channel_id": channel_id }),
+                        now,
+                    )
+                    .await?;
                 }
             }
             InboundItem::Status(s) => {
@@ -190,7 +216,14 @@ async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &s
         }
     }
     for conversation in &touched_conversations {
-        sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3").bind(now).bind(conversation).bind(tenant_id).execute(&mut **tx).await?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(now)
+        .bind(conversation)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(out)
 }
@@ -198,7 +231,13 @@ async fn store_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &s
 /// The contact and conversation behind a channel address, created on first
 /// sight, in one lookup on the hot path (a known sender). Profile fields are
 /// refreshed only when the provider sends different ones.
-async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<(String, String), StorageError> {
+async fn upsert_contact_and_conversation(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    who: &ContactAddress,
+    now: i64,
+) -> Result<(String, String), StorageError> {
     let row = sqlx::query(
         "SELECT ci.contact_id, c.display_name, c.phone, cv.id AS conversation_id FROM contact_identities ci \
          JOIN contacts c ON c.id = ci.contact_id \
@@ -218,7 +257,8 @@ async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_i
     let contact: String = row.get("contact_id");
     let name: Option<String> = row.get("display_name");
     let phone: Option<String> = row.get("phone");
-    let changed = (who.display_name.is_some() && who.display_name != name) || (who.phone.is_some() && who.phone != phone);
+    let changed = (who.display_name.is_some() && who.display_name != name)
+        || (who.phone.is_some() && who.phone != phone);
     if changed {
         sqlx::query("UPDATE contacts SET display_name = COALESCE($1, display_name), phone = COALESCE($2, phone), updated_at = $3 WHERE id = $4 AND tenant_id = $5")
             .bind(who.display_name.clone())
@@ -237,7 +277,13 @@ async fn upsert_contact_and_conversation(tx: &mut Transaction<'_, Any>, tenant_i
 }
 
 /// Create a contact and its first identity for a never-seen address.
-async fn create_contact(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, who: &ContactAddress, now: i64) -> Result<String, StorageError> {
+async fn create_contact(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    who: &ContactAddress,
+    now: i64,
+) -> Result<String, StorageError> {
     let contact = new_id("ct");
     sqlx::query("INSERT INTO contacts (id, tenant_id, display_name, phone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
         .bind(&contact)
@@ -260,13 +306,21 @@ async fn create_contact(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_
     Ok(contact)
 }
 
-async fn upsert_conversation(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, contact: &str, now: i64) -> Result<String, StorageError> {
-    if let Some(row) = sqlx::query("SELECT id FROM conversations WHERE channel_id = $1 AND contact_id = $2 AND tenant_id = $3")
-        .bind(channel_id)
-        .bind(contact)
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await?
+async fn upsert_conversation(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    contact: &str,
+    now: i64,
+) -> Result<String, StorageError> {
+    if let Some(row) = sqlx::query(
+        "SELECT id FROM conversations WHERE channel_id = $1 AND contact_id = $2 AND tenant_id = $3",
+    )
+    .bind(channel_id)
+    .bind(contact)
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await?
     {
         return Ok(row.get("id"));
     }
@@ -286,9 +340,18 @@ async fn upsert_conversation(tx: &mut Transaction<'_, Any>, tenant_id: &str, cha
 /// terminal and cannot override `read`. A callback for a message we have no
 /// record of (sent outside Switchboard, or racing our own send) creates a
 /// placeholder so later callbacks still apply in order.
-async fn apply_status(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, s: &StatusUpdate, now: i64) -> Result<bool, StorageError> {
+async fn apply_status(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    s: &StatusUpdate,
+    now: i64,
+) -> Result<bool, StorageError> {
     let new_rank = rank(s.status);
-    let error = s.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+    let error = s
+        .error
+        .as_ref()
+        .map(|e| serde_json::to_string(e).unwrap_or_default());
     // Forward moves only: a non-failed status needs a lower stored rank; a
     // failure applies unless the message was already read or failed.
     let query = if s.status == DeliveryStatus::Failed {
@@ -326,9 +389,17 @@ async fn apply_status(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id
     if exists {
         return Ok(false);
     }
-    let Some(recipient) = &s.recipient else { return Ok(false) };
-    let who = ContactAddress { address: recipient.clone(), phone: None, user_id: None, display_name: None };
-    let (contact, conversation) = upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, now).await?;
+    let Some(recipient) = &s.recipient else {
+        return Ok(false);
+    };
+    let who = ContactAddress {
+        address: recipient.clone(),
+        phone: None,
+        user_id: None,
+        display_name: None,
+    };
+    let (contact, conversation) =
+        upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, now).await?;
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'outbound', $6, 'unknown', NULL, '[]', $7, $8, $9, $10, $11, $11) \
@@ -350,7 +421,13 @@ async fn apply_status(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id
     Ok(true)
 }
 
-pub(crate) async fn enqueue(tx: &mut Transaction<'_, Any>, tenant_id: &str, kind: &str, payload: &serde_json::Value, now: i64) -> Result<(), StorageError> {
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<(), StorageError> {
     sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
         .bind(new_id("job"))
         .bind(tenant_id)
@@ -362,7 +439,13 @@ pub(crate) async fn enqueue(tx: &mut Transaction<'_, Any>, tenant_id: &str, kind
     Ok(())
 }
 
-async fn count_usage(tx: &mut Transaction<'_, Any>, tenant_id: &str, channel_id: &str, inbound: i64, now: i64) -> Result<(), StorageError> {
+async fn count_usage(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    inbound: i64,
+    now: i64,
+) -> Result<(), StorageError> {
     let period = period_of(now);
     sqlx::query(
         "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, $4, 0) \

@@ -16,27 +16,43 @@ pub struct SqlKv {
 impl SqlKv {
     /// A store on `db`; must be created inside a tokio runtime.
     pub fn new(db: Db) -> Self {
-        SqlKv { db, handle: tokio::runtime::Handle::current() }
+        SqlKv {
+            db,
+            handle: tokio::runtime::Handle::current(),
+        }
     }
 
-    fn block<T>(&self, f: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> Result<T, KvUnavailable> {
-        self.handle.block_on(f).map_err(|e| KvUnavailable(e.to_string()))
+    fn block<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, KvUnavailable> {
+        self.handle
+            .block_on(f)
+            .map_err(|e| KvUnavailable(e.to_string()))
     }
 }
 
 impl KvStore for SqlKv {
     fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, KvUnavailable> {
         let row = self.block(
-            sqlx::query("SELECT value FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2 AND key = $3")
-                .bind(&scope.tenant)
-                .bind(&scope.plugin)
-                .bind(key)
-                .fetch_optional(&self.db.read),
+            sqlx::query(
+                "SELECT value FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2 AND key = $3",
+            )
+            .bind(&scope.tenant)
+            .bind(&scope.plugin)
+            .bind(key)
+            .fetch_optional(&self.db.read),
         )?;
         Ok(row.map(|r| r.get("value")))
     }
 
-    fn set(&self, scope: &KvScope, key: &str, value: &[u8], max_keys: u32) -> Result<bool, KvUnavailable> {
+    fn set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        max_keys: u32,
+    ) -> Result<bool, KvUnavailable> {
         self.block(async {
             let mut tx = self.db.write.begin().await?;
             let exists = sqlx::query("SELECT 1 FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2 AND key = $3")
@@ -86,7 +102,14 @@ impl KvStore for SqlKv {
 
     fn count(&self, scope: &KvScope) -> Result<u64, KvUnavailable> {
         let n: i64 = self
-            .block(sqlx::query("SELECT COUNT(*) AS n FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2").bind(&scope.tenant).bind(&scope.plugin).fetch_one(&self.db.read))?
+            .block(
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2",
+                )
+                .bind(&scope.tenant)
+                .bind(&scope.plugin)
+                .fetch_one(&self.db.read),
+            )?
             .get("n");
         Ok(n as u64)
     }

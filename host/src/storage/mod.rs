@@ -56,8 +56,13 @@ pub enum StorageError {
 impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => StorageError::Unavailable(e),
-            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => StorageError::Unavailable(e),
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StorageError::Unavailable(e),
+            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => {
+                StorageError::Unavailable(e)
+            }
             _ => StorageError::Internal(e.into()),
         }
     }
@@ -66,7 +71,10 @@ impl From<sqlx::Error> for StorageError {
 /// SQLite BUSY/LOCKED and PostgreSQL serialization/connection classes mean
 /// "try again", not "bug".
 fn is_busy(code: Option<&str>) -> bool {
-    matches!(code, Some("5" | "6" | "517" | "40001" | "40P01" | "57P01" | "57P03")) || code.is_some_and(|c| c.starts_with("08"))
+    matches!(
+        code,
+        Some("5" | "6" | "517" | "40001" | "40P01" | "57P01" | "57P03")
+    ) || code.is_some_and(|c| c.starts_with("08"))
 }
 
 /// Whether an error is a uniqueness violation (SQLite 2067/1555, Postgres 23505).
@@ -86,7 +94,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("dialect", &self.dialect).finish()
+        f.debug_struct("Db")
+            .field("dialect", &self.dialect)
+            .finish()
     }
 }
 
@@ -95,7 +105,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 /// The default database URL: a SQLite file in the data directory.
 pub fn default_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("switchboard.db").display()
+    )
 }
 
 impl Db {
@@ -107,9 +120,12 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Dialect::Postgres
         } else {
-            return Err(StorageError::Internal(anyhow::anyhow!("unsupported database URL (use sqlite://… or postgres://…)")));
+            return Err(StorageError::Internal(anyhow::anyhow!(
+                "unsupported database URL (use sqlite://… or postgres://…)"
+            )));
         };
-        let options = AnyConnectOptions::from_str(url).map_err(|e| StorageError::Internal(e.into()))?;
+        let options =
+            AnyConnectOptions::from_str(url).map_err(|e| StorageError::Internal(e.into()))?;
         let pool = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
@@ -136,7 +152,11 @@ impl Db {
                 (p.clone(), p)
             }
         };
-        Ok(Db { read, write, dialect })
+        Ok(Db {
+            read,
+            write,
+            dialect,
+        })
     }
 
     /// Apply pending migrations.
@@ -145,7 +165,10 @@ impl Db {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.write).await.map_err(|e| StorageError::Internal(e.into()))
+        migrator
+            .run(&self.write)
+            .await
+            .map_err(|e| StorageError::Internal(e.into()))
     }
 
     /// Whether the database answers.
@@ -167,5 +190,8 @@ impl Db {
 
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -23,7 +23,16 @@ pub struct PluginRecord {
 impl Db {
     /// Store a validated component for a tenant (bytes stored once per sha256).
     #[allow(clippy::too_many_arguments)]
-    pub async fn insert_plugin(&self, tenant_id: &str, name: &str, version: &str, sha256: &str, world: &str, wit_version: &str, bytes: &[u8]) -> Result<PluginRecord, StorageError> {
+    pub async fn insert_plugin(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        version: &str,
+        sha256: &str,
+        world: &str,
+        wit_version: &str,
+        bytes: &[u8],
+    ) -> Result<PluginRecord, StorageError> {
         let now = now_ms();
         let id = new_id("plg");
         let mut tx = self.write.begin().await?;
@@ -46,16 +55,41 @@ impl Db {
             .execute(&mut *tx)
             .await;
         match r {
-            Err(e) if is_unique_violation(&e) => return Err(StorageError::Conflict("a plugin with this name and version")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StorageError::Conflict(
+                    "a plugin with this name and version",
+                ));
+            }
             other => other?,
         };
-        audit(&mut tx, Some(tenant_id), "tenant", "plugin.upload", &id, &serde_json::json!({ "name": name, "version": version, "sha256": sha256 })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            "tenant",
+            "plugin.upload",
+            &id,
+            &serde_json::json!({ "name": name, "version": version, "sha256": sha256 }),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(PluginRecord { id, name: name.into(), version: version.into(), sha256: sha256.into(), world: world.into(), wit_version: wit_version.into(), size: bytes.len() as i64, created_at: now })
+        Ok(PluginRecord {
+            id,
+            name: name.into(),
+            version: version.into(),
+            sha256: sha256.into(),
+            world: world.into(),
+            wit_version: wit_version.into(),
+            size: bytes.len() as i64,
+            created_at: now,
+        })
     }
 
     /// One of the tenant's plugins (never another tenant's).
-    pub async fn get_plugin(&self, tenant_id: &str, id: &str) -> Result<PluginRecord, StorageError> {
+    pub async fn get_plugin(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<PluginRecord, StorageError> {
         let r = sqlx::query("SELECT id, name, version, sha256, world, wit_version, size, created_at FROM plugins WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -76,7 +110,11 @@ impl Db {
 
     /// Component bytes by sha256.
     pub async fn plugin_bytes(&self, sha256: &str) -> Result<Vec<u8>, StorageError> {
-        let r = sqlx::query("SELECT bytes FROM plugin_blobs WHERE sha256 = $1").bind(sha256).fetch_optional(&self.read).await?.ok_or(StorageError::NotFound("plugin"))?;
+        let r = sqlx::query("SELECT bytes FROM plugin_blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound("plugin"))?;
         Ok(r.get("bytes"))
     }
 }

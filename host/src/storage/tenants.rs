@@ -45,7 +45,9 @@ impl Db {
             .execute(&mut *tx)
             .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StorageError::Conflict("a tenant with this slug")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StorageError::Conflict("a tenant with this slug"));
+            }
             other => other?,
         };
         sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -56,9 +58,21 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, Some(&id), "admin", "tenant.create", &id, &serde_json::json!({ "slug": slug })).await?;
+        audit(
+            &mut tx,
+            Some(&id),
+            "admin",
+            "tenant.create",
+            &id,
+            &serde_json::json!({ "slug": slug }),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(NewTenant { id, slug: slug.to_string(), api_key })
+        Ok(NewTenant {
+            id,
+            slug: slug.to_string(),
+            api_key,
+        })
     }
 
     /// The active tenant owning this API key. The lookup is by hash, so the
@@ -76,7 +90,10 @@ impl Db {
 
     /// A tenant by slug (operators' CLI).
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRecord>, StorageError> {
-        let row = sqlx::query("SELECT id, slug, name, status FROM tenants WHERE slug = $1").bind(slug).fetch_optional(&self.read).await?;
+        let row = sqlx::query("SELECT id, slug, name, status FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.map(|r| tenant_from_row(&r)))
     }
 }
@@ -94,7 +111,11 @@ pub struct AuditEntry {
 
 impl Db {
     /// The tenant's most recent audit entries, newest first.
-    pub async fn audit_entries(&self, tenant_id: &str, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+    pub async fn audit_entries(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
         let rows = sqlx::query("SELECT id, actor, action, target, detail, created_at FROM audit_log WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2")
             .bind(tenant_id)
             .bind(i64::from(limit.clamp(1, 1000)))
@@ -109,7 +130,8 @@ impl Db {
                     actor: r.get("actor"),
                     action: r.get("action"),
                     target: r.get("target"),
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                    detail: serde_json::from_str(&detail)
+                        .unwrap_or(serde_json::Value::String(detail)),
                     created_at: r.get("created_at"),
                 }
             })
@@ -118,7 +140,12 @@ impl Db {
 }
 
 fn tenant_from_row(r: &sqlx::any::AnyRow) -> TenantRecord {
-    TenantRecord { id: r.get("id"), slug: r.get("slug"), name: r.get("name"), status: r.get("status") }
+    TenantRecord {
+        id: r.get("id"),
+        slug: r.get("slug"),
+        name: r.get("name"),
+        status: r.get("status"),
+    }
 }
 
 /// Append to the audit log inside the caller's transaction.

@@ -62,19 +62,44 @@ impl InboundWriter {
     }
 
     /// Store one webhook's items; resolves after its transaction committed.
-    pub async fn store(&self, tenant_id: &str, channel_id: &str, items: Vec<InboundItem>) -> Result<InboundOutcome, StorageError> {
+    pub async fn store(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        items: Vec<InboundItem>,
+    ) -> Result<InboundOutcome, StorageError> {
         let (reply, rx) = oneshot::channel();
-        let job = Job { tenant_id: tenant_id.to_string(), channel_id: channel_id.to_string(), items, reply };
+        let job = Job {
+            tenant_id: tenant_id.to_string(),
+            channel_id: channel_id.to_string(),
+            items,
+            reply,
+        };
         if self.tx.send(job).await.is_err() {
-            return Err(StorageError::Internal(anyhow::anyhow!("inbound writer stopped")));
+            return Err(StorageError::Internal(anyhow::anyhow!(
+                "inbound writer stopped"
+            )));
         }
-        rx.await.unwrap_or_else(|_| Err(StorageError::Internal(anyhow::anyhow!("inbound writer dropped a job"))))
+        rx.await.unwrap_or_else(|_| {
+            Err(StorageError::Internal(anyhow::anyhow!(
+                "inbound writer dropped a job"
+            )))
+        })
     }
 }
 
 async fn write_batch(db: &Db, batch: Vec<Job>) {
     if batch.len() > 1 {
-        let refs: Vec<(&str, &str, &[InboundItem])> = batch.iter().map(|j| (j.tenant_id.as_str(), j.channel_id.as_str(), j.items.as_slice())).collect();
+        let refs: Vec<(&str, &str, &[InboundItem])> = batch
+            .iter()
+            .map(|j| {
+                (
+                    j.tenant_id.as_str(),
+                    j.channel_id.as_str(),
+                    j.items.as_slice(),
+                )
+            })
+            .collect();
         match db.store_inbound_batch(&refs).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -82,11 +107,15 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, size = batch.len(), "group commit failed; retrying webhooks one by one"),
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "group commit failed; retrying webhooks one by one")
+            }
         }
     }
     for job in batch {
-        let result = db.store_inbound(&job.tenant_id, &job.channel_id, &job.items).await;
+        let result = db
+            .store_inbound(&job.tenant_id, &job.channel_id, &job.items)
+            .await;
         let _ = job.reply.send(result);
     }
 }

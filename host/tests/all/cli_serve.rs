@@ -13,25 +13,95 @@ fn bin() -> Command {
 fn operator_commands_create_a_tenant_and_channel() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = bin().args(["migrate", "--data-dir", data]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = bin().args(["tenant", "create", "acme", "--name", "Acme Inc", "--data-dir", data]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("tenant:  acme (tn_"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("api key: sk_")), "{text}");
     let out = bin()
-        .args(["channel", "create", "--tenant", "acme", "--adapter", "whatsapp-cloud", "--config", "app_secret=s3", "--config", "verify_token=v", "--data-dir", data, "--public-url", "https://sb.example"])
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin()
+        .args([
+            "tenant",
+            "create",
+            "acme",
+            "--name",
+            "Acme Inc",
+            "--data-dir",
+            data,
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("webhook URL: https://sb.example/webhooks/ch_"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("tenant:  acme (tn_"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("api key: sk_")),
+        "{text}"
+    );
+    let out = bin()
+        .args([
+            "channel",
+            "create",
+            "--tenant",
+            "acme",
+            "--adapter",
+            "whatsapp-cloud",
+            "--config",
+            "app_secret=s3",
+            "--config",
+            "verify_token=v",
+            "--data-dir",
+            data,
+            "--public-url",
+            "https://sb.example",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("webhook URL: https://sb.example/webhooks/ch_"),
+        "{text}"
+    );
     // A taken slug and an unknown adapter are refused with a reason.
-    let out = bin().args(["tenant", "create", "acme", "--name", "Again", "--data-dir", data]).output().unwrap();
+    let out = bin()
+        .args([
+            "tenant",
+            "create",
+            "acme",
+            "--name",
+            "Again",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    let out = bin().args(["channel", "create", "--tenant", "acme", "--adapter", "nope", "--data-dir", data]).output().unwrap();
+    let out = bin()
+        .args([
+            "channel",
+            "create",
+            "--tenant",
+            "acme",
+            "--adapter",
+            "nope",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a first-party plugin"));
 }
@@ -60,7 +130,10 @@ fn serve_prints_the_admin_token_once_answers_health_and_stops_on_sigterm() {
         (child, addr, printed)
     };
     let (child, addr, printed) = start(&data);
-    assert!(printed.iter().any(|l| l.starts_with("admin token")), "first start prints the generated token: {printed:?}");
+    assert!(
+        printed.iter().any(|l| l.starts_with("admin token")),
+        "first start prints the generated token: {printed:?}"
+    );
     let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     assert!(printed[0].ends_with(token.trim()));
     let health = http_get(&addr, "/healthz");
@@ -70,13 +143,19 @@ fn serve_prints_the_admin_token_once_answers_health_and_stops_on_sigterm() {
     stop(child);
     // Second start: the token is reused, not printed again.
     let (child, _, printed) = start(&data);
-    assert!(!printed.iter().any(|l| l.starts_with("admin token")), "{printed:?}");
+    assert!(
+        !printed.iter().any(|l| l.starts_with("admin token")),
+        "{printed:?}"
+    );
     stop(child);
 }
 
 fn stop(mut child: std::process::Child) {
     // SIGTERM: graceful shutdown, exit 0.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     for _ in 0..100 {
         if let Some(s) = child.try_wait().unwrap() {
@@ -92,7 +171,11 @@ fn stop(mut child: std::process::Child) {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

@@ -20,7 +20,10 @@ pub fn load_path(path: &str) -> Arc<LoadedPlugin> {
 
 /// A config map from pairs.
 pub fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A context for `tenant` with the given config.
@@ -33,7 +36,13 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
     HttpRequest {
         method: "POST".into(),
         url: url.into(),
-        headers: headers.iter().map(|(n, v)| Header { name: n.to_string(), value: v.to_string() }).collect(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| Header {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
         body: body.to_vec(),
     }
 }
@@ -44,4 +53,14 @@ pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The plugin's own error out of a call that must fail with one.
+pub fn guest_err<T: std::fmt::Debug>(
+    result: Result<T, switchboard::runtime::PluginError>,
+) -> switchboard::domain::GuestError {
+    match result {
+        Err(switchboard::runtime::PluginError::Guest(e)) => e,
+        other => panic!("expected a guest error, got {other:?}"),
+    }
 }

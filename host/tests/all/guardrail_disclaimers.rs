@@ -14,8 +14,16 @@ fn plugin() -> Arc<LoadedPlugin> {
     runtime().load(DISCLAIMERS).expect("disclaimers loads")
 }
 
-fn check(config: &[(&str, &str)], direction: Direction, text: &str, first_reply: bool, disclaimers: &[&str]) -> Verdict {
-    let mut inst = runtime().instantiate(&plugin(), &ctx("acme", "disclaimers", config)).expect("instantiates");
+fn check(
+    config: &[(&str, &str)],
+    direction: Direction,
+    text: &str,
+    first_reply: bool,
+    disclaimers: &[&str],
+) -> Verdict {
+    let mut inst = runtime()
+        .instantiate(&plugin(), &ctx("acme", "disclaimers", config))
+        .expect("instantiates");
     inst.check(&GuardrailContext {
         direction,
         text: text.into(),
@@ -28,7 +36,12 @@ fn check(config: &[(&str, &str)], direction: Direction, text: &str, first_reply:
     .expect("check succeeds")
 }
 
-fn outbound(config: &[(&str, &str)], text: &str, first_reply: bool, disclaimers: &[&str]) -> Verdict {
+fn outbound(
+    config: &[(&str, &str)],
+    text: &str,
+    first_reply: bool,
+    disclaimers: &[&str],
+) -> Verdict {
     check(config, Direction::Outbound, text, first_reply, disclaimers)
 }
 
@@ -36,7 +49,10 @@ fn rewrite(text: &str) -> Verdict {
     Verdict::Rewrite { text: text.into() }
 }
 
-const REQUIRED: &[&str] = &["Not financial advice.", "You are chatting with an AI assistant."];
+const REQUIRED: &[&str] = &[
+    "Not financial advice.",
+    "You are chatting with an AI assistant.",
+];
 
 #[test]
 fn once_mode_is_the_default_and_only_rewrites_the_first_reply() {
@@ -44,8 +60,14 @@ fn once_mode_is_the_default_and_only_rewrites_the_first_reply() {
         outbound(&[], "Hello!", true, REQUIRED),
         rewrite("Hello!\n\nNot financial advice.\nYou are chatting with an AI assistant.")
     );
-    assert_eq!(outbound(&[], "Hello again!", false, REQUIRED), Verdict::Allow);
-    assert_eq!(outbound(&[("mode", "once")], "Hello again!", false, REQUIRED), Verdict::Allow);
+    assert_eq!(
+        outbound(&[], "Hello again!", false, REQUIRED),
+        Verdict::Allow
+    );
+    assert_eq!(
+        outbound(&[("mode", "once")], "Hello again!", false, REQUIRED),
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -68,7 +90,12 @@ fn disclaimers_already_in_the_text_are_not_repeated() {
         rewrite("Buy low. NOT FINANCIAL ADVICE.\n\nYou are chatting with an AI assistant.")
     );
     assert_eq!(
-        outbound(&[], "Hi\n\nnot financial advice.\nyou are chatting with an ai assistant.", true, REQUIRED),
+        outbound(
+            &[],
+            "Hi\n\nnot financial advice.\nyou are chatting with an ai assistant.",
+            true,
+            REQUIRED
+        ),
         Verdict::Allow
     );
 }
@@ -76,21 +103,39 @@ fn disclaimers_already_in_the_text_are_not_repeated() {
 #[test]
 fn no_disclaimers_allows() {
     assert_eq!(outbound(&[], "Hello!", true, &[]), Verdict::Allow);
-    assert_eq!(outbound(&[("mode", "every")], "Hello!", false, &[]), Verdict::Allow);
+    assert_eq!(
+        outbound(&[("mode", "every")], "Hello!", false, &[]),
+        Verdict::Allow
+    );
 }
 
 #[test]
 fn configured_extra_disclaimers_are_added() {
-    let config = [("disclaimers", "Msg & data rates may apply.|Reply STOP to opt out.")];
+    let config = [(
+        "disclaimers",
+        "Msg & data rates may apply.|Reply STOP to opt out.",
+    )];
     assert_eq!(
         outbound(&config, "Hi", true, &["Not financial advice."]),
         rewrite("Hi\n\nNot financial advice.\nMsg & data rates may apply.\nReply STOP to opt out.")
     );
-    assert_eq!(outbound(&config, "Hi", true, &[]), rewrite("Hi\n\nMsg & data rates may apply.\nReply STOP to opt out."));
+    assert_eq!(
+        outbound(&config, "Hi", true, &[]),
+        rewrite("Hi\n\nMsg & data rates may apply.\nReply STOP to opt out.")
+    );
     assert_eq!(outbound(&config, "Hi", false, &[]), Verdict::Allow);
 }
 
 #[test]
 fn inbound_messages_are_allowed() {
-    assert_eq!(check(&[("mode", "every")], Direction::Inbound, "Hello", true, REQUIRED), Verdict::Allow);
+    assert_eq!(
+        check(
+            &[("mode", "every")],
+            Direction::Inbound,
+            "Hello",
+            true,
+            REQUIRED
+        ),
+        Verdict::Allow
+    );
 }

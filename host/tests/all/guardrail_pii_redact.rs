@@ -15,7 +15,9 @@ fn plugin() -> Arc<LoadedPlugin> {
 }
 
 fn check(config: &[(&str, &str)], direction: Direction, text: &str) -> Verdict {
-    let mut inst = runtime().instantiate(&plugin(), &ctx("acme", "pii-redact", config)).expect("instantiates");
+    let mut inst = runtime()
+        .instantiate(&plugin(), &ctx("acme", "pii-redact", config))
+        .expect("instantiates");
     inst.check(&GuardrailContext {
         direction,
         text: text.into(),
@@ -43,8 +45,18 @@ fn redacts_both_directions() {
 
 #[test]
 fn clean_text_and_luhn_failures_are_allowed() {
-    assert_eq!(check(&[], Direction::Outbound, "See you on 2024-01-15 at 10, room 42."), Verdict::Allow);
-    assert_eq!(check(&[], Direction::Inbound, "ref 4111 1111 1111 1112"), Verdict::Allow);
+    assert_eq!(
+        check(
+            &[],
+            Direction::Outbound,
+            "See you on 2024-01-15 at 10, room 42."
+        ),
+        Verdict::Allow
+    );
+    assert_eq!(
+        check(&[], Direction::Inbound, "ref 4111 1111 1111 1112"),
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -54,14 +66,20 @@ fn config_selects_kinds() {
         rewrite("Reach [EMAIL] or +1 (555) 123-4567; card 4111-1111-1111-1111, due 2024-01-15.")
     );
     assert_eq!(
-        check(&[("redact", "phone,card")], Direction::Outbound, "a@b.io 555.123.4567 4111 1111 1111 1111"),
+        check(
+            &[("redact", "phone,card")],
+            Direction::Outbound,
+            "a@b.io 555.123.4567 4111 1111 1111 1111"
+        ),
         rewrite("a@b.io [PHONE] [CARD]")
     );
 }
 
 #[test]
 fn unknown_kind_is_an_error() {
-    let mut inst = runtime().instantiate(&plugin(), &ctx("acme", "pii-redact", &[("redact", "ssn")])).expect("instantiates");
+    let mut inst = runtime()
+        .instantiate(&plugin(), &ctx("acme", "pii-redact", &[("redact", "ssn")]))
+        .expect("instantiates");
     let result = inst.check(&GuardrailContext {
         direction: Direction::Inbound,
         text: "a@b.io".into(),

@@ -11,11 +11,15 @@ use switchboard_artifacts::first_party::PROHIBITED_TOPICS;
 use crate::common::{ctx, runtime};
 
 fn plugin() -> Arc<LoadedPlugin> {
-    runtime().load(PROHIBITED_TOPICS).expect("prohibited-topics loads")
+    runtime()
+        .load(PROHIBITED_TOPICS)
+        .expect("prohibited-topics loads")
 }
 
 fn check(config: &[(&str, &str)], direction: Direction, text: &str, topics: &[&str]) -> Verdict {
-    let mut inst = runtime().instantiate(&plugin(), &ctx("acme", "prohibited-topics", config)).expect("instantiates");
+    let mut inst = runtime()
+        .instantiate(&plugin(), &ctx("acme", "prohibited-topics", config))
+        .expect("instantiates");
     inst.check(&GuardrailContext {
         direction,
         text: text.into(),
@@ -31,8 +35,16 @@ fn check(config: &[(&str, &str)], direction: Direction, text: &str, topics: &[&s
 #[test]
 fn outbound_persona_topic_blocks_by_default() {
     assert_eq!(
-        check(&[], Direction::Outbound, "Let me tell you about POLITICS today.", &["politics"]),
-        Verdict::Block { reason: "prohibited topic: politics".into(), reply: None }
+        check(
+            &[],
+            Direction::Outbound,
+            "Let me tell you about POLITICS today.",
+            &["politics"]
+        ),
+        Verdict::Block {
+            reason: "prohibited topic: politics".into(),
+            reply: None
+        }
     );
 }
 
@@ -40,45 +52,96 @@ fn outbound_persona_topic_blocks_by_default() {
 fn outbound_config_phrase_with_block_reply() {
     assert_eq!(
         check(
-            &[("phrases", "crypto | stock tips"), ("block_reply", "I can't discuss that.")],
+            &[
+                ("phrases", "crypto | stock tips"),
+                ("block_reply", "I can't discuss that.")
+            ],
             Direction::Outbound,
             "Here are my stock\n  tips:",
             &[]
         ),
-        Verdict::Block { reason: "prohibited topic: stock tips".into(), reply: Some("I can't discuss that.".into()) }
+        Verdict::Block {
+            reason: "prohibited topic: stock tips".into(),
+            reply: Some("I can't discuss that.".into())
+        }
     );
 }
 
 #[test]
 fn outbound_rewrite_action() {
     assert_eq!(
-        check(&[("action", "rewrite")], Direction::Outbound, "Buy a gun.", &["gun"]),
-        Verdict::Rewrite { text: "I'm sorry, I can't help with that topic.".into() }
+        check(
+            &[("action", "rewrite")],
+            Direction::Outbound,
+            "Buy a gun.",
+            &["gun"]
+        ),
+        Verdict::Rewrite {
+            text: "I'm sorry, I can't help with that topic.".into()
+        }
     );
     assert_eq!(
-        check(&[("action", "rewrite"), ("rewrite_text", "Let's change the subject.")], Direction::Outbound, "gun", &["gun"]),
-        Verdict::Rewrite { text: "Let's change the subject.".into() }
+        check(
+            &[
+                ("action", "rewrite"),
+                ("rewrite_text", "Let's change the subject.")
+            ],
+            Direction::Outbound,
+            "gun",
+            &["gun"]
+        ),
+        Verdict::Rewrite {
+            text: "Let's change the subject.".into()
+        }
     );
 }
 
 #[test]
 fn word_boundaries_allow() {
-    assert_eq!(check(&[("phrases", "gun")], Direction::Outbound, "The show has begun.", &[]), Verdict::Allow);
+    assert_eq!(
+        check(
+            &[("phrases", "gun")],
+            Direction::Outbound,
+            "The show has begun.",
+            &[]
+        ),
+        Verdict::Allow
+    );
 }
 
 #[test]
 fn inbound_only_when_enabled() {
-    assert_eq!(check(&[], Direction::Inbound, "what about politics?", &["politics"]), Verdict::Allow);
     assert_eq!(
-        check(&[("check_inbound", "true"), ("action", "rewrite")], Direction::Inbound, "what about politics?", &["politics"]),
-        Verdict::Block { reason: "prohibited topic: politics".into(), reply: None }
+        check(
+            &[],
+            Direction::Inbound,
+            "what about politics?",
+            &["politics"]
+        ),
+        Verdict::Allow
+    );
+    assert_eq!(
+        check(
+            &[("check_inbound", "true"), ("action", "rewrite")],
+            Direction::Inbound,
+            "what about politics?",
+            &["politics"]
+        ),
+        Verdict::Block {
+            reason: "prohibited topic: politics".into(),
+            reply: None
+        }
     );
 }
 
 #[test]
 fn invalid_action_is_an_error() {
-    let mut inst =
-        runtime().instantiate(&plugin(), &ctx("acme", "prohibited-topics", &[("action", "explode")])).expect("instantiates");
+    let mut inst = runtime()
+        .instantiate(
+            &plugin(),
+            &ctx("acme", "prohibited-topics", &[("action", "explode")]),
+        )
+        .expect("instantiates");
     let result = inst.check(&GuardrailContext {
         direction: Direction::Outbound,
         text: "hello".into(),

@@ -14,11 +14,23 @@ fn hostile() -> Arc<LoadedPlugin> {
     load_path(HOSTILE)
 }
 
-fn call(mode: &str, limits: LimitOverrides) -> (Result<Vec<Event>, PluginError>, switchboard::runtime::CallReport) {
+fn call(
+    mode: &str,
+    limits: LimitOverrides,
+) -> (
+    Result<Vec<Event>, PluginError>,
+    switchboard::runtime::CallReport,
+) {
     call_with(&[("mode", mode)], limits)
 }
 
-fn call_with(config: &[(&str, &str)], limits: LimitOverrides) -> (Result<Vec<Event>, PluginError>, switchboard::runtime::CallReport) {
+fn call_with(
+    config: &[(&str, &str)],
+    limits: LimitOverrides,
+) -> (
+    Result<Vec<Event>, PluginError>,
+    switchboard::runtime::CallReport,
+) {
     let mut c: CallContext = ctx("evil-tenant", "hostile", config);
     c.limits = limits;
     let mut inst = runtime().instantiate(&hostile(), &c).expect("instantiates");
@@ -41,18 +53,32 @@ fn well_behaved_mode_works() {
 
 #[test]
 fn infinite_loop_is_stopped_by_fuel() {
-    let limits = LimitOverrides { fuel: Some(10_000_000), deadline_ms: Some(30_000), ..Default::default() };
+    let limits = LimitOverrides {
+        fuel: Some(10_000_000),
+        deadline_ms: Some(30_000),
+        ..Default::default()
+    };
     let (r, report) = call("loop", limits);
-    assert!(matches!(r, Err(PluginError::OutOfFuel { budget: 10_000_000 })), "{r:?}");
+    assert!(
+        matches!(r, Err(PluginError::OutOfFuel { budget: 10_000_000 })),
+        "{r:?}"
+    );
     assert_eq!(report.fuel_consumed, 10_000_000);
 }
 
 #[test]
 fn infinite_loop_with_generous_fuel_is_stopped_by_deadline() {
-    let limits = LimitOverrides { fuel: Some(u64::MAX / 2), deadline_ms: Some(50), ..Default::default() };
+    let limits = LimitOverrides {
+        fuel: Some(u64::MAX / 2),
+        deadline_ms: Some(50),
+        ..Default::default()
+    };
     let started = Instant::now();
     let (r, _) = call("loop", limits);
-    assert!(matches!(r, Err(PluginError::Deadline { deadline_ms: 50 })), "{r:?}");
+    assert!(
+        matches!(r, Err(PluginError::Deadline { deadline_ms: 50 })),
+        "{r:?}"
+    );
     // Not a timing assertion on speed: only that the deadline, not fuel, ended
     // a call that would otherwise run for hours.
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -60,23 +86,49 @@ fn infinite_loop_with_generous_fuel_is_stopped_by_deadline() {
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
-    let limits = LimitOverrides { memory_bytes: Some(16 << 20), ..Default::default() };
+    let limits = LimitOverrides {
+        memory_bytes: Some(16 << 20),
+        ..Default::default()
+    };
     let (r, _) = call("memory-bomb", limits);
-    assert!(matches!(r, Err(PluginError::MemoryLimit { limit }) if limit == 16 << 20), "{r:?}");
+    assert!(
+        matches!(r, Err(PluginError::MemoryLimit { limit }) if limit == 16 << 20),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn deep_recursion_is_a_stack_overflow_trap() {
     let (r, _) = call("recursion", LimitOverrides::default());
-    assert!(matches!(r, Err(PluginError::Trap { kind: TrapKind::StackOverflow, .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(PluginError::Trap {
+                kind: TrapKind::StackOverflow,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn panic_is_an_unreachable_trap_with_the_message_in_the_log() {
     let (r, report) = call("panic", LimitOverrides::default());
-    assert!(matches!(r, Err(PluginError::Trap { kind: TrapKind::Unreachable, .. })), "{r:?}");
     assert!(
-        report.logs.iter().any(|l| l.level == "stderr" && l.message.contains("hostile plugin panicked on purpose")),
+        matches!(
+            r,
+            Err(PluginError::Trap {
+                kind: TrapKind::Unreachable,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(
+        report.logs.iter().any(
+            |l| l.level == "stderr" && l.message.contains("hostile plugin panicked on purpose")
+        ),
         "panic message captured from stderr: {:?}",
         report.logs
     );
@@ -85,7 +137,16 @@ fn panic_is_an_unreachable_trap_with_the_message_in_the_log() {
 #[test]
 fn explicit_unreachable_is_a_trap() {
     let (r, _) = call("unreachable", LimitOverrides::default());
-    assert!(matches!(r, Err(PluginError::Trap { kind: TrapKind::Unreachable, .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(PluginError::Trap {
+                kind: TrapKind::Unreachable,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -97,7 +158,10 @@ fn hundred_megabyte_string_cannot_be_built_under_default_memory() {
 #[test]
 fn hundred_megabyte_string_is_refused_by_the_output_cap() {
     // With memory to build it, the string reaches the output cap instead.
-    let limits = LimitOverrides { memory_bytes: Some(512 << 20), ..Default::default() };
+    let limits = LimitOverrides {
+        memory_bytes: Some(512 << 20),
+        ..Default::default()
+    };
     let (r, _) = call("big-string", limits);
     match r {
         Err(PluginError::OutputTooLarge { size, limit, .. }) => {
@@ -116,10 +180,20 @@ fn million_events_exceed_memory_before_reaching_the_host() {
 
 #[test]
 fn too_many_events_are_refused_by_count_before_conversion() {
-    let limits = LimitOverrides { memory_bytes: Some(256 << 20), ..Default::default() };
+    let limits = LimitOverrides {
+        memory_bytes: Some(256 << 20),
+        ..Default::default()
+    };
     let (r, _) = call_with(&[("mode", "many-events"), ("count", "50000")], limits);
     assert!(
-        matches!(r, Err(PluginError::OutputTooLarge { what: "event count", size: 50_000, limit: 10_000 })),
+        matches!(
+            r,
+            Err(PluginError::OutputTooLarge {
+                what: "event count",
+                size: 50_000,
+                limit: 10_000
+            })
+        ),
         "{r:?}"
     );
 }
@@ -127,23 +201,52 @@ fn too_many_events_are_refused_by_count_before_conversion() {
 #[test]
 fn log_flood_is_capped_and_counted() {
     // Generous fuel and time: this test is about the log cap, not the others.
-    let limits = LimitOverrides { log_bytes: Some(4096), fuel: Some(u64::MAX / 2), deadline_ms: Some(60_000), ..Default::default() };
+    let limits = LimitOverrides {
+        log_bytes: Some(4096),
+        fuel: Some(u64::MAX / 2),
+        deadline_ms: Some(60_000),
+        ..Default::default()
+    };
     let (r, report) = call_with(&[("mode", "log-flood"), ("count", "200000")], limits);
     assert_eq!(text_of(&r.unwrap()), "logged");
-    let kept: usize = report.logs.iter().map(|l| l.message.len() + l.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()).sum();
+    let kept: usize = report
+        .logs
+        .iter()
+        .map(|l| {
+            l.message.len()
+                + l.fields
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        })
+        .sum();
     assert!(kept <= 4096, "kept {kept} bytes");
     assert_eq!(report.logs.len() as u64 + report.dropped_log_lines, 200_000);
 }
 
 #[test]
 fn stdout_flood_is_captured_up_to_the_cap() {
-    let limits = LimitOverrides { log_bytes: Some(8192), fuel: Some(u64::MAX / 2), deadline_ms: Some(60_000), ..Default::default() };
+    let limits = LimitOverrides {
+        log_bytes: Some(8192),
+        fuel: Some(u64::MAX / 2),
+        deadline_ms: Some(60_000),
+        ..Default::default()
+    };
     let (r, report) = call("stdout-flood", limits);
     assert_eq!(text_of(&r.unwrap()), "printed");
-    let printed: usize = report.logs.iter().filter(|l| l.level == "stdout" || l.level == "stderr").map(|l| l.message.len()).sum();
+    let printed: usize = report
+        .logs
+        .iter()
+        .filter(|l| l.level == "stdout" || l.level == "stderr")
+        .map(|l| l.message.len())
+        .sum();
     assert!(printed <= 2 * 8192, "printed {printed}");
     // 20,000 lines of 1 KiB to each stream, all but 8 KiB per stream dropped.
-    assert!(report.dropped_output_bytes > 2 * 20_000 * 1024 - 2 * 8192, "dropped {}", report.dropped_output_bytes);
+    assert!(
+        report.dropped_output_bytes > 2 * 20_000 * 1024 - 2 * 8192,
+        "dropped {}",
+        report.dropped_output_bytes
+    );
 }
 
 #[test]
@@ -161,8 +264,14 @@ fn kv_quotas_stop_abuse() {
     let (r, _) = call("kv-abuse", LimitOverrides::default());
     let events = r.unwrap();
     let text = text_of(&events);
-    assert!(text.starts_with("denied: value KvError::ValueTooLarge(65536)"), "{text}");
-    assert!(text.contains("keys stopped after 1000 with KvError::TooManyKeys(1000)"), "{text}");
+    assert!(
+        text.starts_with("denied: value KvError::ValueTooLarge(65536)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keys stopped after 1000 with KvError::TooManyKeys(1000)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -173,8 +282,14 @@ fn kv_is_scoped_per_tenant() {
     a.kv = kv.clone();
     let mut inst = runtime().instantiate(&hostile(), &a).unwrap();
     inst.parse(&post("https://x.test/", &[], b"")).unwrap();
-    let scope_a = switchboard::kv::KvScope { tenant: "tenant-a".into(), plugin: "hostile".into() };
-    let scope_b = switchboard::kv::KvScope { tenant: "tenant-b".into(), plugin: "hostile".into() };
+    let scope_a = switchboard::kv::KvScope {
+        tenant: "tenant-a".into(),
+        plugin: "hostile".into(),
+    };
+    let scope_b = switchboard::kv::KvScope {
+        tenant: "tenant-b".into(),
+        plugin: "hostile".into(),
+    };
     assert_eq!(kv.count(&scope_a).unwrap(), 1000);
     assert_eq!(kv.count(&scope_b).unwrap(), 0);
 }
@@ -184,7 +299,12 @@ fn host_keeps_serving_other_tenants_while_hostile_plugins_run() {
     let hostile_thread = std::thread::spawn(|| {
         let mut errors = Vec::new();
         for mode in ["loop", "memory-bomb", "recursion", "panic", "loop"] {
-            let limits = LimitOverrides { fuel: Some(u64::MAX / 2), deadline_ms: Some(200), memory_bytes: Some(16 << 20), ..Default::default() };
+            let limits = LimitOverrides {
+                fuel: Some(u64::MAX / 2),
+                deadline_ms: Some(200),
+                memory_bytes: Some(16 << 20),
+                ..Default::default()
+            };
             errors.push(call(mode, limits).0.unwrap_err().code());
         }
         errors
@@ -194,7 +314,12 @@ fn host_keeps_serving_other_tenants_while_hostile_plugins_run() {
     let sig = crate::common::hmac_sha256_hex(b"s3cret", body);
     let mut ok = 0;
     while !hostile_thread.is_finished() || ok < 20 {
-        let mut inst = runtime().instantiate(&good, &ctx("good-tenant", "simple-json", &[("secret", "s3cret")])).unwrap();
+        let mut inst = runtime()
+            .instantiate(
+                &good,
+                &ctx("good-tenant", "simple-json", &[("secret", "s3cret")]),
+            )
+            .unwrap();
         let req = post("https://x.test/webhooks/c", &[("X-Signature", &sig)], body);
         inst.verify(&req).expect("verify");
         let events = inst.parse(&req).expect("good tenant still served");
@@ -202,6 +327,9 @@ fn host_keeps_serving_other_tenants_while_hostile_plugins_run() {
         ok += 1;
     }
     let codes = hostile_thread.join().unwrap();
-    assert_eq!(codes, vec!["deadline", "memory-limit", "trap", "trap", "deadline"]);
+    assert_eq!(
+        codes,
+        vec!["deadline", "memory-limit", "trap", "trap", "deadline"]
+    );
     assert!(ok >= 20);
 }

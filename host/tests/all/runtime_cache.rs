@@ -6,7 +6,10 @@ use switchboard_artifacts::first_party::WHATSAPP_CLOUD;
 use switchboard_artifacts::test_guests::FUTURE_VERSION;
 
 fn runtime_with_cache(dir: &std::path::Path) -> PluginRuntime {
-    let mut opts = RuntimeOptions { cache_dir: Some(dir.to_path_buf()), ..Default::default() };
+    let mut opts = RuntimeOptions {
+        cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    };
     opts.engine.pool_instances = 8;
     PluginRuntime::new(opts).unwrap()
 }
@@ -30,10 +33,19 @@ fn second_runtime_loads_from_disk_without_compiling() {
     // A "restart": a new runtime over the same data directory.
     let second = runtime_with_cache(dir.path());
     let p2 = second.load(WHATSAPP_CLOUD).unwrap();
-    assert_eq!(second.stats().compiles, 0, "cache path must skip compilation");
+    assert_eq!(
+        second.stats().compiles,
+        0,
+        "cache path must skip compilation"
+    );
     assert_eq!(second.stats().disk_cache_hits, 1);
     assert!(p2.compile_time.is_none());
-    let mut inst = second.instantiate(&p2, &switchboard::runtime::CallContext::for_tenant("t", "whatsapp-cloud")).unwrap();
+    let mut inst = second
+        .instantiate(
+            &p2,
+            &switchboard::runtime::CallContext::for_tenant("t", "whatsapp-cloud"),
+        )
+        .unwrap();
     assert_eq!(inst.info().unwrap().name, "whatsapp-cloud");
 }
 
@@ -60,7 +72,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
     }
     out
 }
@@ -69,7 +85,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn a_newer_contract_version_is_refused_with_what_was_expected() {
     let bytes = std::fs::read(FUTURE_VERSION).unwrap();
     let err = crate::common::runtime().load(&bytes).unwrap_err();
-    let PluginError::Incompatible(msg) = err else { panic!("{err:?}") };
+    let PluginError::Incompatible(msg) = err else {
+        panic!("{err:?}")
+    };
     assert!(msg.contains("switchboard:plugin/adapter@9.0.0"), "{msg}");
     assert!(msg.contains("switchboard:plugin@0.1.0"), "{msg}");
 }
@@ -79,12 +97,18 @@ fn non_components_are_refused_clearly() {
     let rt = crate::common::runtime();
     // A minimal core module (magic + version 1).
     let core = b"\0asm\x01\0\0\0";
-    let PluginError::Incompatible(msg) = rt.load(core).unwrap_err() else { panic!() };
+    let PluginError::Incompatible(msg) = rt.load(core).unwrap_err() else {
+        panic!()
+    };
     assert!(msg.contains("core wasm module, not a component"), "{msg}");
-    let PluginError::Incompatible(msg) = rt.load(b"definitely not wasm").unwrap_err() else { panic!() };
+    let PluginError::Incompatible(msg) = rt.load(b"definitely not wasm").unwrap_err() else {
+        panic!()
+    };
     assert!(msg.contains("not a wasm binary"), "{msg}");
     // Right magic, broken body.
-    let PluginError::Incompatible(msg) = rt.load(b"\0asm\x0d\0\x01\0garbage").unwrap_err() else { panic!() };
+    let PluginError::Incompatible(msg) = rt.load(b"\0asm\x0d\0\x01\0garbage").unwrap_err() else {
+        panic!()
+    };
     assert!(msg.contains("not a valid wasm component"), "{msg}");
 }
 
@@ -92,7 +116,9 @@ fn non_components_are_refused_clearly() {
 fn calling_the_wrong_world_is_a_typed_error() {
     let rt = crate::common::runtime();
     let p = rt.load(WHATSAPP_CLOUD).unwrap();
-    let mut inst = rt.instantiate(&p, &switchboard::runtime::CallContext::for_tenant("t", "w")).unwrap();
+    let mut inst = rt
+        .instantiate(&p, &switchboard::runtime::CallContext::for_tenant("t", "w"))
+        .unwrap();
     let ctx = switchboard::domain::GuardrailContext {
         direction: switchboard::domain::Direction::Inbound,
         text: "hi".into(),
@@ -102,5 +128,11 @@ fn calling_the_wrong_world_is_a_typed_error() {
         prohibited_topics: vec![],
         required_disclaimers: vec![],
     };
-    assert!(matches!(inst.check(&ctx), Err(PluginError::WrongWorld { expected: "guardrail", actual: "channel-adapter" })));
+    assert!(matches!(
+        inst.check(&ctx),
+        Err(PluginError::WrongWorld {
+            expected: "guardrail",
+            actual: "channel-adapter"
+        })
+    ));
 }

@@ -10,16 +10,19 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use switchboard::domain::{
-    Attachment, AttachmentKind, ConsentSignal, ContactAddress, DeliveryStatus, Event, GuestError, Header, HttpRequest,
-    HttpResponse, InboundMessage, OutboundMessage, ProviderError, Receipt,
+    Attachment, AttachmentKind, ConsentSignal, ContactAddress, DeliveryStatus, Event, GuestError,
+    Header, HttpRequest, HttpResponse, InboundMessage, OutboundMessage, ProviderError, Receipt,
 };
-use switchboard::runtime::{CallContext, LoadedPlugin, PluginError, PluginInstance};
+use switchboard::runtime::{CallContext, LoadedPlugin, PluginInstance};
 use switchboard_artifacts::first_party::TELEGRAM;
 
-use crate::common::{ctx, post, runtime};
+use crate::common::{ctx, guest_err, post, runtime};
 
 /// Where the Telegram fixtures live (`/work/shared` next to the workspace).
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/telegram");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/telegram"
+);
 
 const BOT_TOKEN: &str = "123:ABC";
 const SECRET_TOKEN: &str = "s3cr3t_Token-42";
@@ -33,7 +36,9 @@ fn plugin() -> Arc<LoadedPlugin> {
 }
 
 fn instance(config: &[(&str, &str)]) -> PluginInstance {
-    runtime().instantiate(&plugin(), &ctx("acme", "telegram", config)).expect("instantiates")
+    runtime()
+        .instantiate(&plugin(), &ctx("acme", "telegram", config))
+        .expect("instantiates")
 }
 
 fn configured() -> PluginInstance {
@@ -46,7 +51,8 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn fixture_json(name: &str) -> Value {
-    serde_json::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}"))
+    serde_json::from_slice(&fixture(name))
+        .unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}"))
 }
 
 fn webhook(secret: Option<&str>, body: &[u8]) -> HttpRequest {
@@ -58,7 +64,9 @@ fn webhook(secret: Option<&str>, body: &[u8]) -> HttpRequest {
 }
 
 fn parse_fixture(name: &str) -> Vec<Event> {
-    configured().parse(&webhook(None, &fixture(name))).unwrap_or_else(|e| panic!("{name}: {e:?}"))
+    configured()
+        .parse(&webhook(None, &fixture(name)))
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"))
 }
 
 fn only_message(name: &str) -> InboundMessage {
@@ -68,24 +76,22 @@ fn only_message(name: &str) -> InboundMessage {
     }
 }
 
-fn guest_err<T: std::fmt::Debug>(result: Result<T, PluginError>) -> GuestError {
-    match result {
-        Err(PluginError::Guest(e)) => e,
-        other => panic!("expected a guest error, got {other:?}"),
-    }
-}
-
 // ------------------------------------------------------------------ info
 
 #[test]
 fn declares_itself() {
-    let mut inst = runtime().instantiate(&plugin(), &CallContext::for_tenant("t", "telegram")).unwrap();
+    let mut inst = runtime()
+        .instantiate(&plugin(), &CallContext::for_tenant("t", "telegram"))
+        .unwrap();
     let info = inst.info().unwrap();
     assert_eq!(info.name, "telegram");
     assert_eq!(info.max_text_length, 4096);
     assert!(!info.supports_media);
     assert_eq!(info.outbound_hosts, vec!["api.telegram.org".to_string()]);
-    assert_eq!(info.config_keys, vec!["bot_token", "secret_token", "api_base_url"]);
+    assert_eq!(
+        info.config_keys,
+        vec!["bot_token", "secret_token", "api_base_url"]
+    );
 }
 
 // ---------------------------------------------------------------- verify
@@ -93,16 +99,30 @@ fn declares_itself() {
 #[test]
 fn the_right_secret_token_is_accepted() {
     let body = fixture("courier_helloMsg.json");
-    assert_eq!(configured().verify(&webhook(Some(SECRET_TOKEN), &body)).unwrap(), None);
+    assert_eq!(
+        configured()
+            .verify(&webhook(Some(SECRET_TOKEN), &body))
+            .unwrap(),
+        None
+    );
     // Header names are case-insensitive.
-    let lower = post(WEBHOOK_URL, &[("x-telegram-bot-api-secret-token", SECRET_TOKEN)], &body);
+    let lower = post(
+        WEBHOOK_URL,
+        &[("x-telegram-bot-api-secret-token", SECRET_TOKEN)],
+        &body,
+    );
     assert_eq!(configured().verify(&lower).unwrap(), None);
 }
 
 #[test]
 fn wrong_or_missing_secret_tokens_are_rejected() {
     let body = fixture("courier_helloMsg.json");
-    for (secret, mentions) in [(Some("wrong"), "does not match"), (Some(""), "missing"), (None, "missing"), (Some("s3cr3t_Token-4"), "does not match")] {
+    for (secret, mentions) in [
+        (Some("wrong"), "does not match"),
+        (Some(""), "missing"),
+        (None, "missing"),
+        (Some("s3cr3t_Token-4"), "does not match"),
+    ] {
         match guest_err(configured().verify(&webhook(secret, &body))) {
             GuestError::InvalidSignature(m) => assert!(m.contains(mentions), "{secret:?}: `{m}`"),
             other => panic!("{secret:?}: expected invalid-signature, got {other:?}"),
@@ -113,7 +133,10 @@ fn wrong_or_missing_secret_tokens_are_rejected() {
 #[test]
 fn missing_secret_token_config_is_a_config_error() {
     let body = fixture("courier_helloMsg.json");
-    for config in [&[("bot_token", BOT_TOKEN)][..], &[("bot_token", BOT_TOKEN), ("secret_token", "")]] {
+    for config in [
+        &[("bot_token", BOT_TOKEN)][..],
+        &[("bot_token", BOT_TOKEN), ("secret_token", "")],
+    ] {
         match guest_err(instance(config).verify(&webhook(Some(SECRET_TOKEN), &body))) {
             GuestError::Config(m) => assert!(m.contains("secret_token"), "{m}"),
             other => panic!("expected a config error, got {other:?}"),
@@ -123,8 +146,16 @@ fn missing_secret_token_config_is_a_config_error() {
 
 #[test]
 fn other_methods_are_bad_requests() {
-    let get = HttpRequest { method: "GET".into(), url: WEBHOOK_URL.into(), headers: vec![], body: vec![] };
-    assert!(matches!(guest_err(configured().verify(&get)), GuestError::BadRequest(_)));
+    let get = HttpRequest {
+        method: "GET".into(),
+        url: WEBHOOK_URL.into(),
+        headers: vec![],
+        body: vec![],
+    };
+    assert!(matches!(
+        guest_err(configured().verify(&get)),
+        GuestError::BadRequest(_)
+    ));
 }
 
 // ----------------------------------------------------------------- parse
@@ -132,27 +163,30 @@ fn other_methods_are_bad_requests() {
 #[test]
 fn parses_a_private_text_message() {
     let msg = only_message("courier_helloMsg.json");
-    assert_eq!(msg, InboundMessage {
-        external_id: "174114370".into(),
-        sender: ContactAddress {
-            address: "3527065".into(),
-            phone: None,
-            user_id: Some("3527065".into()),
-            display_name: Some("Nic Pottier".into()),
-        },
-        recipient: None,
-        group_id: None,
-        timestamp: Some(1454119029),
-        text: Some("Hello World".into()),
-        attachments: vec![],
-        location: None,
-        reply_to: None,
-        reaction: None,
-        interactive: None,
-        consent: None,
-        kind: "text".into(),
-        route_key: None,
-    });
+    assert_eq!(
+        msg,
+        InboundMessage {
+            external_id: "174114370".into(),
+            sender: ContactAddress {
+                address: "3527065".into(),
+                phone: None,
+                user_id: Some("3527065".into()),
+                display_name: Some("Nic Pottier".into()),
+            },
+            recipient: None,
+            group_id: None,
+            timestamp: Some(1454119029),
+            text: Some("Hello World".into()),
+            attachments: vec![],
+            location: None,
+            reply_to: None,
+            reaction: None,
+            interactive: None,
+            consent: None,
+            kind: "text".into(),
+            route_key: None,
+        }
+    );
 }
 
 #[test]
@@ -172,15 +206,18 @@ fn parses_a_group_command_reply() {
 fn parses_a_sticker() {
     let msg = only_message("courier_stickerMsg.json");
     assert_eq!(msg.kind, "sticker");
-    assert_eq!(msg.attachments, vec![Attachment {
-        kind: AttachmentKind::Sticker,
-        id: Some("BQADAwADRQADyIsGAAHtBskMy6GoLAI".into()),
-        url: None,
-        mime_type: None,
-        caption: None,
-        filename: None,
-        sha256: None,
-    }]);
+    assert_eq!(
+        msg.attachments,
+        vec![Attachment {
+            kind: AttachmentKind::Sticker,
+            id: Some("BQADAwADRQADyIsGAAHtBskMy6GoLAI".into()),
+            url: None,
+            mime_type: None,
+            caption: None,
+            filename: None,
+            sha256: None,
+        }]
+    );
 }
 
 #[test]
@@ -250,25 +287,52 @@ fn body_of(req: &HttpRequest) -> Value {
 
 #[test]
 fn renders_send_message_exactly() {
-    let req = configured().render(&outbound("3527065", Some("Hello"), Some("41"))).unwrap();
+    let req = configured()
+        .render(&outbound("3527065", Some("Hello"), Some("41")))
+        .unwrap();
     assert_eq!(req.method, "POST");
     assert_eq!(req.url, "https://api.telegram.org/bot123:ABC/sendMessage");
-    assert_eq!(req.headers, vec![Header { name: "content-type".into(), value: "application/json".into() }]);
-    assert_eq!(body_of(&req), json!({"chat_id": 3527065, "text": "Hello", "reply_parameters": {"message_id": 41}}));
+    assert_eq!(
+        req.headers,
+        vec![Header {
+            name: "content-type".into(),
+            value: "application/json".into()
+        }]
+    );
+    assert_eq!(
+        body_of(&req),
+        json!({"chat_id": 3527065, "text": "Hello", "reply_parameters": {"message_id": 41}})
+    );
     // The same as the Bot API reference example (minus optional fields).
     let reference = &fixture_json("bot_api_reference.json")["sendMessage_request"]["body"];
-    assert_eq!(body_of(&req)["reply_parameters"], reference["reply_parameters"]);
+    assert_eq!(
+        body_of(&req)["reply_parameters"],
+        reference["reply_parameters"]
+    );
     assert_eq!(body_of(&req)["chat_id"], reference["chat_id"]);
 
-    let req = configured().render(&outbound("@channelname", Some("hi"), None)).unwrap();
-    assert_eq!(body_of(&req), json!({"chat_id": "@channelname", "text": "hi"}));
-    let req = configured().render(&outbound("-1001293752024", Some("hi"), None)).unwrap();
-    assert_eq!(body_of(&req), json!({"chat_id": -1001293752024_i64, "text": "hi"}));
+    let req = configured()
+        .render(&outbound("@channelname", Some("hi"), None))
+        .unwrap();
+    assert_eq!(
+        body_of(&req),
+        json!({"chat_id": "@channelname", "text": "hi"})
+    );
+    let req = configured()
+        .render(&outbound("-1001293752024", Some("hi"), None))
+        .unwrap();
+    assert_eq!(
+        body_of(&req),
+        json!({"chat_id": -1001293752024_i64, "text": "hi"})
+    );
 }
 
 #[test]
 fn render_uses_the_configured_base_url() {
-    let mut inst = instance(&[("bot_token", BOT_TOKEN), ("api_base_url", "http://127.0.0.1:8081/")]);
+    let mut inst = instance(&[
+        ("bot_token", BOT_TOKEN),
+        ("api_base_url", "http://127.0.0.1:8081/"),
+    ]);
     let req = inst.render(&outbound("1", Some("hi"), None)).unwrap();
     assert_eq!(req.url, "http://127.0.0.1:8081/bot123:ABC/sendMessage");
 }
@@ -277,13 +341,21 @@ fn render_uses_the_configured_base_url() {
 fn render_refuses_what_it_cannot_send() {
     let mut inst = configured();
     let at_limit = "a".repeat(4096);
-    assert_eq!(body_of(&inst.render(&outbound("1", Some(&at_limit), None)).unwrap())["text"], json!(at_limit));
+    assert_eq!(
+        body_of(&inst.render(&outbound("1", Some(&at_limit), None)).unwrap())["text"],
+        json!(at_limit)
+    );
     match guest_err(inst.render(&outbound("1", Some(&"a".repeat(4097)), None))) {
         GuestError::BadRequest(m) => assert!(m.contains("4096"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(guest_err(inst.render(&outbound("1", None, None))), GuestError::BadRequest(_)));
-    match guest_err(instance(&[("secret_token", SECRET_TOKEN)]).render(&outbound("1", Some("hi"), None))) {
+    assert!(matches!(
+        guest_err(inst.render(&outbound("1", None, None))),
+        GuestError::BadRequest(_)
+    ));
+    match guest_err(
+        instance(&[("secret_token", SECRET_TOKEN)]).render(&outbound("1", Some("hi"), None)),
+    ) {
         GuestError::Config(m) => assert!(m.contains("bot_token"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -292,7 +364,14 @@ fn render_refuses_what_it_cannot_send() {
 // ----------------------------------------------- parse-send-response
 
 fn response(status: u16, body: &[u8]) -> HttpResponse {
-    HttpResponse { status, headers: vec![Header { name: "content-type".into(), value: "application/json".into() }], body: body.to_vec() }
+    HttpResponse {
+        status,
+        headers: vec![Header {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        body: body.to_vec(),
+    }
 }
 
 fn reference_body(key: &str) -> Vec<u8> {
@@ -309,31 +388,45 @@ fn provider_error(status: u16, body: &[u8]) -> ProviderError {
 
 #[test]
 fn successful_send_gives_the_message_id() {
-    let receipt = configured().parse_send_response(&response(200, &reference_body("/sendMessage_success"))).unwrap();
-    assert_eq!(receipt, Receipt { external_id: Some("133".into()), status: DeliveryStatus::Sent });
+    let receipt = configured()
+        .parse_send_response(&response(200, &reference_body("/sendMessage_success")))
+        .unwrap();
+    assert_eq!(
+        receipt,
+        Receipt {
+            external_id: Some("133".into()),
+            status: DeliveryStatus::Sent
+        }
+    );
 }
 
 #[test]
 fn rate_limits_are_retried_after_the_given_delay() {
-    assert_eq!(provider_error(429, &reference_body("/error_shapes/rate_limited")), ProviderError {
-        retryable: true,
-        retry_after_secs: Some(35),
-        code: Some("429".into()),
-        message: "Too Many Requests: retry after 35".into(),
-        consent_revoked: false,
-    });
+    assert_eq!(
+        provider_error(429, &reference_body("/error_shapes/rate_limited")),
+        ProviderError {
+            retryable: true,
+            retry_after_secs: Some(35),
+            code: Some("429".into()),
+            message: "Too Many Requests: retry after 35".into(),
+            consent_revoked: false,
+        }
+    );
 }
 
 #[test]
 fn blocked_bot_revokes_consent() {
     let p = provider_error(403, &reference_body("/error_shapes/blocked_by_user"));
-    assert_eq!(p, ProviderError {
-        retryable: false,
-        retry_after_secs: None,
-        code: Some("403".into()),
-        message: "Forbidden: bot was blocked by the user".into(),
-        consent_revoked: true,
-    });
+    assert_eq!(
+        p,
+        ProviderError {
+            retryable: false,
+            retry_after_secs: None,
+            code: Some("403".into()),
+            message: "Forbidden: bot was blocked by the user".into(),
+            consent_revoked: true,
+        }
+    );
     assert!(provider_error(403, &reference_body("/error_shapes/user_deactivated")).consent_revoked);
     let generic = provider_error(400, &reference_body("/error_shapes/generic"));
     assert!(!generic.retryable && !generic.consent_revoked);

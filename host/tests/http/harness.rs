@@ -14,7 +14,10 @@ pub enum Backend {
 impl Backend {
     /// PostgreSQL from the environment, if configured.
     pub fn postgres() -> Option<Backend> {
-        std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).map(Backend::Postgres)
+        std::env::var("SWITCHBOARD_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Backend::Postgres)
     }
 }
 
@@ -32,7 +35,9 @@ macro_rules! on_both {
             async fn postgres() {
                 match $crate::harness::Backend::postgres() {
                     Some(b) => super::$name(b).await,
-                    None => eprintln!("SWITCHBOARD_TEST_POSTGRES_URL unset: PostgreSQL run skipped"),
+                    None => {
+                        eprintln!("SWITCHBOARD_TEST_POSTGRES_URL unset: PostgreSQL run skipped")
+                    }
                 }
             }
         }
@@ -64,7 +69,12 @@ impl TestServer {
         // One compiled-component cache for every server of this test binary,
         // so each start loads the first-party plugins instead of compiling.
         static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-        config.component_cache_dir = Some(CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path().to_path_buf());
+        config.component_cache_dir = Some(
+            CACHE
+                .get_or_init(|| tempfile::tempdir().unwrap())
+                .path()
+                .to_path_buf(),
+        );
         if let Backend::Postgres(url) = backend {
             config.database_url = Some(url);
         }
@@ -97,10 +107,20 @@ impl TestServer {
     /// A tenant with a unique slug; returns (id, api key).
     pub async fn tenant(&self, prefix: &str) -> (String, String) {
         let slug = format!("{prefix}-{}", unique());
-        let r = self.http.post(self.url("/v1/admin/tenants")).bearer_auth(&self.admin_token).json(&json!({ "slug": slug, "name": prefix })).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url("/v1/admin/tenants"))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({ "slug": slug, "name": prefix }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "{:?}", r.text().await);
         let v: Value = r.json().await.unwrap();
-        (v["id"].as_str().unwrap().to_string(), v["api_key"].as_str().unwrap().to_string())
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["api_key"].as_str().unwrap().to_string(),
+        )
     }
 
     /// A whatsapp-cloud channel with a phone-number id of its own (one
@@ -118,10 +138,22 @@ impl TestServer {
             "adapter": "whatsapp-cloud",
             "config": { "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": pnid, "access_token": "EAAG-test" }
         });
-        let r = self.http.post(self.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url("/v1/channels"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "{:?}", r.text().await);
         let v: Value = r.json().await.unwrap();
-        assert!(v["webhook_url"].as_str().unwrap().ends_with(v["id"].as_str().unwrap()));
+        assert!(
+            v["webhook_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(v["id"].as_str().unwrap())
+        );
         v["id"].as_str().unwrap().to_string()
     }
 
@@ -139,7 +171,13 @@ impl TestServer {
 
     /// GET with a tenant key; returns (status, json).
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -158,7 +196,10 @@ impl TestServer {
             for conv in page["data"].as_array().unwrap() {
                 let mut mcursor: Option<String> = None;
                 loop {
-                    let mut p = format!("/v1/conversations/{}/messages?limit=100", conv["id"].as_str().unwrap());
+                    let mut p = format!(
+                        "/v1/conversations/{}/messages?limit=100",
+                        conv["id"].as_str().unwrap()
+                    );
                     if let Some(c) = &mcursor {
                         p.push_str(&format!("&cursor={c}"));
                     }
@@ -189,8 +230,12 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// A fixture from `shared/fixtures/meta_whatsapp/`, parsed.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../shared/fixtures/meta_whatsapp/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    let path = format!(
+        "{}/../../shared/fixtures/meta_whatsapp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap()
 }
 
 /// A fixture as the compact bytes we send (and sign).

@@ -7,7 +7,8 @@ use crate::on_both;
 
 /// A text message change for phone-number id `pnid` with message id `id`.
 fn change_for(pnid: &str, id: &str, text: &str) -> Value {
-    let mut change = fixture("meta_dashboard_test_text_message.json")["entry"][0]["changes"][0].clone();
+    let mut change =
+        fixture("meta_dashboard_test_text_message.json")["entry"][0]["changes"][0].clone();
     change["value"]["metadata"]["phone_number_id"] = json!(pnid);
     change["value"]["messages"][0]["id"] = json!(id);
     change["value"]["messages"][0]["text"]["body"] = json!(text);
@@ -66,11 +67,20 @@ async fn batch_spanning_numbers_is_split_per_tenant(backend: Backend) {
     assert_eq!(a[0]["external_id"], "wamid.for-a");
     assert_eq!(a[0]["text"], "hello A");
     let b = s.all_messages(&key_b, &ch_b).await;
-    let mut ids: Vec<&str> = b.iter().map(|m| m["external_id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = b
+        .iter()
+        .map(|m| m["external_id"].as_str().unwrap())
+        .collect();
     ids.sort();
-    assert_eq!(ids, vec!["wamid.for-b", "wamid.sent-by-b"], "B gets its message and its status, nothing of A's");
+    assert_eq!(
+        ids,
+        vec!["wamid.for-b", "wamid.sent-by-b"],
+        "B gets its message and its status, nothing of A's"
+    );
     // A's key cannot see B's conversations either.
-    let (_, convs) = s.get(&key_a, &format!("/v1/conversations?channel_id={ch_b}")).await;
+    let (_, convs) = s
+        .get(&key_a, &format!("/v1/conversations?channel_id={ch_b}"))
+        .await;
     assert!(convs["data"].as_array().unwrap().is_empty());
 
     // The provider retries the same batch: nothing new anywhere.
@@ -87,7 +97,10 @@ async fn forged_or_unknown_shared_webhooks_store_nothing(backend: Backend) {
     let (pa, _, unknown) = numbers();
     let ch = s.whatsapp_channel_for(&key, &pa).await;
     let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "w", "changes": [change_for(&pa, "wamid.forged", "x")] }] });
-    assert_eq!(post_shared(&s, &body, "not-the-app-secret").await.status(), 401);
+    assert_eq!(
+        post_shared(&s, &body, "not-the-app-secret").await.status(),
+        401
+    );
     assert!(s.all_messages(&key, &ch).await.is_empty());
     // Only unknown numbers: acknowledged so Meta stops retrying, nothing stored.
     let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "w", "changes": [change_for(&unknown, "wamid.nobody", "x")] }] });
@@ -97,8 +110,26 @@ async fn forged_or_unknown_shared_webhooks_store_nothing(backend: Backend) {
     assert_eq!(v["channels"], 0);
     assert!(s.all_messages(&key, &ch).await.is_empty());
     // Adapters without a shared endpoint, and unknown adapters, are 404.
-    assert_eq!(s.http.post(s.url("/webhooks/shared/telegram")).body("{}").send().await.unwrap().status(), 404);
-    assert_eq!(s.http.post(s.url("/webhooks/shared/nope")).body("{}").send().await.unwrap().status(), 404);
+    assert_eq!(
+        s.http
+            .post(s.url("/webhooks/shared/telegram"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        s.http
+            .post(s.url("/webhooks/shared/nope"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     s.stop().await;
 }
 on_both!(forged_or_unknown_shared_webhooks_store_nothing);
@@ -110,7 +141,14 @@ async fn a_number_routes_to_one_tenant_only(backend: Backend) {
     let (pa, _, _) = numbers();
     s.whatsapp_channel_for(&key_a, &pa).await;
     let body = json!({ "name": "dup", "adapter": "whatsapp-cloud", "config": { "app_secret": APP_SECRET, "phone_number_id": pa } });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key_b).json(&body).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(&key_b)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "conflict");

@@ -11,7 +11,10 @@ const SECRET_TOKEN: &str = "tg-secret_token-1";
 
 /// A fixture's bytes, exactly as saved.
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../shared/fixtures/telegram/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/fixtures/telegram/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -22,15 +25,31 @@ async fn telegram_channel(s: &TestServer, key: &str) -> String {
         "adapter": "telegram",
         "config": { "bot_token": "123:ABC", "secret_token": SECRET_TOKEN }
     });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
     let v: Value = r.json().await.unwrap();
     v["id"].as_str().unwrap().to_string()
 }
 
 /// POST an update with the given secret header (or none).
-async fn post_update(s: &TestServer, channel: &str, body: &[u8], secret: Option<&str>) -> reqwest::Response {
-    let mut req = s.http.post(s.url(&format!("/webhooks/{channel}"))).header("content-type", "application/json").body(body.to_vec());
+async fn post_update(
+    s: &TestServer,
+    channel: &str,
+    body: &[u8],
+    secret: Option<&str>,
+) -> reqwest::Response {
+    let mut req = s
+        .http
+        .post(s.url(&format!("/webhooks/{channel}")))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
     if let Some(secret) = secret {
         req = req.header("x-telegram-bot-api-secret-token", secret);
     }
@@ -61,7 +80,12 @@ async fn update_is_stored_once(backend: Backend) {
     assert_eq!(m["text"], "Hello World");
     assert_eq!(m["kind"], "text");
     assert_eq!(m["channel_id"], ch.as_str());
-    let (status, contact) = s.get(&key, &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap())).await;
+    let (status, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(status, 200, "{contact}");
     assert_eq!(contact["display_name"], "Nic Pottier");
     assert_eq!(contact["identities"][0]["address"], "3527065");
@@ -88,11 +112,23 @@ async fn blocked_bot_and_other_updates_are_accepted(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("tg-kicked").await;
     let ch = telegram_channel(&s, &key).await;
-    let r = post_update(&s, &ch, &fixture("teloxide_update_0_my_chat_member.json"), Some(SECRET_TOKEN)).await;
+    let r = post_update(
+        &s,
+        &ch,
+        &fixture("teloxide_update_0_my_chat_member.json"),
+        Some(SECRET_TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     // Update kinds the adapter ignores are still answered 200, so Telegram
     // does not redeliver them.
-    let r = post_update(&s, &ch, &fixture("teloxide_update_71651297_chat_boost.json"), Some(SECRET_TOKEN)).await;
+    let r = post_update(
+        &s,
+        &ch,
+        &fixture("teloxide_update_71651297_chat_boost.json"),
+        Some(SECRET_TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["received"]["inserted"], 0, "{v}");

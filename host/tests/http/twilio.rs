@@ -26,16 +26,29 @@ async fn twilio_channel(s: &TestServer, key: &str) -> String {
         // PostgreSQL database is shared by every test.
         "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": own_number(), "webhook_url": PUBLIC_URL }
     });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(key).json(&body).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["channel"]["config"]["auth_token"], "set", "the auth token is a secret: {v}");
+    assert_eq!(
+        v["channel"]["config"]["auth_token"], "set",
+        "the auth token is a secret: {v}"
+    );
     v["id"].as_str().unwrap().to_string()
 }
 
 /// A random US-style number for a channel's `from`.
 fn own_number() -> String {
-    format!("+1{}", u64::from_str_radix(&crate::harness::unique(), 16).unwrap() % 10_000_000_000)
+    format!(
+        "+1{}",
+        u64::from_str_radix(&crate::harness::unique(), 16).unwrap() % 10_000_000_000
+    )
 }
 
 /// Twilio's signature: base64(HMAC-SHA1(token, url + sorted key/value pairs)).
@@ -57,19 +70,35 @@ fn form_encode(params: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_string(),
                 b => format!("%{b:02X}"),
             })
             .collect::<String>()
     };
-    params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// POST `params` to the channel's webhook (with `query`), signed as Twilio
 /// would sign them for `PUBLIC_URL?query` under `token`.
-async fn post_form(s: &TestServer, channel: &str, query: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
-    let suffix = if query.is_empty() { String::new() } else { format!("?{query}") };
+async fn post_form(
+    s: &TestServer,
+    channel: &str,
+    query: &str,
+    params: &[(&str, &str)],
+    token: &str,
+) -> reqwest::Response {
+    let suffix = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
     let signature = twilio_signature(token, &format!("{PUBLIC_URL}{suffix}"), params);
     s.http
         .post(s.url(&format!("/webhooks/{channel}{suffix}")))
@@ -114,7 +143,12 @@ async fn signed_sms_is_stored_once(backend: Backend) {
     assert_eq!(m["external_id"], "SMe287d7109a5a925f182f0e07fe5b223b");
     assert_eq!(m["direction"], "inbound");
     assert_eq!(m["text"], "Hello from SMS & more");
-    let (status, contact) = s.get(&key, &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap())).await;
+    let (status, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(contact["phone"], "14133881111");
     assert_eq!(contact["identities"][0]["address"], "+14133881111");
@@ -127,13 +161,31 @@ async fn forged_twilio_signatures_are_401(backend: Backend) {
     let (_, key) = s.tenant("twilio-forged").await;
     let ch = twilio_channel(&s, &key).await;
     // Wrong token.
-    assert_eq!(post_form(&s, &ch, "", INBOUND, "not-the-token").await.status(), 401);
+    assert_eq!(
+        post_form(&s, &ch, "", INBOUND, "not-the-token")
+            .await
+            .status(),
+        401
+    );
     // Signed for one query string, sent with another.
     let signature = twilio_signature(AUTH_TOKEN, &format!("{PUBLIC_URL}?a=1"), INBOUND);
-    let r = s.http.post(s.url(&format!("/webhooks/{ch}?a=2"))).header("x-twilio-signature", signature).body(form_encode(INBOUND)).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url(&format!("/webhooks/{ch}?a=2")))
+        .header("x-twilio-signature", signature)
+        .body(form_encode(INBOUND))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // No signature at all.
-    let r = s.http.post(s.url(&format!("/webhooks/{ch}"))).body(form_encode(INBOUND)).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url(&format!("/webhooks/{ch}")))
+        .body(form_encode(INBOUND))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let err: Value = r.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_signature");
@@ -148,7 +200,13 @@ async fn status_callbacks_track_outbound_messages(backend: Backend) {
     let ch = twilio_channel(&s, &key).await;
     let sid = "SM0b6e2697aae04182a9f5b5c7a8994c7f";
     for status in ["sent", "delivered", "sent"] {
-        let params = [("MessageSid", sid), ("MessageStatus", status), ("To", "+14133881111"), ("From", "+12028831111"), ("AccountSid", "AC0123")];
+        let params = [
+            ("MessageSid", sid),
+            ("MessageStatus", status),
+            ("To", "+14133881111"),
+            ("From", "+12028831111"),
+            ("AccountSid", "AC0123"),
+        ];
         let r = post_form(&s, &ch, "", &params, AUTH_TOKEN).await;
         assert_eq!(r.status(), 200, "{status}: {:?}", r.text().await);
     }
@@ -156,12 +214,24 @@ async fn status_callbacks_track_outbound_messages(backend: Backend) {
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert_eq!(msgs[0]["external_id"], sid);
     assert_eq!(msgs[0]["direction"], "outbound");
-    assert_eq!(msgs[0]["status"], "delivered", "a late `sent` never moves it back");
+    assert_eq!(
+        msgs[0]["status"], "delivered",
+        "a late `sent` never moves it back"
+    );
 
     // A carrier opt-out failure is terminal.
     let failed = "SMfailed000000000000000000000000";
-    let params = [("MessageSid", failed), ("MessageStatus", "failed"), ("ErrorCode", "21610"), ("To", "+14133881111"), ("From", "+12028831111")];
-    assert_eq!(post_form(&s, &ch, "", &params, AUTH_TOKEN).await.status(), 200);
+    let params = [
+        ("MessageSid", failed),
+        ("MessageStatus", "failed"),
+        ("ErrorCode", "21610"),
+        ("To", "+14133881111"),
+        ("From", "+12028831111"),
+    ];
+    assert_eq!(
+        post_form(&s, &ch, "", &params, AUTH_TOKEN).await.status(),
+        200
+    );
     let msgs = s.all_messages(&key, &ch).await;
     let m = msgs.iter().find(|m| m["external_id"] == failed).unwrap();
     assert_eq!(m["status"], "failed");
@@ -173,15 +243,36 @@ async fn unset_webhook_url_defaults_to_the_channels_own(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("twl-own").await;
     let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": own_number() } });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
     let ch = v["id"].as_str().unwrap().to_string();
     let own = v["webhook_url"].as_str().unwrap().to_string();
     assert_eq!(v["channel"]["config"]["webhook_url"], own.as_str(), "{v}");
-    let params = [("MessageSid", "SMown1"), ("From", "+15550001111"), ("To", "+12028831111"), ("Body", "hi"), ("NumMedia", "0")];
+    let params = [
+        ("MessageSid", "SMown1"),
+        ("From", "+15550001111"),
+        ("To", "+12028831111"),
+        ("Body", "hi"),
+        ("NumMedia", "0"),
+    ];
     let sig = twilio_signature(AUTH_TOKEN, &own, &params);
-    let r = s.http.post(&own).header("content-type", "application/x-www-form-urlencoded").header("x-twilio-signature", sig).body(form_encode(&params)).send().await.unwrap();
+    let r = s
+        .http
+        .post(&own)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(form_encode(&params))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     assert_eq!(s.all_messages(&key, &ch).await.len(), 1);
     s.stop().await;
@@ -192,23 +283,46 @@ async fn carrier_opt_out_is_recorded_with_its_source(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (tenant, key) = s.tenant("twl-stop").await;
     // The self-generated STOP body, signed by twilio-python for this URL.
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json")).unwrap()).unwrap();
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let stop = &fx["sms_inbound_stop_with_optouttype"];
     let body = json!({ "name": "SMS", "adapter": "twilio-sms", "config": { "account_sid": "AC0123", "auth_token": fx["auth_token"], "webhook_url": fx["url"] } });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
-    let ch = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let ch = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = s
         .http
         .post(s.url(&format!("/webhooks/{ch}")))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", stop["x_twilio_signature"].as_str().unwrap())
+        .header(
+            "x-twilio-signature",
+            stop["x_twilio_signature"].as_str().unwrap(),
+        )
         .body(stop["raw_body"].as_str().unwrap().to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let audit = s.db().audit_entries(&tenant, 20).await.unwrap();
-    let opt_out = audit.iter().find(|e| e.action == "consent.opt_out").expect("opt-out recorded");
+    let opt_out = audit
+        .iter()
+        .find(|e| e.action == "consent.opt_out")
+        .expect("opt-out recorded");
     assert_eq!(opt_out.detail["source"], "provider");
     assert_eq!(opt_out.detail["channel_id"], ch.as_str());
     let msgs = s.all_messages(&key, &ch).await;
@@ -223,34 +337,67 @@ async fn twilio_whatsapp_end_to_end(backend: Backend) {
     let (_, key) = s.tenant("twl-wa").await;
     // The self-generated WhatsApp image body, signed by twilio-python for
     // the fixture's URL (configured as this channel's webhook_url).
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json")).unwrap()).unwrap();
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let image = &fx["whatsapp_inbound_image"];
     let body = json!({ "name": "WA", "adapter": "twilio-whatsapp", "config": { "account_sid": "AC00000000000000000000000000000000", "auth_token": fx["auth_token"], "webhook_url": fx["url"], "from": own_number() } });
-    let r = s.http.post(s.url("/v1/channels")).bearer_auth(&key).json(&body).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/channels"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let ch = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let ch = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let raw = image["raw_body"].as_str().unwrap().to_string();
     let send = |body: String| {
         let req = s
             .http
             .post(s.url(&format!("/webhooks/{ch}")))
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", image["x_twilio_signature"].as_str().unwrap())
+            .header(
+                "x-twilio-signature",
+                image["x_twilio_signature"].as_str().unwrap(),
+            )
             .body(body);
         async move { req.send().await.unwrap() }
     };
     assert_eq!(send(raw.clone()).await.status(), 200);
     let r = send(raw.clone()).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["received"]["duplicates"], 1);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["received"]["duplicates"],
+        1
+    );
     // One parameter changed after signing: forged.
-    assert_eq!(send(raw.replace("NumSegments=1", "NumSegments=2")).await.status(), 401);
+    assert_eq!(
+        send(raw.replace("NumSegments=1", "NumSegments=2"))
+            .await
+            .status(),
+        401
+    );
     let msgs = s.all_messages(&key, &ch).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["external_id"], "SM11111111111111111111111111111111");
     assert_eq!(msgs[0]["text"], "¿Tienen envío? 😀");
     assert_eq!(msgs[0]["attachments"][0]["mime_type"], "image/jpeg");
-    let (_, contact) = s.get(&key, &format!("/v1/contacts/{}", msgs[0]["contact_id"].as_str().unwrap())).await;
+    let (_, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", msgs[0]["contact_id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(contact["display_name"], "Ana María");
     s.stop().await;
 }

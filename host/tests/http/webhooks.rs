@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{APP_SECRET, Backend, TestServer, VERIFY_TOKEN, fixture, fixture_body, signature};
+use crate::harness::{
+    APP_SECRET, Backend, TestServer, VERIFY_TOKEN, fixture, fixture_body, signature,
+};
 use crate::on_both;
 
 async fn handshake(backend: Backend) {
@@ -12,9 +14,21 @@ async fn handshake(backend: Backend) {
     let ch = s.whatsapp_channel(&key).await;
     let ok = s.http.get(s.url(&format!("/webhooks/{ch}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"))).send().await.unwrap();
     assert_eq!(ok.status(), 200);
-    assert!(ok.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        ok.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     assert_eq!(ok.text().await.unwrap(), "1158201444");
-    let bad = s.http.get(s.url(&format!("/webhooks/{ch}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"))).send().await.unwrap();
+    let bad = s
+        .http
+        .get(s.url(&format!(
+            "/webhooks/{ch}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"
+        )))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 403);
     s.stop().await;
 }
@@ -39,7 +53,12 @@ async fn signed_message_is_stored_once(backend: Backend) {
     assert_eq!(m["direction"], "inbound");
     assert_eq!(m["text"], "this is a text message");
     assert_eq!(m["channel_id"], ch.as_str());
-    let (status, contact) = s.get(&key, &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap())).await;
+    let (status, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", m["contact_id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(contact["display_name"], "test user name");
     assert_eq!(contact["phone"], "16315551181");
@@ -54,15 +73,31 @@ async fn forged_signatures_store_nothing(backend: Backend) {
     let ch = s.whatsapp_channel(&key).await;
     let body = fixture_body("meta_dashboard_test_text_message.json");
     // Wrong secret, missing header, body altered after signing.
-    assert_eq!(s.post_signed(&ch, &body, "not-the-secret").await.status(), 401);
-    let r = s.http.post(s.url(&format!("/webhooks/{ch}"))).body(body.clone()).send().await.unwrap();
+    assert_eq!(
+        s.post_signed(&ch, &body, "not-the-secret").await.status(),
+        401
+    );
+    let r = s
+        .http
+        .post(s.url(&format!("/webhooks/{ch}")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let err: Value = r.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_signature");
     let mut altered = body.clone();
     let sig = signature(APP_SECRET, &body);
     altered.extend_from_slice(b" ");
-    let r = s.http.post(s.url(&format!("/webhooks/{ch}"))).header("x-hub-signature-256", sig).body(altered).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url(&format!("/webhooks/{ch}")))
+        .header("x-hub-signature-256", sig)
+        .body(altered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert!(s.all_messages(&key, &ch).await.is_empty());
     s.stop().await;
@@ -83,22 +118,39 @@ async fn batched_payload_stores_every_message(backend: Backend) {
     c["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.location-1");
     let mut extra = a["entry"][0]["changes"][0]["value"]["messages"][0].clone();
     extra["id"] = json!("wamid.batch-extra");
-    a["entry"][0]["changes"][0]["value"]["messages"].as_array_mut().unwrap().push(extra);
+    a["entry"][0]["changes"][0]["value"]["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra);
     let mut entries = a["entry"].as_array().unwrap().clone();
     let mut second = b["entry"][0].clone();
-    second["changes"].as_array_mut().unwrap().extend(c["entry"][0]["changes"].as_array().unwrap().iter().cloned());
+    second["changes"]
+        .as_array_mut()
+        .unwrap()
+        .extend(c["entry"][0]["changes"].as_array().unwrap().iter().cloned());
     entries.push(second);
-    let body = serde_json::to_vec(&json!({ "object": "whatsapp_business_account", "entry": entries })).unwrap();
+    let body =
+        serde_json::to_vec(&json!({ "object": "whatsapp_business_account", "entry": entries }))
+            .unwrap();
     let r = s.post_signed(&ch, &body, APP_SECRET).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["received"]["inserted"], 4, "{v}");
     let msgs = s.all_messages(&key, &ch).await;
-    let ids: std::collections::BTreeSet<_> = msgs.iter().map(|m| m["external_id"].as_str().unwrap().to_string()).collect();
+    let ids: std::collections::BTreeSet<_> = msgs
+        .iter()
+        .map(|m| m["external_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 4);
     assert!(ids.contains("wamid.batch-extra"));
-    let kinds: std::collections::BTreeSet<_> = msgs.iter().map(|m| m["kind"].as_str().unwrap().to_string()).collect();
-    assert!(kinds.contains("image") && kinds.contains("location") && kinds.contains("text"), "{kinds:?}");
+    let kinds: std::collections::BTreeSet<_> = msgs
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains("image") && kinds.contains("location") && kinds.contains("text"),
+        "{kinds:?}"
+    );
     s.stop().await;
 }
 on_both!(batched_payload_stores_every_message);
@@ -122,17 +174,31 @@ async fn statuses_only_move_forward(backend: Backend) {
     let ch = s.whatsapp_channel(&key).await;
     let id = "wamid.out-of-order-1";
     for status in ["delivered", "sent", "read", "delivered", "failed", "sent"] {
-        assert_eq!(s.post_signed(&ch, &status_body(id, status, "15551230001"), APP_SECRET).await.status(), 200, "{status}");
+        assert_eq!(
+            s.post_signed(&ch, &status_body(id, status, "15551230001"), APP_SECRET)
+                .await
+                .status(),
+            200,
+            "{status}"
+        );
     }
     let msgs = s.all_messages(&key, &ch).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["direction"], "outbound");
-    assert_eq!(msgs[0]["status"], "read", "read is final here: late sent/delivered/failed never move it back");
+    assert_eq!(
+        msgs[0]["status"], "read",
+        "read is final here: late sent/delivered/failed never move it back"
+    );
 
     // failed is terminal.
     let id2 = "wamid.fails-1";
     for status in ["sent", "failed", "delivered", "read"] {
-        assert_eq!(s.post_signed(&ch, &status_body(id2, status, "15551230001"), APP_SECRET).await.status(), 200);
+        assert_eq!(
+            s.post_signed(&ch, &status_body(id2, status, "15551230001"), APP_SECRET)
+                .await
+                .status(),
+            200
+        );
     }
     let msgs = s.all_messages(&key, &ch).await;
     let m = msgs.iter().find(|m| m["external_id"] == id2).unwrap();
@@ -144,7 +210,9 @@ on_both!(statuses_only_move_forward);
 async fn unknown_channel_is_404(backend: Backend) {
     let s = TestServer::start(backend).await;
     let body = fixture_body("meta_dashboard_test_text_message.json");
-    let r = s.post_signed("ch_00000000000000000000000000000000", &body, APP_SECRET).await;
+    let r = s
+        .post_signed("ch_00000000000000000000000000000000", &body, APP_SECRET)
+        .await;
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "unknown_channel");
@@ -165,7 +233,10 @@ async fn oversized_and_malformed_bodies_are_refused(backend: Backend) {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "bad_request");
-    assert!(v["error"]["message"].as_str().unwrap().contains("JSON"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{v}"
+    );
     assert!(s.all_messages(&key, &ch).await.is_empty());
     s.stop().await;
 }
@@ -175,14 +246,28 @@ async fn database_outage_is_503_so_the_provider_retries(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("outage").await;
     let ch = s.whatsapp_channel(&key).await;
-    assert_eq!(s.post_signed(&ch, &fixture_body("meta_dashboard_test_text_message.json"), APP_SECRET).await.status(), 200);
+    assert_eq!(
+        s.post_signed(
+            &ch,
+            &fixture_body("meta_dashboard_test_text_message.json"),
+            APP_SECRET
+        )
+        .await
+        .status(),
+        200
+    );
     // Take the database away under the running server.
     s.db().close().await;
-    let r = s.post_signed(&ch, &fixture_body("pywa_message_text.json"), APP_SECRET).await;
+    let r = s
+        .post_signed(&ch, &fixture_body("pywa_message_text.json"), APP_SECRET)
+        .await;
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "unavailable");
-    assert!(!v["error"]["message"].as_str().unwrap().contains("sqlx"), "no internals: {v}");
+    assert!(
+        !v["error"]["message"].as_str().unwrap().contains("sqlx"),
+        "no internals: {v}"
+    );
     let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     s.stop().await;

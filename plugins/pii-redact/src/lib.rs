@@ -55,23 +55,38 @@ pub struct Kinds {
 
 impl Kinds {
     /// Every kind.
-    pub const ALL: Kinds = Kinds { email: true, phone: true, card: true };
+    pub const ALL: Kinds = Kinds {
+        email: true,
+        phone: true,
+        card: true,
+    };
 }
 
 /// Parse the `redact` config value; empty means all kinds.
 pub fn parse_kinds(raw: &str) -> Result<Kinds, String> {
-    let entries: Vec<String> =
-        raw.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
+    let entries: Vec<String> = raw
+        .split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
     if entries.is_empty() {
         return Ok(Kinds::ALL);
     }
-    let mut kinds = Kinds { email: false, phone: false, card: false };
+    let mut kinds = Kinds {
+        email: false,
+        phone: false,
+        card: false,
+    };
     for e in entries {
         match e.as_str() {
             "email" => kinds.email = true,
             "phone" => kinds.phone = true,
             "card" => kinds.card = true,
-            other => return Err(format!("`redact` entries must be email, phone or card, not `{other}`")),
+            other => {
+                return Err(format!(
+                    "`redact` entries must be email, phone or card, not `{other}`"
+                ));
+            }
         }
     }
     Ok(kinds)
@@ -79,8 +94,16 @@ pub fn parse_kinds(raw: &str) -> Result<Kinds, String> {
 
 /// Redact `text`; the result equals `text` when nothing was found.
 pub fn redact(text: &str, kinds: Kinds) -> String {
-    let text = if kinds.email { redact_emails(text) } else { text.to_string() };
-    if kinds.phone || kinds.card { redact_numbers(&text, kinds) } else { text }
+    let text = if kinds.email {
+        redact_emails(text)
+    } else {
+        text.to_string()
+    };
+    if kinds.phone || kinds.card {
+        redact_numbers(&text, kinds)
+    } else {
+        text
+    }
 }
 
 fn is_local(c: char) -> bool {
@@ -95,8 +118,12 @@ fn valid_domain(domain: &[char]) -> bool {
     let s: String = domain.iter().collect();
     let labels: Vec<&str> = s.split('.').collect();
     labels.len() >= 2
-        && labels.iter().all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 /// Replace e-mail addresses with [`EMAIL`].
@@ -187,7 +214,9 @@ fn groups(run: &[char]) -> (Vec<&[char]>, Vec<String>) {
 }
 
 fn num(group: &[char]) -> u32 {
-    group.iter().fold(0, |n, c| n * 10 + c.to_digit(10).unwrap_or(0))
+    group
+        .iter()
+        .fold(0, |n, c| n * 10 + c.to_digit(10).unwrap_or(0))
 }
 
 fn is_date(y: &[char], m: &[char], d: &[char], sep1: &str, sep2: &str) -> bool {
@@ -205,7 +234,13 @@ fn contains_date(groups: &[&[char]], seps: &[String]) -> bool {
     let n = groups.len();
     n >= 3
         && (is_date(groups[0], groups[1], groups[2], &seps[0], &seps[1])
-            || is_date(groups[n - 1], groups[n - 2], groups[n - 3], &seps[n - 2], &seps[n - 3]))
+            || is_date(
+                groups[n - 1],
+                groups[n - 2],
+                groups[n - 3],
+                &seps[n - 2],
+                &seps[n - 3],
+            ))
 }
 
 /// A piece of text after the card pass: free text, or a span the phone pass
@@ -229,7 +264,8 @@ fn card_sequence(chars: &[char], start: usize) -> (usize, Vec<(usize, Vec<u8>)>)
             j += 1;
         }
         ends.push((j, digits.clone()));
-        let joined = matches!(chars.get(j), Some(' ' | '-')) && chars.get(j + 1).is_some_and(|c| c.is_ascii_digit());
+        let joined = matches!(chars.get(j), Some(' ' | '-'))
+            && chars.get(j + 1).is_some_and(|c| c.is_ascii_digit());
         if !joined {
             return (j, ends);
         }
@@ -256,7 +292,11 @@ fn card_pass(chars: &[char], kinds: Kinds) -> Vec<Piece> {
             i = first_group_end;
             continue;
         }
-        let card = groups.iter().rev().find(|(_, d)| (13..=19).contains(&d.len()) && luhn(d)).map(|(e, _)| *e);
+        let card = groups
+            .iter()
+            .rev()
+            .find(|(_, d)| (13..=19).contains(&d.len()) && luhn(d))
+            .map(|(e, _)| *e);
         let total = groups.last().map_or(0, |(_, d)| d.len());
         let fixed_end = match card {
             Some(e) => Some(e),
@@ -269,7 +309,11 @@ fn card_pass(chars: &[char], kinds: Kinds) -> Vec<Piece> {
         };
         pieces.push(Piece::Text(chars[text_start..i].iter().collect()));
         let original: String = chars[i..fixed_end].iter().collect();
-        pieces.push(Piece::Fixed(if card.is_some() && kinds.card { CARD.to_string() } else { original }));
+        pieces.push(Piece::Fixed(if card.is_some() && kinds.card {
+            CARD.to_string()
+        } else {
+            original
+        }));
         i = fixed_end;
         text_start = fixed_end;
     }
@@ -289,7 +333,8 @@ fn phone_pass(text: &str, out: &mut String) {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        let starts = (c.is_ascii_digit() || c == '+' || c == '(') && (i == 0 || !chars[i - 1].is_alphanumeric());
+        let starts = (c.is_ascii_digit() || c == '+' || c == '(')
+            && (i == 0 || !chars[i - 1].is_alphanumeric());
         if !starts {
             out.push(c);
             i += 1;
@@ -351,11 +396,16 @@ pub fn redact_numbers(text: &str, kinds: Kinds) -> String {
 /// The verdict for `text`: `Rewrite` when something was redacted.
 pub fn verdict(text: &str, kinds: Kinds) -> Verdict {
     let redacted = redact(text, kinds);
-    if redacted == text { Verdict::Allow } else { Verdict::Rewrite(redacted) }
+    if redacted == text {
+        Verdict::Allow
+    } else {
+        Verdict::Rewrite(redacted)
+    }
 }
 
 fn check(context: &GuardrailContext) -> Result<Verdict, PluginError> {
-    let kinds = parse_kinds(&config_or("redact", "email,phone,card")).map_err(PluginError::config)?;
+    let kinds =
+        parse_kinds(&config_or("redact", "email,phone,card")).map_err(PluginError::config)?;
     Ok(verdict(&context.text, kinds))
 }
 
@@ -383,10 +433,19 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(all("mail me at jane.doe+news@mail.example.co.uk."), "mail me at [EMAIL].");
-        assert_eq!(all("a@b.io and x_y-z%1@sub.domain.org"), "[EMAIL] and [EMAIL]");
+        assert_eq!(
+            all("mail me at jane.doe+news@mail.example.co.uk."),
+            "mail me at [EMAIL]."
+        );
+        assert_eq!(
+            all("a@b.io and x_y-z%1@sub.domain.org"),
+            "[EMAIL] and [EMAIL]"
+        );
         assert_eq!(all("<bob@example.com>"), "<[EMAIL]>");
-        assert_eq!(all("not an email: user@localhost, @handle, a@b.c, x@1.23"), "not an email: user@localhost, @handle, a@b.c, x@1.23");
+        assert_eq!(
+            all("not an email: user@localhost, @handle, a@b.c, x@1.23"),
+            "not an email: user@localhost, @handle, a@b.c, x@1.23"
+        );
         assert_eq!(all("Ünïcode: jo@example.com ok"), "Ünïcode: [EMAIL] ok");
     }
 
@@ -440,13 +499,18 @@ mod tests {
     fn adjacent_phone_and_card() {
         assert_eq!(all("555.123.4567 4111 1111 1111 1111"), "[PHONE] [CARD]");
         assert_eq!(all("4111 1111 1111 1111 555-123-4567"), "[CARD] [PHONE]");
-        assert_eq!(all("555-1234 4111 1111 1111 1112"), "[PHONE] 4111 1111 1111 1112");
+        assert_eq!(
+            all("555-1234 4111 1111 1111 1112"),
+            "[PHONE] 4111 1111 1111 1112"
+        );
     }
 
     #[test]
     fn mixed_text() {
         assert_eq!(
-            all("Hi, I'm ann@example.com, phone 555.123.4567, card 4111-1111-1111-1111, born 1990-05-17."),
+            all(
+                "Hi, I'm ann@example.com, phone 555.123.4567, card 4111-1111-1111-1111, born 1990-05-17."
+            ),
             "Hi, I'm [EMAIL], phone [PHONE], card [CARD], born 1990-05-17."
         );
     }
@@ -457,7 +521,10 @@ mod tests {
         assert_eq!(parse_kinds("").unwrap(), Kinds::ALL);
         assert_eq!(parse_kinds(" , ").unwrap(), Kinds::ALL);
         let email = parse_kinds("email").unwrap();
-        assert_eq!(redact(text, email), "[EMAIL] 555.123.4567 4111 1111 1111 1111");
+        assert_eq!(
+            redact(text, email),
+            "[EMAIL] 555.123.4567 4111 1111 1111 1111"
+        );
         let phone_card = parse_kinds(" Phone , CARD ").unwrap();
         assert_eq!(redact(text, phone_card), "ann@example.com [PHONE] [CARD]");
         let card = parse_kinds("card").unwrap();
@@ -468,6 +535,9 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(verdict("nothing here", Kinds::ALL), Verdict::Allow);
-        assert_eq!(verdict("x@example.com", Kinds::ALL), Verdict::Rewrite("[EMAIL]".into()));
+        assert_eq!(
+            verdict("x@example.com", Kinds::ALL),
+            Verdict::Rewrite("[EMAIL]".into())
+        );
     }
 }

@@ -53,21 +53,41 @@ pub fn settings(
     rewrite_text: Option<&str>,
     check_inbound: Option<&str>,
 ) -> Result<Settings, String> {
-    let block_reply = block_reply.filter(|s| !s.trim().is_empty()).map(str::to_string);
+    let block_reply = block_reply
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string);
     let action = match action.map(|a| a.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("block") => Action::Block { reply: block_reply.clone() },
-        Some("rewrite") => Action::Rewrite {
-            text: rewrite_text.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_REWRITE_TEXT).to_string(),
+        None | Some("") | Some("block") => Action::Block {
+            reply: block_reply.clone(),
         },
-        Some(other) => return Err(format!("`action` must be `block` or `rewrite`, not `{other}`")),
+        Some("rewrite") => Action::Rewrite {
+            text: rewrite_text
+                .filter(|s| !s.is_empty())
+                .unwrap_or(DEFAULT_REWRITE_TEXT)
+                .to_string(),
+        },
+        Some(other) => {
+            return Err(format!(
+                "`action` must be `block` or `rewrite`, not `{other}`"
+            ));
+        }
     };
     let check_inbound = check_inbound.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    Ok(Settings { phrases: parse_phrases(phrases.unwrap_or("")), action, check_inbound, block_reply })
+    Ok(Settings {
+        phrases: parse_phrases(phrases.unwrap_or("")),
+        action,
+        check_inbound,
+        block_reply,
+    })
 }
 
 /// Split a `|`-separated phrase list, trimming and dropping empty entries.
 pub fn parse_phrases(raw: &str) -> Vec<String> {
-    raw.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    raw.split('|')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn is_word(c: char) -> bool {
@@ -82,7 +102,9 @@ fn lower(s: &str) -> Vec<char> {
 /// any whitespace between the phrase's words). An empty phrase never matches.
 pub fn mentions(text: &str, phrase: &str) -> bool {
     let words: Vec<Vec<char>> = phrase.split_whitespace().map(lower).collect();
-    let (Some(first), Some(last)) = (words.first(), words.last()) else { return false };
+    let (Some(first), Some(last)) = (words.first(), words.last()) else {
+        return false;
+    };
     let need_start = first.first().copied().is_some_and(is_word);
     let need_end = last.last().copied().is_some_and(is_word);
     let text = lower(text);
@@ -110,15 +132,26 @@ pub fn mentions(text: &str, phrase: &str) -> bool {
 
 /// The first of `topics` that `text` mentions, as configured (trimmed).
 pub fn find_topic<'a>(text: &str, topics: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    topics.into_iter().map(str::trim).filter(|t| !t.is_empty()).find(|t| mentions(text, t))
+    topics
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .find(|t| mentions(text, t))
 }
 
 fn reason(topic: &str) -> String {
     format!("prohibited topic: {topic}")
 }
 
-fn all_topics<'a>(context: &'a GuardrailContext, settings: &'a Settings) -> impl Iterator<Item = &'a str> {
-    context.prohibited_topics.iter().chain(settings.phrases.iter()).map(String::as_str)
+fn all_topics<'a>(
+    context: &'a GuardrailContext,
+    settings: &'a Settings,
+) -> impl Iterator<Item = &'a str> {
+    context
+        .prohibited_topics
+        .iter()
+        .chain(settings.phrases.iter())
+        .map(String::as_str)
 }
 
 /// The verdict on an outbound reply.
@@ -126,7 +159,10 @@ pub fn check_outbound_with(context: &GuardrailContext, settings: &Settings) -> V
     match find_topic(&context.text, all_topics(context, settings)) {
         None => Verdict::Allow,
         Some(topic) => match &settings.action {
-            Action::Block { reply } => Verdict::Block(BlockDetails { reason: reason(topic), reply: reply.clone() }),
+            Action::Block { reply } => Verdict::Block(BlockDetails {
+                reason: reason(topic),
+                reply: reply.clone(),
+            }),
             Action::Rewrite { text } => Verdict::Rewrite(text.clone()),
         },
     }
@@ -140,7 +176,10 @@ pub fn check_inbound_with(context: &GuardrailContext, settings: &Settings) -> Ve
     }
     match find_topic(&context.text, all_topics(context, settings)) {
         None => Verdict::Allow,
-        Some(topic) => Verdict::Block(BlockDetails { reason: reason(topic), reply: settings.block_reply.clone() }),
+        Some(topic) => Verdict::Block(BlockDetails {
+            reason: reason(topic),
+            reply: settings.block_reply.clone(),
+        }),
     }
 }
 
@@ -206,7 +245,10 @@ mod tests {
 
     #[test]
     fn multi_word_phrases() {
-        assert!(mentions("Let's discuss medical advice today", "medical advice"));
+        assert!(mentions(
+            "Let's discuss medical advice today",
+            "medical advice"
+        ));
         assert!(mentions("Medical \n\t  ADVICE here", "medical  advice"));
         assert!(!mentions("medicaladvice", "medical advice"));
         assert!(!mentions("paramedical advice", "medical advice"));
@@ -222,35 +264,68 @@ mod tests {
 
     #[test]
     fn parses_phrases_and_settings() {
-        assert_eq!(parse_phrases(" crypto | | stock tips|"), vec!["crypto", "stock tips"]);
+        assert_eq!(
+            parse_phrases(" crypto | | stock tips|"),
+            vec!["crypto", "stock tips"]
+        );
         assert_eq!(defaults().action, Action::Block { reply: None });
         assert!(!defaults().check_inbound);
         let s = settings(Some("x"), Some("Rewrite"), None, None, Some("TRUE")).unwrap();
-        assert_eq!(s.action, Action::Rewrite { text: DEFAULT_REWRITE_TEXT.into() });
+        assert_eq!(
+            s.action,
+            Action::Rewrite {
+                text: DEFAULT_REWRITE_TEXT.into()
+            }
+        );
         assert!(s.check_inbound);
         let s = settings(None, Some("rewrite"), None, Some("No."), None).unwrap();
         assert_eq!(s.action, Action::Rewrite { text: "No.".into() });
         let s = settings(None, Some("block"), Some("Sorry."), None, Some("yes")).unwrap();
-        assert_eq!(s.action, Action::Block { reply: Some("Sorry.".into()) });
+        assert_eq!(
+            s.action,
+            Action::Block {
+                reply: Some("Sorry.".into())
+            }
+        );
         assert!(!s.check_inbound);
         assert!(settings(None, Some("drop"), None, None, None).is_err());
     }
 
     #[test]
     fn outbound_block_and_rewrite() {
-        let c = ctx(Direction::Outbound, "Sure, here are some Stock  Tips for you", &["politics"]);
-        let s = settings(Some("crypto|stock tips"), None, Some("Can't do that."), None, None).unwrap();
+        let c = ctx(
+            Direction::Outbound,
+            "Sure, here are some Stock  Tips for you",
+            &["politics"],
+        );
+        let s = settings(
+            Some("crypto|stock tips"),
+            None,
+            Some("Can't do that."),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             check_outbound_with(&c, &s),
-            Verdict::Block(BlockDetails { reason: "prohibited topic: stock tips".into(), reply: Some("Can't do that.".into()) })
+            Verdict::Block(BlockDetails {
+                reason: "prohibited topic: stock tips".into(),
+                reply: Some("Can't do that.".into())
+            })
         );
         let c = ctx(Direction::Outbound, "Let's talk Politics.", &[" politics "]);
         assert_eq!(
             check_outbound_with(&c, &defaults()),
-            Verdict::Block(BlockDetails { reason: "prohibited topic: politics".into(), reply: None })
+            Verdict::Block(BlockDetails {
+                reason: "prohibited topic: politics".into(),
+                reply: None
+            })
         );
         let s = settings(None, Some("rewrite"), None, None, None).unwrap();
-        assert_eq!(check_outbound_with(&c, &s), Verdict::Rewrite(DEFAULT_REWRITE_TEXT.into()));
+        assert_eq!(
+            check_outbound_with(&c, &s),
+            Verdict::Rewrite(DEFAULT_REWRITE_TEXT.into())
+        );
         let c = ctx(Direction::Outbound, "The game has begun.", &["gun"]);
         assert_eq!(check_outbound_with(&c, &defaults()), Verdict::Allow);
     }
@@ -262,7 +337,10 @@ mod tests {
         let s = settings(None, Some("rewrite"), None, None, Some("true")).unwrap();
         assert_eq!(
             check_inbound_with(&c, &s),
-            Verdict::Block(BlockDetails { reason: "prohibited topic: politics".into(), reply: None })
+            Verdict::Block(BlockDetails {
+                reason: "prohibited topic: politics".into(),
+                reply: None
+            })
         );
         let c = ctx(Direction::Inbound, "hello", &["politics"]);
         assert_eq!(check_inbound_with(&c, &s), Verdict::Allow);

@@ -36,11 +36,7 @@ pub fn render_request(
     config: &SendConfig,
 ) -> Result<HttpRequest, PluginError> {
     let token = &config.bot_token;
-    if token.is_empty()
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-')
-    {
+    if !switchboard_sdk::is_path_segment(token, b":_-") {
         return Err(PluginError::config(
             "`bot_token` must be the token BotFather issued (digits, `:`, letters, `_`, `-`)",
         ));

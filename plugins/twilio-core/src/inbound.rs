@@ -10,8 +10,9 @@
 //! it differs from the address.
 
 use switchboard_sdk::{
-    Attachment, AttachmentKind, ContactAddress, ConsentSignal, DeliveryStatus, Event, InboundMessage, InteractiveReply,
-    Location, PluginError, ProviderError, StatusUpdate, form_pairs,
+    Attachment, AttachmentKind, ConsentSignal, ContactAddress, DeliveryStatus, Event,
+    InboundMessage, InteractiveReply, Location, PluginError, ProviderError, StatusUpdate,
+    form_pairs,
 };
 
 use crate::Channel;
@@ -27,7 +28,11 @@ impl Form {
 
     /// The first value of `key`, if present and not empty.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     fn owned(&self, key: &str) -> Option<String> {
@@ -57,14 +62,20 @@ pub fn delivery_status(status: &str) -> Result<Option<DeliveryStatus>, PluginErr
         "read" => DeliveryStatus::Read,
         "undelivered" | "failed" | "canceled" => DeliveryStatus::Failed,
         "receiving" | "received" => return Ok(None),
-        other => return Err(PluginError::bad_request(format!("unknown Twilio MessageStatus `{other}`"))),
+        other => {
+            return Err(PluginError::bad_request(format!(
+                "unknown Twilio MessageStatus `{other}`"
+            )));
+        }
     }))
 }
 
 /// Whether a form is a status callback: it has `MessageStatus` and none of
 /// the fields only inbound messages carry (courier's rule).
 pub fn is_status_callback(form: &Form) -> bool {
-    form.get("MessageStatus").is_some() && form.get("Body").is_none() && form.get("NumMedia").is_none()
+    form.get("MessageStatus").is_some()
+        && form.get("Body").is_none()
+        && form.get("NumMedia").is_none()
 }
 
 /// Turn a webhook body into events (at most one: Twilio posts one message
@@ -76,13 +87,22 @@ pub fn parse_webhook(channel: Channel, body: &[u8]) -> Result<Vec<Event>, Plugin
         .or_else(|| form.owned("SmsSid"))
         .ok_or_else(|| PluginError::bad_request("Twilio webhook has no MessageSid (or SmsSid)"))?;
     if is_status_callback(&form) {
-        return Ok(parse_status(&form, external_id)?.map(Event::Status).into_iter().collect());
+        return Ok(parse_status(&form, external_id)?
+            .map(Event::Status)
+            .into_iter()
+            .collect());
     }
-    Ok(vec![Event::Message(parse_message(channel, &form, external_id)?)])
+    Ok(vec![Event::Message(parse_message(
+        channel,
+        &form,
+        external_id,
+    )?)])
 }
 
 fn parse_status(form: &Form, external_id: String) -> Result<Option<StatusUpdate>, PluginError> {
-    let Some(status) = delivery_status(form.get("MessageStatus").unwrap_or_default())? else { return Ok(None) };
+    let Some(status) = delivery_status(form.get("MessageStatus").unwrap_or_default())? else {
+        return Ok(None);
+    };
     let error = matches!(status, DeliveryStatus::Failed).then(|| {
         let code = form.owned("ErrorCode");
         let message = form.owned("ErrorMessage").unwrap_or_else(|| match &code {
@@ -90,24 +110,44 @@ fn parse_status(form: &Form, external_id: String) -> Result<Option<StatusUpdate>
             None => format!("message {}", form.get("MessageStatus").unwrap_or_default()),
         });
         let consent_revoked = code.as_deref() == Some(crate::OPTED_OUT_ERROR);
-        ProviderError { retryable: false, retry_after_secs: None, code, message, consent_revoked }
+        ProviderError {
+            retryable: false,
+            retry_after_secs: None,
+            code,
+            message,
+            consent_revoked,
+        }
     });
     Ok(Some(StatusUpdate {
         external_id,
         status,
-        recipient: form.get("To").map(|to| strip_channel_prefix(to).to_string()),
+        recipient: form
+            .get("To")
+            .map(|to| strip_channel_prefix(to).to_string()),
         timestamp: None,
         error,
         // A status callback is about a message we sent: our number is From.
-        route_key: form.get("From").map(|f| strip_channel_prefix(f).to_string()),
+        route_key: form
+            .get("From")
+            .map(|f| strip_channel_prefix(f).to_string()),
     }))
 }
 
-fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<InboundMessage, PluginError> {
+fn parse_message(
+    channel: Channel,
+    form: &Form,
+    external_id: String,
+) -> Result<InboundMessage, PluginError> {
     let from = form.get("From").map(strip_channel_prefix);
     let bsuid = form.get("ExternalUserId").map(strip_channel_prefix);
-    let address = from.or(bsuid).ok_or_else(|| PluginError::bad_request("Twilio message has no From"))?;
-    let phone = e164_digits(address).or_else(|| form.get("WaId").filter(|w| w.bytes().all(|b| b.is_ascii_digit())).map(str::to_string));
+    let address = from
+        .or(bsuid)
+        .ok_or_else(|| PluginError::bad_request("Twilio message has no From"))?;
+    let phone = e164_digits(address).or_else(|| {
+        form.get("WaId")
+            .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+    });
     let sender = ContactAddress {
         address: address.to_string(),
         phone,
@@ -115,7 +155,10 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
         display_name: form.owned("ProfileName"),
     };
 
-    let media_count = form.get("NumMedia").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+    let media_count = form
+        .get("NumMedia")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
     let attachments: Vec<Attachment> = (0..media_count.max(10))
         .filter_map(|i| {
             let url = form.owned(&format!("MediaUrl{i}"))?;
@@ -134,8 +177,12 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
 
     let location = match (form.get("Latitude"), form.get("Longitude")) {
         (Some(lat), Some(lon)) => Some(Location {
-            latitude: lat.parse().map_err(|_| PluginError::bad_request(format!("Latitude `{lat}` is not a number")))?,
-            longitude: lon.parse().map_err(|_| PluginError::bad_request(format!("Longitude `{lon}` is not a number")))?,
+            latitude: lat.parse().map_err(|_| {
+                PluginError::bad_request(format!("Latitude `{lat}` is not a number"))
+            })?,
+            longitude: lon.parse().map_err(|_| {
+                PluginError::bad_request(format!("Longitude `{lon}` is not a number"))
+            })?,
             name: form.owned("Label"),
             address: form.owned("Address"),
         }),
@@ -145,22 +192,25 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
     // Buttons exist only on WhatsApp; an SMS form never means one (courier
     // ignores `ButtonText` on SMS too).
     let interactive = match channel {
-        Channel::WhatsApp => {
-            form.get("ButtonPayload").or(form.get("ButtonText")).map(|id| InteractiveReply {
+        Channel::WhatsApp => form
+            .get("ButtonPayload")
+            .or(form.get("ButtonText"))
+            .map(|id| InteractiveReply {
                 id: id.to_string(),
                 title: form.owned("ButtonText"),
                 kind: "button".to_string(),
-            })
-        }
+            }),
         Channel::Sms => None,
     };
 
-    let consent = form.get("OptOutType").and_then(|t| match t.to_ascii_uppercase().as_str() {
-        "STOP" => Some(ConsentSignal::OptOut),
-        "START" => Some(ConsentSignal::OptIn),
-        "HELP" => Some(ConsentSignal::Help),
-        _ => None,
-    });
+    let consent = form
+        .get("OptOutType")
+        .and_then(|t| match t.to_ascii_uppercase().as_str() {
+            "STOP" => Some(ConsentSignal::OptOut),
+            "START" => Some(ConsentSignal::OptIn),
+            "HELP" => Some(ConsentSignal::Help),
+            _ => None,
+        });
 
     let kind = match form.get("MessageType") {
         Some(t) => t.to_ascii_lowercase(),
@@ -173,7 +223,9 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
     Ok(InboundMessage {
         external_id,
         sender,
-        recipient: form.get("To").map(|to| strip_channel_prefix(to).to_string()),
+        recipient: form
+            .get("To")
+            .map(|to| strip_channel_prefix(to).to_string()),
         group_id: None,
         timestamp: None,
         text: form.owned("Body"),
@@ -184,7 +236,9 @@ fn parse_message(channel: Channel, form: &Form, external_id: String) -> Result<I
         interactive,
         consent,
         kind,
-        route_key: form.get("To").map(|to| strip_channel_prefix(to).to_string()),
+        route_key: form
+            .get("To")
+            .map(|to| strip_channel_prefix(to).to_string()),
     })
 }
 
@@ -204,7 +258,11 @@ fn attachment_kind(mime: Option<&str>) -> AttachmentKind {
 /// when Twilio names one. Never the end user's address.
 pub fn route_keys(body: &[u8]) -> Vec<String> {
     let form = Form::parse(body);
-    let ours = if is_status_callback(&form) { form.get("From") } else { form.get("To") };
+    let ours = if is_status_callback(&form) {
+        form.get("From")
+    } else {
+        form.get("To")
+    };
     ours.map(|a| strip_channel_prefix(a).to_string())
         .into_iter()
         .chain(form.owned("MessagingServiceSid"))

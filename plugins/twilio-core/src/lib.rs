@@ -30,7 +30,14 @@ pub mod verify;
 mod tests;
 
 /// Every configuration key the adapters read.
-pub const CONFIG_KEYS: [&str; 6] = ["account_sid", "auth_token", "from", "messaging_service_sid", "webhook_url", "api_base_url"];
+pub const CONFIG_KEYS: [&str; 6] = [
+    "account_sid",
+    "auth_token",
+    "from",
+    "messaging_service_sid",
+    "webhook_url",
+    "api_base_url",
+];
 
 /// Twilio's "Attempt to send to unsubscribed recipient" error: the user
 /// opted out (STOP).
@@ -69,7 +76,13 @@ pub fn info(name: &str) -> AdapterInfo {
         config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
         // Shared Twilio accounts route by our own number.
         route_config_key: Some("from".to_string()),
-        statuses: vec![DeliveryStatus::Queued, DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed],
+        statuses: vec![
+            DeliveryStatus::Queued,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Read,
+            DeliveryStatus::Failed,
+        ],
     }
 }
 
@@ -92,7 +105,9 @@ impl verify::Crypto for HostCrypto {
 }
 
 fn optional_config(key: &str) -> Option<String> {
-    host::config(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    host::config(key)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 impl<F: Flavor> ChannelAdapter for TwilioAdapter<F> {
@@ -111,7 +126,11 @@ impl<F: Flavor> ChannelAdapter for TwilioAdapter<F> {
         // Twilio repeats the same token on retries; the host deduplicates on
         // MessageSid, so the token is only logged.
         if let Some(token) = request.header("i-twilio-idempotency-token") {
-            host::log(LogLevel::Debug, "twilio webhook", &[("idempotency_token", token)]);
+            host::log(
+                LogLevel::Debug,
+                "twilio webhook",
+                &[("idempotency_token", token)],
+            );
         }
         inbound::parse_webhook(F::CHANNEL, &request.body)
     }

@@ -13,21 +13,41 @@ use crate::inbound::delivery_status;
 pub fn parse_send_response(response: &HttpResponse) -> Result<Receipt, PluginError> {
     let json: Option<Value> = serde_json::from_slice(&response.body).ok();
     if response.is_success() {
-        let json = json.ok_or_else(|| PluginError::internal("Twilio accepted the message but its answer is not JSON"))?;
+        let json = json.ok_or_else(|| {
+            PluginError::internal("Twilio accepted the message but its answer is not JSON")
+        })?;
         let sid = json["sid"]
             .as_str()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| PluginError::internal("Twilio accepted the message but its answer has no `sid`"))?;
-        let status = json["status"].as_str().and_then(|s| delivery_status(s).ok().flatten()).unwrap_or(DeliveryStatus::Queued);
-        return Ok(Receipt { external_id: Some(sid.to_string()), status });
+            .ok_or_else(|| {
+                PluginError::internal("Twilio accepted the message but its answer has no `sid`")
+            })?;
+        let status = json["status"]
+            .as_str()
+            .and_then(|s| delivery_status(s).ok().flatten())
+            .unwrap_or(DeliveryStatus::Queued);
+        return Ok(Receipt {
+            external_id: Some(sid.to_string()),
+            status,
+        });
     }
-    Err(PluginError::Provider(provider_error(response, json.as_ref())))
+    Err(PluginError::Provider(provider_error(
+        response,
+        json.as_ref(),
+    )))
 }
 
 fn provider_error(response: &HttpResponse, json: Option<&Value>) -> ProviderError {
     let retryable = response.status == 429 || response.status >= 500;
-    let retry_after_secs = response.header("retry-after").and_then(|v| v.trim().parse::<u32>().ok());
-    let text = |key: &str| json.and_then(|j| j[key].as_str()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let retry_after_secs = response
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let text = |key: &str| {
+        json.and_then(|j| j[key].as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let code = json
         .and_then(|j| match &j["code"] {
             Value::Number(n) => Some(n.to_string()),
@@ -47,9 +67,22 @@ fn provider_error(response: &HttpResponse, json: Option<&Value>) -> ProviderErro
             (t, d) => d.or(t),
         })
         .unwrap_or_else(|| {
-            let body: String = String::from_utf8_lossy(&response.body).chars().take(512).collect();
-            if body.trim().is_empty() { format!("Twilio answered HTTP {}", response.status) } else { body }
+            let body: String = String::from_utf8_lossy(&response.body)
+                .chars()
+                .take(512)
+                .collect();
+            if body.trim().is_empty() {
+                format!("Twilio answered HTTP {}", response.status)
+            } else {
+                body
+            }
         });
     let consent_revoked = code.as_deref() == Some(crate::OPTED_OUT_ERROR);
-    ProviderError { retryable, retry_after_secs, code, message, consent_revoked }
+    ProviderError {
+        retryable,
+        retry_after_secs,
+        code,
+        message,
+        consent_revoked,
+    }
 }

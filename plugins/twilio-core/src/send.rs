@@ -37,36 +37,56 @@ pub fn wire_address(channel: Channel, address: &str) -> String {
 }
 
 /// Build the create-Message call for `message`.
-pub fn render_request(channel: Channel, message: &OutboundMessage, config: &SendConfig) -> Result<HttpRequest, PluginError> {
+pub fn render_request(
+    channel: Channel,
+    message: &OutboundMessage,
+    config: &SendConfig,
+) -> Result<HttpRequest, PluginError> {
     if message.to.trim().is_empty() {
-        return Err(PluginError::bad_request("outbound message has no recipient"));
+        return Err(PluginError::bad_request(
+            "outbound message has no recipient",
+        ));
     }
     let mut fields: Vec<(&str, String)> = vec![("To", wire_address(channel, message.to.trim()))];
     match (&config.messaging_service_sid, &config.from) {
         (Some(service), _) => fields.push(("MessagingServiceSid", service.clone())),
         (None, Some(from)) => fields.push(("From", wire_address(channel, from.trim()))),
         (None, None) => {
-            return Err(PluginError::config("configuration key `from` or `messaging_service_sid` is required to send"));
+            return Err(PluginError::config(
+                "configuration key `from` or `messaging_service_sid` is required to send",
+            ));
         }
     }
     if let Some(text) = message.text.as_deref().filter(|t| !t.is_empty()) {
         fields.push(("Body", text.to_string()));
     }
     for attachment in &message.attachments {
-        let url = attachment
-            .url
-            .clone()
-            .ok_or_else(|| PluginError::unsupported("Twilio sends media by URL; this attachment has none"))?;
+        let url = attachment.url.clone().ok_or_else(|| {
+            PluginError::unsupported("Twilio sends media by URL; this attachment has none")
+        })?;
         fields.push(("MediaUrl", url));
     }
     if !fields.iter().any(|(k, _)| *k == "Body" || *k == "MediaUrl") {
-        return Err(PluginError::bad_request("outbound message has neither text nor media"));
+        return Err(PluginError::bad_request(
+            "outbound message has neither text nor media",
+        ));
     }
     if let Some(callback) = &config.webhook_url {
         fields.push(("StatusCallback", callback.clone()));
     }
-    let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", config.api_base_url.trim_end_matches('/'), config.account_sid);
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", config.account_sid, config.auth_token));
+    // The SID goes into the URL path: refuse anything that could change it.
+    if !switchboard_sdk::is_path_segment(&config.account_sid, b"") {
+        return Err(PluginError::config(
+            "`account_sid` must be the AC… account SID (letters and digits)",
+        ));
+    }
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        config.api_base_url.trim_end_matches('/'),
+        config.account_sid
+    );
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", config.account_sid, config.auth_token));
     Ok(HttpRequest::new("POST", url)
         .with_header("authorization", format!("Basic {credentials}"))
         .with_form(fields.iter().map(|(k, v)| (*k, v.as_str()))))

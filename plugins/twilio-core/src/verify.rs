@@ -49,16 +49,26 @@ pub fn check_signature(
         .header(SIGNATURE_HEADER)
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| PluginError::invalid_signature("missing X-Twilio-Signature header (Twilio signs every webhook with it)"))?;
+        .ok_or_else(|| {
+            PluginError::invalid_signature(
+                "missing X-Twilio-Signature header (Twilio signs every webhook with it)",
+            )
+        })?;
 
     let query = raw_query(&request.url);
     let url = signed_url(webhook_url, query);
-    let body_hash = query_pairs(&request.url).into_iter().find(|(k, _)| k == BODY_SHA256_PARAM).map(|(_, v)| v);
+    let body_hash = query_pairs(&request.url)
+        .into_iter()
+        .find(|(k, _)| k == BODY_SHA256_PARAM)
+        .map(|(_, v)| v);
     let params = match body_hash {
         // A JSON body: it is not signed as params, its hash is (via the URL).
         Some(expected) => {
             let actual = hex::encode(crypto.sha256(&request.body));
-            if !crypto.constant_time_eq(actual.as_bytes(), expected.trim().to_ascii_lowercase().as_bytes()) {
+            if !crypto.constant_time_eq(
+                actual.as_bytes(),
+                expected.trim().to_ascii_lowercase().as_bytes(),
+            ) {
                 return Err(PluginError::invalid_signature(
                     "the body's SHA-256 does not match the bodySHA256 query parameter: the body was altered in transit",
                 ));
@@ -71,7 +81,8 @@ pub fn check_signature(
     for candidate in url_variants(&url) {
         let mut data = candidate.into_bytes();
         data.extend_from_slice(params.as_bytes());
-        let actual = base64::engine::general_purpose::STANDARD.encode(crypto.hmac_sha1(auth_token.as_bytes(), &data));
+        let actual = base64::engine::general_purpose::STANDARD
+            .encode(crypto.hmac_sha1(auth_token.as_bytes(), &data));
         if crypto.constant_time_eq(actual.as_bytes(), claimed.as_bytes()) {
             return Ok(());
         }
@@ -92,7 +103,11 @@ pub fn raw_query(url: &str) -> &str {
 /// request had one.
 pub fn signed_url(webhook_url: &str, query: &str) -> String {
     let base = webhook_url.split(['?', '#']).next().unwrap_or("");
-    if query.is_empty() { base.to_string() } else { format!("{base}?{query}") }
+    if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    }
 }
 
 /// The parameter part of the signed string: keys sorted byte-wise, each key
@@ -117,7 +132,9 @@ pub fn sorted_params(pairs: &[(String, String)]) -> String {
 /// (when present) or added (when there is no port).
 pub fn url_variants(url: &str) -> Vec<String> {
     let mut out = vec![url.to_string()];
-    let Some((scheme, rest)) = url.split_once("://") else { return out };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return out;
+    };
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "https" => "443",
         "http" => "80",
@@ -134,7 +151,9 @@ pub fn url_variants(url: &str) -> Vec<String> {
         _ => None,
     };
     let variant = match port_colon {
-        Some(i) if &authority[i + 1..] == default_port => format!("{scheme}://{}{tail}", &authority[..i]),
+        Some(i) if &authority[i + 1..] == default_port => {
+            format!("{scheme}://{}{tail}", &authority[..i])
+        }
         Some(_) => return out,
         None => format!("{scheme}://{authority}:{default_port}{tail}"),
     };
@@ -148,25 +167,61 @@ mod tests {
 
     #[test]
     fn variants_add_or_remove_only_the_default_port() {
-        assert_eq!(url_variants("https://a.test/x?y=1"), ["https://a.test/x?y=1", "https://a.test:443/x?y=1"]);
-        assert_eq!(url_variants("https://a.test:443/x"), ["https://a.test:443/x", "https://a.test/x"]);
-        assert_eq!(url_variants("http://u:p@a.test/x"), ["http://u:p@a.test/x", "http://u:p@a.test:80/x"]);
-        assert_eq!(url_variants("http://u:p@a.test:80"), ["http://u:p@a.test:80", "http://u:p@a.test"]);
-        assert_eq!(url_variants("http://a.test:1234/x"), ["http://a.test:1234/x"]);
-        assert_eq!(url_variants("https://[::1]/x"), ["https://[::1]/x", "https://[::1]:443/x"]);
+        assert_eq!(
+            url_variants("https://a.test/x?y=1"),
+            ["https://a.test/x?y=1", "https://a.test:443/x?y=1"]
+        );
+        assert_eq!(
+            url_variants("https://a.test:443/x"),
+            ["https://a.test:443/x", "https://a.test/x"]
+        );
+        assert_eq!(
+            url_variants("http://u:p@a.test/x"),
+            ["http://u:p@a.test/x", "http://u:p@a.test:80/x"]
+        );
+        assert_eq!(
+            url_variants("http://u:p@a.test:80"),
+            ["http://u:p@a.test:80", "http://u:p@a.test"]
+        );
+        assert_eq!(
+            url_variants("http://a.test:1234/x"),
+            ["http://a.test:1234/x"]
+        );
+        assert_eq!(
+            url_variants("https://[::1]/x"),
+            ["https://[::1]/x", "https://[::1]:443/x"]
+        );
     }
 
     #[test]
     fn signed_url_replaces_the_configured_query() {
-        assert_eq!(signed_url("https://a.test/hook", "a=1&b=2"), "https://a.test/hook?a=1&b=2");
-        assert_eq!(signed_url("https://a.test/hook?old=1", ""), "https://a.test/hook");
-        assert_eq!(raw_query("https://a.test/h?x=It%27s+ok#frag"), "x=It%27s+ok");
+        assert_eq!(
+            signed_url("https://a.test/hook", "a=1&b=2"),
+            "https://a.test/hook?a=1&b=2"
+        );
+        assert_eq!(
+            signed_url("https://a.test/hook?old=1", ""),
+            "https://a.test/hook"
+        );
+        assert_eq!(
+            raw_query("https://a.test/h?x=It%27s+ok#frag"),
+            "x=It%27s+ok"
+        );
     }
 
     #[test]
     fn params_sort_bytewise_and_dedupe_repeats() {
         let p = |k: &str, v: &str| (k.to_string(), v.to_string());
-        let pairs = [p("ReasonConferenceEnded", "test"), p("Reason", "P"), p("Digits", "5678"), p("Digits", "1234"), p("Digits", "1234")];
-        assert_eq!(sorted_params(&pairs), "Digits1234Digits5678ReasonPReasonConferenceEndedtest");
+        let pairs = [
+            p("ReasonConferenceEnded", "test"),
+            p("Reason", "P"),
+            p("Digits", "5678"),
+            p("Digits", "1234"),
+            p("Digits", "1234"),
+        ];
+        assert_eq!(
+            sorted_params(&pairs),
+            "Digits1234Digits5678ReasonPReasonConferenceEndedtest"
+        );
     }
 }

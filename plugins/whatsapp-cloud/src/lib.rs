@@ -66,7 +66,13 @@ impl ChannelAdapter for WhatsAppCloud {
             config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
             // One Meta app may serve many numbers (and tenants).
             route_config_key: Some("phone_number_id".to_string()),
-            statuses: vec![DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Played, DeliveryStatus::Failed],
+            statuses: vec![
+                DeliveryStatus::Sent,
+                DeliveryStatus::Delivered,
+                DeliveryStatus::Read,
+                DeliveryStatus::Played,
+                DeliveryStatus::Failed,
+            ],
         }
     }
 

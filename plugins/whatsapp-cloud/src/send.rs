@@ -39,11 +39,7 @@ pub fn render_request(
     config: &SendConfig,
 ) -> Result<HttpRequest, PluginError> {
     let id = &config.phone_number_id;
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !switchboard_sdk::is_path_segment(id, b"_-") {
         return Err(PluginError::config(format!(
             "`phone_number_id` must be the numeric id Meta shows for the number, got `{id}`"
         )));

@@ -51,7 +51,10 @@ pub fn delivery_status(name: &str) -> Option<DeliveryStatus> {
 
 /// Convert one raw `statuses[]` item. The error is a reason to log: the
 /// status is unknown or ignored (e.g. `deleted`), or the item is unreadable.
-pub(crate) fn to_status_update(raw: Value, route_key: Option<&str>) -> Result<StatusUpdate, String> {
+pub(crate) fn to_status_update(
+    raw: Value,
+    route_key: Option<&str>,
+) -> Result<StatusUpdate, String> {
     let status: WaStatus = serde_json::from_value(raw)
         .map_err(|e| format!("skipped a status that could not be read: {e}"))?;
     let name = status.status.as_deref().unwrap_or("");

@@ -42,15 +42,28 @@ impl Api {
 
     /// Sends a request and returns the JSON body, failing with the server's
     /// own words when the status is not `expected`.
-    async fn call(&self, method: Method, url: Url, token: &str, body: Option<&Value>, expected: StatusCode) -> Result<Value> {
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        token: &str,
+        body: Option<&Value>,
+        expected: StatusCode,
+    ) -> Result<Value> {
         let what = format!("{method} {}", url.path());
         let mut request = self.client.request(method, url).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.with_context(|| format!("{what}: request failed"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{what}: request failed"))?;
         let status = response.status();
-        let text = response.text().await.with_context(|| format!("{what}: reading the response"))?;
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("{what}: reading the response"))?;
         if status != expected {
             bail!("{what}: expected {expected}, got {status}: {text}");
         }
@@ -73,7 +86,11 @@ pub struct Setup {
 /// secrets, so runs never see each other's data.
 pub async fn setup(api: &Api, admin_token: &str, run_id: &str, label: &str) -> Result<Setup> {
     let tenant_slug = format!("load-{run_id}");
-    let name = if label.is_empty() { format!("Load test {run_id}") } else { format!("Load test {run_id} ({label})") };
+    let name = if label.is_empty() {
+        format!("Load test {run_id}")
+    } else {
+        format!("Load test {run_id} ({label})")
+    };
     let tenant = api
         .call(
             Method::POST,
@@ -88,7 +105,10 @@ pub async fn setup(api: &Api, admin_token: &str, run_id: &str, label: &str) -> R
 
     let app_secret = hex::encode(random_bytes::<32>()?);
     // A 15-digit number, like Meta's phone number ids; the leading 9 keeps the length fixed.
-    let phone_number_id = format!("9{:014}", u64::from_le_bytes(random_bytes::<8>()?) % 100_000_000_000_000);
+    let phone_number_id = format!(
+        "9{:014}",
+        u64::from_le_bytes(random_bytes::<8>()?) % 100_000_000_000_000
+    );
     let channel = api
         .call(
             Method::POST,
@@ -114,7 +134,11 @@ pub async fn setup(api: &Api, admin_token: &str, run_id: &str, label: &str) -> R
         tenant_slug,
         api_key,
         channel_id: id_field(&channel, "id")?,
-        webhook_url: channel.get("webhook_url").and_then(Value::as_str).unwrap_or("?").to_owned(),
+        webhook_url: channel
+            .get("webhook_url")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned(),
         app_secret,
         phone_number_id,
     })
@@ -147,7 +171,14 @@ pub async fn census(api: &Api, api_key: &str, channel_id: &str) -> Result<Census
 
     let mut conversation_ids = Vec::new();
     let mut seen = HashSet::new();
-    for item in all_pages(api, api_key, &["v1", "conversations"], &[("channel_id", channel_id)]).await? {
+    for item in all_pages(
+        api,
+        api_key,
+        &["v1", "conversations"],
+        &[("channel_id", channel_id)],
+    )
+    .await?
+    {
         let id = id_field(&item, "id")?;
         if seen.insert(id.clone()) {
             conversation_ids.push(id);
@@ -159,14 +190,23 @@ pub async fn census(api: &Api, api_key: &str, channel_id: &str) -> Result<Census
 
     let mut message_ids = HashSet::new();
     for conversation in &conversation_ids {
-        for message in all_pages(api, api_key, &["v1", "conversations", conversation, "messages"], &[]).await? {
+        for message in all_pages(
+            api,
+            api_key,
+            &["v1", "conversations", conversation, "messages"],
+            &[],
+        )
+        .await?
+        {
             if !message_ids.insert(id_field(&message, "id")?) {
                 census.repeated_in_listing += 1;
                 continue;
             }
             if message.get("direction").and_then(Value::as_str) == Some("inbound") {
                 census.inbound += 1;
-                census.external_ids.insert(str_field(&message, "external_id")?);
+                census
+                    .external_ids
+                    .insert(str_field(&message, "external_id")?);
             } else {
                 census.other_direction += 1;
             }
@@ -176,7 +216,12 @@ pub async fn census(api: &Api, api_key: &str, channel_id: &str) -> Result<Census
 }
 
 /// Follows `next_cursor` until it is null, collecting `data`.
-async fn all_pages(api: &Api, api_key: &str, segments: &[&str], query: &[(&str, &str)]) -> Result<Vec<Value>> {
+async fn all_pages(
+    api: &Api,
+    api_key: &str,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     // A server that hands back a cursor it already gave would loop forever.
@@ -188,13 +233,24 @@ async fn all_pages(api: &Api, api_key: &str, segments: &[&str], query: &[(&str, 
             pairs.push(("cursor", cursor));
         }
         let url = api.url(segments, &pairs)?;
-        let page: Page = serde_json::from_value(api.call(Method::GET, url, api_key, None, StatusCode::OK).await?)
-            .with_context(|| format!("GET /{}: not a {{data, next_cursor}} page", segments.join("/")))?;
+        let page: Page = serde_json::from_value(
+            api.call(Method::GET, url, api_key, None, StatusCode::OK)
+                .await?,
+        )
+        .with_context(|| {
+            format!(
+                "GET /{}: not a {{data, next_cursor}} page",
+                segments.join("/")
+            )
+        })?;
         items.extend(page.data);
         match page.next_cursor {
             Some(next) => {
                 if !cursors_seen.insert(next.clone()) {
-                    bail!("GET /{}: next_cursor {next:?} was returned twice", segments.join("/"));
+                    bail!(
+                        "GET /{}: next_cursor {next:?} was returned twice",
+                        segments.join("/")
+                    );
                 }
                 cursor = Some(next);
             }

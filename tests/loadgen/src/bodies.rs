@@ -27,8 +27,17 @@ pub struct Built {
 
 /// `n` single-message text webhooks, message `i` from contact `i % contacts`,
 /// each with a unique `wamid.load-<run>-<i>`.
-pub fn build(run_id: &str, n: usize, contacts: usize, app_secret: &str, phone_number_id: &str) -> Result<Built> {
-    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs().to_string();
+pub fn build(
+    run_id: &str,
+    n: usize,
+    contacts: usize,
+    app_secret: &str,
+    phone_number_id: &str,
+) -> Result<Built> {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)?
+        .as_secs()
+        .to_string();
     let mut bodies = Vec::with_capacity(n);
     let mut expected_ids = HashSet::with_capacity(n);
     for i in 0..n {
@@ -59,16 +68,23 @@ pub fn build(run_id: &str, n: usize, contacts: usize, app_secret: &str, phone_nu
         });
         let body = serde_json::to_vec(&payload)?;
         let signature = HeaderValue::from_str(&format!("sha256={}", sign(app_secret, &body)))?;
-        bodies.push(Signed { body: Bytes::from(body), signature });
+        bodies.push(Signed {
+            body: Bytes::from(body),
+            signature,
+        });
         expected_ids.insert(wamid);
     }
-    Ok(Built { bodies, expected_ids })
+    Ok(Built {
+        bodies,
+        expected_ids,
+    })
 }
 
 /// Lowercase hex HMAC-SHA256 of the raw body, keyed with the app secret as
 /// Meta does (the secret string's bytes, not its hex decoding).
 fn sign(app_secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }

@@ -59,12 +59,23 @@ impl Outcome {
 /// by a slow server shows up in the latencies instead of silently lowering the
 /// offered load (coordinated omission). `concurrency` caps requests in flight
 /// in both modes.
-pub async fn run(client: &Client, url: &Url, bodies: Arc<[Signed]>, concurrency: usize, rate: Option<f64>) -> Outcome {
+pub async fn run(
+    client: &Client,
+    url: &Url,
+    bodies: Arc<[Signed]>,
+    concurrency: usize,
+    rate: Option<f64>,
+) -> Outcome {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, url, bodies, next) = (client.clone(), url.clone(), Arc::clone(&bodies), Arc::clone(&next));
+            let (client, url, bodies, next) = (
+                client.clone(),
+                url.clone(),
+                Arc::clone(&bodies),
+                Arc::clone(&next),
+            );
             tokio::spawn(async move { worker(&client, &url, &bodies, &next, start, rate).await })
         })
         .collect();
@@ -82,7 +93,14 @@ pub async fn run(client: &Client, url: &Url, bodies: Arc<[Signed]>, concurrency:
     total
 }
 
-async fn worker(client: &Client, url: &Url, bodies: &[Signed], next: &AtomicUsize, start: Instant, rate: Option<f64>) -> Outcome {
+async fn worker(
+    client: &Client,
+    url: &Url,
+    bodies: &[Signed],
+    next: &AtomicUsize,
+    start: Instant,
+    rate: Option<f64>,
+) -> Outcome {
     let mut out = Outcome::default();
     loop {
         // Relaxed is enough: the counter only hands out distinct indices.
@@ -127,9 +145,15 @@ async fn worker(client: &Client, url: &Url, bodies: &[Signed], next: &AtomicUsiz
             Ok(body) => {
                 out.latencies.push(latency);
                 let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-                out.fail(status.as_u16().to_string(), format!("request {i}: {status}: {text}"));
+                out.fail(
+                    status.as_u16().to_string(),
+                    format!("request {i}: {status}: {text}"),
+                );
             }
-            Err(e) => out.fail(transport_kind(&e).to_owned(), format!("request {i}: reading response: {e:#}")),
+            Err(e) => out.fail(
+                transport_kind(&e).to_owned(),
+                format!("request {i}: reading response: {e:#}"),
+            ),
         }
     }
     out

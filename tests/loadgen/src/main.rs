@@ -21,7 +21,10 @@ use clap::Parser;
 const RETRY_SAMPLE: usize = 200;
 
 #[derive(Parser, Debug)]
-#[command(name = "loadgen", about = "Webhook load generator and exactly-once checker for Switchboard")]
+#[command(
+    name = "loadgen",
+    about = "Webhook load generator and exactly-once checker for Switchboard"
+)]
 struct Cli {
     /// Base URL of the Switchboard server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -77,7 +80,10 @@ async fn run(cli: Cli) -> Result<bool> {
     ensure!(cli.concurrency > 0, "--concurrency must be at least 1");
     ensure!(cli.contacts > 0, "--contacts must be at least 1");
     if let Some(rate) = cli.rate {
-        ensure!(rate.is_finite() && rate > 0.0, "--rate must be a positive number");
+        ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be a positive number"
+        );
     }
 
     // One client for everything: its pool keeps up to `concurrency` keep-alive
@@ -102,30 +108,63 @@ async fn run(cli: Cli) -> Result<bool> {
 
     // Everything that costs CPU on our side (JSON, HMAC) happens before the
     // clock starts; the timed loop only clones cheap handles.
-    let built = bodies::build(&run_id, cli.requests, cli.contacts, &setup.app_secret, &setup.phone_number_id)?;
+    let built = bodies::build(
+        &run_id,
+        cli.requests,
+        cli.contacts,
+        &setup.app_secret,
+        &setup.phone_number_id,
+    )?;
     let webhook = api.url(&["webhooks", &setup.channel_id], &[])?;
 
     eprintln!(
         "sending {} webhooks, concurrency {}, {}",
         cli.requests,
         cli.concurrency,
-        cli.rate.map_or_else(|| "closed loop (as fast as acknowledged)".to_owned(), |r| format!("open loop at {r}/s"))
+        cli.rate.map_or_else(
+            || "closed loop (as fast as acknowledged)".to_owned(),
+            |r| format!("open loop at {r}/s")
+        )
     );
     let all: Arc<[bodies::Signed]> = built.bodies.into();
-    let outcome = load::run(&client, &webhook, Arc::clone(&all), cli.concurrency, cli.rate).await;
+    let outcome = load::run(
+        &client,
+        &webhook,
+        Arc::clone(&all),
+        cli.concurrency,
+        cli.rate,
+    )
+    .await;
 
     eprintln!("verifying through the API ...");
     let before = api::census(&api, &setup.api_key, &setup.channel_id).await?;
 
     // Provider retries: re-deliver a spread of bodies the server already
     // acknowledged. They were committed, so the stored set must not change.
-    let retry_bodies: Vec<bodies::Signed> = spread(&outcome.acknowledged, RETRY_SAMPLE).map(|i| all[i].clone()).collect();
+    let retry_bodies: Vec<bodies::Signed> = spread(&outcome.acknowledged, RETRY_SAMPLE)
+        .map(|i| all[i].clone())
+        .collect();
     let retries_sent = retry_bodies.len();
     eprintln!("re-sending {retries_sent} acknowledged webhooks as provider retries ...");
-    let retries = load::run(&client, &webhook, retry_bodies.into(), cli.concurrency.min(retries_sent.max(1)), None).await;
+    let retries = load::run(
+        &client,
+        &webhook,
+        retry_bodies.into(),
+        cli.concurrency.min(retries_sent.max(1)),
+        None,
+    )
+    .await;
     let after = api::census(&api, &setup.api_key, &setup.channel_id).await?;
 
-    let summary = report::Summary::new(&cli.label, cli.requests, cli.concurrency, cli.rate, &outcome, &before, &built.expected_ids);
+    let summary = report::Summary::new(
+        &cli.label,
+        cli.requests,
+        cli.concurrency,
+        cli.rate,
+        &outcome,
+        &before,
+        &built.expected_ids,
+    );
     let retries_ok = retries_sent > 0
         && retries.ok == retries_sent as u64
         && after.inbound == before.inbound

@@ -51,14 +51,22 @@ impl Summary {
         let mut sorted = outcome.latencies.clone();
         sorted.sort_unstable();
         let seconds = outcome.elapsed.as_secs_f64();
-        let found = census.external_ids.iter().filter(|id| expected_ids.contains(*id)).count() as u64;
+        let found = census
+            .external_ids
+            .iter()
+            .filter(|id| expected_ids.contains(*id))
+            .count() as u64;
         Self {
             label: label.to_owned(),
             requests,
             concurrency,
             rate,
             seconds: round3(seconds),
-            throughput_rps: round3(if seconds > 0.0 { outcome.ok as f64 / seconds } else { 0.0 }),
+            throughput_rps: round3(if seconds > 0.0 {
+                outcome.ok as f64 / seconds
+            } else {
+                0.0
+            }),
             p50_ms: percentile_ms(&sorted, 50.0),
             p90_ms: percentile_ms(&sorted, 90.0),
             p99_ms: percentile_ms(&sorted, 99.0),
@@ -109,13 +117,38 @@ pub fn print_table(cx: &Context<'_>) {
     let ms_or_dash = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3} ms"));
 
     println!();
-    println!("Switchboard webhook load test{}", if s.label.is_empty() { String::new() } else { format!(" [{}]", s.label) });
-    row("target", format!("{} (tenant {}, channel {})", cx.url, cx.tenant_slug, cx.channel_id));
-    row("requests", format!("{} over {} contacts", s.requests, cx.contacts));
+    println!(
+        "Switchboard webhook load test{}",
+        if s.label.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.label)
+        }
+    );
+    row(
+        "target",
+        format!(
+            "{} (tenant {}, channel {})",
+            cx.url, cx.tenant_slug, cx.channel_id
+        ),
+    );
+    row(
+        "requests",
+        format!("{} over {} contacts", s.requests, cx.contacts),
+    );
     row("concurrency", s.concurrency.to_string());
-    row("rate", s.rate.map_or_else(|| "closed loop".to_owned(), |r| format!("{r}/s open loop (latency from scheduled time)")));
+    row(
+        "rate",
+        s.rate.map_or_else(
+            || "closed loop".to_owned(),
+            |r| format!("{r}/s open loop (latency from scheduled time)"),
+        ),
+    );
     row("total time", format!("{:.3} s", s.seconds));
-    row("throughput", format!("{:.1} acknowledged/s", s.throughput_rps));
+    row(
+        "throughput",
+        format!("{:.1} acknowledged/s", s.throughput_rps),
+    );
     row("latency p50", ms_or_dash(s.p50_ms));
     row("latency p90", ms_or_dash(s.p90_ms));
     row("latency p99", ms_or_dash(s.p99_ms));
@@ -127,13 +160,22 @@ pub fn print_table(cx: &Context<'_>) {
     }
     row(
         "stored inbound",
-        format!("{} in {} conversations ({} other-direction messages)", s.stored, cx.before.conversations, cx.before.other_direction),
+        format!(
+            "{} in {} conversations ({} other-direction messages)",
+            s.stored, cx.before.conversations, cx.before.other_direction
+        ),
     );
     row("distinct ids", cx.before.external_ids.len().to_string());
     row("lost", s.lost.to_string());
     row("duplicated", s.duplicated.to_string());
     if s.listing_repeats > 0 {
-        row("listing repeats", format!("{} items returned twice while paging (pagination bug)", s.listing_repeats));
+        row(
+            "listing repeats",
+            format!(
+                "{} items returned twice while paging (pagination bug)",
+                s.listing_repeats
+            ),
+        );
     }
     row(
         "retries",
@@ -146,7 +188,14 @@ pub fn print_table(cx: &Context<'_>) {
             cx.after.external_ids.len()
         ),
     );
-    row("result", if s.passed() { "PASS".to_owned() } else { "FAIL".to_owned() });
+    row(
+        "result",
+        if s.passed() {
+            "PASS".to_owned()
+        } else {
+            "FAIL".to_owned()
+        },
+    );
     println!();
 }
 
@@ -154,7 +203,11 @@ fn by_kind(outcome: &Outcome) -> String {
     if outcome.errors.is_empty() {
         return String::new();
     }
-    let kinds: Vec<String> = outcome.errors.iter().map(|(kind, n)| format!("{kind}: {n}")).collect();
+    let kinds: Vec<String> = outcome
+        .errors
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {n}"))
+        .collect();
     format!(" ({})", kinds.join(", "))
 }
 

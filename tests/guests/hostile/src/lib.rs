@@ -10,7 +10,11 @@ use switchboard_sdk::prelude::*;
 struct Hostile;
 
 fn report(text: String) -> Result<Vec<Event>, PluginError> {
-    Ok(vec![Event::Message(InboundMessage::text("hostile-1", "attacker", text))])
+    Ok(vec![Event::Message(InboundMessage::text(
+        "hostile-1",
+        "attacker",
+        text,
+    ))])
 }
 
 #[inline(never)]
@@ -53,9 +57,15 @@ impl ChannelAdapter for Hostile {
                 core::arch::wasm32::unreachable()
             }
             "big-string" => report("x".repeat(100 << 20)),
-            "many-events" => Ok((0..host::config("count").and_then(|c| c.parse::<u32>().ok()).unwrap_or(1_000_000)).map(|i| Event::Message(InboundMessage::text(i.to_string(), "a", ""))).collect()),
+            "many-events" => Ok((0..host::config("count")
+                .and_then(|c| c.parse::<u32>().ok())
+                .unwrap_or(1_000_000))
+                .map(|i| Event::Message(InboundMessage::text(i.to_string(), "a", "")))
+                .collect()),
             "log-flood" => {
-                let lines: u32 = host::config("count").and_then(|c| c.parse().ok()).unwrap_or(1_000_000);
+                let lines: u32 = host::config("count")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1_000_000);
                 for i in 0..lines {
                     host::log(host::LogLevel::Info, "flood", &[("i", &i.to_string())]);
                 }
@@ -80,7 +90,11 @@ impl ChannelAdapter for Hostile {
             "env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
                 let args: Vec<String> = std::env::args().collect();
-                report(if vars.is_empty() && args.len() <= 1 { "denied: no env".into() } else { format!("LEAKED {vars:?} {args:?}") })
+                report(if vars.is_empty() && args.len() <= 1 {
+                    "denied: no env".into()
+                } else {
+                    format!("LEAKED {vars:?} {args:?}")
+                })
             }
             "socket" => report(match std::net::TcpStream::connect("127.0.0.1:80") {
                 Ok(_) => "LEAKED connected".into(),
@@ -103,7 +117,9 @@ impl ChannelAdapter for Hostile {
                             return report("LEAKED unlimited keys".into());
                         }
                     };
-                    return report(format!("denied: value {e:?}; keys stopped after {keys} with {count_err:?}"));
+                    return report(format!(
+                        "denied: value {e:?}; keys stopped after {keys} with {count_err:?}"
+                    ));
                 }
                 report("LEAKED 1 MiB value accepted".into())
             }
