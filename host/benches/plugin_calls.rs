@@ -209,7 +209,7 @@ fn one_call(
     let mut inst = rt.instantiate(plugin, ctx).expect("instantiate");
     // As the pipeline does: one conversion of the request, moved in.
     match inst.verify_then_parse(req.clone()) {
-        Ok(Verified::Events(events)) => assert_eq!(events.len(), 1),
+        Ok(switchboard::runtime::Verified::Events(events)) => assert_eq!(events.len(), 1),
         other => panic!("unexpected {other:?}"),
     }
     inst.finish().fuel_consumed
