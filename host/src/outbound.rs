@@ -88,13 +88,36 @@ impl OutboundPolicy {
         if !declared.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
             return Err(OutboundRefused::UndeclaredHost(host));
         }
-        if host == "localhost"
-            || host.ends_with(".localhost")
-            || host.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip))
-        {
+        if names_private(&host) {
             return Err(OutboundRefused::PrivateAddress(host));
         }
         Ok((host, port))
+    }
+
+    /// Check a URL that may name any *public* host — e.g. a tenant's LLM
+    /// endpoint, where there is no adapter to declare hosts, and
+    /// `api.openai.com` or any other provider must work. Private, loopback
+    /// and link-local targets are still refused unless the operator allowed
+    /// them (a self-hosted Ollama). As with [`OutboundPolicy::check_url`],
+    /// the caller must pass every resolved address through
+    /// [`OutboundPolicy::check_resolved`].
+    pub fn check_public_url(&self, url: &str) -> Result<(String, u16), OutboundRefused> {
+        let (host, port) =
+            host_port(url).ok_or_else(|| OutboundRefused::BadUrl(url.to_string()))?;
+        if self.allowed(&host, port) {
+            return Ok((host, port));
+        }
+        if names_private(&host) {
+            return Err(OutboundRefused::PrivateAddress(host));
+        }
+        Ok((host, port))
+    }
+
+    /// Whether the operator allowed `host` on any port. For a DNS resolver,
+    /// which sees names but not ports: the port was already checked on the
+    /// URL by [`OutboundPolicy::check_public_url`].
+    pub(crate) fn allows_host(&self, host: &str) -> bool {
+        self.allow.iter().any(|p| p.host == host)
     }
 
     /// Refuse a resolved address that is private, unless the operator
@@ -109,6 +132,14 @@ impl OutboundPolicy {
         }
         Ok(())
     }
+}
+
+/// Whether a host name is, before any resolution, obviously local: the
+/// `localhost` names or a private IP literal.
+fn names_private(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| is_private(&ip))
 }
 
 /// Host (lowercase, no brackets) and port of an absolute http(s) URL.
@@ -127,6 +158,48 @@ fn host_port(raw: &str) -> Option<(String, u16)> {
         url::Host::Ipv6(ip) => ip.to_string(),
     };
     Some((host, url.port_or_known_default()?))
+}
+
+impl OutboundPolicy {
+    /// Check a URL, then resolve its host and check every address, before
+    /// the host connects on a plugin's (or a tenant's) behalf. (A name that
+    /// re-resolves differently between this check and the connect is not
+    /// caught; the operator's egress firewall is the backstop.)
+    pub async fn check_before_send(
+        &self,
+        url: &str,
+        declared: &[String],
+    ) -> Result<(), OutboundRefused> {
+        let (host, port) = self.check_url(url, declared)?;
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            // Unresolvable names are left to the HTTP client to report.
+            Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
+                Ok(a) => a.collect(),
+                Err(_) => return Ok(()),
+            },
+        };
+        for addr in addrs {
+            self.check_resolved(&host, addr)?;
+        }
+        Ok(())
+    }
+}
+
+/// A client builder for calls to providers and LLM APIs: rustls (ring) with
+/// the platform's roots, no redirects (a redirect would bypass the host
+/// check), bounded connect time, pooled connections.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only when another provider is already installed: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
 }
 
 /// Loopback, private (RFC 1918, ULA), link-local, CGNAT, unspecified,
@@ -225,6 +298,51 @@ mod tests {
             p.check_resolved("api.example", "93.184.216.34:443".parse().unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn public_urls_need_no_declaration_but_private_ones_an_allow() {
+        let p = OutboundPolicy::default();
+        assert_eq!(
+            p.check_public_url("https://api.openai.com/v1/chat/completions"),
+            Ok(("api.openai.com".into(), 443))
+        );
+        assert_eq!(
+            p.check_public_url("http://LLM.example:8080/v1"),
+            Ok(("llm.example".into(), 8080))
+        );
+        for url in [
+            "http://127.0.0.1:11434/v1",
+            "http://localhost:11434/v1",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:8080/",
+            "http://[::ffff:10.0.0.1]/",
+        ] {
+            assert!(
+                matches!(
+                    p.check_public_url(url),
+                    Err(OutboundRefused::PrivateAddress(_))
+                ),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            p.check_public_url("https://api.openai.com@127.0.0.1/"),
+            Err(OutboundRefused::BadUrl(_))
+        ));
+        assert!(matches!(
+            p.check_public_url("ftp://api.openai.com/"),
+            Err(OutboundRefused::BadUrl(_))
+        ));
+
+        let p = OutboundPolicy::parse("127.0.0.1:11434, ollama.internal");
+        assert_eq!(
+            p.check_public_url("http://127.0.0.1:11434/v1"),
+            Ok(("127.0.0.1".into(), 11434))
+        );
+        assert!(p.check_public_url("http://127.0.0.1:8080/v1").is_err());
+        assert!(p.allows_host("ollama.internal") && p.allows_host("127.0.0.1"));
+        assert!(!p.allows_host("10.0.0.1"));
     }
 
     #[test]

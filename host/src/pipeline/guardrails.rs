@@ -64,16 +64,22 @@ pub async fn check_inbound(
                     })? {
                         Verdict::Allow => {}
                         Verdict::Rewrite { text: t } => text = t,
-                        Verdict::Block { reason, .. } => {
-                            disposition = Disposition::Blocked(reason);
+                        Verdict::Block { reason, reply } => {
+                            disposition = Disposition::Blocked { reason, reply };
                             break;
                         }
-                        Verdict::OptOut { .. } => {
-                            disposition = Disposition::OptOut(ConsentSource::Keyword);
+                        Verdict::OptOut { reply } => {
+                            disposition = Disposition::OptOut {
+                                source: ConsentSource::Keyword,
+                                reply,
+                            };
                             break;
                         }
-                        Verdict::OptIn { .. } => {
-                            disposition = Disposition::OptIn(ConsentSource::Keyword);
+                        Verdict::OptIn { reply } => {
+                            disposition = Disposition::OptIn {
+                                source: ConsentSource::Keyword,
+                                reply,
+                            };
                             break;
                         }
                     }
@@ -100,10 +106,19 @@ fn accept(event: Event) -> InboundItem {
 
 /// A consent signal the provider attached (Twilio `OptOutType`, Telegram
 /// `kicked`) decides before any guardrail runs: the user already said it.
+/// No confirmation is sent: the provider sends its own (Twilio) or can no
+/// longer deliver (a blocked Telegram bot).
 fn provider_consent(m: &InboundMessage) -> Disposition {
+    let source = ConsentSource::Provider;
     match m.consent {
-        Some(ConsentSignal::OptOut) => Disposition::OptOut(ConsentSource::Provider),
-        Some(ConsentSignal::OptIn) => Disposition::OptIn(ConsentSource::Provider),
+        Some(ConsentSignal::OptOut) => Disposition::OptOut {
+            source,
+            reply: None,
+        },
+        Some(ConsentSignal::OptIn) => Disposition::OptIn {
+            source,
+            reply: None,
+        },
         Some(ConsentSignal::Help) | None => Disposition::Accept,
     }
 }

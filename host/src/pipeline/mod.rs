@@ -8,14 +8,19 @@
 //!    webhooks by group commit): contacts, conversation,
 //!    idempotent messages, monotonic statuses, processing jobs
 //!
-//! and the caller acknowledges only after step 4 committed.
+//! and the caller acknowledges only after step 4 committed. The stored
+//! jobs then run through [`reply`] (persona → responder → outbound
+//! guardrails → outbound messages) and [`delivery`] (render → provider →
+//! status), driven by `crate::worker`.
 
 mod adapter;
 mod catalog;
+pub mod delivery;
 mod error;
 mod guardrails;
 #[cfg(feature = "native-baseline")]
 mod native_baseline;
+pub mod reply;
 mod shared;
 mod tenancy;
 
@@ -45,6 +50,8 @@ pub struct Pipeline {
     pub writer: InboundWriter,
     /// Short-lived cache for stage 1.
     pub channels: Arc<tenancy::ChannelCache>,
+    /// Woken when a commit enqueued work, so idle workers start at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// How a webhook ended, for the HTTP layer.
@@ -102,6 +109,9 @@ impl Pipeline {
             .await
             .map_err(WebhookError::from_storage)?;
         let store_us = t.elapsed().as_micros() as u64;
+        if outcome.inserted > 0 {
+            self.wake.notify_waiters();
+        }
 
         tracing::info!(
             adapter_us,

@@ -120,6 +120,9 @@ impl Pipeline {
                 .await
                 .map_err(WebhookError::from_storage)?;
             tracing::info!(tenant = %binding.channel.tenant_id, channel = %binding.channel.id, inserted = stored.inserted, "shared webhook stored");
+            if stored.inserted > 0 {
+                self.wake.notify_waiters();
+            }
             outcome.channels.push((binding.channel.id.clone(), stored));
         }
         Ok(outcome)

@@ -89,6 +89,8 @@ pub struct CreateChannel {
     config: BTreeMap<String, Value>,
     #[serde(default)]
     guardrails: Vec<String>,
+    #[serde(default)]
+    persona_id: Option<String>,
 }
 
 pub async fn create_channel(
@@ -114,15 +116,30 @@ pub async fn create_channel(
     }
     let p = &state.pipeline;
     check_binding(&state, &tenant.id, &body.adapter, World::ChannelAdapter).await?;
-    for g in &body.guardrails {
+    // Consent handling is never optional: the first-party `consent`
+    // guardrail runs first unless the tenant placed it elsewhere.
+    let mut guardrails = body.guardrails;
+    if !guardrails.iter().any(|g| g == "consent") {
+        guardrails.insert(0, "consent".to_string());
+    }
+    for g in &guardrails {
         check_binding(&state, &tenant.id, g, World::Guardrail).await?;
+    }
+    if let Some(persona) = &body.persona_id {
+        // Checked before the channel exists, so a bad id creates nothing.
+        p.db.get_persona(&tenant.id, persona, &p.secrets).await?;
     }
     let new = p
         .catalog
-        .new_channel(body.name, body.adapter, config, body.guardrails, |id| {
+        .new_channel(body.name, body.adapter, config, guardrails, |id| {
             state.webhook_url(id)
         });
-    let ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
+    let mut ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
+    if let Some(persona) = &body.persona_id {
+        p.db.set_channel_persona(&tenant.id, "api", &ch.id, Some(persona))
+            .await?;
+        ch.persona_id = Some(persona.clone());
+    }
     Ok((
         StatusCode::CREATED,
         Json(
@@ -133,7 +150,7 @@ pub async fn create_channel(
 
 /// A binding must name a first-party plugin or one of the tenant's own
 /// plugins, of the right world. Another tenant's plugin is "not found".
-async fn check_binding(
+pub(crate) async fn check_binding(
     state: &AppState,
     tenant_id: &str,
     reference: &str,
@@ -174,7 +191,7 @@ async fn check_binding(
 }
 
 /// A channel as the API shows it: secrets only as set/unset.
-fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
+pub(crate) fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
     let mut config = serde_json::Map::new();
     for (k, v) in ch.config.iter() {
         config.insert(

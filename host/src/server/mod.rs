@@ -6,6 +6,8 @@ mod api;
 mod auth;
 mod error;
 mod extract;
+mod messages;
+mod personas;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -15,10 +17,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::orchestrator::{Responder, RetryPolicy};
+use crate::outbound::OutboundPolicy;
+use crate::pipeline::delivery::Sender;
 use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
 use crate::secrets::SecretBox;
 use crate::storage::{Db, InboundWriter, SqlKv};
+use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
 pub use error::ApiError;
@@ -41,6 +47,16 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Where compiled components are cached; defaults to the data directory.
     pub component_cache_dir: Option<PathBuf>,
+    /// Background workers (replies and deliveries).
+    pub workers: WorkerConfig,
+    /// Where the host may send requests (providers, LLM APIs).
+    pub outbound: OutboundPolicy,
+    /// Retries of responder (LLM) calls within one job attempt.
+    pub responder_retry: RetryPolicy,
+    /// The key sealing secrets at rest; default: `SWITCHBOARD_SECRET_KEY`
+    /// or the data directory's key file. Replicas sharing a database must
+    /// share it.
+    pub secret_key: Option<[u8; 32]>,
 }
 
 impl ServerConfig {
@@ -54,6 +70,10 @@ impl ServerConfig {
             public_url: None,
             max_body_bytes: 1 << 20,
             component_cache_dir: None,
+            workers: WorkerConfig::default(),
+            outbound: OutboundPolicy::from_env(),
+            responder_retry: RetryPolicy::default(),
+            secret_key: None,
         }
     }
 }
@@ -96,7 +116,20 @@ pub fn router(state: AppState) -> Router {
             "/v1/channels",
             post(api::create_channel).get(api::list_channels),
         )
-        .route("/v1/channels/{id}", get(api::get_channel))
+        .route(
+            "/v1/channels/{id}",
+            get(api::get_channel).patch(messages::patch_channel),
+        )
+        .route(
+            "/v1/personas",
+            post(personas::create_persona).get(personas::list_personas),
+        )
+        .route(
+            "/v1/personas/{id}",
+            get(personas::get_persona).put(personas::update_persona),
+        )
+        .route("/v1/messages/{id}", get(messages::get_message))
+        .route("/v1/dead-letters", get(messages::dead_letters))
         .route(
             "/v1/plugins",
             post(api::upload_plugin).get(api::list_plugins),
@@ -118,6 +151,7 @@ pub struct RunningServer {
     pub admin_token_generated: bool,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: Workers,
     state: AppState,
 }
 
@@ -129,6 +163,7 @@ impl RunningServer {
             .task
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.workers.shutdown().await;
         self.state.db().close().await;
         result
     }
@@ -139,6 +174,7 @@ impl RunningServer {
             .task
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.workers.shutdown().await;
         self.state.db().close().await;
         result
     }
@@ -164,7 +200,10 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     db.migrate()
         .await
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
-    let secrets = SecretBox::load_or_create(&config.data_dir)?;
+    let secrets = match &config.secret_key {
+        Some(key) => SecretBox::from_key(key),
+        None => SecretBox::load_or_create(&config.data_dir)?,
+    };
     let (admin_token, admin_token_generated) =
         auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 
@@ -183,6 +222,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         crate::storage::Dialect::Postgres => 4,
     };
     let writer = InboundWriter::start(db.clone(), writers);
+    let wake = Arc::new(tokio::sync::Notify::new());
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -199,11 +239,27 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             kv,
             writer,
             channels: Arc::default(),
+            wake: wake.clone(),
         },
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,
     };
+    let responder = Arc::new(Responder::new(
+        config.outbound.clone(),
+        config.responder_retry.clone(),
+    ));
+    let sender = Arc::new(Sender::new(
+        config.outbound.clone(),
+        config.workers.delivery.clone(),
+    )?);
+    let workers = Workers::spawn(
+        state.pipeline.clone(),
+        responder,
+        sender,
+        config.workers.clone(),
+        wake,
+    );
     let app = router(state.clone());
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
@@ -222,6 +278,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         admin_token_generated,
         shutdown,
         task,
+        workers,
         state,
     })
 }

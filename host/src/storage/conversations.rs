@@ -113,30 +113,26 @@ impl Db {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut data: Vec<MessageRecord> = rows
-            .iter()
-            .map(|r| {
-                let attachments: String = r.get("attachments");
-                let error: Option<String> = r.get("error");
-                MessageRecord {
-                    id: r.get("id"),
-                    channel_id: r.get("channel_id"),
-                    conversation_id: r.get("conversation_id"),
-                    contact_id: r.get("contact_id"),
-                    direction: r.get("direction"),
-                    external_id: r.get("external_id"),
-                    kind: r.get("kind"),
-                    text: r.get("text"),
-                    attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-                    status: r.get("status"),
-                    error: error
-                        .map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
-                    created_at: r.get("created_at"),
-                }
-            })
-            .collect();
+        let mut data: Vec<MessageRecord> = rows.iter().map(message_from).collect();
         let next_cursor = page_cursor(&mut data, limit, |m| m.id.clone());
         Ok(Page { data, next_cursor })
+    }
+
+    /// One of the tenant's messages.
+    pub async fn get_message(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<MessageRecord, StorageError> {
+        let r = sqlx::query(
+            "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages WHERE id = $1 AND tenant_id = $2",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StorageError::NotFound("message"))?;
+        Ok(message_from(&r))
     }
 
     /// One of the tenant's contacts.
@@ -151,7 +147,7 @@ impl Db {
             .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound("contact"))?;
-        let identities = sqlx::query("SELECT channel_id, address, user_id FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id")
+        let identities = sqlx::query("SELECT channel_id, address, user_id, CAST(opted_out AS BIGINT) AS opted_out, consent_source, consent_updated_at FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id")
             .bind(id)
             .bind(tenant_id)
             .fetch_all(&self.read)
@@ -159,7 +155,16 @@ impl Db {
             .iter()
             .map(|i| {
                 let user_id: Option<String> = i.get("user_id");
-                serde_json::json!({ "channel_id": i.get::<String, _>("channel_id"), "address": i.get::<String, _>("address"), "user_id": user_id })
+                let source: Option<String> = i.get("consent_source");
+                let at: Option<i64> = i.get("consent_updated_at");
+                serde_json::json!({
+                    "channel_id": i.get::<String, _>("channel_id"),
+                    "address": i.get::<String, _>("address"),
+                    "user_id": user_id,
+                    "opted_out": i.get::<i64, _>("opted_out") != 0,
+                    "consent_source": source,
+                    "consent_updated_at": at,
+                })
             })
             .collect();
         Ok(ContactRecord {
@@ -172,6 +177,25 @@ impl Db {
     }
 }
 
+fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
+    let attachments: String = r.get("attachments");
+    let error: Option<String> = r.get("error");
+    MessageRecord {
+        id: r.get("id"),
+        channel_id: r.get("channel_id"),
+        conversation_id: r.get("conversation_id"),
+        contact_id: r.get("contact_id"),
+        direction: r.get("direction"),
+        external_id: r.get("external_id"),
+        kind: r.get("kind"),
+        text: r.get("text"),
+        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        status: r.get("status"),
+        error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
+        created_at: r.get("created_at"),
+    }
+}
+
 /// Trim the look-ahead row and return the cursor when there is another page.
 fn page_cursor<T>(data: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
     if data.len() > limit as usize {
@@ -179,5 +203,52 @@ fn page_cursor<T>(data: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> 
         data.last().map(key)
     } else {
         None
+    }
+}
+
+impl Db {
+    /// The tenant's usage in the current calendar month (UTC), summed over
+    /// channels: messages by direction and LLM tokens.
+    pub async fn usage(&self, tenant_id: &str) -> Result<serde_json::Value, StorageError> {
+        let period = super::inbound::period_of(super::now_ms());
+        let r = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(inbound), 0) AS BIGINT) AS inbound, CAST(COALESCE(SUM(outbound), 0) AS BIGINT) AS outbound, \
+             CAST(COALESCE(SUM(llm_prompt_tokens), 0) AS BIGINT) AS p, CAST(COALESCE(SUM(llm_completion_tokens), 0) AS BIGINT) AS c \
+             FROM usage WHERE tenant_id = $1 AND period = $2",
+        )
+        .bind(tenant_id)
+        .bind(&period)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(serde_json::json!({
+            "period": period,
+            "inbound": r.get::<i64, _>("inbound"),
+            "outbound": r.get::<i64, _>("outbound"),
+            "llm_prompt_tokens": r.get::<i64, _>("p"),
+            "llm_completion_tokens": r.get::<i64, _>("c"),
+        }))
+    }
+
+    /// Every stored text column of the tenant's messages (text, payload,
+    /// error), for tests proving what never reaches storage.
+    #[doc(hidden)]
+    pub async fn raw_message_payloads(&self, tenant_id: &str) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query("SELECT text, payload, error FROM messages WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let text: Option<String> = r.get("text");
+                let payload: String = r.get("payload");
+                let error: Option<String> = r.get("error");
+                format!(
+                    "{} {payload} {}",
+                    text.unwrap_or_default(),
+                    error.unwrap_or_default()
+                )
+            })
+            .collect())
     }
 }

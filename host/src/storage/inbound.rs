@@ -14,13 +14,36 @@ use crate::domain::{ContactAddress, DeliveryStatus, InboundMessage, StatusUpdate
 pub enum Disposition {
     /// Store and process (possibly after a rewrite, already applied).
     Accept,
-    /// Store as blocked, with the reason; no processing job.
-    Blocked(String),
-    /// The user opted out; stored, recorded in the audit log with its
-    /// source, processed so the confirmation can be sent.
-    OptOut(ConsentSource),
-    /// The user opted back in.
-    OptIn(ConsentSource),
+    /// Store as blocked, with the reason; the persona never sees it. A
+    /// guardrail's `reply` (e.g. the HELP text) is sent instead.
+    Blocked {
+        reason: String,
+        reply: Option<String>,
+    },
+    /// The user opted out: the contact × channel is marked opted out and
+    /// the change audited with its source. `reply` is the confirmation, the
+    /// one message an opted-out contact still gets.
+    OptOut {
+        source: ConsentSource,
+        reply: Option<String>,
+    },
+    /// The user opted back in; `reply` confirms it.
+    OptIn {
+        source: ConsentSource,
+        reply: Option<String>,
+    },
+}
+
+impl Disposition {
+    /// The fixed answer a guardrail chose, if any.
+    fn auto_reply(&self) -> Option<&str> {
+        match self {
+            Disposition::Accept => None,
+            Disposition::Blocked { reply, .. }
+            | Disposition::OptOut { reply, .. }
+            | Disposition::OptIn { reply, .. } => reply.as_deref(),
+        }
+    }
 }
 
 /// Where a consent change came from.
@@ -33,7 +56,7 @@ pub enum ConsentSource {
 }
 
 impl ConsentSource {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConsentSource::Keyword => "keyword",
             ConsentSource::Provider => "provider",
@@ -64,7 +87,7 @@ pub struct InboundOutcome {
 }
 
 /// Order of statuses; `failed` is terminal.
-fn rank(s: DeliveryStatus) -> i32 {
+pub(crate) fn rank(s: DeliveryStatus) -> i32 {
     match s {
         DeliveryStatus::Queued => 0,
         DeliveryStatus::Sent => 1,
@@ -74,7 +97,7 @@ fn rank(s: DeliveryStatus) -> i32 {
     }
 }
 
-fn status_name(s: DeliveryStatus) -> &'static str {
+pub(crate) fn status_name(s: DeliveryStatus) -> &'static str {
     match s {
         DeliveryStatus::Queued => "queued",
         DeliveryStatus::Sent => "sent",
@@ -153,7 +176,12 @@ async fn store_in(
                     upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now)
                         .await?;
                 let (status, error) = match disposition {
-                    Disposition::Blocked(reason) => ("blocked", Some(reason.clone())),
+                    Disposition::Blocked { reason, .. } => (
+                        "blocked",
+                        Some(
+                            serde_json::json!({ "code": "blocked", "message": reason }).to_string(),
+                        ),
+                    ),
                     _ => ("received", None),
                 };
                 let id = new_id("msg");
@@ -188,22 +216,51 @@ async fn store_in(
                     touched_conversations.push(conversation.clone());
                 }
                 let consent = match disposition {
-                    Disposition::OptOut(source) => Some(("consent.opt_out", source)),
-                    Disposition::OptIn(source) => Some(("consent.opt_in", source)),
+                    Disposition::OptOut { source, .. } => Some((true, *source)),
+                    Disposition::OptIn { source, .. } => Some((false, *source)),
                     _ => None,
                 };
-                if let Some((action, source)) = consent {
-                    audit(tx, Some(tenant_id), source.name(), action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": source.name() })).await?;
-                }
-                if !matches!(disposition, Disposition::Blocked(_)) {
-                    enqueue(
+                // Only a change of consent is recorded and confirmed: a
+                // second STOP gets no second confirmation, and "yes" from a
+                // contact who never opted out is just a message.
+                let mut changed = false;
+                if let Some((opted_out, source)) = consent {
+                    changed = set_consent(
                         tx,
                         tenant_id,
-                        "inbound.process",
-                        &serde_json::json!({ "message_id": id, "channel_id": channel_id }),
+                        channel_id,
+                        &m.sender.address,
+                        opted_out,
+                        source,
                         now,
                     )
                     .await?;
+                    if changed {
+                        let action = if opted_out {
+                            "consent.opt_out"
+                        } else {
+                            "consent.opt_in"
+                        };
+                        audit(tx, Some(tenant_id), source.name(), action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": source.name() })).await?;
+                    }
+                }
+                // Accepted messages go to the persona; a guardrail's fixed
+                // answer (consent confirmation, HELP) is sent as is.
+                let process = serde_json::json!({ "message_id": id, "channel_id": channel_id });
+                let job = match (disposition, disposition.auto_reply()) {
+                    (Disposition::Accept, _) => Some(process),
+                    (Disposition::OptIn { .. }, _) if !changed => Some(process),
+                    (Disposition::OptOut { .. } | Disposition::OptIn { .. }, _) if !changed => None,
+                    (Disposition::OptOut { .. }, Some(reply)) => Some(
+                        serde_json::json!({ "message_id": id, "channel_id": channel_id, "auto_reply": reply, "kind": "opt-out-confirmation" }),
+                    ),
+                    (_, Some(reply)) => Some(
+                        serde_json::json!({ "message_id": id, "channel_id": channel_id, "auto_reply": reply, "kind": "auto-reply" }),
+                    ),
+                    (_, None) => None,
+                };
+                if let Some(job) = job {
+                    enqueue(tx, tenant_id, "inbound.process", &job, now).await?;
                 }
             }
             InboundItem::Status(s) => {
@@ -421,6 +478,28 @@ async fn apply_status(
     Ok(true)
 }
 
+/// Record a contact's consent on one channel.
+pub(crate) async fn set_consent(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    address: &str,
+    opted_out: bool,
+    source: ConsentSource,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let r = sqlx::query("UPDATE contact_identities SET opted_out = $1, consent_source = $2, consent_updated_at = $3 WHERE channel_id = $4 AND address = $5 AND tenant_id = $6 AND opted_out <> $1")
+        .bind(i32::from(opted_out))
+        .bind(source.name())
+        .bind(now)
+        .bind(channel_id)
+        .bind(address)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
 pub(crate) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
@@ -461,7 +540,7 @@ async fn count_usage(
 }
 
 /// The calendar month (UTC) of a Unix-ms time, as `YYYY-MM`.
-fn period_of(ms: i64) -> String {
+pub(crate) fn period_of(ms: i64) -> String {
     // Civil-from-days (Howard Hinnant), to avoid a date crate for one field.
     let days = ms.div_euclid(86_400_000);
     let z = days + 719_468;

@@ -7,7 +7,10 @@ mod conversations;
 mod ids;
 mod inbound;
 mod kv;
+mod outbox;
+mod personas;
 mod plugins;
+mod replies;
 mod tenants;
 mod writer;
 
@@ -23,7 +26,13 @@ pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use ids::{new_id, new_secret_id};
 pub use inbound::{ConsentSource, Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
+pub use outbox::{Job, JobRecord};
+pub use personas::{PersonaRecord, PersonaSpec};
 pub use plugins::PluginRecord;
+pub use replies::{
+    Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage,
+    kind as message_kind,
+};
 pub use tenants::{AuditEntry, NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 

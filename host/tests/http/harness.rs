@@ -78,6 +78,17 @@ impl TestServer {
         if let Backend::Postgres(url) = backend {
             config.database_url = Some(url);
         }
+        // Servers of one test run share the PostgreSQL database like
+        // replicas do, and so a secret key: any worker may run any job.
+        config.secret_key = Some([7u8; 32]);
+        // Mock providers listen on loopback; retries are fast in tests.
+        config.outbound = switchboard::outbound::OutboundPolicy::parse("127.0.0.1:*");
+        config.workers.poll_interval = std::time::Duration::from_millis(20);
+        config.workers.delivery.base_delay = std::time::Duration::from_millis(50);
+        config.workers.delivery.max_delay = std::time::Duration::from_millis(400);
+        config.workers.delivery.max_attempts = 3;
+        config.responder_retry.base_delay = std::time::Duration::from_millis(10);
+        config.responder_retry.max_delay = std::time::Duration::from_millis(50);
         tweak(&mut config);
         let server = start(config, false).await.expect("server starts");
         TestServer {
@@ -93,6 +104,11 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.shutdown().await.unwrap();
         }
+    }
+
+    /// The server's pipeline (to run workers by hand).
+    pub fn pipeline(&self) -> &switchboard::pipeline::Pipeline {
+        &self.server.as_ref().unwrap().state().pipeline
     }
 
     /// The server's database handle.
@@ -219,6 +235,113 @@ impl TestServer {
         }
         out
     }
+}
+
+impl TestServer {
+    /// POST JSON with a tenant key; returns (status, json).
+    pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a persona; returns its id.
+    pub async fn persona(&self, key: &str, body: Value) -> String {
+        let (status, v) = self.post_json(key, "/v1/personas", &body).await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// A whatsapp-cloud channel whose Graph API is `graph_base` (a mock),
+    /// with `guardrails` and `persona`; returns its id.
+    pub async fn whatsapp_channel_to(
+        &self,
+        key: &str,
+        graph_base: &str,
+        guardrails: &[&str],
+        persona: Option<&str>,
+    ) -> String {
+        let pnid = format!("8{}", u64::from_str_radix(&unique(), 16).unwrap());
+        let body = json!({
+            "name": "WhatsApp",
+            "adapter": "whatsapp-cloud",
+            "config": {
+                "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "phone_number_id": pnid,
+                "access_token": "EAAG-test", "api_base_url": format!("{graph_base}/v21.0"),
+            },
+            "guardrails": guardrails,
+            "persona_id": persona,
+        });
+        let (status, v) = self.post_json(key, "/v1/channels", &body).await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Poll `path` until `done` holds (panics after 20 s with the last body).
+    pub async fn eventually(&self, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (status, v) = self.get(key, path).await;
+            if status == 200 && done(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not met on {path}: {status} {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The outbound messages of a channel, oldest first.
+    pub async fn outbound(&self, key: &str, channel: &str) -> Vec<Value> {
+        self.all_messages(key, channel)
+            .await
+            .into_iter()
+            .filter(|m| m["direction"] == "outbound")
+            .collect()
+    }
+
+    /// Wait until the channel has `n` outbound messages whose status is
+    /// not `queued`; returns them.
+    pub async fn settled_outbound(&self, key: &str, channel: &str, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = self.outbound(key, channel).await;
+            if out.len() >= n && out.iter().all(|m| m["status"] != "queued") {
+                return out;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} settled outbound messages: {out:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The dashboard's test text message with another id and text (sender
+/// 16315551181, "test user name").
+pub fn wa_text(id: &str, text: &str) -> Vec<u8> {
+    let mut v = fixture("meta_dashboard_test_text_message.json");
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(id);
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = json!(text);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// pywa's status callback for message `wamid` with `status`.
+pub fn wa_status(wamid: &str, status: &str) -> Vec<u8> {
+    let mut v = fixture("pywa_status_delivered.json");
+    v["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = json!(wamid);
+    v["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = json!(status);
+    serde_json::to_vec(&v).unwrap()
 }
 
 /// `sha256=<hex>` over exactly these bytes.

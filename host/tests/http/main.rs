@@ -3,9 +3,11 @@
 //! `../shared/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
+mod conversation;
 mod guardrails;
 mod harness;
 mod isolation;
+mod mock;
 mod shared;
 mod telegram;
 mod twilio;

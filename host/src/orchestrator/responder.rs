@@ -1,0 +1,1106 @@
+//! Responders: what writes the reply once the system prompt is built.
+//!
+//! A static responder answers with fixed text (no I/O). An OpenAI
+//! responder calls any OpenAI-compatible chat-completions endpoint (OpenAI,
+//! Azure-style proxies, vLLM, Ollama, ...). The endpoint is tenant
+//! configured, so it goes through the operator's [`OutboundPolicy`]: any
+//! public host is fine, private and loopback addresses only when the
+//! operator allowed them — checked on the URL, on every resolved address
+//! before sending, and again by the client's resolver at connect time so a
+//! DNS answer that changes in between cannot reach the internal network.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::{Direction, Turn};
+use crate::outbound::{OutboundPolicy, is_private};
+
+/// Longest static reply text, in characters.
+const MAX_STATIC_CHARS: usize = 4096;
+/// Largest `max_tokens` accepted; above any current chat model's output.
+const MAX_TOKENS_LIMIT: u32 = 32_768;
+/// Largest response body read from an endpoint; a chat reply is far
+/// smaller, and a hostile endpoint must not make the host buffer gigabytes.
+const MAX_BODY_BYTES: usize = 1 << 20;
+/// Longest error message kept from an endpoint's error body.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// A persona's responder, as stored (JSON) and accepted by the API.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ResponderConfig {
+    /// Always the same text; `{{contact_name}}` is filled in.
+    Static { text: String },
+    /// An OpenAI-compatible chat-completions endpoint.
+    Openai {
+        /// e.g. `https://api.openai.com/v1`; `/chat/completions` is appended
+        /// unless already there.
+        base_url: String,
+        model: String,
+        /// Empty for endpoints without auth (a local Ollama).
+        api_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_tokens: Option<u32>,
+    },
+}
+
+// By hand, so the API key never reaches a log line through `{:?}`.
+impl fmt::Debug for ResponderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { text } => f.debug_struct("Static").field("text", text).finish(),
+            Self::Openai {
+                base_url,
+                model,
+                api_key,
+                temperature,
+                max_tokens,
+            } => f
+                .debug_struct("Openai")
+                .field("base_url", base_url)
+                .field("model", model)
+                .field("api_key", &key_state(api_key))
+                .field("temperature", temperature)
+                .field("max_tokens", max_tokens)
+                .finish(),
+        }
+    }
+}
+
+/// How a key is shown outside the store.
+fn key_state(api_key: &str) -> &'static str {
+    if api_key.is_empty() { "unset" } else { "set" }
+}
+
+impl ResponderConfig {
+    /// Check a configuration before storing it, so a bad one is refused at
+    /// the API instead of failing every message later.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Static { text } => {
+                if text.trim().is_empty() {
+                    return Err("static responder text must not be empty".into());
+                }
+                let chars = text.chars().count();
+                if chars > MAX_STATIC_CHARS {
+                    return Err(format!(
+                        "static responder text is {chars} characters; the limit is {MAX_STATIC_CHARS}"
+                    ));
+                }
+                Ok(())
+            }
+            Self::Openai {
+                base_url,
+                model,
+                api_key,
+                temperature,
+                max_tokens,
+            } => {
+                let url =
+                    url::Url::parse(base_url).map_err(|e| format!("base_url is not a URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err("base_url must be an http(s) URL with a host".into());
+                }
+                // The outbound policy refuses userinfo (it can disguise the
+                // host); say so now rather than at the first message.
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err("base_url must not contain credentials; use api_key".into());
+                }
+                if model.trim().is_empty() {
+                    return Err("model must not be empty".into());
+                }
+                // The key goes into a header: control characters or spaces
+                // would make every request fail.
+                if !api_key.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err("api_key must be printable ASCII without spaces".into());
+                }
+                if let Some(t) = temperature
+                    && !(0.0..=2.0).contains(t)
+                {
+                    return Err(format!("temperature must be between 0 and 2, not {t}"));
+                }
+                if let Some(m) = max_tokens
+                    && !(1..=MAX_TOKENS_LIMIT).contains(m)
+                {
+                    return Err(format!(
+                        "max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, not {m}"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// For API responses: the stored JSON, but `api_key` is `"set"` or
+    /// `"unset"` instead of the key.
+    pub fn redacted(&self) -> Value {
+        match self {
+            Self::Static { text } => json!({ "kind": "static", "text": text }),
+            Self::Openai {
+                base_url,
+                model,
+                api_key,
+                temperature,
+                max_tokens,
+            } => {
+                let mut v = json!({
+                    "kind": "openai",
+                    "base_url": base_url,
+                    "model": model,
+                    "api_key": key_state(api_key),
+                });
+                if let Some(t) = temperature {
+                    v["temperature"] = f32_json(*t);
+                }
+                if let Some(m) = max_tokens {
+                    v["max_tokens"] = json!(m);
+                }
+                v
+            }
+        }
+    }
+}
+
+/// A responder's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    /// Token counts as the endpoint reported them (0 if it did not).
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// The model that answered, as the endpoint named it.
+    pub model: Option<String>,
+}
+
+/// Why a responder produced no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponderError {
+    /// The outbound policy refused the endpoint.
+    #[error("responder refused the target: {0}")]
+    Refused(String),
+    #[error("responder timed out")]
+    Timeout,
+    #[error("responder HTTP {status}: {message}")]
+    Http {
+        status: u16,
+        message: String,
+        retryable: bool,
+    },
+    #[error("responder unreachable: {0}")]
+    Network(String),
+    #[error("responder returned an unusable answer: {0}")]
+    BadResponse(String),
+}
+
+impl ResponderError {
+    /// Whether trying again later may succeed (the pipeline uses this to
+    /// decide between a retry and a dead letter).
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Network(_) => true,
+            Self::Http { retryable, .. } => *retryable,
+            Self::Refused(_) | Self::BadResponse(_) => false,
+        }
+    }
+}
+
+/// How often, and how patiently, a call is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first (at least one is made).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles for each further one.
+    pub base_delay: Duration,
+    /// Cap on any single wait, including a server's `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with full jitter: uniformly random in
+    /// `[0, min(max_delay, base_delay * 2^(attempt-1))]`, so many workers
+    /// hitting the same rate limit do not retry in lockstep.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        let cap = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        let mut bytes = [0u8; 8];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => cap.mul_f64(u64::from_le_bytes(bytes) as f64 / u64::MAX as f64),
+            // No randomness: plain exponential backoff is still correct.
+            Err(_) => cap,
+        }
+    }
+}
+
+/// Calls responders. One per process: the HTTP client pools connections.
+pub struct Responder {
+    client: reqwest::Client,
+    policy: OutboundPolicy,
+    retry: RetryPolicy,
+}
+
+impl Responder {
+    pub fn new(policy: OutboundPolicy, retry: RetryPolicy) -> Self {
+        // Shared settings: rustls, no redirects, connect timeout, pooling.
+        let client = crate::outbound::http_client_builder()
+            .timeout(Duration::from_secs(30))
+            // A proxy would connect somewhere the policy did not check.
+            .no_proxy()
+            .dns_resolver(VettingResolver {
+                policy: policy.clone(),
+            })
+            .build()
+            // Only fails if the TLS backend cannot initialise (the ring
+            // provider is installed by `http_client_builder`).
+            .expect("static HTTP client configuration");
+        Responder {
+            client,
+            policy,
+            retry,
+        }
+    }
+
+    /// A reply to `message`, given the system prompt (already wrapped with
+    /// the safety rules) and the conversation so far. `contact_name` fills
+    /// `{{contact_name}}` (and `{{ contact_name }}`) in a static text,
+    /// falling back to "there".
+    pub async fn respond(
+        &self,
+        config: &ResponderConfig,
+        system: &str,
+        history: &[Turn],
+        message: &str,
+        contact_name: Option<&str>,
+    ) -> Result<Reply, ResponderError> {
+        match config {
+            ResponderConfig::Static { text } => Ok(Reply {
+                text: fill_contact_name(text, contact_name),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                model: None,
+            }),
+            ResponderConfig::Openai {
+                base_url,
+                model,
+                api_key,
+                temperature,
+                max_tokens,
+            } => {
+                let url = completions_url(base_url);
+                self.vet(&url).await?;
+                let body = request_body(model, system, history, message, *temperature, *max_tokens);
+                self.with_retries(&url, api_key, &body).await
+            }
+        }
+    }
+
+    /// Refuse the URL unless the policy allows it and every address it
+    /// resolves to.
+    async fn vet(&self, url: &str) -> Result<(), ResponderError> {
+        let refused = |e: crate::outbound::OutboundRefused| ResponderError::Refused(e.to_string());
+        let (host, port) = self.policy.check_public_url(url).map_err(refused)?;
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self
+                .policy
+                .check_resolved(&host, SocketAddr::new(ip, port))
+                .map_err(refused);
+        }
+        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        let addrs = tokio::time::timeout(Duration::from_secs(5), lookup)
+            .await
+            .map_err(|_| ResponderError::Timeout)?
+            .map_err(|e| ResponderError::Network(format!("resolving `{host}`: {e}")))?;
+        let mut any = false;
+        for addr in addrs {
+            self.policy.check_resolved(&host, addr).map_err(refused)?;
+            any = true;
+        }
+        if !any {
+            return Err(ResponderError::Network(format!(
+                "`{host}` resolves to no address"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn with_retries(
+        &self,
+        url: &str,
+        api_key: &str,
+        body: &Value,
+    ) -> Result<Reply, ResponderError> {
+        let attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let (err, retry_after) = match self.attempt(url, api_key, body).await {
+                Ok(reply) => return Ok(reply),
+                Err(failure) => failure,
+            };
+            if !err.retryable() || attempt >= attempts {
+                return Err(err);
+            }
+            let delay = match retry_after {
+                Some(d) => d.min(self.retry.max_delay),
+                None => self.retry.backoff(attempt),
+            };
+            // The URL and error only: the key is in a header and never logged.
+            tracing::warn!(attempt, of = attempts, ?delay, url, error = %err, "responder call failed; retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One request. On failure, also the server's `Retry-After`, if any.
+    async fn attempt(
+        &self,
+        url: &str,
+        api_key: &str,
+        body: &Value,
+    ) -> Result<Reply, (ResponderError, Option<Duration>)> {
+        let mut request = self.client.post(url).json(body);
+        if !api_key.is_empty() {
+            // `bearer_auth` marks the header sensitive, keeping it out of
+            // reqwest's own debug output.
+            request = request.bearer_auth(api_key);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| (transport_error(&e), None))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = read_capped(&mut response)
+            .await
+            .map_err(|e| (e, retry_after))?;
+        if !status.is_success() {
+            let code = status.as_u16();
+            let err = ResponderError::Http {
+                status: code,
+                message: error_message(&bytes, status.canonical_reason()),
+                retryable: matches!(code, 429 | 500 | 502 | 503 | 504),
+            };
+            return Err((err, retry_after));
+        }
+        parse_completion(&bytes).map_err(|e| (e, None))
+    }
+}
+
+/// The chat-completions URL for a base URL.
+fn completions_url(base_url: &str) -> String {
+    let base = base_url.trim().trim_end_matches('/');
+    if base.ends_with("/chat/completions") {
+        base.to_string()
+    } else {
+        format!("{base}/chat/completions")
+    }
+}
+
+fn request_body(
+    model: &str,
+    system: &str,
+    history: &[Turn],
+    message: &str,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+) -> Value {
+    let mut messages = Vec::with_capacity(history.len() + 2);
+    messages.push(json!({ "role": "system", "content": system }));
+    messages.extend(history.iter().map(|turn| {
+        let role = match turn.direction {
+            Direction::Inbound => "user",
+            Direction::Outbound => "assistant",
+        };
+        json!({ "role": role, "content": turn.text })
+    }));
+    messages.push(json!({ "role": "user", "content": message }));
+    let mut body = json!({ "model": model, "messages": messages });
+    if let Some(t) = temperature {
+        body["temperature"] = f32_json(t);
+    }
+    if let Some(m) = max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    body
+}
+
+/// The body, up to [`MAX_BODY_BYTES`].
+async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, ResponderError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ResponderError::BadResponse(format!(
+                "response body larger than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn transport_error(e: &reqwest::Error) -> ResponderError {
+    if e.is_timeout() {
+        return ResponderError::Timeout;
+    }
+    // reqwest's top-level message is generic ("error sending request");
+    // the cause (refused, reset, DNS) is in the source chain.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ResponderError::Network(message)
+}
+
+/// The message of an error body: OpenAI's `{"error":{"message":..}}`,
+/// Ollama's `{"error":".."}`, a bare `{"message":..}`, or the text itself.
+fn error_message(body: &[u8], reason: Option<&str>) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let from_json = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let message = from_json
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+        .trim()
+        .to_string();
+    let message = if message.is_empty() {
+        reason.unwrap_or("no error message").to_string()
+    } else {
+        message
+    };
+    truncate_chars(&message, MAX_ERROR_CHARS)
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// The parts of a chat-completions response the platform uses.
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ChoiceMessage>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+    /// Set instead of `content` when the model declines (OpenAI).
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+}
+
+fn parse_completion(body: &[u8]) -> Result<Reply, ResponderError> {
+    let completion: Completion = serde_json::from_slice(body)
+        .map_err(|e| ResponderError::BadResponse(format!("not a chat completion: {e}")))?;
+    let message = completion
+        .choices
+        .into_iter()
+        .next()
+        .and_then(|c| c.message)
+        .ok_or_else(|| ResponderError::BadResponse("no choices[0].message".into()))?;
+    let text = message.content.as_deref().map(str::trim).unwrap_or("");
+    if text.is_empty() {
+        return Err(ResponderError::BadResponse(match message.refusal {
+            Some(refusal) => format!(
+                "the model refused: {}",
+                truncate_chars(&refusal, MAX_ERROR_CHARS)
+            ),
+            None => "empty choices[0].message.content".into(),
+        }));
+    }
+    let usage = completion.usage.unwrap_or(Usage {
+        prompt_tokens: 0,
+        completion_tokens: 0,
+    });
+    Ok(Reply {
+        text: text.to_string(),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        model: completion.model,
+    })
+}
+
+/// An `f32` as JSON, written as the user wrote it: widening to `f64` first
+/// would send a temperature of 0.7 as 0.699999988079071.
+fn f32_json(x: f32) -> Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// A static text with the contact's name filled in.
+fn fill_contact_name(text: &str, contact_name: Option<&str>) -> String {
+    let name = contact_name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("there");
+    text.replace("{{contact_name}}", name)
+        .replace("{{ contact_name }}", name)
+}
+
+/// The client's DNS resolver: resolves with the system resolver, then drops
+/// private addresses unless the operator allowed the host (or that
+/// address). [`Responder::vet`] already checked the URL's port, and the
+/// client follows no redirects, so the host is all this needs to match.
+struct VettingResolver {
+    policy: OutboundPolicy,
+}
+
+impl reqwest::dns::Resolve for VettingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| {
+                    !is_private(&a.ip())
+                        || policy.allows_host(&host)
+                        || policy.allows_host(&a.ip().to_string())
+                })
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "`{host}` resolves only to addresses the outbound policy refuses"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    /// What the mock endpoint received.
+    #[derive(Debug, Clone)]
+    struct Received {
+        headers: HeaderMap,
+        body: Value,
+    }
+
+    /// A scripted answer: status, `Retry-After`, body.
+    type Scripted = (StatusCode, Option<&'static str>, Value);
+
+    #[derive(Default)]
+    struct Mock {
+        received: Mutex<Vec<Received>>,
+        /// Answers in order; once empty, every request succeeds.
+        script: Mutex<VecDeque<Scripted>>,
+    }
+
+    /// A success shaped like OpenAI's documented chat-completion object.
+    fn completion(content: &str) -> Value {
+        json!({
+            "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+            "object": "chat.completion",
+            "created": 1_741_569_952,
+            "model": "gpt-4o-mini",
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": content, "refusal": null },
+                "logprobs": null,
+                "finish_reason": "stop"
+            }],
+            "usage": { "prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49 },
+            "system_fingerprint": "fp_44709d6fcb"
+        })
+    }
+
+    async fn chat_completions(
+        State(mock): State<Arc<Mock>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Response {
+        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        mock.received.lock().push(Received { headers, body });
+        let next = mock.script.lock().pop_front();
+        match next {
+            Some((status, retry_after, body)) => {
+                let mut response = (status, axum::Json(body)).into_response();
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert("retry-after", secs.parse().unwrap());
+                }
+                response
+            }
+            None => axum::Json(completion("Hello from the mock!")).into_response(),
+        }
+    }
+
+    /// A local OpenAI-compatible server; returns its base URL.
+    async fn serve(script: Vec<Scripted>) -> (String, Arc<Mock>) {
+        let mock = Arc::new(Mock {
+            script: Mutex::new(script.into()),
+            ..Mock::default()
+        });
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/v1"), mock)
+    }
+
+    fn quick_retries() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        }
+    }
+
+    fn local_responder() -> Responder {
+        Responder::new(OutboundPolicy::parse("127.0.0.1:*"), quick_retries())
+    }
+
+    fn openai(base_url: &str) -> ResponderConfig {
+        ResponderConfig::Openai {
+            base_url: base_url.to_string(),
+            model: "gpt-4o-mini".into(),
+            api_key: "sk-test-123".into(),
+            temperature: Some(0.5),
+            max_tokens: None,
+        }
+    }
+
+    fn turn(direction: Direction, text: &str) -> Turn {
+        Turn {
+            direction,
+            text: text.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_the_openai_wire_format_and_reads_the_reply() {
+        let (base, mock) = serve(vec![]).await;
+        let history = [
+            turn(Direction::Inbound, "Hi"),
+            turn(Direction::Outbound, "Hello! How can I help?"),
+        ];
+        // A trailing slash on the base URL is tolerated.
+        let reply = local_responder()
+            .respond(
+                &openai(&format!("{base}/")),
+                "SYSTEM PROMPT",
+                &history,
+                "Where is my order?",
+                Some("Ann"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                text: "Hello from the mock!".into(),
+                prompt_tokens: 42,
+                completion_tokens: 7,
+                model: Some("gpt-4o-mini".into()),
+            }
+        );
+
+        let received = mock.received.lock().clone();
+        assert_eq!(received.len(), 1);
+        let Received { headers, body } = &received[0];
+        assert_eq!(headers["authorization"], "Bearer sk-test-123");
+        assert_eq!(headers["content-type"], "application/json");
+        assert!(
+            headers["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("switchboard/")
+        );
+        assert_eq!(
+            body,
+            &json!({
+                "model": "gpt-4o-mini",
+                "messages": [
+                    { "role": "system", "content": "SYSTEM PROMPT" },
+                    { "role": "user", "content": "Hi" },
+                    { "role": "assistant", "content": "Hello! How can I help?" },
+                    { "role": "user", "content": "Where is my order?" },
+                ],
+                "temperature": 0.5,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_url_is_used_as_is_and_an_empty_key_sends_no_auth() {
+        let (base, mock) = serve(vec![]).await;
+        let config = ResponderConfig::Openai {
+            base_url: format!("{base}/chat/completions"),
+            model: "llama3".into(),
+            api_key: String::new(),
+            temperature: None,
+            max_tokens: Some(256),
+        };
+        local_responder()
+            .respond(&config, "s", &[], "m", None)
+            .await
+            .unwrap();
+        let received = mock.received.lock().clone();
+        assert_eq!(received.len(), 1);
+        assert!(!received[0].headers.contains_key("authorization"));
+        assert_eq!(received[0].body["max_tokens"], 256);
+        // Floats go out as written, not widened (0.699999988...).
+        assert_eq!(
+            request_body("m", "s", &[], "x", Some(0.7), None)["temperature"].to_string(),
+            "0.7"
+        );
+        assert!(received[0].body.get("temperature").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_after_retry_after() {
+        let (base, mock) = serve(vec![(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("0"),
+            json!({ "error": { "message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded" } }),
+        )])
+        .await;
+        let reply = local_responder()
+            .respond(&openai(&base), "s", &[], "m", None)
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "Hello from the mock!");
+        assert_eq!(mock.received.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn server_errors_give_up_after_max_attempts() {
+        let error =
+            json!({ "error": { "message": "The server had an error", "type": "server_error" } });
+        let script = vec![(StatusCode::INTERNAL_SERVER_ERROR, None, error); 4];
+        let (base, mock) = serve(script).await;
+        let err = local_responder()
+            .respond(&openai(&base), "s", &[], "m", None)
+            .await
+            .unwrap_err();
+        assert_eq!(mock.received.lock().len(), 3);
+        assert!(err.retryable());
+        assert!(
+            matches!(&err, ResponderError::Http { status: 500, message, .. } if message == "The server had an error"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (base, mock) = serve(vec![(
+            StatusCode::BAD_REQUEST,
+            None,
+            json!({ "error": { "message": "Invalid model 'gpt-9'", "type": "invalid_request_error", "param": "model", "code": "model_not_found" } }),
+        )])
+        .await;
+        let err = local_responder()
+            .respond(&openai(&base), "s", &[], "m", None)
+            .await
+            .unwrap_err();
+        assert_eq!(mock.received.lock().len(), 1);
+        assert!(!err.retryable());
+        assert_eq!(err.to_string(), "responder HTTP 400: Invalid model 'gpt-9'");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_content_is_a_bad_response() {
+        let (base, mock) = serve(vec![(
+            StatusCode::OK,
+            None,
+            json!({ "choices": [{ "index": 0, "message": { "role": "assistant", "content": null } }] }),
+        )])
+        .await;
+        let err = local_responder()
+            .respond(&openai(&base), "s", &[], "m", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResponderError::BadResponse(_)), "{err:?}");
+        assert!(!err.retryable());
+        assert_eq!(mock.received.lock().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn loopback_is_refused_without_the_allow_list() {
+        let (base, mock) = serve(vec![]).await;
+        let responder = Responder::new(OutboundPolicy::default(), quick_retries());
+        let localhost = base.replace("127.0.0.1", "localhost");
+        for url in [base.as_str(), localhost.as_str(), "http://10.1.2.3/v1"] {
+            let err = responder
+                .respond(&openai(url), "s", &[], "m", None)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ResponderError::Refused(_)), "{url}: {err:?}");
+            assert!(!err.retryable());
+        }
+        assert!(mock.received.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_a_retryable_network_error() {
+        // Bind then drop, so the port is (almost certainly) closed.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = local_responder()
+            .respond(
+                &openai(&format!("http://127.0.0.1:{port}/v1")),
+                "s",
+                &[],
+                "m",
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResponderError::Network(_)), "{err:?}");
+        assert!(err.retryable());
+    }
+
+    #[tokio::test]
+    async fn static_text_fills_in_the_contact_name() {
+        // A policy that allows nothing: a static responder does no I/O.
+        let responder = Responder::new(OutboundPolicy::default(), quick_retries());
+        let config = ResponderConfig::Static {
+            text: "Hi {{contact_name}}! {{ contact_name }}, we'll be right back.".into(),
+        };
+        let named = responder
+            .respond(&config, "ignored", &[], "hello", Some("Ann"))
+            .await
+            .unwrap();
+        assert_eq!(named.text, "Hi Ann! Ann, we'll be right back.");
+        assert_eq!((named.prompt_tokens, named.completion_tokens), (0, 0));
+        assert_eq!(named.model, None);
+        for name in [None, Some("  ")] {
+            let anonymous = responder
+                .respond(&config, "ignored", &[], "hello", name)
+                .await
+                .unwrap();
+            assert_eq!(anonymous.text, "Hi there! there, we'll be right back.");
+        }
+    }
+
+    #[test]
+    fn validate_rejects_bad_values() {
+        let ok = openai("https://api.openai.com/v1");
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ResponderConfig::Static { text: "Hi".into() }.validate(),
+            Ok(())
+        );
+
+        let with = |f: fn(&mut ResponderConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c
+        };
+        let bad = [
+            ResponderConfig::Static { text: "  ".into() },
+            ResponderConfig::Static {
+                text: "x".repeat(4097),
+            },
+            with(|c| {
+                if let ResponderConfig::Openai { base_url, .. } = c {
+                    *base_url = "api.openai.com/v1".into();
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { base_url, .. } = c {
+                    *base_url = "ftp://api.openai.com/v1".into();
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { base_url, .. } = c {
+                    *base_url = "https://user:pw@api.openai.com/v1".into();
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { model, .. } = c {
+                    *model = " ".into();
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { api_key, .. } = c {
+                    *api_key = "sk-1\r\nX-Evil: 1".into();
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { temperature, .. } = c {
+                    *temperature = Some(2.5);
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { temperature, .. } = c {
+                    *temperature = Some(f32::NAN);
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { max_tokens, .. } = c {
+                    *max_tokens = Some(0);
+                }
+            }),
+            with(|c| {
+                if let ResponderConfig::Openai { max_tokens, .. } = c {
+                    *max_tokens = Some(32_769);
+                }
+            }),
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+        assert_eq!(
+            ResponderConfig::Static {
+                text: "é".repeat(4096)
+            }
+            .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn config_json_round_trips_and_redaction_hides_the_key() {
+        let config: ResponderConfig = serde_json::from_value(json!({
+            "kind": "openai",
+            "base_url": "https://api.openai.com/v1",
+            "model": "gpt-4o-mini",
+            "api_key": "sk-secret-value",
+            "max_tokens": 300,
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            json!({
+                "kind": "openai",
+                "base_url": "https://api.openai.com/v1",
+                "model": "gpt-4o-mini",
+                "api_key": "sk-secret-value",
+                "max_tokens": 300,
+            })
+        );
+        assert_eq!(
+            config.redacted(),
+            json!({
+                "kind": "openai",
+                "base_url": "https://api.openai.com/v1",
+                "model": "gpt-4o-mini",
+                "api_key": "set",
+                "max_tokens": 300,
+            })
+        );
+        let keyless = ResponderConfig::Openai {
+            base_url: "http://ollama:11434/v1".into(),
+            model: "llama3".into(),
+            api_key: String::new(),
+            temperature: Some(0.2),
+            max_tokens: None,
+        };
+        assert_eq!(keyless.redacted()["api_key"], "unset");
+        let static_config = ResponderConfig::Static { text: "Hi".into() };
+        assert_eq!(
+            static_config.redacted(),
+            json!({ "kind": "static", "text": "Hi" })
+        );
+        assert_eq!(
+            serde_json::from_value::<ResponderConfig>(static_config.redacted()).unwrap(),
+            static_config
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let config = openai("https://api.openai.com/v1");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("sk-test-123"), "{debug}");
+        assert!(debug.contains("api_key: \"set\""), "{debug}");
+        assert!(debug.contains("gpt-4o-mini"));
+    }
+
+    #[test]
+    fn backoff_stays_within_the_exponential_cap() {
+        let policy = RetryPolicy::default();
+        for attempt in 1..=10 {
+            let cap = (Duration::from_millis(500) * 2u32.pow(attempt - 1)).min(policy.max_delay);
+            assert!(policy.backoff(attempt) <= cap, "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn error_messages_come_from_the_body() {
+        assert_eq!(
+            error_message(
+                br#"{"error":{"message":"bad key","type":"x","code":"y"}}"#,
+                None
+            ),
+            "bad key"
+        );
+        assert_eq!(
+            error_message(br#"{"error":"model not found"}"#, None),
+            "model not found"
+        );
+        assert_eq!(error_message(b"Bad Gateway", None), "Bad Gateway");
+        assert_eq!(error_message(b"", Some("Bad Gateway")), "Bad Gateway");
+        assert_eq!(error_message(&[b'x'; 1000], None).chars().count(), 301);
+    }
+}

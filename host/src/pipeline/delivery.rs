@@ -1,0 +1,541 @@
+//! Delivery: the parts of one outbound reply, in order, through the
+//! channel's adapter: `render` → HTTP (declared hosts only) →
+//! `parse-send-response` → status. Exactly one provider call per message
+//! that succeeds: a part already sent is skipped on a retry, and every call
+//! is preceded by a fenced lease extension so a worker that lost its job to
+//! another never sends.
+
+use std::time::Duration;
+
+use super::Pipeline;
+use super::tenancy::{self, Binding};
+use crate::domain::{DeliveryStatus, GuestError, HttpRequest, HttpResponse, OutboundMessage};
+use crate::outbound::OutboundPolicy;
+use crate::runtime::{CallContext, LimitOverrides, PluginError};
+use crate::storage::{Attempt, DeliveryTarget, Job, message_kind};
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Attempts before a job becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with full jitter.
+    pub base_delay: Duration,
+    /// Longest retry delay.
+    pub max_delay: Duration,
+    /// Whole-request timeout of a provider call.
+    pub request_timeout: Duration,
+    /// How long a worker holds a job per provider call.
+    pub lease: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(15),
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The HTTP client and policy deliveries share (one connection pool).
+pub struct Sender {
+    pub client: reqwest::Client,
+    pub policy: OutboundPolicy,
+    pub config: DeliveryConfig,
+}
+
+impl Sender {
+    pub fn new(policy: OutboundPolicy, config: DeliveryConfig) -> anyhow::Result<Sender> {
+        let client = crate::outbound::http_client_builder()
+            .timeout(config.request_timeout)
+            .build()?;
+        Ok(Sender {
+            client,
+            policy,
+            config,
+        })
+    }
+}
+
+/// What became of a job.
+#[derive(Debug, PartialEq)]
+pub enum JobOutcome {
+    /// Finished (every part sent, or ended in a recorded terminal state).
+    Done,
+    /// Try again after the delay.
+    Retry { delay: Duration, error: String },
+    /// Give up: a dead letter.
+    Dead { error: String },
+    /// Another worker owns the job now.
+    LeaseLost,
+}
+
+/// One part's result.
+enum PartResult {
+    /// Sent, or already final: go on with the next part.
+    Next,
+    /// Retryable failure: stop here, retry the job later.
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Deliver the parts of a `message.deliver` job.
+pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
+    let Some(channel_id) = job.payload["channel_id"].as_str() else {
+        return JobOutcome::Dead {
+            error: "job without channel_id".into(),
+        };
+    };
+    let ids: Vec<String> = job.payload["message_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let binding = match channel_binding(p, &job.tenant_id, channel_id).await {
+        Ok(b) => b,
+        Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e).await,
+    };
+    let hosts = binding_hosts(p, &binding).await;
+    for id in &ids {
+        match p
+            .db
+            .extend_lease(job, sender.config.lease.as_millis() as i64)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return JobOutcome::LeaseLost,
+            Err(e) => {
+                return JobOutcome::Retry {
+                    delay: sender.config.base_delay,
+                    error: e.to_string(),
+                };
+            }
+        }
+        match deliver_part(p, sender, &binding, &hosts, job, id).await {
+            Ok(PartResult::Next) => {}
+            Ok(PartResult::Retry { error, retry_after }) => {
+                return retry_or_dead(p, sender, job, id, error, retry_after).await;
+            }
+            Err(e) => {
+                return JobOutcome::Retry {
+                    delay: backoff(&sender.config, job.attempts),
+                    error: format!("storage: {e}"),
+                };
+            }
+        }
+    }
+    JobOutcome::Done
+}
+
+/// The job's channel, checked to be the job's tenant's.
+async fn channel_binding(
+    p: &Pipeline,
+    tenant_id: &str,
+    channel_id: &str,
+) -> Result<Binding, String> {
+    let binding = tenancy::resolve(
+        &p.db,
+        &p.secrets,
+        &p.catalog,
+        &p.runtime,
+        &p.channels,
+        channel_id,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if binding.channel.tenant_id != tenant_id {
+        return Err("channel belongs to another tenant".into());
+    }
+    Ok(binding)
+}
+
+async fn deliver_part(
+    p: &Pipeline,
+    sender: &Sender,
+    binding: &Binding,
+    hosts: &[String],
+    job: &Job,
+    id: &str,
+) -> Result<PartResult, crate::storage::StorageError> {
+    let tenant = job.tenant_id.as_str();
+    let target = p.db.delivery_target(tenant, id).await?;
+    if target.status != "queued" {
+        // Sent by an earlier attempt (or final): never send twice.
+        return Ok(PartResult::Next);
+    }
+    // Consent is read now, not when the reply was written: a STOP that
+    // arrived in between wins. The opt-out confirmation is the exception.
+    if target.opted_out && target.kind != message_kind::OPT_OUT_CONFIRMATION {
+        let attempt = Attempt {
+            outcome: "refused",
+            http_status: None,
+            error_code: Some("contact_opted_out".into()),
+            error: None,
+        };
+        let error = serde_json::json!({ "code": "contact_opted_out", "message": "the contact opted out of messages on this channel" });
+        p.db.record_failed_attempt(tenant, &target, &attempt, Some(("refused", &error)), false)
+            .await?;
+        tracing::info!(message = %target.id, "send refused: contact opted out");
+        return Ok(PartResult::Next);
+    }
+
+    let outbound = OutboundMessage {
+        message_id: target.id.clone(),
+        to: target.address.clone(),
+        text: target.text.clone(),
+        attachments: vec![],
+        // Quote the user's message with the first part only.
+        reply_to: if id.ends_with("-000") {
+            target.reply_to_external_id.clone()
+        } else {
+            None
+        },
+    };
+    let request = match render(p, binding, outbound).await {
+        Ok(r) => r,
+        Err(e) => {
+            return permanent(
+                p,
+                tenant,
+                &target,
+                None,
+                "render_failed",
+                &e.to_string(),
+                false,
+            )
+            .await;
+        }
+    };
+    if let Err(refused) = sender.policy.check_before_send(&request.url, hosts).await {
+        return permanent(
+            p,
+            tenant,
+            &target,
+            None,
+            "outbound_refused",
+            &refused.to_string(),
+            false,
+        )
+        .await;
+    }
+
+    let response = match send(&sender.client, &request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let attempt = Attempt {
+                outcome: "retry",
+                http_status: None,
+                error_code: Some("network".into()),
+                error: Some(e.clone()),
+            };
+            p.db.record_failed_attempt(tenant, &target, &attempt, None, false)
+                .await?;
+            return Ok(PartResult::Retry {
+                error: e,
+                retry_after: None,
+            });
+        }
+    };
+    let status = response.status;
+    match parse_send_response(p, binding, response).await {
+        Ok(receipt) => {
+            let attempt = Attempt {
+                outcome: "sent",
+                http_status: Some(status),
+                error_code: None,
+                error: None,
+            };
+            let delivered = match receipt.status {
+                // A receipt can't take a message backwards or make it fail.
+                DeliveryStatus::Queued | DeliveryStatus::Failed => DeliveryStatus::Sent,
+                s => s,
+            };
+            p.db.record_sent(
+                tenant,
+                &target,
+                receipt.external_id.as_deref(),
+                delivered,
+                &attempt,
+            )
+            .await?;
+            Ok(PartResult::Next)
+        }
+        Err(PluginError::Guest(GuestError::Provider(pe))) if pe.retryable => {
+            let attempt = Attempt {
+                outcome: "retry",
+                http_status: Some(status),
+                error_code: pe.code.clone(),
+                error: Some(pe.message.clone()),
+            };
+            p.db.record_failed_attempt(tenant, &target, &attempt, None, false)
+                .await?;
+            Ok(PartResult::Retry {
+                error: format!(
+                    "provider {}: {}",
+                    pe.code.as_deref().unwrap_or("-"),
+                    pe.message
+                ),
+                retry_after: pe
+                    .retry_after_secs
+                    .map(|s| Duration::from_secs(u64::from(s))),
+            })
+        }
+        Err(PluginError::Guest(GuestError::Provider(pe))) => {
+            permanent(
+                p,
+                tenant,
+                &target,
+                Some(status),
+                pe.code.as_deref().unwrap_or("provider_error"),
+                &pe.message,
+                pe.consent_revoked,
+            )
+            .await
+        }
+        Err(e) => {
+            permanent(
+                p,
+                tenant,
+                &target,
+                Some(status),
+                "response_unreadable",
+                &e.to_string(),
+                false,
+            )
+            .await
+        }
+    }
+}
+
+/// A terminal failure of one part: `failed` with the provider's code.
+async fn permanent(
+    p: &Pipeline,
+    tenant: &str,
+    target: &DeliveryTarget,
+    http_status: Option<u16>,
+    code: &str,
+    message: &str,
+    consent_revoked: bool,
+) -> Result<PartResult, crate::storage::StorageError> {
+    let attempt = Attempt {
+        outcome: "failed",
+        http_status,
+        error_code: Some(code.to_string()),
+        error: Some(message.to_string()),
+    };
+    let error = serde_json::json!({ "code": code, "message": message });
+    p.db.record_failed_attempt(
+        tenant,
+        target,
+        &attempt,
+        Some(("failed", &error)),
+        consent_revoked,
+    )
+    .await?;
+    tracing::warn!(message = %target.id, code, "delivery failed permanently");
+    Ok(PartResult::Next)
+}
+
+/// Retry later, or give up after the last attempt: the part (and the
+/// parts after it) become `failed` and the job a dead letter.
+async fn retry_or_dead(
+    p: &Pipeline,
+    sender: &Sender,
+    job: &Job,
+    failed_id: &str,
+    error: String,
+    retry_after: Option<Duration>,
+) -> JobOutcome {
+    if job.attempts < sender.config.max_attempts {
+        let delay = backoff(&sender.config, job.attempts)
+            .max(retry_after.unwrap_or_default().min(sender.config.max_delay));
+        return JobOutcome::Retry { delay, error };
+    }
+    let ids: Vec<String> = job.payload["message_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .skip_while(|id| id != failed_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    fail_all(
+        p,
+        job,
+        &ids,
+        "dead_letter",
+        &format!("gave up after {} attempts: {error}", job.attempts),
+    )
+    .await
+}
+
+/// Mark every still-queued part failed and dead-letter the job.
+async fn fail_all(
+    p: &Pipeline,
+    job: &Job,
+    ids: &[String],
+    code: &str,
+    message: &str,
+) -> JobOutcome {
+    let error = serde_json::json!({ "code": code, "message": message });
+    for id in ids {
+        if let Ok(target) = p.db.delivery_target(&job.tenant_id, id).await
+            && target.status == "queued"
+        {
+            let attempt = Attempt {
+                outcome: "failed",
+                http_status: None,
+                error_code: Some(code.to_string()),
+                error: Some(message.to_string()),
+            };
+            // The attempt itself was already counted; this records the end.
+            let _ =
+                p.db.record_failed_attempt(
+                    &job.tenant_id,
+                    &target,
+                    &attempt,
+                    Some(("failed", &error)),
+                    false,
+                )
+                .await;
+        }
+    }
+    JobOutcome::Dead {
+        error: format!("{code}: {message}"),
+    }
+}
+
+/// Exponential backoff with full jitter: uniform in [base·2ⁿ⁻¹/2, base·2ⁿ⁻¹],
+/// capped. Jitter spreads a burst of failures so retries don't stampede.
+pub fn backoff(config: &DeliveryConfig, attempt: u32) -> Duration {
+    let exp = config
+        .base_delay
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(config.max_delay);
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("OS random source");
+    let frac = 0.5 + f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) / 2.0;
+    exp.mul_f64(frac)
+}
+
+/// The hosts the channel's adapter declared.
+async fn binding_hosts(p: &Pipeline, binding: &Binding) -> Vec<String> {
+    let runtime = p.runtime.clone();
+    let plugin = binding.adapter.clone();
+    let ctx = call_context(p, binding);
+    tokio::task::spawn_blocking(move || {
+        runtime
+            .instantiate(&plugin, &ctx)
+            .and_then(|mut i| i.info())
+            .map(|i| i.outbound_hosts)
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+fn call_context(p: &Pipeline, binding: &Binding) -> CallContext {
+    CallContext {
+        tenant: binding.channel.tenant_id.clone(),
+        plugin: binding.channel.adapter.clone(),
+        config: binding.channel.config.clone(),
+        kv: p.kv.clone(),
+        limits: LimitOverrides::default(),
+    }
+}
+
+async fn render(
+    p: &Pipeline,
+    binding: &Binding,
+    msg: OutboundMessage,
+) -> Result<HttpRequest, PluginError> {
+    let runtime = p.runtime.clone();
+    let plugin = binding.adapter.clone();
+    let ctx = call_context(p, binding);
+    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &ctx)?.render(&msg))
+        .await
+        .map_err(|e| PluginError::Unavailable(e.to_string()))?
+}
+
+async fn parse_send_response(
+    p: &Pipeline,
+    binding: &Binding,
+    response: HttpResponse,
+) -> Result<crate::domain::Receipt, PluginError> {
+    let runtime = p.runtime.clone();
+    let plugin = binding.adapter.clone();
+    let ctx = call_context(p, binding);
+    tokio::task::spawn_blocking(move || {
+        runtime
+            .instantiate(&plugin, &ctx)?
+            .parse_send_response(&response)
+    })
+    .await
+    .map_err(|e| PluginError::Unavailable(e.to_string()))?
+}
+
+/// Largest provider response body read.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The HTTP call itself; errors are transport failures (retryable).
+async fn send(client: &reqwest::Client, request: &HttpRequest) -> Result<HttpResponse, String> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| format!("bad method {}", request.method))?;
+    let mut builder = client.request(method, &request.url);
+    for h in &request.headers {
+        builder = builder.header(&h.name, &h.value);
+    }
+    let mut response =
+        builder
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(|e: reqwest::Error| {
+                if e.is_timeout() {
+                    "provider timed out".to_string()
+                } else {
+                    format!("provider unreachable: {}", without_url(e))
+                }
+            })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| crate::domain::Header {
+            name: k.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the provider's response: {}", without_url(e)))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// reqwest errors print the URL, which can carry a bot token (Telegram's
+/// `/bot<token>/`): never let it reach logs or the API.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}

@@ -1,0 +1,384 @@
+//! The reply stage order for one stored inbound message:
+//!
+//! 1. consent — an opted-out contact gets nothing (recorded), except the
+//!    opt-out confirmation itself
+//! 2. persona prompt — the tenant's fields, or its persona component,
+//!    wrapped by the platform's safety rules (`orchestrator::prompt`)
+//! 3. responder — static text or an OpenAI-compatible model
+//! 4. outbound guardrails — allow / rewrite / block, in chain order
+//! 5. one transaction — the outbound message(s), split to the channel's
+//!    length limit, their delivery job, and this job's completion
+
+use super::Pipeline;
+use super::delivery::{DeliveryConfig, JobOutcome, backoff};
+use super::tenancy::{self, Binding};
+use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt, Verdict};
+use crate::orchestrator::{
+    EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety,
+};
+use crate::runtime::{CallContext, LimitOverrides};
+use crate::storage::{
+    Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage, message_kind,
+};
+
+/// Process one `inbound.process` job.
+pub async fn process(
+    p: &Pipeline,
+    responder: &Responder,
+    retry: &DeliveryConfig,
+    job: &Job,
+) -> JobOutcome {
+    match plan(p, responder, job).await {
+        Ok((ctx, plan, tokens)) => match p.db.store_reply(job, &ctx, &plan, tokens).await {
+            Ok(true) => JobOutcome::Done,
+            Ok(false) => JobOutcome::LeaseLost,
+            Err(e) => JobOutcome::Retry {
+                delay: backoff(retry, job.attempts),
+                error: format!("storage: {e}"),
+            },
+        },
+        Err(Failure::Retry(error)) if job.attempts < retry.max_attempts => JobOutcome::Retry {
+            delay: backoff(retry, job.attempts),
+            error,
+        },
+        Err(Failure::Retry(error) | Failure::Permanent(error)) => JobOutcome::Dead { error },
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Permanent(String),
+}
+
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(what) => Failure::Permanent(format!("{what} not found")),
+            e => Failure::Retry(format!("storage: {e}")),
+        }
+    }
+}
+
+async fn plan(
+    p: &Pipeline,
+    responder: &Responder,
+    job: &Job,
+) -> Result<(ReplyContext, ReplyPlan, TokenUsage), Failure> {
+    let tenant = job.tenant_id.as_str();
+    let message_id = job.payload["message_id"]
+        .as_str()
+        .ok_or_else(|| Failure::Permanent("job without message_id".into()))?;
+    let ctx = p.db.reply_context(tenant, message_id).await?;
+    let binding = tenancy::resolve(
+        &p.db,
+        &p.secrets,
+        &p.catalog,
+        &p.runtime,
+        &p.channels,
+        &ctx.channel_id,
+    )
+    .await
+    .map_err(|e| Failure::Permanent(format!("channel: {e}")))?;
+    if binding.channel.tenant_id != tenant {
+        return Err(Failure::Permanent(
+            "channel belongs to another tenant".into(),
+        ));
+    }
+    // A guardrail's fixed answer: no persona, no responder.
+    if let Some(text) = job.payload["auto_reply"].as_str() {
+        let max_len = max_text_length(p, &binding).await;
+        let kind = match job.payload["kind"].as_str() {
+            Some(message_kind::OPT_OUT_CONFIRMATION) => message_kind::OPT_OUT_CONFIRMATION,
+            _ => message_kind::AUTO_REPLY,
+        };
+        let plan = if ctx.opted_out && kind != message_kind::OPT_OUT_CONFIRMATION {
+            ReplyPlan::Refused
+        } else {
+            ReplyPlan::Send {
+                parts: split_text(text, max_len),
+                kind,
+            }
+        };
+        return Ok((ctx, plan, TokenUsage::default()));
+    }
+
+    // 1. Consent.
+    if ctx.opted_out {
+        return Ok((ctx, ReplyPlan::Refused, TokenUsage::default()));
+    }
+    let Some(persona_id) = binding.channel.persona_id.clone() else {
+        // No persona: the conversation waits for a human.
+        return Ok((ctx, ReplyPlan::Nothing, TokenUsage::default()));
+    };
+    let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
+    let config: ResponderConfig = serde_json::from_value(persona.responder.clone())
+        .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))?;
+
+    // 2. Prompt.
+    let message = ctx
+        .text
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "(the user sent a message without text)".to_string());
+    let prompt = persona_prompt(p, &binding, &persona, &ctx, &message).await;
+    let system = wrap_with_safety(&prompt);
+
+    // 3. Responder.
+    let reply = responder
+        .respond(
+            &config,
+            &system,
+            &ctx.history,
+            &message,
+            ctx.contact_name.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            if e.retryable() {
+                Failure::Retry(e.to_string())
+            } else {
+                Failure::Permanent(e.to_string())
+            }
+        })?;
+    let tokens = TokenUsage {
+        prompt: reply.prompt_tokens,
+        completion: reply.completion_tokens,
+    };
+
+    // 4. Outbound guardrails.
+    let max_len = max_text_length(p, &binding).await;
+    let plan = match outbound_guardrails(p, &binding, &persona, &ctx, reply.text).await {
+        Ok(text) => ReplyPlan::Send {
+            parts: split_text(&text, max_len),
+            kind: message_kind::REPLY,
+        },
+        Err((text, reason)) => ReplyPlan::Blocked { text, reason },
+    };
+    Ok((ctx, plan, tokens))
+}
+
+/// The persona's prompt: its component's, when it has one and the call
+/// succeeds, else the tenant's fields. (The safety rules are added after
+/// either, so a failing or hostile component cannot weaken them.)
+async fn persona_prompt(
+    p: &Pipeline,
+    binding: &Binding,
+    persona: &PersonaRecord,
+    ctx: &ReplyContext,
+    message: &str,
+) -> Prompt {
+    let style = style_of(persona);
+    let Some(reference) = persona.spec.persona.clone() else {
+        return tenant_prompt(&style);
+    };
+    let plugin = match p
+        .catalog
+        .resolve(&p.db, &p.runtime, &binding.channel.tenant_id, &reference)
+        .await
+    {
+        Ok(plugin) => plugin,
+        Err(e) => {
+            tracing::warn!(persona = %persona.id, error = %e, "persona component unavailable; using the persona's fields");
+            return tenant_prompt(&style);
+        }
+    };
+    let call = CallContext {
+        tenant: binding.channel.tenant_id.clone(),
+        plugin: reference.clone(),
+        config: binding.channel.config.clone(),
+        kv: p.kv.clone(),
+        limits: LimitOverrides::default(),
+    };
+    let pctx = PersonaContext {
+        name: persona.name.clone(),
+        display_name: persona.spec.display_name.clone(),
+        contact_name: ctx.contact_name.clone(),
+        channel_adapter: binding.channel.adapter.clone(),
+        history: ctx.history.clone(),
+        message: message.to_string(),
+    };
+    let runtime = p.runtime.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        runtime.instantiate(&plugin, &call)?.build_prompt(&pctx)
+    })
+    .await;
+    match built {
+        Ok(Ok(prompt)) => prompt,
+        Ok(Err(e)) => {
+            tracing::warn!(persona = %persona.id, error = %e, code = e.code(), "persona component failed; using the persona's fields");
+            tenant_prompt(&style)
+        }
+        Err(e) => {
+            tracing::warn!(persona = %persona.id, error = %e, "persona component task failed");
+            tenant_prompt(&style)
+        }
+    }
+}
+
+/// The orchestrator's view of a stored persona.
+pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
+    let s = &persona.spec;
+    PersonaStyle {
+        display_name: s.display_name.clone(),
+        custom_system_prompt: s.custom_system_prompt.clone(),
+        system_prompt_additions: s.system_prompt_additions.clone(),
+        prohibited_topics: s.prohibited_topics.clone(),
+        required_disclaimers: s.required_disclaimers.clone(),
+        formality: s.formality,
+        humor: s.humor,
+        emoji_usage: match s.emoji_usage.as_str() {
+            "none" => EmojiUsage::None,
+            "normal" => EmojiUsage::Normal,
+            _ => EmojiUsage::Minimal,
+        },
+    }
+}
+
+/// Run the chain on the reply. `Err((text, reason))` when blocked; a
+/// guardrail that fails blocks (fail closed).
+async fn outbound_guardrails(
+    p: &Pipeline,
+    binding: &Binding,
+    persona: &PersonaRecord,
+    ctx: &ReplyContext,
+    text: String,
+) -> Result<String, (String, String)> {
+    if binding.guardrails.is_empty() {
+        return Ok(text);
+    }
+    let chain = binding.guardrails.clone();
+    let runtime = p.runtime.clone();
+    let kv = p.kv.clone();
+    let tenant = binding.channel.tenant_id.clone();
+    let config = binding.channel.config.clone();
+    let base = GuardrailContext {
+        direction: Direction::Outbound,
+        text: String::new(),
+        channel_adapter: binding.channel.adapter.clone(),
+        contact_address: ctx.contact_address.clone(),
+        first_reply: ctx.first_reply,
+        prohibited_topics: persona.spec.prohibited_topics.clone(),
+        required_disclaimers: persona.spec.required_disclaimers.clone(),
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut text = text;
+        for (name, plugin) in &chain {
+            let call = CallContext {
+                tenant: tenant.clone(),
+                plugin: name.clone(),
+                config: config.clone(),
+                kv: kv.clone(),
+                limits: LimitOverrides::default(),
+            };
+            let context = GuardrailContext {
+                text: text.clone(),
+                ..base.clone()
+            };
+            let verdict = runtime
+                .instantiate(plugin, &call)
+                .and_then(|mut i| i.check(&context));
+            match verdict {
+                Ok(Verdict::Allow | Verdict::OptOut { .. } | Verdict::OptIn { .. }) => {}
+                Ok(Verdict::Rewrite { text: t }) => text = t,
+                Ok(Verdict::Block { reason, .. }) => {
+                    return Err((text, format!("{name}: {reason}")));
+                }
+                Err(e) => {
+                    return Err((
+                        text,
+                        format!(
+                            "{name} failed ({}); blocked by the fail-closed policy",
+                            e.code()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(text)
+    })
+    .await;
+    joined.unwrap_or_else(|e| Err((String::new(), format!("guardrail task failed: {e}"))))
+}
+
+/// The channel adapter's text limit (0 or an error: no splitting).
+async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
+    let runtime = p.runtime.clone();
+    let plugin = binding.adapter.clone();
+    let call = CallContext {
+        tenant: binding.channel.tenant_id.clone(),
+        plugin: binding.channel.adapter.clone(),
+        config: binding.channel.config.clone(),
+        kv: p.kv.clone(),
+        limits: LimitOverrides::default(),
+    };
+    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &call)?.info())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|i| i.max_text_length as usize)
+        .unwrap_or(0)
+}
+
+/// Split `text` into parts of at most `max` characters, at whitespace where
+/// possible, keeping order. `max == 0` means no limit.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let text = text.trim();
+    if max == 0 || text.chars().count() <= max {
+        return vec![text.to_string()];
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.chars().count() <= max {
+            parts.push(rest.to_string());
+            break;
+        }
+        // Byte index just past the first `max` characters.
+        let limit = rest
+            .char_indices()
+            .nth(max)
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
+        // Prefer the last whitespace in the window (a paragraph or
+        // sentence end would read better still, but words are the floor).
+        let cut = rest[..limit]
+            .rfind(char::is_whitespace)
+            .filter(|&i| i > 0)
+            .unwrap_or(limit);
+        parts.push(rest[..cut].trim_end().to_string());
+        rest = rest[cut..].trim_start();
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_text;
+
+    #[test]
+    fn short_text_is_one_part() {
+        assert_eq!(split_text("hello there", 20), vec!["hello there"]);
+        assert_eq!(split_text("hello there", 0), vec!["hello there"]);
+    }
+
+    #[test]
+    fn long_text_splits_at_words_in_order() {
+        let parts = split_text("one two three four five six", 9);
+        assert_eq!(parts, vec!["one two", "three", "four five", "six"]);
+        for p in &parts {
+            assert!(p.chars().count() <= 9, "{p}");
+        }
+        assert_eq!(parts.join(" "), "one two three four five six");
+    }
+
+    #[test]
+    fn a_word_longer_than_the_limit_is_cut() {
+        assert_eq!(split_text("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        let parts = split_text("ééééé ééééé", 5);
+        assert_eq!(parts, vec!["ééééé", "ééééé"]);
+    }
+}

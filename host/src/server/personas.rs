@@ -1,0 +1,224 @@
+//! `/v1/personas`: how a tenant's automated replies sound and which
+//! responder writes them. Responder keys are write-only: responses show
+//! them as set/unset, and an update that omits the key keeps it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Tenant;
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use crate::orchestrator::ResponderConfig;
+use crate::runtime::World;
+use crate::storage::{PersonaRecord, PersonaSpec};
+
+/// The default responder: a fixed acknowledgement.
+const DEFAULT_STATIC_REPLY: &str =
+    "Hi {{contact_name}}, thanks for your message! We'll get back to you shortly.";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaBody {
+    name: String,
+    display_name: Option<String>,
+    custom_system_prompt: Option<String>,
+    system_prompt_additions: Option<String>,
+    #[serde(default)]
+    prohibited_topics: Vec<String>,
+    #[serde(default)]
+    required_disclaimers: Vec<String>,
+    formality: Option<i64>,
+    humor: Option<i64>,
+    emoji_usage: Option<String>,
+    responder: Option<Value>,
+    /// A persona component: a first-party name or one of the tenant's
+    /// plugin ids.
+    persona: Option<String>,
+}
+
+/// Longest prompt text a tenant may set.
+const MAX_PROMPT_CHARS: usize = 8_000;
+
+fn validate(
+    body: PersonaBody,
+    previous: Option<&PersonaRecord>,
+) -> Result<(String, PersonaSpec, Value), ApiError> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request("`name` must be 1-100 characters"));
+    }
+    let percent = |field: &str, v: Option<i64>, default: u8| -> Result<u8, ApiError> {
+        match v {
+            None => Ok(default),
+            Some(v) if (0..=100).contains(&v) => Ok(v as u8),
+            Some(v) => Err(ApiError::unprocessable(
+                "invalid_persona",
+                format!("`{field}` must be between 0 and 100, not {v}"),
+            )),
+        }
+    };
+    let emoji_usage = body.emoji_usage.unwrap_or_else(|| "minimal".into());
+    if !matches!(emoji_usage.as_str(), "none" | "minimal" | "normal") {
+        return Err(ApiError::unprocessable(
+            "invalid_persona",
+            format!("`emoji_usage` must be none, minimal or normal, not `{emoji_usage}`"),
+        ));
+    }
+    for (field, text) in [
+        ("custom_system_prompt", &body.custom_system_prompt),
+        ("system_prompt_additions", &body.system_prompt_additions),
+    ] {
+        if text
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_PROMPT_CHARS)
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_persona",
+                format!("`{field}` is longer than {MAX_PROMPT_CHARS} characters"),
+            ));
+        }
+    }
+    let clean = |list: Vec<String>| -> Vec<String> {
+        list.into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let spec = PersonaSpec {
+        display_name: body
+            .display_name
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| name.clone()),
+        custom_system_prompt: body.custom_system_prompt.filter(|t| !t.trim().is_empty()),
+        system_prompt_additions: body
+            .system_prompt_additions
+            .filter(|t| !t.trim().is_empty()),
+        prohibited_topics: clean(body.prohibited_topics),
+        required_disclaimers: clean(body.required_disclaimers),
+        formality: percent("formality", body.formality, 50)?,
+        humor: percent("humor", body.humor, 20)?,
+        emoji_usage,
+        persona: body.persona.filter(|p| !p.is_empty()),
+    };
+    let mut responder = body
+        .responder
+        .unwrap_or_else(|| json!({ "kind": "static", "text": DEFAULT_STATIC_REPLY }));
+    if responder["kind"] == "openai" {
+        // Write-only key: absent or "set" keeps the stored one.
+        let keep = match responder.get("api_key") {
+            None => true,
+            Some(Value::String(s)) => s == "set",
+            Some(_) => false,
+        };
+        if keep {
+            let old = previous
+                .filter(|p| p.responder["kind"] == "openai")
+                .and_then(|p| p.responder["api_key"].as_str())
+                .unwrap_or("");
+            responder["api_key"] = json!(old);
+        }
+    }
+    let config: ResponderConfig = serde_json::from_value(responder.clone()).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_responder",
+            format!("`responder` must be {{\"kind\": \"static\", \"text\"}} or {{\"kind\": \"openai\", \"base_url\", \"model\", \"api_key\"}}: {e}"),
+        )
+    })?;
+    config
+        .validate()
+        .map_err(|e| ApiError::unprocessable("invalid_responder", e))?;
+    // Store the normalized form (no unknown fields).
+    let responder = serde_json::to_value(&config).map_err(|_| ApiError::internal())?;
+    Ok((name, spec, responder))
+}
+
+async fn check_persona_plugin(
+    state: &AppState,
+    tenant_id: &str,
+    spec: &PersonaSpec,
+) -> Result<(), ApiError> {
+    if let Some(reference) = &spec.persona {
+        super::api::check_binding(state, tenant_id, reference, World::Persona).await?;
+    }
+    Ok(())
+}
+
+pub async fn create_persona(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<PersonaBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (name, spec, responder) = validate(body, None)?;
+    check_persona_plugin(&state, &tenant.id, &spec).await?;
+    let p = &state.pipeline;
+    let rec =
+        p.db.create_persona(&tenant.id, "api", &name, &spec, &responder, &p.secrets)
+            .await?;
+    Ok((StatusCode::CREATED, Json(persona_json(&rec))))
+}
+
+pub async fn update_persona(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PersonaBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let p = &state.pipeline;
+    let previous = p.db.get_persona(&tenant.id, &id, &p.secrets).await?;
+    let (name, spec, responder) = validate(body, Some(&previous))?;
+    check_persona_plugin(&state, &tenant.id, &spec).await?;
+    let rec =
+        p.db.update_persona(&tenant.id, "api", &id, &name, &spec, &responder, &p.secrets)
+            .await?;
+    Ok(Json(persona_json(&rec)))
+}
+
+pub async fn get_persona(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let p = &state.pipeline;
+    let rec = p.db.get_persona(&tenant.id, &id, &p.secrets).await?;
+    Ok(Json(persona_json(&rec)))
+}
+
+pub async fn list_personas(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, ApiError> {
+    let p = &state.pipeline;
+    let list = p.db.list_personas(&tenant.id, &p.secrets).await?;
+    Ok(Json(
+        json!({ "data": list.iter().map(persona_json).collect::<Vec<_>>(), "next_cursor": null }),
+    ))
+}
+
+/// A persona as the API shows it: the responder's key only as set/unset.
+fn persona_json(rec: &PersonaRecord) -> Value {
+    let s = &rec.spec;
+    let responder = serde_json::from_value::<ResponderConfig>(rec.responder.clone())
+        .map(|r| r.redacted())
+        .unwrap_or(Value::Null);
+    json!({
+        "id": rec.id,
+        "name": rec.name,
+        "display_name": s.display_name,
+        "custom_system_prompt": s.custom_system_prompt,
+        "system_prompt_additions": s.system_prompt_additions,
+        "prohibited_topics": s.prohibited_topics,
+        "required_disclaimers": s.required_disclaimers,
+        "formality": s.formality,
+        "humor": s.humor,
+        "emoji_usage": s.emoji_usage,
+        "responder": responder,
+        "persona": s.persona,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+    })
+}

@@ -1,0 +1,193 @@
+//! The durable job queue. A worker leases due jobs (PostgreSQL: `FOR UPDATE
+//! SKIP LOCKED`, so replicas never take the same row; SQLite: the single
+//! writer connection serializes claims). Every later change to a job is
+//! fenced by `lease_owner`: a worker whose lease expired and was taken over
+//! can no longer complete, retry or extend it.
+
+use sqlx::Row;
+
+use super::{Db, Dialect, StorageError, now_ms};
+
+/// A leased job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Attempts including this one.
+    pub attempts: u32,
+    /// Who holds the lease.
+    pub owner: String,
+}
+
+/// A job as the API shows it (dead letters).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+impl Db {
+    /// Lease up to `limit` due jobs (pending and due, or leased with an
+    /// expired lease) for `lease_ms`.
+    pub async fn claim_jobs(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        let now = now_ms();
+        let sql = match self.dialect {
+            Dialect::Postgres => {
+                "WITH due AS (
+                    SELECT id FROM outbox
+                    WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)
+                    ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 UPDATE outbox o SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = o.attempts + 1
+                 FROM due WHERE o.id = due.id
+                 RETURNING o.id, o.tenant_id, o.kind, o.payload, CAST(o.attempts AS BIGINT) AS attempts"
+            }
+            Dialect::Sqlite => {
+                "UPDATE outbox SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = attempts + 1
+                 WHERE id IN (
+                    SELECT id FROM outbox
+                    WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)
+                    ORDER BY next_attempt_at LIMIT $2)
+                 RETURNING id, tenant_id, kind, payload, CAST(attempts AS BIGINT) AS attempts"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(now)
+            .bind(i64::from(limit.max(1)))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let payload: String = r.get("payload");
+                Job {
+                    id: r.get("id"),
+                    tenant_id: r.get("tenant_id"),
+                    kind: r.get("kind"),
+                    payload: serde_json::from_str(&payload).unwrap_or_default(),
+                    attempts: r.get::<i64, _>("attempts").clamp(0, u32::MAX as i64) as u32,
+                    owner: owner.to_string(),
+                }
+            })
+            .collect())
+    }
+
+    /// Push a held lease forward; false when the lease was lost.
+    pub async fn extend_lease(&self, job: &Job, lease_ms: i64) -> Result<bool, StorageError> {
+        let r = sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'")
+            .bind(now_ms() + lease_ms)
+            .bind(&job.id)
+            .bind(&job.owner)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Mark a held job done; false when the lease was lost.
+    pub async fn complete_job(&self, job: &Job) -> Result<bool, StorageError> {
+        let mut tx = self.write.begin().await?;
+        let ok = complete_in(&mut tx, job).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Put a held job back for another attempt after `delay_ms`.
+    pub async fn retry_job(
+        &self,
+        job: &Job,
+        delay_ms: i64,
+        error: &str,
+    ) -> Result<bool, StorageError> {
+        let r = sqlx::query("UPDATE outbox SET status = 'pending', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3 AND lease_owner = $4 AND status = 'leased'")
+            .bind(now_ms() + delay_ms.max(0))
+            .bind(truncate(error))
+            .bind(&job.id)
+            .bind(&job.owner)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Give up on a held job: it stays, as a dead letter, for the API.
+    pub async fn dead_letter_job(&self, job: &Job, error: &str) -> Result<bool, StorageError> {
+        let r = sqlx::query("UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'")
+            .bind(truncate(error))
+            .bind(&job.id)
+            .bind(&job.owner)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The tenant's jobs in one state (e.g. `dead`), newest first.
+    pub async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StorageError> {
+        let rows = sqlx::query("SELECT id, kind, payload, status, CAST(attempts AS BIGINT) AS attempts, last_error, created_at FROM outbox WHERE tenant_id = $1 AND status = $2 ORDER BY created_at DESC, id DESC LIMIT $3")
+            .bind(tenant_id)
+            .bind(status)
+            .bind(i64::from(limit.clamp(1, 500)))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let payload: String = r.get("payload");
+                JobRecord {
+                    id: r.get("id"),
+                    kind: r.get("kind"),
+                    payload: serde_json::from_str(&payload).unwrap_or_default(),
+                    status: r.get("status"),
+                    attempts: r.get("attempts"),
+                    last_error: r.get("last_error"),
+                    created_at: r.get("created_at"),
+                }
+            })
+            .collect())
+    }
+
+    /// Jobs not finished yet (pending or leased), across tenants: the
+    /// outbox depth.
+    pub async fn outbox_depth(&self) -> Result<i64, StorageError> {
+        let r = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM outbox WHERE status IN ('pending', 'leased')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(r.get("n"))
+    }
+}
+
+/// Complete a held job inside the caller's transaction, so the job's
+/// effects and its completion commit together.
+pub(crate) async fn complete_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job: &Job,
+) -> Result<bool, StorageError> {
+    let r = sqlx::query("UPDATE outbox SET status = 'done', lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'leased'")
+        .bind(&job.id)
+        .bind(&job.owner)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(2000).collect()
+}

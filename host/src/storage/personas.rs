@@ -1,0 +1,251 @@
+//! Personas: how a tenant's automated replies sound and who writes them.
+//! The responder is sealed at rest because an `openai` responder carries an
+//! API key; it is opened only for the worker and redacted for the API.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::tenants::audit;
+use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
+use crate::secrets::SecretBox;
+
+/// The non-secret persona fields, stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonaSpec {
+    pub display_name: String,
+    #[serde(default)]
+    pub custom_system_prompt: Option<String>,
+    #[serde(default)]
+    pub system_prompt_additions: Option<String>,
+    #[serde(default)]
+    pub prohibited_topics: Vec<String>,
+    #[serde(default)]
+    pub required_disclaimers: Vec<String>,
+    pub formality: u8,
+    pub humor: u8,
+    /// `none`, `minimal` or `normal`.
+    pub emoji_usage: String,
+    /// A persona component (first-party name or the tenant's plugin id)
+    /// that builds the prompt instead of the fields above.
+    #[serde(default)]
+    pub persona: Option<String>,
+}
+
+/// A persona with its responder opened.
+#[derive(Debug, Clone)]
+pub struct PersonaRecord {
+    pub id: String,
+    pub name: String,
+    pub spec: PersonaSpec,
+    /// The responder configuration (`{kind, …}`), secrets included.
+    pub responder: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Db {
+    /// Store a new persona. `Conflict` when the tenant has one by that name.
+    pub async fn create_persona(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        name: &str,
+        spec: &PersonaSpec,
+        responder: &serde_json::Value,
+        secrets: &SecretBox,
+    ) -> Result<PersonaRecord, StorageError> {
+        let id = new_id("ps");
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO personas (id, tenant_id, name, spec, responder_enc, responder_kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(name)
+        .bind(to_json(spec)?)
+        .bind(secrets.seal(responder.to_string().as_bytes()))
+        .bind(kind_of(responder))
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StorageError::Conflict("persona")),
+            other => other?,
+        };
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "persona.create",
+            &id,
+            &serde_json::json!({ "name": name, "spec": spec, "responder": kind_of(responder) }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PersonaRecord {
+            id,
+            name: name.to_string(),
+            spec: spec.clone(),
+            responder: responder.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Replace a persona's fields and responder.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_persona(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        id: &str,
+        name: &str,
+        spec: &PersonaSpec,
+        responder: &serde_json::Value,
+        secrets: &SecretBox,
+    ) -> Result<PersonaRecord, StorageError> {
+        let before = self.get_persona(tenant_id, id, secrets).await?;
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE personas SET name = $1, spec = $2, responder_enc = $3, responder_kind = $4, updated_at = $5 WHERE id = $6 AND tenant_id = $7",
+        )
+        .bind(name)
+        .bind(to_json(spec)?)
+        .bind(secrets.seal(responder.to_string().as_bytes()))
+        .bind(kind_of(responder))
+        .bind(now)
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Err(e) if is_unique_violation(&e) => return Err(StorageError::Conflict("persona")),
+            other => other?,
+        };
+        // Before/after without secrets: the responder shows its kind only.
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "persona.update",
+            id,
+            &serde_json::json!({
+                "before": { "name": before.name, "spec": before.spec, "responder": kind_of(&before.responder) },
+                "after": { "name": name, "spec": spec, "responder": kind_of(responder) },
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PersonaRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            spec: spec.clone(),
+            responder: responder.clone(),
+            created_at: before.created_at,
+            updated_at: now,
+        })
+    }
+
+    /// One of the tenant's personas, responder opened.
+    pub async fn get_persona(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secrets: &SecretBox,
+    ) -> Result<PersonaRecord, StorageError> {
+        let row = sqlx::query("SELECT id, name, spec, responder_enc, created_at, updated_at FROM personas WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound("persona"))?;
+        persona_from(&row, secrets)
+    }
+
+    /// The tenant's personas, by name.
+    pub async fn list_personas(
+        &self,
+        tenant_id: &str,
+        secrets: &SecretBox,
+    ) -> Result<Vec<PersonaRecord>, StorageError> {
+        let rows = sqlx::query("SELECT id, name, spec, responder_enc, created_at, updated_at FROM personas WHERE tenant_id = $1 ORDER BY name LIMIT 500")
+            .bind(tenant_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(|r| persona_from(r, secrets)).collect()
+    }
+
+    /// Bind a persona (or none) to one of the tenant's channels. The persona
+    /// must be the tenant's own.
+    pub async fn set_channel_persona(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        channel_id: &str,
+        persona_id: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.write.begin().await?;
+        if let Some(p) = persona_id {
+            sqlx::query("SELECT 1 FROM personas WHERE id = $1 AND tenant_id = $2")
+                .bind(p)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StorageError::NotFound("persona"))?;
+        }
+        let before: Option<String> =
+            sqlx::query("SELECT persona_id FROM channels WHERE id = $1 AND tenant_id = $2")
+                .bind(channel_id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StorageError::NotFound("channel"))?
+                .get("persona_id");
+        sqlx::query("UPDATE channels SET persona_id = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(persona_id.map(str::to_string))
+            .bind(channel_id)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "channel.persona",
+            channel_id,
+            &serde_json::json!({ "before": before, "after": persona_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn to_json(spec: &PersonaSpec) -> Result<String, StorageError> {
+    serde_json::to_string(spec).map_err(|e| StorageError::Internal(e.into()))
+}
+
+fn kind_of(responder: &serde_json::Value) -> String {
+    responder["kind"].as_str().unwrap_or("unknown").to_string()
+}
+
+fn persona_from(
+    row: &sqlx::any::AnyRow,
+    secrets: &SecretBox,
+) -> Result<PersonaRecord, StorageError> {
+    let spec: String = row.get("spec");
+    let sealed: Vec<u8> = row.get("responder_enc");
+    let opened = secrets.open(&sealed).map_err(|e| {
+        StorageError::Internal(anyhow::anyhow!("opening a persona's responder: {e}"))
+    })?;
+    Ok(PersonaRecord {
+        id: row.get("id"),
+        name: row.get("name"),
+        spec: serde_json::from_str(&spec).map_err(|e| StorageError::Internal(e.into()))?,
+        responder: serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}

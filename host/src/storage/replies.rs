@@ -1,0 +1,534 @@
+//! Outbound messages: what the reply worker reads (the message, its contact
+//! and consent, recent history) and writes (the reply and its delivery job
+//! with the processing job's completion, in one transaction), and what
+//! delivery records (attempts, the provider's id, terminal failures).
+
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+
+use super::inbound::{ConsentSource, enqueue, rank, set_consent};
+use super::outbox::{Job, complete_in};
+use super::tenants::audit;
+use super::{Db, StorageError, new_id, now_ms};
+use crate::domain::{DeliveryStatus, Direction, Turn};
+
+/// How many earlier turns the responder sees.
+pub const HISTORY_TURNS: i64 = 10;
+
+/// An inbound message with what a reply to it needs.
+#[derive(Debug, Clone)]
+pub struct ReplyContext {
+    pub message_id: String,
+    pub channel_id: String,
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub text: Option<String>,
+    /// The provider's id of the inbound message (to quote it).
+    pub external_id: String,
+    pub contact_address: String,
+    pub contact_name: Option<String>,
+    pub opted_out: bool,
+    /// Earlier turns, oldest first.
+    pub history: Vec<Turn>,
+    /// No reply has been sent in this conversation yet.
+    pub first_reply: bool,
+}
+
+/// Kinds of outbound message.
+pub mod kind {
+    /// A persona's reply.
+    pub const REPLY: &str = "text";
+    /// A guardrail's fixed answer (HELP, opt-in confirmation).
+    pub const AUTO_REPLY: &str = "auto-reply";
+    /// The confirmation of an opt-out: the one message an opted-out contact
+    /// may still receive.
+    pub const OPT_OUT_CONFIRMATION: &str = "opt-out-confirmation";
+}
+
+/// What the worker decided for an inbound message.
+#[derive(Debug, Clone)]
+pub enum ReplyPlan {
+    /// Send these parts, in order, as messages of `kind`.
+    Send {
+        parts: Vec<String>,
+        kind: &'static str,
+    },
+    /// An outbound guardrail blocked the reply: stored, never sent.
+    Blocked { text: String, reason: String },
+    /// The contact opted out: nothing is generated or sent; recorded.
+    Refused,
+    /// Nothing to send (no persona bound).
+    Nothing,
+}
+
+/// LLM tokens spent on a reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenUsage {
+    pub prompt: u32,
+    pub completion: u32,
+}
+
+/// An outbound message as delivery needs it.
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub id: String,
+    pub channel_id: String,
+    pub contact_id: String,
+    pub text: Option<String>,
+    pub kind: String,
+    pub status: String,
+    pub address: String,
+    pub opted_out: bool,
+    /// The provider's id of the message this answers.
+    pub reply_to_external_id: Option<String>,
+    pub attempts: i64,
+}
+
+/// One provider call, for the record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// `sent`, `retry`, `failed`, `refused`.
+    pub outcome: &'static str,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A recorded attempt, for the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+}
+
+impl Db {
+    /// An inbound message of the tenant with its contact, consent and the
+    /// conversation's recent history.
+    pub async fn reply_context(
+        &self,
+        tenant_id: &str,
+        message_id: &str,
+    ) -> Result<ReplyContext, StorageError> {
+        let r = sqlx::query(
+            "SELECT m.id, m.channel_id, m.conversation_id, m.contact_id, m.text, m.external_id, m.created_at, \
+             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out, c.display_name \
+             FROM messages m \
+             JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
+             JOIN contacts c ON c.id = m.contact_id AND c.tenant_id = m.tenant_id \
+             WHERE m.id = $1 AND m.tenant_id = $2",
+        )
+        .bind(message_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StorageError::NotFound("message"))?;
+        let conversation_id: String = r.get("conversation_id");
+        let created_at: i64 = r.get("created_at");
+        // Earlier turns that were actually exchanged (not blocked/refused).
+        let rows = sqlx::query(
+            "SELECT direction, text FROM messages \
+             WHERE tenant_id = $1 AND conversation_id = $2 AND id <> $3 AND created_at <= $4 AND text IS NOT NULL \
+             AND status NOT IN ('blocked', 'refused', 'failed') \
+             ORDER BY created_at DESC, id DESC LIMIT $5",
+        )
+        .bind(tenant_id)
+        .bind(&conversation_id)
+        .bind(message_id)
+        .bind(created_at)
+        .bind(HISTORY_TURNS)
+        .fetch_all(&self.write)
+        .await?;
+        let history: Vec<Turn> = rows
+            .iter()
+            .rev()
+            .map(|h| Turn {
+                direction: if h.get::<String, _>("direction") == "inbound" {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                },
+                text: h.get("text"),
+            })
+            .collect();
+        let first_reply = sqlx::query(
+            "SELECT 1 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND direction = 'outbound' AND kind = 'text' AND status NOT IN ('blocked', 'refused') LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(&conversation_id)
+        .fetch_optional(&self.write)
+        .await?
+        .is_none();
+        Ok(ReplyContext {
+            message_id: r.get("id"),
+            channel_id: r.get("channel_id"),
+            conversation_id,
+            contact_id: r.get("contact_id"),
+            text: r.get("text"),
+            external_id: r.get("external_id"),
+            contact_address: r.get("address"),
+            contact_name: r.get("display_name"),
+            opted_out: r.get::<i64, _>("opted_out") != 0,
+            history,
+            first_reply,
+        })
+    }
+
+    /// Store the worker's decision and complete its job in one
+    /// transaction. Returns false (and writes nothing) when the job's lease
+    /// was lost to another worker, which then owns the reply.
+    pub async fn store_reply(
+        &self,
+        job: &Job,
+        ctx: &ReplyContext,
+        plan: &ReplyPlan,
+        tokens: TokenUsage,
+    ) -> Result<bool, StorageError> {
+        let now = now_ms();
+        let tenant_id = job.tenant_id.as_str();
+        let mut tx = self.write.begin().await?;
+        if !complete_in(&mut tx, job).await? {
+            return Ok(false);
+        }
+        match plan {
+            ReplyPlan::Send { parts, kind } => {
+                let base = new_id("msg");
+                let mut ids = Vec::with_capacity(parts.len());
+                for (i, text) in parts.iter().enumerate() {
+                    // `-NNN` keeps the parts of one reply in order by id.
+                    let id = format!("{base}-{i:03}");
+                    insert_outbound(
+                        &mut tx, tenant_id, ctx, &id, kind, text, i, "queued", None, now,
+                    )
+                    .await?;
+                    ids.push(id);
+                }
+                if !ids.is_empty() {
+                    enqueue(
+                        &mut tx,
+                        tenant_id,
+                        "message.deliver",
+                        &serde_json::json!({ "channel_id": ctx.channel_id, "message_ids": ids }),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            ReplyPlan::Blocked { text, reason } => {
+                let error = serde_json::json!({ "code": "blocked", "message": reason }).to_string();
+                let id = format!("{}-000", new_id("msg"));
+                insert_outbound(
+                    &mut tx,
+                    tenant_id,
+                    ctx,
+                    &id,
+                    kind::REPLY,
+                    text,
+                    0,
+                    "blocked",
+                    Some(error),
+                    now,
+                )
+                .await?;
+            }
+            ReplyPlan::Refused => {
+                audit(
+                    &mut tx,
+                    Some(tenant_id),
+                    "system",
+                    "reply.refused",
+                    &ctx.contact_id,
+                    &serde_json::json!({ "channel_id": ctx.channel_id, "message_id": ctx.message_id, "reason": "contact_opted_out" }),
+                )
+                .await?;
+            }
+            ReplyPlan::Nothing => {}
+        }
+        if tokens.prompt > 0 || tokens.completion > 0 {
+            sqlx::query(
+                "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound, llm_prompt_tokens, llm_completion_tokens) VALUES ($1, $2, $3, 0, 0, $4, $5) \
+                 ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET llm_prompt_tokens = usage.llm_prompt_tokens + excluded.llm_prompt_tokens, llm_completion_tokens = usage.llm_completion_tokens + excluded.llm_completion_tokens",
+            )
+            .bind(tenant_id)
+            .bind(super::inbound::period_of(now))
+            .bind(&ctx.channel_id)
+            .bind(i64::from(tokens.prompt))
+            .bind(i64::from(tokens.completion))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// An outbound message of the tenant, with its recipient and consent
+    /// as they are now.
+    pub async fn delivery_target(
+        &self,
+        tenant_id: &str,
+        message_id: &str,
+    ) -> Result<DeliveryTarget, StorageError> {
+        let r = sqlx::query(
+            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, CAST(m.attempts AS BIGINT) AS attempts, \
+             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out, src.external_id AS reply_to_external_id \
+             FROM messages m \
+             JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
+             LEFT JOIN messages src ON src.id = m.reply_to_id AND src.tenant_id = m.tenant_id \
+             WHERE m.id = $1 AND m.tenant_id = $2 AND m.direction = 'outbound'",
+        )
+        .bind(message_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StorageError::NotFound("message"))?;
+        Ok(DeliveryTarget {
+            id: r.get("id"),
+            channel_id: r.get("channel_id"),
+            contact_id: r.get("contact_id"),
+            text: r.get("text"),
+            kind: r.get("kind"),
+            status: r.get("status"),
+            address: r.get("address"),
+            opted_out: r.get::<i64, _>("opted_out") != 0,
+            reply_to_external_id: r.get("reply_to_external_id"),
+            attempts: r.get("attempts"),
+        })
+    }
+
+    /// The provider accepted a message: record its id and status (never
+    /// moving a status backwards: a callback may already have arrived).
+    pub async fn record_sent(
+        &self,
+        tenant_id: &str,
+        target: &DeliveryTarget,
+        external_id: Option<&str>,
+        status: DeliveryStatus,
+        attempt: &Attempt,
+    ) -> Result<(), StorageError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let mut new_rank = rank(status);
+        let mut new_status = super::inbound::status_name(status).to_string();
+        if let Some(ext) = external_id {
+            // A status callback that raced the send left a placeholder row
+            // under the provider's id: fold its progress into ours.
+            if let Some(p) = sqlx::query("SELECT id, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
+                .bind(&target.channel_id)
+                .bind(ext)
+                .bind(tenant_id)
+                .bind(&target.id)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                let r: i64 = p.get("status_rank");
+                if r > i64::from(new_rank) {
+                    new_rank = r as i32;
+                    new_status = p.get("status");
+                }
+                sqlx::query("DELETE FROM messages WHERE id = $1 AND tenant_id = $2")
+                    .bind(p.get::<String, _>("id"))
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE messages SET external_id = COALESCE($1, external_id), \
+             status = CASE WHEN status_rank < $2 THEN $3 ELSE status END, \
+             status_rank = CASE WHEN status_rank < $2 THEN $2 ELSE status_rank END, \
+             attempts = attempts + 1, updated_at = $4 WHERE id = $5 AND tenant_id = $6",
+        )
+        .bind(external_id.map(str::to_string))
+        .bind(new_rank)
+        .bind(new_status)
+        .bind(now)
+        .bind(&target.id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_attempt(&mut tx, tenant_id, target, attempt, now).await?;
+        sqlx::query(
+            "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, 1) \
+             ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
+        )
+        .bind(tenant_id)
+        .bind(super::inbound::period_of(now))
+        .bind(&target.channel_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A provider call that did not deliver. `terminal` sets the message's
+    /// final status (`failed` or `refused`) with `error`; otherwise only the
+    /// attempt is counted (it will be retried). `consent_revoked` marks the
+    /// contact opted out on this channel, from the provider's signal.
+    pub async fn record_failed_attempt(
+        &self,
+        tenant_id: &str,
+        target: &DeliveryTarget,
+        attempt: &Attempt,
+        terminal: Option<(&str, &serde_json::Value)>,
+        consent_revoked: bool,
+    ) -> Result<(), StorageError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let counted = i32::from(attempt.outcome != "refused");
+        match terminal {
+            Some((status, error)) => {
+                sqlx::query("UPDATE messages SET status = $1, status_rank = 9, error = $2, attempts = attempts + $3, updated_at = $4 WHERE id = $5 AND tenant_id = $6 AND status_rank < 9")
+                    .bind(status)
+                    .bind(error.to_string())
+                    .bind(counted)
+                    .bind(now)
+                    .bind(&target.id)
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("UPDATE messages SET attempts = attempts + $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
+                    .bind(counted)
+                    .bind(now)
+                    .bind(&target.id)
+                    .bind(tenant_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        insert_attempt(&mut tx, tenant_id, target, attempt, now).await?;
+        if attempt.outcome == "refused" {
+            audit(
+                &mut tx,
+                Some(tenant_id),
+                "system",
+                "send.refused",
+                &target.contact_id,
+                &serde_json::json!({ "channel_id": target.channel_id, "message_id": target.id, "reason": "contact_opted_out" }),
+            )
+            .await?;
+        }
+        if consent_revoked && !target.opted_out {
+            let source = ConsentSource::Provider;
+            if set_consent(
+                &mut tx,
+                tenant_id,
+                &target.channel_id,
+                &target.address,
+                true,
+                source,
+                now,
+            )
+            .await?
+            {
+                audit(
+                    &mut tx,
+                    Some(tenant_id),
+                    source.name(),
+                    "consent.opt_out",
+                    &target.contact_id,
+                    &serde_json::json!({ "channel_id": target.channel_id, "message_id": target.id, "source": source.name(), "error_code": attempt.error_code }),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An outbound message's provider calls, oldest first.
+    pub async fn delivery_attempts(
+        &self,
+        tenant_id: &str,
+        message_id: &str,
+    ) -> Result<Vec<AttemptRecord>, StorageError> {
+        let rows = sqlx::query("SELECT CAST(attempt AS BIGINT) AS attempt, outcome, CAST(http_status AS BIGINT) AS http_status, error_code, error, created_at FROM delivery_attempts WHERE message_id = $1 AND tenant_id = $2 ORDER BY attempt, id")
+            .bind(message_id)
+            .bind(tenant_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AttemptRecord {
+                attempt: r.get("attempt"),
+                outcome: r.get("outcome"),
+                http_status: r.get("http_status"),
+                error_code: r.get("error_code"),
+                error: r.get("error"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_outbound(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    ctx: &ReplyContext,
+    id: &str,
+    kind: &str,
+    text: &str,
+    part: usize,
+    status: &str,
+    error: Option<String>,
+    now: i64,
+) -> Result<(), StorageError> {
+    let rank = if status == "queued" { 0 } else { 9 };
+    // Until the provider names it, an outbound message's external id is
+    // its own id (unique, and never a provider's).
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts) \
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, '[]', '{}', $8, $9, $10, $11, $11, $12, $13, 0)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(&ctx.channel_id)
+    .bind(&ctx.conversation_id)
+    .bind(&ctx.contact_id)
+    .bind(kind)
+    .bind(text)
+    .bind(status)
+    .bind(rank)
+    .bind(error)
+    .bind(now)
+    .bind(&ctx.message_id)
+    .bind(part as i64)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")
+        .bind(now)
+        .bind(&ctx.conversation_id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_attempt(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    target: &DeliveryTarget,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (id, tenant_id, message_id, attempt, outcome, http_status, error_code, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new_id("att"))
+    .bind(tenant_id)
+    .bind(&target.id)
+    .bind(target.attempts + 1)
+    .bind(attempt.outcome)
+    .bind(attempt.http_status.map(i64::from))
+    .bind(attempt.error_code.clone())
+    .bind(attempt.error.clone())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

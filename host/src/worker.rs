@@ -1,0 +1,178 @@
+//! Background workers: lease due jobs from the outbox and run them through
+//! the reply or delivery pipeline. Any number of workers, in any number of
+//! replicas, may run against one database: leases (and `SKIP LOCKED` on
+//! PostgreSQL) keep each job with one worker at a time, and every write a
+//! job makes is fenced by its lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::orchestrator::Responder;
+use crate::pipeline::Pipeline;
+use crate::pipeline::delivery::{self, DeliveryConfig, JobOutcome, Sender};
+use crate::pipeline::reply;
+use crate::storage::{Job, new_secret_id};
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Concurrent workers in this process (0: none; the process only
+    /// accepts webhooks and another replica delivers).
+    pub workers: usize,
+    /// How often an idle worker looks for due jobs (it is also woken when
+    /// a webhook stores a message).
+    pub poll_interval: Duration,
+    /// Jobs leased per claim.
+    pub batch: u32,
+    /// How long a claimed job is held before another worker may take it
+    /// over; longer than a responder call with its retries.
+    pub lease: Duration,
+    /// Retry policy for deliveries and processing.
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            workers: 2,
+            poll_interval: Duration::from_millis(250),
+            batch: 4,
+            lease: Duration::from_secs(180),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// Running workers.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Start `config.workers` workers.
+    pub fn spawn(
+        pipeline: Pipeline,
+        responder: Arc<Responder>,
+        sender: Arc<Sender>,
+        config: WorkerConfig,
+        wake: Arc<Notify>,
+    ) -> Workers {
+        let (stop, rx) = watch::channel(false);
+        let handles = (0..config.workers)
+            .map(|n| {
+                let worker = Worker {
+                    owner: format!("w{n}-{}", new_secret_id("lease")),
+                    pipeline: pipeline.clone(),
+                    responder: responder.clone(),
+                    sender: sender.clone(),
+                    config: config.clone(),
+                    wake: wake.clone(),
+                };
+                tokio::spawn(worker.run(rx.clone()))
+            })
+            .collect();
+        Workers { stop, handles }
+    }
+
+    /// Finish the jobs in hand, then stop.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Worker {
+    owner: String,
+    pipeline: Pipeline,
+    responder: Arc<Responder>,
+    sender: Arc<Sender>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let jobs = match self
+                .pipeline
+                .db
+                .claim_jobs(
+                    &self.owner,
+                    self.config.lease.as_millis() as i64,
+                    self.config.batch,
+                )
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming jobs failed");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, tenant = %job.tenant_id, attempt = job.attempts);
+                self.run_job(job).instrument(span).await;
+            }
+        }
+    }
+
+    async fn run_job(&self, job: Job) {
+        let p = &self.pipeline;
+        let outcome = match job.kind.as_str() {
+            "inbound.process" => {
+                reply::process(p, &self.responder, &self.config.delivery, &job).await
+            }
+            "message.deliver" => match delivery::deliver(p, &self.sender, &job).await {
+                JobOutcome::Done => match p.db.complete_job(&job).await {
+                    Ok(true) => JobOutcome::Done,
+                    Ok(false) => JobOutcome::LeaseLost,
+                    Err(e) => {
+                        tracing::warn!(job = %job.id, error = %e, "completing a delivered job failed; it will be retried and skip the sent parts");
+                        return;
+                    }
+                },
+                other => other,
+            },
+            other => JobOutcome::Dead {
+                error: format!("unknown job kind `{other}`"),
+            },
+        };
+        let recorded = match &outcome {
+            JobOutcome::Done => Ok(true),
+            JobOutcome::LeaseLost => Ok(false),
+            JobOutcome::Retry { delay, error } => {
+                tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, delay_ms = delay.as_millis() as u64, %error, "job will be retried");
+                p.db.retry_job(&job, delay.as_millis() as i64, error).await
+            }
+            JobOutcome::Dead { error } => {
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, %error, "job dead-lettered");
+                p.db.dead_letter_job(&job, error).await
+            }
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(job = %job.id, "lease lost to another worker; leaving the job to it")
+            }
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "recording a job outcome failed"),
+        }
+    }
+}
