@@ -187,9 +187,10 @@ impl OutboundPolicy {
 }
 
 /// A client builder for calls to providers and LLM APIs: rustls (ring) with
-/// the platform's roots, no redirects (a redirect would bypass the host
-/// check), bounded connect time, pooled connections.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
+/// the platform's roots; no redirects and no proxy (either would connect
+/// somewhere the policy did not check); every resolved address vetted again
+/// at connect time; bounded connect time; pooled connections.
+pub fn http_client_builder(policy: &OutboundPolicy) -> reqwest::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         // Fails only when another provider is already installed: fine.
@@ -200,6 +201,42 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
         .connect_timeout(std::time::Duration::from_secs(5))
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .dns_resolver(VettingResolver {
+            policy: policy.clone(),
+        })
+}
+
+/// The client's DNS resolver: resolves with the system resolver, then drops
+/// private addresses unless the operator allowed the host (or that
+/// address). Callers already checked the URL's port (`check_url`, `check_public_url`), and the
+/// client follows no redirects, so the host is all this needs to match.
+pub(crate) struct VettingResolver {
+    pub(crate) policy: OutboundPolicy,
+}
+
+impl reqwest::dns::Resolve for VettingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| {
+                    !is_private(&a.ip())
+                        || policy.allows_host(&host)
+                        || policy.allows_host(&a.ip().to_string())
+                })
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "`{host}` resolves only to addresses the outbound policy refuses"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Loopback, private (RFC 1918, ULA), link-local, CGNAT, unspecified,

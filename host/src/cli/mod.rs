@@ -2,6 +2,7 @@
 //! only parses and dispatches.
 
 mod admin;
+mod demo;
 mod plugin;
 mod serve;
 
@@ -41,6 +42,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the server (migrates the database first).
     Serve(serve::ServeArgs),
+    /// Chat with a demo persona as a WhatsApp user, through the real
+    /// pipeline, against a simulated Graph API.
+    Demo(demo::DemoArgs),
     /// Apply database migrations and exit.
     Migrate(serve::DataArgs),
     /// Manage tenants.
@@ -56,8 +60,13 @@ pub enum Command {
 
 /// Set up `tracing` on stderr (filter with `RUST_LOG`).
 pub fn init_tracing(cli: &Cli) {
+    // The demo's terminal is a chat: only problems go to stderr there.
+    let default = match cli.command {
+        Command::Demo(_) => "warn,sqlx=warn",
+        _ => "info,sqlx=warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -71,6 +80,7 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::Demo(args) => demo::demo(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::Tenant(cmd) => admin::tenant(cmd),
         Command::Channel(cmd) => admin::channel(cmd),

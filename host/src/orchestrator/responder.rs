@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{Direction, Turn};
-use crate::outbound::{OutboundPolicy, is_private};
+use crate::outbound::OutboundPolicy;
 
 /// Longest static reply text, in characters.
 const MAX_STATIC_CHARS: usize = 4096;
@@ -254,16 +254,24 @@ pub struct Responder {
     retry: RetryPolicy,
 }
 
+// By hand: `reqwest::Client`'s own output is noise in a log line.
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("policy", &self.policy)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Responder {
+    /// A responder with its own connection pool. Connect timeout 5 s, whole
+    /// request 30 s: a chat model can take a while to write its answer.
     pub fn new(policy: OutboundPolicy, retry: RetryPolicy) -> Self {
-        // Shared settings: rustls, no redirects, connect timeout, pooling.
-        let client = crate::outbound::http_client_builder()
+        // Shared settings: rustls, no redirects or proxies, addresses
+        // vetted at connect time, connect timeout, pooling.
+        let client = crate::outbound::http_client_builder(&policy)
             .timeout(Duration::from_secs(30))
-            // A proxy would connect somewhere the policy did not check.
-            .no_proxy()
-            .dns_resolver(VettingResolver {
-                policy: policy.clone(),
-            })
             .build()
             // Only fails if the TLS backend cannot initialise (the ring
             // provider is installed by `http_client_builder`).
@@ -588,38 +596,6 @@ fn fill_contact_name(text: &str, contact_name: Option<&str>) -> String {
         .replace("{{ contact_name }}", name)
 }
 
-/// The client's DNS resolver: resolves with the system resolver, then drops
-/// private addresses unless the operator allowed the host (or that
-/// address). [`Responder::vet`] already checked the URL's port, and the
-/// client follows no redirects, so the host is all this needs to match.
-struct VettingResolver {
-    policy: OutboundPolicy,
-}
-
-impl reqwest::dns::Resolve for VettingResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.policy.clone();
-        let host = name.as_str().to_ascii_lowercase();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| {
-                    !is_private(&a.ip())
-                        || policy.allows_host(&host)
-                        || policy.allows_host(&a.ip().to_string())
-                })
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!(
-                    "`{host}` resolves only to addresses the outbound policy refuses"
-                )
-                .into());
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
@@ -632,6 +608,7 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::*;
+    use crate::outbound::VettingResolver;
 
     /// What the mock endpoint received.
     #[derive(Debug, Clone)]
@@ -896,6 +873,39 @@ mod tests {
             assert!(!err.retryable());
         }
         assert!(mock.received.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_private_addresses_unless_the_host_is_allowed() {
+        use reqwest::dns::Resolve as _;
+        let name = || "localhost".parse::<reqwest::dns::Name>().unwrap();
+        let strict = VettingResolver {
+            policy: OutboundPolicy::default(),
+        };
+        assert!(strict.resolve(name()).await.is_err());
+        let allowed = VettingResolver {
+            policy: OutboundPolicy::parse("localhost:8080"),
+        };
+        let addrs: Vec<SocketAddr> = allowed.resolve(name()).await.unwrap().collect();
+        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[tokio::test]
+    async fn an_allowed_host_name_is_reached_through_the_resolver() {
+        let (base, mock) = serve(vec![]).await;
+        let responder = Responder::new(OutboundPolicy::parse("localhost:*"), quick_retries());
+        let reply = responder
+            .respond(
+                &openai(&base.replace("127.0.0.1", "localhost")),
+                "s",
+                &[],
+                "m",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "Hello from the mock!");
+        assert_eq!(mock.received.lock().len(), 1);
     }
 
     #[tokio::test]

@@ -50,7 +50,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: OutboundPolicy, config: DeliveryConfig) -> anyhow::Result<Sender> {
-        let client = crate::outbound::http_client_builder()
+        let client = crate::outbound::http_client_builder(&policy)
             .timeout(config.request_timeout)
             .build()?;
         Ok(Sender {
@@ -193,12 +193,10 @@ async fn deliver_part(
         to: target.address.clone(),
         text: target.text.clone(),
         attachments: vec![],
-        // Quote the user's message with the first part only.
-        reply_to: if id.ends_with("-000") {
-            target.reply_to_external_id.clone()
-        } else {
-            None
-        },
+        // Replies are not sent as quotes: the inbound `external_id` is the
+        // adapter's deduplication key, which is not always a quotable
+        // message id (Telegram's is the update id).
+        reply_to: None,
     };
     let request = match render(p, binding, outbound).await {
         Ok(r) => r,

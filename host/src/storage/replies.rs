@@ -79,8 +79,6 @@ pub struct DeliveryTarget {
     pub status: String,
     pub address: String,
     pub opted_out: bool,
-    /// The provider's id of the message this answers.
-    pub reply_to_external_id: Option<String>,
     pub attempts: i64,
 }
 
@@ -273,10 +271,9 @@ impl Db {
     ) -> Result<DeliveryTarget, StorageError> {
         let r = sqlx::query(
             "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, CAST(m.attempts AS BIGINT) AS attempts, \
-             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out, src.external_id AS reply_to_external_id \
+             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
-             LEFT JOIN messages src ON src.id = m.reply_to_id AND src.tenant_id = m.tenant_id \
              WHERE m.id = $1 AND m.tenant_id = $2 AND m.direction = 'outbound'",
         )
         .bind(message_id)
@@ -293,7 +290,6 @@ impl Db {
             status: r.get("status"),
             address: r.get("address"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
-            reply_to_external_id: r.get("reply_to_external_id"),
             attempts: r.get("attempts"),
         })
     }

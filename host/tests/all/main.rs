@@ -3,6 +3,7 @@
 //! shared instead of rebuilt per file.
 
 mod cli;
+mod cli_demo;
 mod cli_serve;
 mod common;
 mod example_adapter;

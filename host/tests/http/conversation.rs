@@ -53,7 +53,7 @@ async fn reply_is_delivered_and_tracked(backend: Backend) {
         body["text"]["body"],
         "Hello test user name, how can we help?"
     );
-    assert_eq!(body["context"]["message_id"], "wamid.in1", "{body}");
+    assert!(body.get("context").is_none(), "not sent as a quote: {body}");
 
     let out = s.settled_outbound(&key, &ch, 1).await;
     assert_eq!(out.len(), 1);
@@ -218,9 +218,6 @@ async fn long_replies_are_split_in_order(backend: Backend) {
     assert_eq!(bodies.len(), 2);
     assert!(bodies.iter().all(|b| b.chars().count() <= 4096));
     assert_eq!(bodies.join(" "), text, "parts in order, nothing lost");
-    // Only the first part quotes the user's message.
-    assert_eq!(sent[0].json()["context"]["message_id"], "wamid.s1");
-    assert!(sent[1].json().get("context").is_none());
     let out = s.settled_outbound(&key, &ch, 2).await;
     assert!(out.iter().all(|m| m["status"] == "sent"), "{out:?}");
     s.stop().await;

@@ -106,11 +106,6 @@ impl TestServer {
         }
     }
 
-    /// The server's pipeline (to run workers by hand).
-    pub fn pipeline(&self) -> &switchboard::pipeline::Pipeline {
-        &self.server.as_ref().unwrap().state().pipeline
-    }
-
     /// The server's database handle.
     pub fn db(&self) -> &switchboard::storage::Db {
         self.server.as_ref().unwrap().state().db()

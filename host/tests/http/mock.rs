@@ -17,7 +17,6 @@ use axum::response::IntoResponse;
 pub struct Recorded {
     pub method: String,
     pub path: String,
-    pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -143,7 +142,6 @@ async fn handle(
     let rec = Recorded {
         method: method.to_string(),
         path: uri.path().to_string(),
-        query: uri.query().map(str::to_string),
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))

@@ -135,3 +135,84 @@ async fn blocked_bot_and_other_updates_are_accepted(backend: Backend) {
     s.stop().await;
 }
 on_both!(blocked_bot_and_other_updates_are_accepted);
+
+async fn replies_go_to_send_message_and_a_blocked_bot_opts_out(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // First sendMessage succeeds (the documented `{ok, result: Message}`),
+    // the second finds the bot blocked.
+    let api = crate::mock::MockProvider::start(|r, n| {
+        if n == 0 {
+            let chat = r.json()["chat_id"].clone();
+            (
+                200,
+                json!({ "ok": true, "result": { "message_id": 4242, "date": 1700000000, "chat": { "id": chat, "type": "private" }, "text": r.json()["text"] } }).to_string(),
+            )
+        } else {
+            (
+                403,
+                json!({ "ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user" }).to_string(),
+            )
+        }
+    })
+    .await;
+    let (_, key) = s.tenant("tg-send").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "tg", "responder": { "kind": "static", "text": "Hello {{contact_name}}" } }),
+        )
+        .await;
+    let body = json!({
+        "name": "Telegram",
+        "adapter": "telegram",
+        "config": { "bot_token": "123:ABC", "secret_token": SECRET_TOKEN, "api_base_url": api.base },
+        "persona_id": persona,
+    });
+    let (status, v) = s.post_json(&key, "/v1/channels", &body).await;
+    assert_eq!(status, 201, "{v}");
+    let ch = v["id"].as_str().unwrap().to_string();
+
+    let update = fixture("teloxide_update_306197398_message.json");
+    assert_eq!(
+        post_update(&s, &ch, &update, Some(SECRET_TOKEN))
+            .await
+            .status(),
+        200
+    );
+    let sent = api.wait_for(1).await;
+    assert_eq!(sent[0].path, "/bot123:ABC/sendMessage");
+    let body = sent[0].json();
+    let incoming: Value = serde_json::from_slice(&update).unwrap();
+    assert_eq!(body["chat_id"], incoming["message"]["chat"]["id"]);
+    assert!(
+        body["text"].as_str().unwrap().starts_with("Hello "),
+        "{body}"
+    );
+    assert!(body.get("reply_parameters").is_none(), "{body}");
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out[0]["external_id"], "4242");
+
+    // Another message from the same chat; the bot was blocked meanwhile.
+    let mut again = incoming.clone();
+    again["update_id"] = json!(incoming["update_id"].as_i64().unwrap() + 1);
+    again["message"]["message_id"] = json!(incoming["message"]["message_id"].as_i64().unwrap() + 1);
+    let again = serde_json::to_vec(&again).unwrap();
+    assert_eq!(
+        post_update(&s, &ch, &again, Some(SECRET_TOKEN))
+            .await
+            .status(),
+        200
+    );
+    let out = s.settled_outbound(&key, &ch, 2).await;
+    assert_eq!(out[1]["status"], "failed");
+    assert_eq!(out[1]["error"]["code"], "403", "{}", out[1]);
+    let (_, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", out[1]["contact_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(contact["identities"][0]["opted_out"], true, "{contact}");
+    s.stop().await;
+}
+on_both!(replies_go_to_send_message_and_a_blocked_bot_opts_out);

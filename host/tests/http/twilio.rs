@@ -402,3 +402,168 @@ async fn twilio_whatsapp_end_to_end(backend: Backend) {
     s.stop().await;
 }
 on_both!(twilio_whatsapp_end_to_end);
+
+/// A twilio-sms channel sending through `api_base` (a mock of the REST
+/// API), answered by a static persona; returns (channel id, from number).
+async fn replying_twilio_channel(s: &TestServer, key: &str, api_base: &str) -> (String, String) {
+    let persona = s
+        .persona(
+            key,
+            json!({ "name": "sms", "responder": { "kind": "static", "text": "Got it, thanks!" } }),
+        )
+        .await;
+    let from = own_number();
+    let body = json!({
+        "name": "SMS",
+        "adapter": "twilio-sms",
+        "config": { "account_sid": "AC0123", "auth_token": AUTH_TOKEN, "from": from, "webhook_url": PUBLIC_URL, "api_base_url": api_base },
+        "persona_id": persona,
+    });
+    let (status, v) = s.post_json(key, "/v1/channels", &body).await;
+    assert_eq!(status, 201, "{v}");
+    (v["id"].as_str().unwrap().to_string(), from)
+}
+
+/// Twilio's documented 201 answer to `POST …/Messages.json`.
+fn twilio_created(sid: &str, to: &str, from: &str, body: &str) -> String {
+    json!({
+        "account_sid": "AC0123", "api_version": "2010-04-01", "body": body,
+        "date_created": "Thu, 24 Aug 2023 05:01:45 +0000", "date_sent": null, "date_updated": "Thu, 24 Aug 2023 05:01:45 +0000",
+        "direction": "outbound-api", "error_code": null, "error_message": null, "from": from,
+        "messaging_service_sid": null, "num_media": "0", "num_segments": "1", "price": null, "price_unit": null,
+        "sid": sid, "status": "queued", "subresource_uris": { "media": format!("/2010-04-01/Accounts/AC0123/Messages/{sid}/Media.json") },
+        "to": to, "uri": format!("/2010-04-01/Accounts/AC0123/Messages/{sid}.json")
+    })
+    .to_string()
+}
+
+async fn sms_reply_is_sent_through_the_rest_api(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let api = crate::mock::MockProvider::start(|r, n| {
+        let form = r.form();
+        let get = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        (
+            201,
+            twilio_created(
+                &format!("SMmock{n:028}"),
+                &get("To"),
+                &get("From"),
+                &get("Body"),
+            ),
+        )
+    })
+    .await;
+    let (_, key) = s.tenant("twl-send").await;
+    let (ch, from) = replying_twilio_channel(&s, &key, &api.base).await;
+    assert_eq!(
+        post_form(&s, &ch, "", INBOUND, AUTH_TOKEN).await.status(),
+        200
+    );
+
+    let sent = api.wait_for(1).await;
+    let req = &sent[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/2010-04-01/Accounts/AC0123/Messages.json");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC0123:{AUTH_TOKEN}"));
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert!(
+        req.header("content-type")
+            .unwrap()
+            .starts_with("application/x-www-form-urlencoded")
+    );
+    let form = req.form();
+    assert!(
+        form.contains(&("To".into(), "+14133881111".into())),
+        "{form:?}"
+    );
+    assert!(form.contains(&("From".into(), from.clone())), "{form:?}");
+    assert!(
+        form.contains(&("Body".into(), "Got it, thanks!".into())),
+        "{form:?}"
+    );
+
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    let sid = format!("SMmock{:028}", 0);
+    assert_eq!(out[0]["external_id"], sid.as_str());
+    assert_eq!(out[0]["status"], "sent");
+    // Twilio's status callback for it.
+    let callback = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", "AC0123"),
+        ("From", from.as_str()),
+        ("To", "+14133881111"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    assert_eq!(
+        post_form(&s, &ch, "", &callback, AUTH_TOKEN).await.status(),
+        200
+    );
+    let id = out[0]["id"].as_str().unwrap();
+    s.eventually(&key, &format!("/v1/messages/{id}"), |m| {
+        m["status"] == "delivered"
+    })
+    .await;
+    s.stop().await;
+}
+on_both!(sms_reply_is_sent_through_the_rest_api);
+
+async fn error_21610_fails_the_send_and_opts_the_contact_out(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let api = crate::mock::MockProvider::start(|_, _| {
+        (
+            400,
+            json!({ "code": 21610, "message": "Attempt to send to unsubscribed recipient", "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400 }).to_string(),
+        )
+    })
+    .await;
+    let (tenant, key) = s.tenant("twl-21610").await;
+    let (ch, _) = replying_twilio_channel(&s, &key, &api.base).await;
+    assert_eq!(
+        post_form(&s, &ch, "", INBOUND, AUTH_TOKEN).await.status(),
+        200
+    );
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out[0]["status"], "failed");
+    assert_eq!(out[0]["error"]["code"], "21610", "{}", out[0]);
+    assert_eq!(api.requests().len(), 1, "not retried");
+    let (_, contact) = s
+        .get(
+            &key,
+            &format!("/v1/contacts/{}", out[0]["contact_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(contact["identities"][0]["opted_out"], true, "{contact}");
+    assert_eq!(contact["identities"][0]["consent_source"], "provider");
+    // The next message is answered by nobody: the reply is refused.
+    let mut next = INBOUND.to_vec();
+    next.retain(|(k, _)| !matches!(*k, "MessageSid" | "SmsSid" | "SmsMessageSid" | "Body"));
+    next.extend([
+        ("MessageSid", "SM2"),
+        ("SmsSid", "SM2"),
+        ("SmsMessageSid", "SM2"),
+        ("Body", "hello?"),
+    ]);
+    assert_eq!(
+        post_form(&s, &ch, "", &next, AUTH_TOKEN).await.status(),
+        200
+    );
+    loop {
+        let audit = s.db().audit_entries(&tenant, 50).await.unwrap();
+        if audit.iter().any(|e| e.action == "reply.refused") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(api.requests().len(), 1);
+    s.stop().await;
+}
+on_both!(error_21610_fails_the_send_and_opts_the_contact_out);
