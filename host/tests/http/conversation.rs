@@ -623,3 +623,130 @@ async fn personas_api_validates_and_hides_keys(backend: Backend) {
     s.stop().await;
 }
 on_both!(personas_api_validates_and_hides_keys);
+
+async fn an_uploaded_persona_component_builds_the_prompt(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let llm = openai_mock().await;
+    let (_, key) = s.tenant("concierge").await;
+    let bytes = std::fs::read(switchboard_artifacts::examples::CONCIERGE_PERSONA).unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/plugins?name=concierge&version=1.0.0"))
+        .bearer_auth(&key)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let plugin: Value = r.json().await.unwrap();
+    assert_eq!(plugin["world"], "persona");
+    let persona = s
+        .persona(
+            &key,
+            json!({
+                "name": "concierge",
+                "display_name": "Ines",
+                "persona": plugin["id"],
+                "responder": { "kind": "openai", "base_url": llm.base, "model": "m", "api_key": "" }
+            }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    s.post_signed(
+        &ch,
+        &wa_text("wamid.k1", "is breakfast included?"),
+        APP_SECRET,
+    )
+    .await;
+    let calls = llm.wait_for(1).await;
+    let system = calls[0].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        system.starts_with(switchboard::orchestrator::SAFETY_RULES),
+        "{system}"
+    );
+    assert!(system.contains("You are Ines, the concierge"), "{system}");
+    assert!(
+        system.contains("This is test user name's first message."),
+        "{system}"
+    );
+    graph.wait_for(1).await;
+
+    // A guardrail is not a persona.
+    let (status, v) = s
+        .post_json(
+            &key,
+            "/v1/personas",
+            &json!({ "name": "wrong", "persona": "consent" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "wrong_world");
+    s.stop().await;
+}
+on_both!(an_uploaded_persona_component_builds_the_prompt);
+
+async fn replicas_send_each_reply_exactly_once(backend: Backend) {
+    // Two servers on one PostgreSQL database (SQLite is the one-process
+    // deployment: there, one server with as many workers), three workers
+    // each, a slow provider: every job is contended, and each reply must
+    // reach the provider once.
+    let workers = if matches!(backend, Backend::Sqlite) {
+        6
+    } else {
+        3
+    };
+    let a = TestServer::start_with(backend.clone(), |c| c.workers.workers = workers).await;
+    let url = a.database_url(&backend);
+    let b = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(_) => Some(
+            TestServer::start_with(backend.clone(), |c| {
+                c.database_url = Some(url);
+                c.workers.workers = 3;
+            })
+            .await,
+        ),
+    };
+    let graph = MockProvider::graph().await;
+    graph.set_delay(std::time::Duration::from_millis(30));
+    let (_, key) = a.tenant("replicas").await;
+    let persona = static_persona(&a, &key, "Noted.").await;
+    let ch = a
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    const N: usize = 30;
+    for i in 0..N {
+        let server = match &b {
+            Some(b) if i % 2 == 1 => b,
+            _ => &a,
+        };
+        let body = wa_text(&format!("wamid.rep{i}"), &format!("message {i}"));
+        assert_eq!(
+            server.post_signed(&ch, &body, APP_SECRET).await.status(),
+            200
+        );
+    }
+    let out = a.settled_outbound(&key, &ch, N).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(graph.requests().len(), N, "one provider call per reply");
+    assert_eq!(a.outbound(&key, &ch).await.len(), N);
+    let mut ids: Vec<&str> = out
+        .iter()
+        .map(|m| m["external_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N);
+    assert!(out.iter().all(|m| m["status"] == "sent"), "{out:?}");
+    if let Some(b) = b {
+        b.stop().await;
+    }
+    a.stop().await;
+}
+on_both!(replicas_send_each_reply_exactly_once);

@@ -106,6 +106,14 @@ impl TestServer {
         }
     }
 
+    /// The database URL this server uses (for a second replica).
+    pub fn database_url(&self, backend: &Backend) -> String {
+        match backend {
+            Backend::Sqlite => switchboard::storage::default_url(self._dir.path()),
+            Backend::Postgres(url) => url.clone(),
+        }
+    }
+
     /// The server's database handle.
     pub fn db(&self) -> &switchboard::storage::Db {
         self.server.as_ref().unwrap().state().db()

@@ -45,6 +45,7 @@ struct Shared {
     requests: Arc<Mutex<Vec<Recorded>>>,
     queued: Arc<Mutex<VecDeque<(u16, String)>>>,
     default: Arc<Responder>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 /// A running mock provider.
@@ -64,6 +65,7 @@ impl MockProvider {
             requests: Arc::default(),
             queued: Arc::default(),
             default: Arc::new(default),
+            delay: Arc::default(),
         };
         let app = axum::Router::new()
             .fallback(handle)
@@ -101,6 +103,11 @@ impl MockProvider {
             .lock()
             .unwrap()
             .push_back((status, body.into()));
+    }
+
+    /// Answer every request only after `delay` (a slow provider).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
     }
 
     /// Everything received so far.
@@ -153,6 +160,8 @@ async fn handle(
         all.push(rec.clone());
         all.len() - 1
     };
+    let delay = *shared.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let queued = shared.queued.lock().unwrap().pop_front();
     let (status, body) = queued.unwrap_or_else(|| (shared.default)(&rec, index));
     (
