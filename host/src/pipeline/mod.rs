@@ -21,6 +21,7 @@ mod guardrails;
 #[cfg(feature = "native-baseline")]
 mod native_baseline;
 pub mod reply;
+pub mod send;
 mod shared;
 mod tenancy;
 

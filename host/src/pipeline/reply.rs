@@ -110,6 +110,15 @@ async fn plan(
         // No persona: the conversation waits for a human.
         return Ok((ctx, ReplyPlan::Nothing, TokenUsage::default()));
     };
+    // Over the plan's monthly limit, automated replies pause (inbound is
+    // still stored; the pause is recorded once a month).
+    if let Some(limit) = p.db.tenant_limits(tenant).await?.monthly_message_limit {
+        let used = p.db.messages_this_month(tenant).await?;
+        if used >= limit {
+            p.db.pause_replies_for_month(tenant, used, limit).await?;
+            return Ok((ctx, ReplyPlan::Nothing, TokenUsage::default()));
+        }
+    }
     let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
     let config: ResponderConfig = serde_json::from_value(persona.responder.clone())
         .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))?;
@@ -243,14 +252,6 @@ async fn outbound_guardrails(
     ctx: &ReplyContext,
     text: String,
 ) -> Result<String, (String, String)> {
-    if binding.guardrails.is_empty() {
-        return Ok(text);
-    }
-    let chain = binding.guardrails.clone();
-    let runtime = p.runtime.clone();
-    let kv = p.kv.clone();
-    let tenant = binding.channel.tenant_id.clone();
-    let config = binding.channel.config.clone();
     let base = GuardrailContext {
         direction: Direction::Outbound,
         text: String::new(),
@@ -260,6 +261,25 @@ async fn outbound_guardrails(
         prohibited_topics: persona.spec.prohibited_topics.clone(),
         required_disclaimers: persona.spec.required_disclaimers.clone(),
     };
+    outbound_chain(p, binding, base, text).await
+}
+
+/// The channel's guardrails on an outgoing text, in order (rewrites feed
+/// the next). `Err((text, reason))` when blocked.
+pub(super) async fn outbound_chain(
+    p: &Pipeline,
+    binding: &Binding,
+    base: GuardrailContext,
+    text: String,
+) -> Result<String, (String, String)> {
+    if binding.guardrails.is_empty() {
+        return Ok(text);
+    }
+    let chain = binding.guardrails.clone();
+    let runtime = p.runtime.clone();
+    let kv = p.kv.clone();
+    let tenant = binding.channel.tenant_id.clone();
+    let config = binding.channel.config.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let mut text = text;
         for (name, plugin) in &chain {
@@ -301,7 +321,7 @@ async fn outbound_guardrails(
 }
 
 /// The channel adapter's text limit (0 or an error: no splitting).
-async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
+pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
     let runtime = p.runtime.clone();
     let plugin = binding.adapter.clone();
     let call = CallContext {

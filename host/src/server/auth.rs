@@ -58,9 +58,37 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        match state.db().tenant_by_api_key(key).await? {
-            Some(t) => Ok(Tenant(t)),
-            None => Err(ApiError::unauthorized()),
+        let Some((tenant, key_id)) = state.db().tenant_by_api_key(key).await? else {
+            return Err(ApiError::unauthorized());
+        };
+        let limits = state.limiter.limits(state.db(), &tenant.id).await?;
+        if let Some(rps) = limits.api_rate_limit_rps.filter(|r| *r > 0)
+            && let Err(limited) = state.limiter.check(&tenant.id, rps as u64)
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "more than {rps} requests per second; retry after {} s",
+                    limited.retry_after_secs
+                ),
+            )
+            .with_header("retry-after", limited.retry_after_secs)
+            .with_header("ratelimit-limit", limited.limit)
+            .with_header("ratelimit-remaining", 0)
+            .with_header("ratelimit-reset", limited.retry_after_secs)
+            .with_header("ratelimit-policy", format!("{};w=1", limited.limit)));
         }
+        if state.limiter.should_touch(&key_id) {
+            // Best effort: a failed write must not fail the request.
+            if let Err(e) = state
+                .db()
+                .touch_api_key(&key_id, crate::storage::now_ms())
+                .await
+            {
+                tracing::debug!(error = %e, "recording an API key's last use failed");
+            }
+        }
+        Ok(Tenant(tenant))
     }
 }

@@ -6,8 +6,11 @@ mod api;
 mod auth;
 mod error;
 mod extract;
+mod limits;
 mod messages;
 mod personas;
+mod platform;
+mod send;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -85,6 +88,8 @@ pub struct AppState {
     pub admin_token: Arc<String>,
     pub public_url: Arc<String>,
     pub max_body_bytes: usize,
+    /// API rate limits and per-request caches.
+    pub limiter: Arc<limits::ApiLimiter>,
 }
 
 impl AppState {
@@ -128,8 +133,23 @@ pub fn router(state: AppState) -> Router {
             "/v1/personas/{id}",
             get(personas::get_persona).put(personas::update_persona),
         )
+        .route("/v1/messages", post(send::send_message))
         .route("/v1/messages/{id}", get(messages::get_message))
         .route("/v1/dead-letters", get(messages::dead_letters))
+        .route(
+            "/v1/api-keys",
+            post(platform::create_api_key).get(platform::list_api_keys),
+        )
+        .route(
+            "/v1/api-keys/{id}",
+            axum::routing::delete(platform::revoke_api_key),
+        )
+        .route("/v1/audit", get(platform::list_audit))
+        .route("/v1/usage", get(platform::usage))
+        .route(
+            "/v1/admin/tenants/{id}/limits",
+            axum::routing::put(platform::set_limits),
+        )
         .route(
             "/v1/plugins",
             post(api::upload_plugin).get(api::list_plugins),
@@ -244,6 +264,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,
+        limiter: Arc::default(),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

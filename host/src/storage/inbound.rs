@@ -288,7 +288,7 @@ async fn store_in(
 /// The contact and conversation behind a channel address, created on first
 /// sight, in one lookup on the hot path (a known sender). Profile fields are
 /// refreshed only when the provider sends different ones.
-async fn upsert_contact_and_conversation(
+pub(crate) async fn upsert_contact_and_conversation(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
     channel_id: &str,

@@ -9,8 +9,10 @@ mod inbound;
 mod kv;
 mod outbox;
 mod personas;
+mod platform;
 mod plugins;
 mod replies;
+mod sends;
 mod tenants;
 mod writer;
 
@@ -28,11 +30,13 @@ pub use inbound::{ConsentSource, Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
 pub use personas::{PersonaRecord, PersonaSpec};
+pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
 pub use replies::{
     Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage,
     kind as message_kind,
 };
+pub use sends::{Idempotency, Recipient};
 pub use tenants::{AuditEntry, NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 

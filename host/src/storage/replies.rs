@@ -40,6 +40,8 @@ pub mod kind {
     pub const REPLY: &str = "text";
     /// A guardrail's fixed answer (HELP, opt-in confirmation).
     pub const AUTO_REPLY: &str = "auto-reply";
+    /// A business-initiated message (`POST /v1/messages`).
+    pub const PROACTIVE: &str = "proactive";
     /// The confirmation of an opt-out: the one message an opted-out contact
     /// may still receive.
     pub const OPT_OUT_CONFIRMATION: &str = "opt-out-confirmation";
@@ -199,7 +201,16 @@ impl Db {
                     // `-NNN` keeps the parts of one reply in order by id.
                     let id = format!("{base}-{i:03}");
                     insert_outbound(
-                        &mut tx, tenant_id, ctx, &id, kind, text, i, "queued", None, now,
+                        &mut tx,
+                        tenant_id,
+                        &Thread::from(ctx),
+                        &id,
+                        kind,
+                        text,
+                        i,
+                        "queued",
+                        None,
+                        now,
                     )
                     .await?;
                     ids.push(id);
@@ -221,7 +232,7 @@ impl Db {
                 insert_outbound(
                     &mut tx,
                     tenant_id,
-                    ctx,
+                    &Thread::from(ctx),
                     &id,
                     kind::REPLY,
                     text,
@@ -461,11 +472,30 @@ impl Db {
     }
 }
 
+/// Where an outbound message goes, and what it answers.
+pub(crate) struct Thread<'a> {
+    pub channel_id: &'a str,
+    pub conversation_id: &'a str,
+    pub contact_id: &'a str,
+    pub reply_to: Option<&'a str>,
+}
+
+impl<'a> From<&'a ReplyContext> for Thread<'a> {
+    fn from(ctx: &'a ReplyContext) -> Self {
+        Thread {
+            channel_id: &ctx.channel_id,
+            conversation_id: &ctx.conversation_id,
+            contact_id: &ctx.contact_id,
+            reply_to: Some(&ctx.message_id),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn insert_outbound(
+pub(crate) async fn insert_outbound(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
-    ctx: &ReplyContext,
+    ctx: &Thread<'_>,
     id: &str,
     kind: &str,
     text: &str,
@@ -483,22 +513,22 @@ async fn insert_outbound(
     )
     .bind(id)
     .bind(tenant_id)
-    .bind(&ctx.channel_id)
-    .bind(&ctx.conversation_id)
-    .bind(&ctx.contact_id)
+    .bind(ctx.channel_id)
+    .bind(ctx.conversation_id)
+    .bind(ctx.contact_id)
     .bind(kind)
     .bind(text)
     .bind(status)
     .bind(rank)
     .bind(error)
     .bind(now)
-    .bind(&ctx.message_id)
+    .bind(ctx.reply_to.map(str::to_string))
     .bind(part as i64)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")
         .bind(now)
-        .bind(&ctx.conversation_id)
+        .bind(ctx.conversation_id)
         .bind(tenant_id)
         .execute(&mut **tx)
         .await?;

@@ -32,9 +32,7 @@ impl Db {
     /// Create a tenant and its first API key. `Conflict` when the slug is taken.
     pub async fn create_tenant(&self, slug: &str, name: &str) -> Result<NewTenant, StorageError> {
         let id = new_id("tn");
-        let mut secret = [0u8; 24];
-        getrandom::fill(&mut secret).expect("OS random source");
-        let api_key = format!("sk_{}", hex::encode(secret));
+        let api_key = super::platform::generate_api_key();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query("INSERT INTO tenants (id, slug, name, status, created_at) VALUES ($1, $2, $3, 'active', $4)")
@@ -75,17 +73,21 @@ impl Db {
         })
     }
 
-    /// The active tenant owning this API key. The lookup is by hash, so the
-    /// key itself is never compared byte by byte.
-    pub async fn tenant_by_api_key(&self, key: &str) -> Result<Option<TenantRecord>, StorageError> {
+    /// The active tenant owning this (unrevoked) API key, with the key's id.
+    /// The lookup is by hash, so the key itself is never compared byte by
+    /// byte.
+    pub async fn tenant_by_api_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<(TenantRecord, String)>, StorageError> {
         let row = sqlx::query(
-            "SELECT t.id, t.slug, t.name, t.status FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+            "SELECT t.id, t.slug, t.name, t.status, k.id AS key_id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'",
         )
         .bind(key_hash(key))
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|r| tenant_from_row(&r)))
+        Ok(row.map(|r| (tenant_from_row(&r), r.get("key_id"))))
     }
 
     /// A tenant by slug (operators' CLI).

@@ -1,0 +1,142 @@
+//! A business-initiated send (`POST /v1/messages`), in order:
+//!
+//! 1. the channel (the tenant's own, active)
+//! 2. the plan's monthly message limit
+//! 3. the recipient and their consent — an opted-out contact is refused
+//!    and the refusal recorded
+//! 4. WhatsApp's 24-hour customer-service window for free-form text
+//! 5. the channel's outbound guardrails (with its persona's topics and
+//!    disclaimers)
+//! 6. one transaction: the message, split to the channel's limit, and its
+//!    delivery job — delivered like a reply
+
+use super::Pipeline;
+use super::reply::{max_text_length, outbound_chain, split_text};
+use super::tenancy;
+use crate::domain::{Direction, GuardrailContext};
+use crate::storage::{StorageError, now_ms};
+
+/// Adapters whose provider enforces WhatsApp's customer-service window.
+const WHATSAPP_ADAPTERS: &[&str] = &["whatsapp-cloud", "twilio-whatsapp"];
+/// The window: 24 hours after the user's last message.
+const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub channel_id: String,
+    pub to: String,
+    pub text: String,
+}
+
+/// Why a send was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("channel not found")]
+    UnknownChannel,
+    #[error("the contact opted out of messages on this channel")]
+    OptedOut,
+    #[error(
+        "outside WhatsApp's 24-hour customer-service window: the contact has not written in the last 24 hours; send a template instead"
+    )]
+    OutsideWindow,
+    #[error("the monthly message limit ({limit}) is reached")]
+    MonthlyLimit { limit: i64 },
+    #[error("blocked by a guardrail: {0}")]
+    Blocked(String, String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("channel unavailable: {0}")]
+    Channel(String),
+}
+
+/// Run a send through the stages; returns the stored message ids.
+pub async fn send(
+    p: &Pipeline,
+    tenant_id: &str,
+    req: &SendRequest,
+) -> Result<Vec<String>, SendError> {
+    let binding = tenancy::resolve(
+        &p.db,
+        &p.secrets,
+        &p.catalog,
+        &p.runtime,
+        &p.channels,
+        &req.channel_id,
+    )
+    .await
+    .map_err(|e| match e {
+        super::WebhookError::UnknownChannel => SendError::UnknownChannel,
+        other => SendError::Channel(other.to_string()),
+    })?;
+    if binding.channel.tenant_id != tenant_id {
+        return Err(SendError::UnknownChannel);
+    }
+
+    let limits = p.db.tenant_limits(tenant_id).await?;
+    if let Some(limit) = limits.monthly_message_limit
+        && p.db.messages_this_month(tenant_id).await? >= limit
+    {
+        return Err(SendError::MonthlyLimit { limit });
+    }
+
+    let to = p.db.recipient(tenant_id, &req.channel_id, &req.to).await?;
+    if to.opted_out {
+        p.db.record_refused_send(
+            tenant_id,
+            &req.channel_id,
+            &to.contact_id,
+            "contact_opted_out",
+        )
+        .await?;
+        return Err(SendError::OptedOut);
+    }
+    if WHATSAPP_ADAPTERS.contains(&binding.channel.adapter.as_str())
+        && to
+            .last_inbound_at
+            .is_none_or(|at| now_ms() - at > SERVICE_WINDOW_MS)
+    {
+        p.db.record_refused_send(
+            tenant_id,
+            &req.channel_id,
+            &to.contact_id,
+            "outside_service_window",
+        )
+        .await?;
+        return Err(SendError::OutsideWindow);
+    }
+
+    let persona = match &binding.channel.persona_id {
+        Some(id) => Some(p.db.get_persona(tenant_id, id, &p.secrets).await?),
+        None => None,
+    };
+    let base = GuardrailContext {
+        direction: Direction::Outbound,
+        text: String::new(),
+        channel_adapter: binding.channel.adapter.clone(),
+        contact_address: req.to.clone(),
+        first_reply: false,
+        prohibited_topics: persona
+            .as_ref()
+            .map(|p| p.spec.prohibited_topics.clone())
+            .unwrap_or_default(),
+        required_disclaimers: persona
+            .map(|p| p.spec.required_disclaimers)
+            .unwrap_or_default(),
+    };
+    let text = match outbound_chain(p, &binding, base, req.text.clone()).await {
+        Ok(text) => text,
+        Err((text, reason)) => {
+            let id =
+                p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
+                    .await?;
+            return Err(SendError::Blocked(reason, id));
+        }
+    };
+    let parts = split_text(&text, max_text_length(p, &binding).await);
+    let ids =
+        p.db.store_send(tenant_id, &req.channel_id, &to, &parts)
+            .await?;
+    p.wake.notify_waiters();
+    Ok(ids)
+}

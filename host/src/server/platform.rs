@@ -1,0 +1,155 @@
+//! Tenant platform endpoints: API keys, audit log, usage, plan limits
+//! (admin), and contact erasure.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{Admin, Tenant};
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use crate::storage::TenantLimits;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    name: String,
+}
+
+/// `POST /v1/api-keys`: a new named key, shown once.
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<NewKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request("`name` must be 1-100 characters"));
+    }
+    let (rec, key) = state.db().create_api_key(&tenant.id, "api", name).await?;
+    let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::internal())?;
+    v["key"] = json!(key);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `GET /v1/api-keys`: names, prefixes, last use; never the keys.
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, ApiError> {
+    let keys = state.db().list_api_keys(&tenant.id).await?;
+    Ok(Json(json!({ "data": keys, "next_cursor": null })))
+}
+
+/// `DELETE /v1/api-keys/{id}`: revoke (the key stops working at once).
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.db().revoke_api_key(&tenant.id, "api", &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    action: Option<String>,
+}
+
+/// `GET /v1/audit`: administrative and consent changes, newest first.
+pub async fn list_audit(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(q): Query<AuditQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = state
+        .db()
+        .audit_page(
+            &tenant.id,
+            q.limit.unwrap_or(100),
+            q.cursor.as_deref(),
+            q.action.as_deref(),
+        )
+        .await?;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize)]
+pub struct UsageQuery {
+    period: Option<String>,
+}
+
+/// `GET /v1/usage`: messages per month × channel × direction, LLM tokens,
+/// and the plan's monthly limit with what is used of it.
+pub async fn usage(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(q): Query<UsageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(p) = &q.period {
+        let ok = p.len() == 7
+            && p.as_bytes()[4] == b'-'
+            && p[..4].bytes().all(|b| b.is_ascii_digit())
+            && p[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
+        if !ok {
+            return Err(ApiError::bad_request("`period` must be YYYY-MM"));
+        }
+    }
+    let db = state.db();
+    let rows = db.usage_rows(&tenant.id, q.period.as_deref()).await?;
+    let limits = db.tenant_limits(&tenant.id).await?;
+    let used = db.messages_this_month(&tenant.id).await?;
+    Ok(Json(json!({
+        "data": rows,
+        "next_cursor": null,
+        "current_month": {
+            "messages": used,
+            "monthly_message_limit": limits.monthly_message_limit,
+        },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    #[serde(default)]
+    monthly_message_limit: Option<i64>,
+    #[serde(default)]
+    api_rate_limit_rps: Option<i64>,
+    #[serde(default)]
+    retention_days: Option<i64>,
+}
+
+/// `PUT /v1/admin/tenants/{id}/limits` (platform admin): the tenant's plan
+/// limits and retention; `null` or absent means none.
+pub async fn set_limits(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LimitsBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    for (field, v) in [
+        ("monthly_message_limit", body.monthly_message_limit),
+        ("api_rate_limit_rps", body.api_rate_limit_rps),
+        ("retention_days", body.retention_days),
+    ] {
+        if v.is_some_and(|v| !(1..=1_000_000_000).contains(&v)) {
+            return Err(ApiError::unprocessable(
+                "invalid_limits",
+                format!("`{field}` must be a positive integer or null"),
+            ));
+        }
+    }
+    let limits = TenantLimits {
+        monthly_message_limit: body.monthly_message_limit,
+        api_rate_limit_rps: body.api_rate_limit_rps,
+        retention_days: body.retention_days,
+    };
+    state.db().set_tenant_limits(&id, "admin", &limits).await?;
+    Ok(Json(json!(limits)))
+}

@@ -1,0 +1,189 @@
+//! `POST /v1/messages`: a business-initiated message, with an optional
+//! `Idempotency-Key` (the same key and body answer with the original
+//! result; the same key with another body is a 422).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use super::auth::Tenant;
+use super::{ApiError, AppState};
+use crate::pipeline::send::{SendError, SendRequest, send};
+use crate::storage::Idempotency;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    channel_id: String,
+    to: String,
+    text: Option<String>,
+    template: Option<Value>,
+}
+
+/// Longest accepted text before splitting.
+const MAX_TEXT_CHARS: usize = 32_000;
+
+pub async fn send_message(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().unwrap_or_default().trim().to_string();
+            if k.is_empty() || k.len() > 255 {
+                return Err(ApiError::bad_request(
+                    "`Idempotency-Key` must be 1-255 visible characters",
+                ));
+            }
+            Some(k)
+        }
+    };
+    let Some(key) = key else {
+        return Ok(into_response(handle(&state, &tenant.id, &body).await));
+    };
+    // The body's hash (of its JSON value, so formatting does not matter).
+    let canonical = serde_json::from_slice::<Value>(&body)
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    let hash = hex::encode(sha2::Sha256::digest(&canonical));
+    let db = state.db();
+    match db.begin_idempotent(&tenant.id, &key, &hash).await? {
+        Idempotency::Replay { status, response } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut r = (status, [("content-type", "application/json")], response).into_response();
+            r.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+            return Ok(r);
+        }
+        Idempotency::Mismatch => {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+            ));
+        }
+        Idempotency::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+        Idempotency::New => {}
+    }
+    let result = handle(&state, &tenant.id, &body).await;
+    // Answers are remembered, except server-side failures worth retrying.
+    let remembered = match &result {
+        Ok((status, v)) => Some((status.as_u16(), v.to_string())),
+        Err(e) if e.status.is_client_error() => Some((
+            e.status.as_u16(),
+            json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
+        )),
+        Err(_) => None,
+    };
+    db.finish_idempotent(
+        &tenant.id,
+        &key,
+        remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
+    )
+    .await?;
+    Ok(into_response(result))
+}
+
+fn into_response(result: Result<(StatusCode, Value), ApiError>) -> Response {
+    match result {
+        Ok((status, v)) => (status, Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    tenant_id: &str,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    let body: SendBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    if body.to.trim().is_empty() {
+        return Err(ApiError::bad_request("`to` must not be empty"));
+    }
+    let text = match (body.text, body.template) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "send either `text` or `template`, not both",
+            ));
+        }
+        (None, None) => return Err(ApiError::bad_request("`text` or `template` is required")),
+        (None, Some(_)) => {
+            // Templates need an adapter call the 0.1 contract lacks.
+            return Err(ApiError::unprocessable(
+                "template_unsupported",
+                "template messages are not supported yet by the channel adapter contract (switchboard:plugin@0.1.0)",
+            ));
+        }
+        (Some(t), None) if t.trim().is_empty() => {
+            return Err(ApiError::bad_request("`text` must not be empty"));
+        }
+        (Some(t), None) if t.chars().count() > MAX_TEXT_CHARS => {
+            return Err(ApiError::bad_request(format!(
+                "`text` is longer than {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        (Some(t), None) => t,
+    };
+    let req = SendRequest {
+        channel_id: body.channel_id,
+        to: body.to.trim().to_string(),
+        text,
+    };
+    let p = &state.pipeline;
+    match send(p, tenant_id, &req).await {
+        Ok(ids) => {
+            let first = p.db.get_message(tenant_id, &ids[0]).await?;
+            let mut v = serde_json::to_value(&first).map_err(|_| ApiError::internal())?;
+            v["parts"] = json!(ids);
+            Ok((StatusCode::ACCEPTED, v))
+        }
+        Err(SendError::UnknownChannel) => Err(ApiError::not_found("channel")),
+        Err(SendError::OptedOut) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "contact_opted_out",
+            SendError::OptedOut.to_string(),
+        )),
+        Err(e @ SendError::OutsideWindow) => Err(ApiError::unprocessable(
+            "outside_service_window",
+            e.to_string(),
+        )),
+        Err(e @ SendError::MonthlyLimit { .. }) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "monthly_limit_reached",
+            e.to_string(),
+        )),
+        Err(SendError::Blocked(reason, id)) => {
+            let mut e = ApiError::unprocessable(
+                "blocked_by_guardrail",
+                format!("blocked by a guardrail: {reason}"),
+            );
+            e.extra = Some(json!({ "message_id": id }));
+            Err(e)
+        }
+        Err(SendError::Storage(e)) => Err(e.into()),
+        Err(SendError::Channel(msg)) => {
+            tracing::warn!(error = %msg, "send: channel unavailable");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "channel_unavailable",
+                "the channel cannot be used right now; retry later",
+            ))
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Proactive sends (`POST /v1/messages`): the recipient as a contact of the
+//! channel, the stored message(s) with their delivery job, and idempotency
+//! keys that replay the original answer.
+
+use sqlx::Row;
+
+use super::inbound::{enqueue, upsert_contact_and_conversation};
+use super::replies::{Thread, insert_outbound, kind};
+use super::tenants::audit;
+use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
+use crate::domain::ContactAddress;
+
+/// The recipient of a proactive send, as the channel knows them.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub contact_id: String,
+    pub conversation_id: String,
+    pub opted_out: bool,
+    /// When they last wrote to us on this channel (Unix ms), if ever.
+    pub last_inbound_at: Option<i64>,
+}
+
+/// An idempotency key's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// First use: the caller owns the key now and must `finish` it.
+    New,
+    /// A finished request with the same body: its answer.
+    Replay { status: u16, response: String },
+    /// The same key with another body.
+    Mismatch,
+    /// The same key is being processed right now.
+    InProgress,
+}
+
+impl Db {
+    /// The contact behind `to` on the channel (created on first send) with
+    /// their consent and last inbound message.
+    pub async fn recipient(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        to: &str,
+    ) -> Result<Recipient, StorageError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let who = ContactAddress {
+            address: to.to_string(),
+            phone: None,
+            user_id: None,
+            display_name: None,
+        };
+        let (contact_id, conversation_id) =
+            upsert_contact_and_conversation(&mut tx, tenant_id, channel_id, &who, now).await?;
+        let r = sqlx::query(
+            "SELECT CAST(ci.opted_out AS BIGINT) AS opted_out, \
+             (SELECT MAX(m.created_at) FROM messages m WHERE m.tenant_id = ci.tenant_id AND m.channel_id = ci.channel_id AND m.contact_id = ci.contact_id AND m.direction = 'inbound') AS last_inbound_at \
+             FROM contact_identities ci WHERE ci.channel_id = $1 AND ci.address = $2 AND ci.tenant_id = $3",
+        )
+        .bind(channel_id)
+        .bind(to)
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Recipient {
+            contact_id,
+            conversation_id,
+            opted_out: r.get::<i64, _>("opted_out") != 0,
+            last_inbound_at: r.get("last_inbound_at"),
+        })
+    }
+
+    /// Store a proactive send (already split into parts) and its delivery
+    /// job; returns the message ids in order.
+    pub async fn store_send(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        to: &Recipient,
+        parts: &[String],
+    ) -> Result<Vec<String>, StorageError> {
+        let now = now_ms();
+        let thread = Thread {
+            channel_id,
+            conversation_id: &to.conversation_id,
+            contact_id: &to.contact_id,
+            reply_to: None,
+        };
+        let mut tx = self.write.begin().await?;
+        let base = new_id("msg");
+        let mut ids = Vec::with_capacity(parts.len());
+        for (i, text) in parts.iter().enumerate() {
+            let id = format!("{base}-{i:03}");
+            insert_outbound(
+                &mut tx,
+                tenant_id,
+                &thread,
+                &id,
+                kind::PROACTIVE,
+                text,
+                i,
+                "queued",
+                None,
+                now,
+            )
+            .await?;
+            ids.push(id);
+        }
+        enqueue(
+            &mut tx,
+            tenant_id,
+            "message.deliver",
+            &serde_json::json!({ "channel_id": channel_id, "message_ids": ids }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Store a proactive send an outbound guardrail blocked.
+    pub async fn store_blocked_send(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        to: &Recipient,
+        text: &str,
+        reason: &str,
+    ) -> Result<String, StorageError> {
+        let now = now_ms();
+        let thread = Thread {
+            channel_id,
+            conversation_id: &to.conversation_id,
+            contact_id: &to.contact_id,
+            reply_to: None,
+        };
+        let id = format!("{}-000", new_id("msg"));
+        let error = serde_json::json!({ "code": "blocked", "message": reason }).to_string();
+        let mut tx = self.write.begin().await?;
+        insert_outbound(
+            &mut tx,
+            tenant_id,
+            &thread,
+            &id,
+            kind::PROACTIVE,
+            text,
+            0,
+            "blocked",
+            Some(error),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Record a refused send in the audit log.
+    pub async fn record_refused_send(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        contact_id: &str,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.write.begin().await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            "api",
+            "send.refused",
+            contact_id,
+            &serde_json::json!({ "channel_id": channel_id, "reason": reason }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claim an idempotency key for a request whose body hashes to `hash`.
+    pub async fn begin_idempotent(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Idempotency, StorageError> {
+        let inserted = sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4)")
+            .bind(tenant_id)
+            .bind(key)
+            .bind(hash)
+            .bind(now_ms())
+            .execute(&self.write)
+            .await;
+        match inserted {
+            Ok(_) => return Ok(Idempotency::New),
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let r = sqlx::query("SELECT request_hash, CAST(status AS BIGINT) AS status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?;
+        let stored: String = r.get("request_hash");
+        let status: i64 = r.get("status");
+        Ok(if stored != hash {
+            Idempotency::Mismatch
+        } else if status == 0 {
+            Idempotency::InProgress
+        } else {
+            Idempotency::Replay {
+                status: status as u16,
+                response: r.get("response"),
+            }
+        })
+    }
+
+    /// Store the answer for a claimed key (or release the key when the
+    /// request failed in a way worth retrying: `status` is `None`).
+    pub async fn finish_idempotent(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        answer: Option<(u16, &str)>,
+    ) -> Result<(), StorageError> {
+        match answer {
+            Some((status, response)) => {
+                sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE tenant_id = $3 AND key = $4")
+                    .bind(i32::from(status))
+                    .bind(response)
+                    .bind(tenant_id)
+                    .bind(key)
+                    .execute(&self.write)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status = 0",
+                )
+                .bind(tenant_id)
+                .bind(key)
+                .execute(&self.write)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

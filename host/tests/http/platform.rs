@@ -1,0 +1,299 @@
+//! The tenant platform: proactive sends (idempotency, opt-out, the
+//! WhatsApp service window), plan limits (API rate, monthly messages), API
+//! keys, audit and usage.
+
+use serde_json::{Value, json};
+
+use crate::harness::{APP_SECRET, Backend, TestServer, wa_text};
+use crate::mock::MockProvider;
+use crate::on_both;
+
+/// The dashboard fixture's sender.
+const USER: &str = "16315551181";
+
+async fn send(
+    s: &TestServer,
+    key: &str,
+    body: &Value,
+    idempotency: Option<&str>,
+) -> reqwest::Response {
+    let mut r = s
+        .http
+        .post(s.url("/v1/messages"))
+        .bearer_auth(key)
+        .json(body);
+    if let Some(k) = idempotency {
+        r = r.header("idempotency-key", k);
+    }
+    r.send().await.unwrap()
+}
+
+async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (tenant, key) = s.tenant("proactive").await;
+    let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
+    let body = json!({ "channel_id": ch, "to": USER, "text": "Your order has shipped." });
+
+    // Never wrote to us: outside the 24-hour window.
+    let r = send(&s, &key, &body, None).await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "outside_service_window", "{v}");
+    // Templates are not available through the 0.1 adapter contract.
+    let r = send(
+        &s,
+        &key,
+        &json!({ "channel_id": ch, "to": USER, "template": { "name": "order_update", "language": "en_US", "parameters": ["42"] } }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "template_unsupported"
+    );
+
+    // The user writes (no persona: nobody answers automatically).
+    s.post_signed(&ch, &wa_text("wamid.p1", "where is my order?"), APP_SECRET)
+        .await;
+    let r = send(&s, &key, &body, Some("order-42")).await;
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["direction"], "outbound");
+    assert_eq!(first["status"], "queued");
+    let sent = graph.wait_for(1).await;
+    assert_eq!(sent[0].json()["text"]["body"], "Your order has shipped.");
+    assert_eq!(sent[0].json()["to"], USER);
+
+    // Same key, same body: the original answer, nothing sent again.
+    let r = send(&s, &key, &body, Some("order-42")).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    // Same key, another body.
+    let other = json!({ "channel_id": ch, "to": USER, "text": "Something else" });
+    let r = send(&s, &key, &other, Some("order-42")).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(graph.requests().len(), 1);
+    let id = first["id"].as_str().unwrap();
+    s.eventually(&key, &format!("/v1/messages/{id}"), |m| {
+        m["status"] == "sent"
+    })
+    .await;
+
+    // STOP (the confirmation is sent), then sends are refused with 409.
+    s.post_signed(&ch, &wa_text("wamid.p2", "STOP"), APP_SECRET)
+        .await;
+    graph.wait_for(2).await;
+    let r = send(&s, &key, &body, None).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "contact_opted_out"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(graph.requests().len(), 2);
+    let (_, audit) = s.get(&key, "/v1/audit?action=send.refused").await;
+    let reasons: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"contact_opted_out"), "{audit}");
+    assert!(reasons.contains(&"outside_service_window"), "{audit}");
+
+    // Another tenant cannot send on this channel.
+    let (_, other_key) = s.tenant("intruder").await;
+    let r = send(&s, &other_key, &body, None).await;
+    assert_eq!(r.status(), 404);
+    let _ = tenant;
+    s.stop().await;
+}
+on_both!(proactive_sends_honour_window_consent_and_idempotency);
+
+async fn api_rate_limit_answers_429_with_headers(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (tenant, key) = s.tenant("ratelimited").await;
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/admin/tenants/{tenant}/limits")))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "api_rate_limit_rps": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = s
+            .http
+            .get(s.url("/v1/channels"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            limited = Some(r);
+        }
+    }
+    assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
+    let r = limited.expect("a 429 among 5 immediate requests at 2/s");
+    let h = r.headers();
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(h["ratelimit-limit"], "2");
+    assert_eq!(h["ratelimit-remaining"], "0");
+    assert!(h.contains_key("ratelimit-reset"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    // Other tenants are not affected.
+    let (_, other) = s.tenant("unlimited").await;
+    let (status, _) = s.get(&other, "/v1/channels").await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}
+on_both!(api_rate_limit_answers_429_with_headers);
+
+async fn monthly_limit_pauses_replies_but_keeps_inbound(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (tenant, key) = s.tenant("capped").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "p", "responder": { "kind": "static", "text": "ok" } }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/admin/tenants/{tenant}/limits")))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "monthly_message_limit": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // 1 inbound + its reply = 2 = the limit.
+    s.post_signed(&ch, &wa_text("wamid.m1", "hi"), APP_SECRET)
+        .await;
+    s.settled_outbound(&key, &ch, 1).await;
+    for i in 2..=3 {
+        let r = s
+            .post_signed(&ch, &wa_text(&format!("wamid.m{i}"), "more"), APP_SECRET)
+            .await;
+        assert_eq!(r.status(), 200, "inbound is never refused");
+    }
+    let paused = s
+        .eventually(&key, "/v1/audit?action=replies.paused", |v| {
+            !v["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(
+        paused["data"].as_array().unwrap().len(),
+        1,
+        "recorded once: {paused}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(graph.requests().len(), 1, "replies paused");
+    let inbound = s
+        .all_messages(&key, &ch)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] == "inbound")
+        .count();
+    assert_eq!(inbound, 3, "every inbound message stored");
+    // Proactive sends get a 429.
+    let r = send(
+        &s,
+        &key,
+        &json!({ "channel_id": ch, "to": USER, "text": "promo" }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "monthly_limit_reached"
+    );
+    // Usage shows it.
+    let (status, usage) = s.get(&key, "/v1/usage").await;
+    assert_eq!(status, 200);
+    let row = &usage["data"][0];
+    assert_eq!(row["channel_id"], ch.as_str());
+    assert_eq!(row["inbound"], 3);
+    assert_eq!(row["outbound"], 1);
+    assert_eq!(usage["current_month"]["messages"], 4);
+    assert_eq!(usage["current_month"]["monthly_message_limit"], 2);
+    let (status, _) = s.get(&key, "/v1/usage?period=2024-13").await;
+    assert_eq!(status, 400);
+    s.stop().await;
+}
+on_both!(monthly_limit_pauses_replies_but_keeps_inbound);
+
+async fn api_keys_are_named_listed_and_revocable(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("keys").await;
+    let (status, created) = s
+        .post_json(&key, "/v1/api-keys", &json!({ "name": "ci" }))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let ci_key = created["key"].as_str().unwrap().to_string();
+    assert!(ci_key.starts_with("sk_"));
+    assert_eq!(created["name"], "ci");
+    let (status, _) = s.get(&ci_key, "/v1/channels").await;
+    assert_eq!(status, 200, "the new key works");
+    let (_, list) = s.get(&key, "/v1/api-keys").await;
+    let keys = list["data"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(!list.to_string().contains(&ci_key), "keys are never listed");
+    let ci = keys.iter().find(|k| k["name"] == "ci").unwrap();
+    assert!(ci["last_used_at"].as_i64().is_some(), "{ci}");
+    let id = ci["id"].as_str().unwrap();
+
+    // Another tenant cannot revoke it.
+    let (_, other) = s.tenant("keys-other").await;
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = s.get(&ci_key, "/v1/channels").await;
+    assert_eq!(status, 401, "revoked keys stop working");
+    let (status, _) = s.get(&key, "/v1/channels").await;
+    assert_eq!(status, 200);
+
+    // Every change is in the audit log, newest first, paged.
+    let (_, page) = s.get(&key, "/v1/audit?limit=1").await;
+    assert_eq!(page["data"][0]["action"], "api_key.revoke");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, next) = s
+        .get(&key, &format!("/v1/audit?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(next["data"][0]["action"], "api_key.create");
+    assert_eq!(next["data"][0]["detail"]["name"], "ci");
+    s.stop().await;
+}
+on_both!(api_keys_are_named_listed_and_revocable);
