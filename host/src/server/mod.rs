@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub outbound: OutboundPolicy,
     /// Retries of responder (LLM) calls within one job attempt.
     pub responder_retry: RetryPolicy,
+    /// How often the retention sweeper runs (`None`: never).
+    pub retention_interval: Option<std::time::Duration>,
     /// The key sealing secrets at rest; default: `SWITCHBOARD_SECRET_KEY`
     /// or the data directory's key file. Replicas sharing a database must
     /// share it.
@@ -77,6 +79,7 @@ impl ServerConfig {
             outbound: OutboundPolicy::from_env(),
             responder_retry: RetryPolicy::default(),
             secret_key: None,
+            retention_interval: Some(std::time::Duration::from_secs(3600)),
         }
     }
 }
@@ -156,7 +159,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/conversations", get(api::list_conversations))
         .route("/v1/conversations/{id}/messages", get(api::list_messages))
-        .route("/v1/contacts/{id}", get(api::get_contact))
+        .route(
+            "/v1/contacts/{id}",
+            get(api::get_contact).delete(platform::erase_contact),
+        )
         .fallback(api::not_found)
         .with_state(state)
 }
@@ -281,8 +287,24 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         config.workers.clone(),
         wake,
     );
-    let app = router(state.clone());
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let shutdown_rx_for_sweeper = rx.clone();
+    if let Some(every) = config.retention_interval {
+        let db = state.pipeline.db.clone();
+        let mut stop = shutdown_rx_for_sweeper.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(e) = db.sweep_retention(crate::storage::now_ms()).await {
+                    tracing::warn!(error = %e, "retention sweep failed");
+                }
+            }
+        });
+    }
+    let app = router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

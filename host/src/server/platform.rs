@@ -153,3 +153,14 @@ pub async fn set_limits(
     state.db().set_tenant_limits(&id, "admin", &limits).await?;
     Ok(Json(json!(limits)))
 }
+
+/// `DELETE /v1/contacts/{id}`: erase a contact's identities and the text of
+/// their messages (audited).
+pub async fn erase_contact(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.db().erase_contact(&tenant.id, "api", &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

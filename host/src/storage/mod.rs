@@ -12,6 +12,7 @@ mod personas;
 mod platform;
 mod plugins;
 mod replies;
+mod retention;
 mod sends;
 mod tenants;
 mod writer;

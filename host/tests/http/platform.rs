@@ -297,3 +297,69 @@ async fn api_keys_are_named_listed_and_revocable(backend: Backend) {
     s.stop().await;
 }
 on_both!(api_keys_are_named_listed_and_revocable);
+
+async fn retention_sweeps_old_messages_and_contacts_can_be_erased(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (tenant, key) = s.tenant("retention").await;
+    let (_, keep_key) = s.tenant("keeper").await;
+    let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
+    let keep_ch = s
+        .whatsapp_channel_to(&keep_key, &graph.base, &[], None)
+        .await;
+    s.post_signed(&ch, &wa_text("wamid.r1", "I am Ann, hello"), APP_SECRET)
+        .await;
+    s.post_signed(&keep_ch, &wa_text("wamid.r2", "kept"), APP_SECRET)
+        .await;
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/admin/tenants/{tenant}/limits")))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "retention_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Contact erasure first (on a second message's contact).
+    let msgs = s.all_messages(&key, &ch).await;
+    assert_eq!(msgs.len(), 1);
+    let contact = msgs[0]["contact_id"].as_str().unwrap().to_string();
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/contacts/{contact}")))
+        .bearer_auth(&keep_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "not the other tenant's to erase");
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/contacts/{contact}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, c) = s.get(&key, &format!("/v1/contacts/{contact}")).await;
+    assert!(c["display_name"].is_null(), "{c}");
+    assert!(!c.to_string().contains(USER), "address erased: {c}");
+    let msgs = s.all_messages(&key, &ch).await;
+    assert!(msgs[0]["text"].is_null(), "{msgs:?}");
+    let raw = s.db().raw_message_payloads(&tenant).await.unwrap();
+    assert!(raw.iter().all(|r| !r.contains("Ann")), "{raw:?}");
+    let (_, audit) = s.get(&key, "/v1/audit?action=contact.erase").await;
+    assert_eq!(audit["data"][0]["target"], contact.as_str());
+
+    // 29 days later nothing goes; 31 days later this tenant's messages go,
+    // the other tenant's (no retention set) stay.
+    let day = 86_400_000;
+    let now = switchboard::storage::now_ms();
+    s.db().sweep_retention(now + 29 * day).await.unwrap();
+    assert_eq!(s.all_messages(&key, &ch).await.len(), 1);
+    s.db().sweep_retention(now + 31 * day).await.unwrap();
+    assert_eq!(s.all_messages(&key, &ch).await.len(), 0);
+    assert_eq!(s.all_messages(&keep_key, &keep_ch).await.len(), 1);
+    s.stop().await;
+}
+on_both!(retention_sweeps_old_messages_and_contacts_can_be_erased);
