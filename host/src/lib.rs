@@ -12,6 +12,7 @@ pub mod cli;
 pub mod domain;
 pub mod first_party;
 pub mod kv;
+pub mod metrics;
 pub mod orchestrator;
 pub mod outbound;
 pub mod pipeline;

@@ -103,7 +103,8 @@ impl Worker {
             if *stop.borrow() {
                 return;
             }
-            let jobs = match self
+            let t = std::time::Instant::now();
+            let claimed = self
                 .pipeline
                 .db
                 .claim_jobs(
@@ -111,8 +112,9 @@ impl Worker {
                     self.config.lease.as_millis() as i64,
                     self.config.batch,
                 )
-                .await
-            {
+                .await;
+            crate::metrics::metrics().db("claim_jobs", t.elapsed());
+            let jobs = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming jobs failed");
@@ -155,6 +157,15 @@ impl Worker {
                 error: format!("unknown job kind `{other}`"),
             },
         };
+        crate::metrics::metrics().job(
+            &job.kind,
+            match &outcome {
+                JobOutcome::Done => "done",
+                JobOutcome::Retry { .. } => "retry",
+                JobOutcome::Dead { .. } => "dead",
+                JobOutcome::LeaseLost => "lease_lost",
+            },
+        );
         let recorded = match &outcome {
             JobOutcome::Done => Ok(true),
             JobOutcome::LeaseLost => Ok(false),

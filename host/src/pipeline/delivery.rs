@@ -229,6 +229,7 @@ async fn deliver_part(
     let response = match send(&sender.client, &request).await {
         Ok(r) => r,
         Err(e) => {
+            count(binding, "network_error");
             let attempt = Attempt {
                 outcome: "retry",
                 http_status: None,
@@ -244,7 +245,16 @@ async fn deliver_part(
         }
     };
     let status = response.status;
-    match parse_send_response(p, binding, response).await {
+    let parsed = parse_send_response(p, binding, response).await;
+    count(
+        binding,
+        match &parsed {
+            Ok(_) => "sent",
+            Err(PluginError::Guest(GuestError::Provider(pe))) if pe.retryable => "retryable_error",
+            Err(_) => "failed",
+        },
+    );
+    match parsed {
         Ok(receipt) => {
             let attempt = Attempt {
                 outcome: "sent",
@@ -312,6 +322,10 @@ async fn deliver_part(
             .await
         }
     }
+}
+
+fn count(binding: &Binding, outcome: &'static str) {
+    crate::metrics::metrics().delivery(&binding.channel.adapter, outcome);
 }
 
 /// A terminal failure of one part: `failed` with the provider's code.

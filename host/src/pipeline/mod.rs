@@ -71,6 +71,24 @@ impl Pipeline {
         channel_id: &str,
         request: HttpRequest,
     ) -> Result<WebhookOutcome, WebhookError> {
+        let started = Instant::now();
+        let mut adapter = String::from("unknown");
+        let result = self.webhook_stages(channel_id, request, &mut adapter).await;
+        let outcome = match &result {
+            Ok(WebhookOutcome::Handshake(_)) => "handshake",
+            Ok(WebhookOutcome::Stored(_)) => "stored",
+            Err(e) => e.code(),
+        };
+        crate::metrics::metrics().webhook(&adapter, outcome, started.elapsed());
+        result
+    }
+
+    async fn webhook_stages(
+        &self,
+        channel_id: &str,
+        request: HttpRequest,
+        adapter_name: &mut String,
+    ) -> Result<WebhookOutcome, WebhookError> {
         let span = tracing::Span::current();
         let started = Instant::now();
 
@@ -85,6 +103,7 @@ impl Pipeline {
         .await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
+        adapter_name.clone_from(&binding.channel.adapter);
 
         let t = Instant::now();
         let parsed =
@@ -110,6 +129,7 @@ impl Pipeline {
             .await
             .map_err(WebhookError::from_storage)?;
         let store_us = t.elapsed().as_micros() as u64;
+        crate::metrics::metrics().db("store_inbound", t.elapsed());
         if outcome.inserted > 0 {
             self.wake.notify_waiters();
         }

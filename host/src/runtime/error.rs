@@ -70,6 +70,19 @@ pub enum PluginError {
     Unavailable(String),
 }
 
+impl TrapKind {
+    /// A short stable code for metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            TrapKind::StackOverflow => "stack-overflow",
+            TrapKind::Unreachable => "unreachable",
+            TrapKind::OutOfBounds => "out-of-bounds",
+            TrapKind::Arithmetic => "arithmetic",
+            TrapKind::Other => "other",
+        }
+    }
+}
+
 impl PluginError {
     /// A short stable code for logs, metrics and API errors.
     pub fn code(&self) -> &'static str {

@@ -202,14 +202,38 @@ impl PluginInstance {
                 "this instance already failed; use a fresh one".into(),
             ));
         }
-        match call(&guest, &mut self.store) {
+        let fuel_before = self.store.get_fuel().unwrap_or(0);
+        let started = std::time::Instant::now();
+        let result = match call(&guest, &mut self.store) {
             Err(e) => {
                 self.poisoned = true;
                 Err(classify(&self.store, &self.limits, e, false))
             }
             Ok(Err(guest_err)) => Err(PluginError::Guest(guest_err.into())),
             Ok(Ok(value)) => Ok(value),
-        }
+        };
+        let fuel = fuel_before.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let m = crate::metrics::metrics();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => {
+                match e {
+                    PluginError::Trap { kind, .. } => m.trap(kind.code()),
+                    PluginError::OutOfFuel { .. }
+                    | PluginError::Deadline { .. }
+                    | PluginError::MemoryLimit { .. } => m.trap(e.code()),
+                    _ => {}
+                }
+                e.code()
+            }
+        };
+        m.plugin_call(
+            self.plugin.detected.world.name(),
+            outcome,
+            started.elapsed(),
+            fuel,
+        );
+        result
     }
 
     /// Apply the output cap to a converted result.

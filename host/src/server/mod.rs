@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
         .route(
             "/webhooks/{channel_id}",
             get(webhooks::webhook).post(webhooks::webhook),

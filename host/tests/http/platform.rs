@@ -363,3 +363,67 @@ async fn retention_sweeps_old_messages_and_contacts_can_be_erased(backend: Backe
     s.stop().await;
 }
 on_both!(retention_sweeps_old_messages_and_contacts_can_be_erased);
+
+async fn metrics_are_prometheus_text_without_tenant_labels(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (tenant, key) = s.tenant("metrics").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "m", "responder": { "kind": "static", "text": "hi" } }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    s.post_signed(&ch, &wa_text("wamid.metrics", "hello"), APP_SECRET)
+        .await;
+    s.post_signed(&ch, b"{}", "wrong-secret").await;
+    s.settled_outbound(&key, &ch, 1).await;
+    let r = s.http.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        value(r#"switchboard_webhooks_total{adapter="whatsapp-cloud",outcome="stored"}"#) >= 1.0
+    );
+    assert!(
+        value(
+            r#"switchboard_webhooks_total{adapter="whatsapp-cloud",outcome="invalid_signature"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(r#"switchboard_plugin_calls_total{world="channel-adapter",outcome="ok"}"#) >= 1.0
+    );
+    assert!(value(r#"switchboard_plugin_fuel_consumed_total{world="channel-adapter"}"#) > 0.0);
+    assert!(
+        value(r#"switchboard_plugin_call_duration_seconds_count{world="channel-adapter"}"#) >= 1.0
+    );
+    assert!(
+        value(r#"switchboard_delivery_attempts_total{adapter="whatsapp-cloud",outcome="sent"}"#)
+            >= 1.0
+    );
+    assert!(value(r#"switchboard_jobs_total{kind="message.deliver",outcome="done"}"#) >= 1.0);
+    assert!(value("switchboard_outbox_depth ") >= 0.0);
+    assert!(value(r#"switchboard_db_query_duration_seconds_count{op="store_inbound"}"#) >= 1.0);
+    assert!(!text.contains(&tenant), "no tenant ids in metrics");
+    assert!(!text.contains(&ch), "no channel ids in metrics");
+    s.stop().await;
+}
+on_both!(metrics_are_prometheus_text_without_tenant_labels);
