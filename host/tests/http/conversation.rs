@@ -750,3 +750,48 @@ async fn replicas_send_each_reply_exactly_once(backend: Backend) {
     a.stop().await;
 }
 on_both!(replicas_send_each_reply_exactly_once);
+
+async fn the_model_sees_the_conversation_so_far(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let llm = openai_mock().await;
+    let (_, key) = s.tenant("history").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "h", "responder": { "kind": "openai", "base_url": llm.base, "model": "m", "api_key": "k" } }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    s.post_signed(&ch, &wa_text("wamid.h1", "first question"), APP_SECRET)
+        .await;
+    graph.wait_for(1).await;
+    s.post_signed(&ch, &wa_text("wamid.h2", "second question"), APP_SECRET)
+        .await;
+    let calls = llm.wait_for(2).await;
+    let messages = calls[1].json()["messages"].clone();
+    let turns: Vec<(String, String)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().to_string(),
+                m["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        turns,
+        vec![
+            ("user".to_string(), "first question".to_string()),
+            ("assistant".to_string(), "Model says hi.".to_string()),
+            ("user".to_string(), "second question".to_string()),
+        ]
+    );
+    s.stop().await;
+}
+on_both!(the_model_sees_the_conversation_so_far);
