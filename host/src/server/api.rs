@@ -18,10 +18,12 @@ use crate::runtime::World;
 use crate::secrets::is_secret_key;
 use crate::storage::ChannelRecord;
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = Object)))]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database reachable and first-party plugins loaded", body = Object), (status = 503, description = "Not ready", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db().ping().await;
     let plugins = state.pipeline.catalog.ready();
@@ -37,6 +39,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let depth = state.db().outbox_depth().await.ok();
     (
@@ -49,12 +52,13 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateTenant {
     slug: String,
     name: String,
 }
 
+#[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", request_body = CreateTenant, responses((status = 201, description = "The tenant and its first API key (shown once)", body = Object), (status = 400, body = Object), (status = 401, body = Object), (status = 409, body = Object)), security(("admin_token" = [])))]
 pub async fn create_tenant(
     State(state): State<AppState>,
     _: Admin,
@@ -90,11 +94,14 @@ pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateChannel {
     name: String,
     adapter: String,
+    /// Adapter configuration (strings, numbers or booleans); secret keys
+    /// are stored encrypted.
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: BTreeMap<String, Value>,
     #[serde(default)]
     guardrails: Vec<String>,
@@ -102,6 +109,7 @@ pub struct CreateChannel {
     persona_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel, responses((status = 201, description = "The channel with its webhook_url", body = Object), (status = 400, body = Object), (status = 404, description = "Unknown plugin or persona", body = Object), (status = 409, description = "The routing key is taken", body = Object), (status = 422, description = "A plugin of the wrong world", body = Object)), security(("api_key" = [])))]
 pub async fn create_channel(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -238,6 +246,7 @@ fn declared_keys(catalog: &PluginCatalog, adapter: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", responses((status = 200, description = "`{data, next_cursor}`", body = Object)), security(("api_key" = [])))]
 pub async fn list_channels(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -251,6 +260,7 @@ pub async fn list_channels(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn get_channel(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -263,13 +273,15 @@ pub async fn get_channel(
     Ok(Json(channel_json(&state, &ch)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     channel_id: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, description = "`{data, next_cursor}`, newest first", body = Object)), security(("api_key" = [])))]
 pub async fn list_conversations(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -287,6 +299,7 @@ pub async fn list_conversations(
     Ok(Json(page))
 }
 
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "Conversation id"), ListQuery), responses((status = 200, description = "`{data, next_cursor}`, oldest first", body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn list_messages(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -300,6 +313,7 @@ pub async fn list_messages(
     Ok(Json(page))
 }
 
+#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "Contact id")), responses((status = 200, description = "The contact with its channel identities and consent", body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn get_contact(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -308,7 +322,8 @@ pub async fn get_contact(
     Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     name: String,
     version: String,
@@ -317,6 +332,7 @@ pub struct UploadQuery {
 /// Upload a component (raw bytes; `?name=&version=`). It is validated —
 /// a component, a known world version, compiles, instantiates under the
 /// default limits — before it is stored.
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component"), responses((status = 201, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
 pub async fn upload_plugin(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -366,6 +382,7 @@ pub async fn upload_plugin(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", responses((status = 200, body = Object)), security(("api_key" = [])))]
 pub async fn list_plugins(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

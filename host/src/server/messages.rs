@@ -13,6 +13,7 @@ use super::{ApiError, AppState};
 
 /// `GET /v1/messages/{id}`: the message and, for outbound ones, every
 /// provider call made for it.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")), responses((status = 200, description = "The message with its delivery attempts", body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn get_message(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -26,12 +27,14 @@ pub async fn get_message(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     limit: Option<u32>,
 }
 
 /// `GET /v1/dead-letters`: jobs that exhausted their attempts.
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "messages", params(DeadLetterQuery), responses((status = 200, description = "Jobs that exhausted their attempts", body = Object)), security(("api_key" = [])))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -44,15 +47,17 @@ pub async fn dead_letters(
     Ok(Json(json!({ "data": jobs, "next_cursor": null })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchChannel {
     /// `null` unbinds; absent leaves it.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     persona_id: Option<Option<String>>,
 }
 
 /// `PATCH /v1/channels/{id}`: bind (or unbind) the channel's persona.
+#[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), request_body = PatchChannel, responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn patch_channel(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

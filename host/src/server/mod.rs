@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod limits;
 mod messages;
+mod openapi;
 mod personas;
 mod platform;
 mod send;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::orchestrator::{Responder, RetryPolicy};
 use crate::outbound::OutboundPolicy;
@@ -31,6 +32,7 @@ use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -111,58 +113,15 @@ impl AppState {
 
 /// The routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
+    let (routes, document) = openapi::documented().split_for_parts();
+    let document = Arc::new(document);
+    routes
         .route(
-            "/webhooks/{channel_id}",
-            get(webhooks::webhook).post(webhooks::webhook),
-        )
-        .route("/webhooks/shared/{adapter}", post(webhooks::shared_webhook))
-        .route("/v1/admin/tenants", post(api::create_tenant))
-        .route(
-            "/v1/channels",
-            post(api::create_channel).get(api::list_channels),
-        )
-        .route(
-            "/v1/channels/{id}",
-            get(api::get_channel).patch(messages::patch_channel),
-        )
-        .route(
-            "/v1/personas",
-            post(personas::create_persona).get(personas::list_personas),
-        )
-        .route(
-            "/v1/personas/{id}",
-            get(personas::get_persona).put(personas::update_persona),
-        )
-        .route("/v1/messages", post(send::send_message))
-        .route("/v1/messages/{id}", get(messages::get_message))
-        .route("/v1/dead-letters", get(messages::dead_letters))
-        .route(
-            "/v1/api-keys",
-            post(platform::create_api_key).get(platform::list_api_keys),
-        )
-        .route(
-            "/v1/api-keys/{id}",
-            axum::routing::delete(platform::revoke_api_key),
-        )
-        .route("/v1/audit", get(platform::list_audit))
-        .route("/v1/usage", get(platform::usage))
-        .route(
-            "/v1/admin/tenants/{id}/limits",
-            axum::routing::put(platform::set_limits),
-        )
-        .route(
-            "/v1/plugins",
-            post(api::upload_plugin).get(api::list_plugins),
-        )
-        .route("/v1/conversations", get(api::list_conversations))
-        .route("/v1/conversations/{id}/messages", get(api::list_messages))
-        .route(
-            "/v1/contacts/{id}",
-            get(api::get_contact).delete(platform::erase_contact),
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document) }
+            }),
         )
         .fallback(api::not_found)
         .with_state(state)

@@ -20,7 +20,7 @@ use crate::storage::{PersonaRecord, PersonaSpec};
 const DEFAULT_STATIC_REPLY: &str =
     "Hi {{contact_name}}, thanks for your message! We'll get back to you shortly.";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonaBody {
     name: String,
@@ -34,6 +34,9 @@ pub struct PersonaBody {
     formality: Option<i64>,
     humor: Option<i64>,
     emoji_usage: Option<String>,
+    /// `{"kind": "static", "text"}` or `{"kind": "openai", "base_url",
+    /// "model", "api_key", "temperature"?, "max_tokens"?}`.
+    #[schema(value_type = Option<Object>)]
     responder: Option<Value>,
     /// A persona component: a first-party name or one of the tenant's
     /// plugin ids.
@@ -148,6 +151,7 @@ async fn check_persona_plugin(
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/personas", tag = "personas", request_body = PersonaBody, responses((status = 201, description = "The persona; the responder key shown as set/unset", body = Object), (status = 409, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
 pub async fn create_persona(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -162,6 +166,7 @@ pub async fn create_persona(
     Ok((StatusCode::CREATED, Json(persona_json(&rec))))
 }
 
+#[utoipa::path(put, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), request_body = PersonaBody, responses((status = 200, body = Object), (status = 404, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
 pub async fn update_persona(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -178,6 +183,7 @@ pub async fn update_persona(
     Ok(Json(persona_json(&rec)))
 }
 
+#[utoipa::path(get, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn get_persona(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -188,6 +194,7 @@ pub async fn get_persona(
     Ok(Json(persona_json(&rec)))
 }
 
+#[utoipa::path(get, path = "/v1/personas", tag = "personas", responses((status = 200, body = Object)), security(("api_key" = [])))]
 pub async fn list_personas(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

@@ -13,13 +13,14 @@ use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::storage::TenantLimits;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     name: String,
 }
 
 /// `POST /v1/api-keys`: a new named key, shown once.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = NewKey, responses((status = 201, description = "The key record and the key (shown once)", body = Object)), security(("api_key" = [])))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -36,6 +37,7 @@ pub async fn create_api_key(
 }
 
 /// `GET /v1/api-keys`: names, prefixes, last use; never the keys.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Object)), security(("api_key" = [])))]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -45,6 +47,7 @@ pub async fn list_api_keys(
 }
 
 /// `DELETE /v1/api-keys/{id}`: revoke (the key stops working at once).
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -54,7 +57,8 @@ pub async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     limit: Option<u32>,
     cursor: Option<String>,
@@ -62,6 +66,7 @@ pub struct AuditQuery {
 }
 
 /// `GET /v1/audit`: administrative and consent changes, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "`{data, next_cursor}`, newest first", body = Object)), security(("api_key" = [])))]
 pub async fn list_audit(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -79,13 +84,15 @@ pub async fn list_audit(
     Ok(Json(page))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     period: Option<String>,
 }
 
 /// `GET /v1/usage`: messages per month × channel × direction, LLM tokens,
 /// and the plan's monthly limit with what is used of it.
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageQuery), responses((status = 200, body = Object), (status = 400, body = Object)), security(("api_key" = [])))]
 pub async fn usage(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -114,7 +121,7 @@ pub async fn usage(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {
     #[serde(default)]
@@ -127,6 +134,7 @@ pub struct LimitsBody {
 
 /// `PUT /v1/admin/tenants/{id}/limits` (platform admin): the tenant's plan
 /// limits and retention; `null` or absent means none.
+#[utoipa::path(put, path = "/v1/admin/tenants/{id}/limits", tag = "admin", params(("id" = String, Path, description = "Tenant id")), request_body = LimitsBody, responses((status = 200, body = Object), (status = 404, body = Object), (status = 422, body = Object)), security(("admin_token" = [])))]
 pub async fn set_limits(
     State(state): State<AppState>,
     _: Admin,
@@ -156,6 +164,7 @@ pub async fn set_limits(
 
 /// `DELETE /v1/contacts/{id}`: erase a contact's identities and the text of
 /// their messages (audited).
+#[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "Contact id")), responses((status = 204, description = "Erased"), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn erase_contact(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

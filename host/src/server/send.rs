@@ -16,18 +16,21 @@ use super::{ApiError, AppState};
 use crate::pipeline::send::{SendError, SendRequest, send};
 use crate::storage::Idempotency;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SendBody {
+pub struct SendBody {
     channel_id: String,
     to: String,
     text: Option<String>,
+    /// Not supported by the 0.1 adapter contract yet (422).
+    #[schema(value_type = Option<Object>)]
     template: Option<Value>,
 }
 
 /// Longest accepted text before splitting.
 const MAX_TEXT_CHARS: usize = 32_000;
 
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendBody, params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original answer; another body: 422")), responses((status = 202, description = "Queued for delivery", body = Object), (status = 404, body = Object), (status = 409, description = "contact_opted_out", body = Object), (status = 422, description = "outside_service_window, template_unsupported, blocked_by_guardrail, idempotency_key_reused", body = Object), (status = 429, description = "monthly_limit_reached or rate_limited", body = Object)), security(("api_key" = [])))]
 pub async fn send_message(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

@@ -54,6 +54,7 @@ async fn read_request(state: &AppState, request: Request) -> Result<HttpRequest,
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(adapter = %adapter, outcome = tracing::field::Empty))]
+#[utoipa::path(post, path = "/webhooks/shared/{adapter}", tag = "webhooks", params(("adapter" = String, Path, description = "First-party adapter with a shared endpoint")), responses((status = 200, description = "Stored for the channels the events route to"), (status = 401, body = Object), (status = 404, body = Object)))]
 pub async fn shared_webhook(
     State(state): State<AppState>,
     Path(adapter): Path<String>,
@@ -81,6 +82,7 @@ pub async fn shared_webhook(
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
+#[utoipa::path(method(get, post), path = "/webhooks/{channel_id}", tag = "webhooks", params(("channel_id" = String, Path, description = "The channel's unguessable id")), responses((status = 200, description = "Stored (or a handshake answer)"), (status = 401, description = "Invalid signature", body = Object), (status = 404, body = Object), (status = 413, body = Object)))]
 pub async fn webhook(
     State(state): State<AppState>,
     Path(channel_id): Path<String>,
