@@ -361,10 +361,15 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
             .unwrap_or(rest.len());
         // Prefer the last whitespace in the window (a paragraph or
         // sentence end would read better still, but words are the floor).
-        let cut = rest[..limit]
-            .rfind(char::is_whitespace)
-            .filter(|&i| i > 0)
-            .unwrap_or(limit);
+        let cut = if rest[limit..].starts_with(char::is_whitespace) {
+            // The window ends exactly at a word boundary.
+            limit
+        } else {
+            rest[..limit]
+                .rfind(char::is_whitespace)
+                .filter(|&i| i > 0)
+                .unwrap_or(limit)
+        };
         parts.push(rest[..cut].trim_end().to_string());
         rest = rest[cut..].trim_start();
     }
