@@ -39,6 +39,16 @@ impl Db {
             }
             deleted += n;
         }
+        // Finished jobs and idempotency keys are bookkeeping, kept a week
+        // and a day respectively (dead letters stay until retention).
+        sqlx::query("DELETE FROM outbox WHERE status = 'done' AND created_at < $1")
+            .bind(now - 7 * DAY_MS)
+            .execute(&self.write)
+            .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now - DAY_MS)
+            .execute(&self.write)
+            .await?;
         Ok(deleted)
     }
 
