@@ -40,7 +40,7 @@ impl Db {
             deleted += n;
         }
         // Finished jobs and idempotency keys are bookkeeping, kept a week
-        // and a day respectively (dead letters stay until retention).
+        // and a day respectively; dead letters stay for the API.
         sqlx::query("DELETE FROM outbox WHERE status = 'done' AND created_at < $1")
             .bind(now - 7 * DAY_MS)
             .execute(&self.write)
