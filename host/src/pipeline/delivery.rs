@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::Pipeline;
-use super::tenancy::{self, Binding};
+use super::tenancy::Binding;
 use crate::domain::{DeliveryStatus, GuestError, HttpRequest, HttpResponse, OutboundMessage};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::{CallContext, LimitOverrides, PluginError};
@@ -100,9 +100,9 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
                 .collect()
         })
         .unwrap_or_default();
-    let binding = match channel_binding(p, &job.tenant_id, channel_id).await {
+    let binding = match p.tenant_channel(&job.tenant_id, channel_id).await {
         Ok(b) => b,
-        Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e).await,
+        Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e.to_string()).await,
     };
     let hosts = binding_hosts(p, &binding).await;
     for id in &ids {
@@ -134,28 +134,6 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
         }
     }
     JobOutcome::Done
-}
-
-/// The job's channel, checked to be the job's tenant's.
-async fn channel_binding(
-    p: &Pipeline,
-    tenant_id: &str,
-    channel_id: &str,
-) -> Result<Binding, String> {
-    let binding = tenancy::resolve(
-        &p.db,
-        &p.secrets,
-        &p.catalog,
-        &p.runtime,
-        &p.channels,
-        channel_id,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if binding.channel.tenant_id != tenant_id {
-        return Err("channel belongs to another tenant".into());
-    }
-    Ok(binding)
 }
 
 async fn deliver_part(

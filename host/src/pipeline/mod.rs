@@ -65,6 +65,28 @@ pub enum WebhookOutcome {
 }
 
 impl Pipeline {
+    /// One of `tenant_id`'s channels with its plugins, for the reply,
+    /// delivery and send stages; another tenant's channel is unknown.
+    pub(crate) async fn tenant_channel(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+    ) -> Result<tenancy::Binding, WebhookError> {
+        let binding = tenancy::resolve(
+            &self.db,
+            &self.secrets,
+            &self.catalog,
+            &self.runtime,
+            &self.channels,
+            channel_id,
+        )
+        .await?;
+        if binding.channel.tenant_id != tenant_id {
+            return Err(WebhookError::UnknownChannel);
+        }
+        Ok(binding)
+    }
+
     /// Run one webhook through the stages.
     pub async fn handle_webhook(
         &self,

@@ -11,7 +11,7 @@
 
 use super::Pipeline;
 use super::delivery::{DeliveryConfig, JobOutcome, backoff};
-use super::tenancy::{self, Binding};
+use super::tenancy::Binding;
 use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt, Verdict};
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety,
@@ -69,21 +69,10 @@ async fn plan(
         .as_str()
         .ok_or_else(|| Failure::Permanent("job without message_id".into()))?;
     let ctx = p.db.reply_context(tenant, message_id).await?;
-    let binding = tenancy::resolve(
-        &p.db,
-        &p.secrets,
-        &p.catalog,
-        &p.runtime,
-        &p.channels,
-        &ctx.channel_id,
-    )
-    .await
-    .map_err(|e| Failure::Permanent(format!("channel: {e}")))?;
-    if binding.channel.tenant_id != tenant {
-        return Err(Failure::Permanent(
-            "channel belongs to another tenant".into(),
-        ));
-    }
+    let binding = p
+        .tenant_channel(tenant, &ctx.channel_id)
+        .await
+        .map_err(|e| Failure::Permanent(format!("channel: {e}")))?;
     // A guardrail's fixed answer: no persona, no responder.
     if let Some(text) = job.payload["auto_reply"].as_str() {
         let max_len = max_text_length(p, &binding).await;

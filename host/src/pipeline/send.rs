@@ -12,7 +12,6 @@
 
 use super::Pipeline;
 use super::reply::{max_text_length, outbound_chain, split_text};
-use super::tenancy;
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
 
@@ -56,22 +55,13 @@ pub async fn send(
     tenant_id: &str,
     req: &SendRequest,
 ) -> Result<Vec<String>, SendError> {
-    let binding = tenancy::resolve(
-        &p.db,
-        &p.secrets,
-        &p.catalog,
-        &p.runtime,
-        &p.channels,
-        &req.channel_id,
-    )
-    .await
-    .map_err(|e| match e {
-        super::WebhookError::UnknownChannel => SendError::UnknownChannel,
-        other => SendError::Channel(other.to_string()),
-    })?;
-    if binding.channel.tenant_id != tenant_id {
-        return Err(SendError::UnknownChannel);
-    }
+    let binding = p
+        .tenant_channel(tenant_id, &req.channel_id)
+        .await
+        .map_err(|e| match e {
+            super::WebhookError::UnknownChannel => SendError::UnknownChannel,
+            other => SendError::Channel(other.to_string()),
+        })?;
 
     let limits = p.db.tenant_limits(tenant_id).await?;
     if let Some(limit) = limits.monthly_message_limit

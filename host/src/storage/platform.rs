@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::conversations::Page;
 use super::inbound::period_of;
-use super::tenants::{AuditEntry, audit, key_hash};
+use super::tenants::{AuditEntry, audit, audit_from_row, key_hash};
 use super::{Db, StorageError, new_id, now_ms};
 
 /// An API key as listed (never the key itself).
@@ -281,21 +281,7 @@ impl Db {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut data: Vec<AuditEntry> = rows
-            .iter()
-            .map(|r| {
-                let detail: String = r.get("detail");
-                AuditEntry {
-                    id: r.get("id"),
-                    actor: r.get("actor"),
-                    action: r.get("action"),
-                    target: r.get("target"),
-                    detail: serde_json::from_str(&detail)
-                        .unwrap_or(serde_json::Value::String(detail)),
-                    created_at: r.get("created_at"),
-                }
-            })
-            .collect();
+        let mut data: Vec<AuditEntry> = rows.iter().map(audit_from_row).collect();
         let next_cursor = if data.len() > limit as usize {
             data.truncate(limit as usize);
             data.last().map(|e| e.id.clone())

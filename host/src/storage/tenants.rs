@@ -123,21 +123,19 @@ impl Db {
             .bind(i64::from(limit.clamp(1, 1000)))
             .fetch_all(&self.read)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let detail: String = r.get("detail");
-                AuditEntry {
-                    id: r.get("id"),
-                    actor: r.get("actor"),
-                    action: r.get("action"),
-                    target: r.get("target"),
-                    detail: serde_json::from_str(&detail)
-                        .unwrap_or(serde_json::Value::String(detail)),
-                    created_at: r.get("created_at"),
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(audit_from_row).collect())
+    }
+}
+
+pub(crate) fn audit_from_row(r: &sqlx::any::AnyRow) -> AuditEntry {
+    let detail: String = r.get("detail");
+    AuditEntry {
+        id: r.get("id"),
+        actor: r.get("actor"),
+        action: r.get("action"),
+        target: r.get("target"),
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        created_at: r.get("created_at"),
     }
 }
 
