@@ -88,6 +88,7 @@ impl Workers {
     }
 }
 
+#[derive(Clone)]
 struct Worker {
     owner: String,
     pipeline: Pipeline,
@@ -131,7 +132,14 @@ impl Worker {
             }
             for job in jobs {
                 let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, tenant = %job.tenant_id, attempt = job.attempts);
-                self.run_job(job).instrument(span).await;
+                // Each job on its own task: a bug that panics fails that
+                // job (it is retried after its lease), not this worker.
+                let worker = self.clone();
+                let id = job.id.clone();
+                let run = tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
+                if let Err(e) = run.await {
+                    tracing::error!(job = %id, error = %e, "job panicked; it will be retried when its lease expires");
+                }
             }
         }
     }
