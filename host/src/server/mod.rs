@@ -4,10 +4,12 @@
 
 mod api;
 mod auth;
+mod bindings;
 mod error;
 mod extract;
 mod messages;
 mod personas;
+mod plugins;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::orchestrator::{Responder, RetryPolicy};
@@ -28,6 +31,7 @@ use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
 pub use error::ApiError;
+pub use plugins::upload as upload_plugin;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// Largest accepted plugin component.
+    pub max_plugin_bytes: usize,
     /// Where compiled components are cached; defaults to the data directory.
     pub component_cache_dir: Option<PathBuf>,
     /// Background workers (replies and deliveries).
@@ -69,6 +75,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             max_body_bytes: 1 << 20,
+            max_plugin_bytes: 16 << 20,
             component_cache_dir: None,
             workers: WorkerConfig::default(),
             outbound: OutboundPolicy::from_env(),
@@ -85,6 +92,7 @@ pub struct AppState {
     pub admin_token: Arc<String>,
     pub public_url: Arc<String>,
     pub max_body_bytes: usize,
+    pub max_plugin_bytes: usize,
 }
 
 impl AppState {
@@ -130,15 +138,36 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/messages/{id}", get(messages::get_message))
         .route("/v1/dead-letters", get(messages::dead_letters))
-        .route(
-            "/v1/plugins",
-            post(api::upload_plugin).get(api::list_plugins),
-        )
+        .merge(plugin_routes(state.max_plugin_bytes))
         .route("/v1/conversations", get(api::list_conversations))
         .route("/v1/conversations/{id}/messages", get(api::list_messages))
         .route("/v1/contacts/{id}", get(api::get_contact))
         .fallback(api::not_found)
         .with_state(state)
+}
+
+/// Plugin uploads, and activation and rollback of a channel's plugin
+/// versions. Uploads are capped by the handler (a 422 naming the limit),
+/// so the default body limit does not answer first with a bare 413.
+fn plugin_routes(max_plugin_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/plugins",
+            post(plugins::upload_plugin)
+                .get(plugins::list_plugins)
+                .layer(DefaultBodyLimit::max(
+                    max_plugin_bytes.saturating_add(64 << 10),
+                )),
+        )
+        .route("/v1/plugins/{id}", get(plugins::get_plugin))
+        .route(
+            "/v1/channels/{id}/plugins/{name}/activate",
+            post(bindings::activate),
+        )
+        .route(
+            "/v1/channels/{id}/plugins/{name}/rollback",
+            post(bindings::rollback),
+        )
 }
 
 /// A running server.
@@ -244,6 +273,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,
+        max_plugin_bytes: config.max_plugin_bytes,
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

@@ -8,6 +8,7 @@ mod guardrails;
 mod harness;
 mod isolation;
 mod mock;
+mod plugins;
 mod shared;
 mod telegram;
 mod twilio;
