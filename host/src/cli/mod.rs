@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod plugin;
 mod serve;
+mod upload;
 
 use std::process::ExitCode;
 

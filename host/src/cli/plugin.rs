@@ -1,4 +1,5 @@
-//! `switchboard plugin check|run`: what a plugin author uses before uploading.
+//! `switchboard plugin check|run`: what a plugin author uses before uploading
+//! (`plugin upload` is in `upload.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,6 +49,10 @@ pub enum PluginCommand {
         #[arg(long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
     },
+    /// Validate a component exactly as the API does and store it as a
+    /// tenant's plugin version (straight into the database); prints the
+    /// plugin as JSON.
+    Upload(super::upload::UploadArgs),
 }
 
 /// `--direction` values.
@@ -67,6 +72,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             direction,
             config,
         } => run_plugin(&plugin, request, message, direction, &config),
+        PluginCommand::Upload(args) => super::upload::upload(args),
     }
 }
 

@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Largest accepted webhook body, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Largest accepted plugin component upload, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = 16 << 20)]
+    pub max_plugin_bytes: usize,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -74,6 +77,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.admin_token = args.admin_token.clone();
         config.public_url = args.public_url.clone();
         config.max_body_bytes = args.max_body_bytes;
+        config.max_plugin_bytes = args.max_plugin_bytes;
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.

@@ -1,21 +1,34 @@
 //! Which component a binding names: a first-party plugin by name (loaded at
-//! start) or a tenant's uploaded plugin by id (loaded on first use, cached;
-//! plugin versions are immutable, so the cache never goes stale).
+//! start) or a version of a tenant's uploaded plugin (loaded on first use).
+//! Loaded plugins are cached by plugin id, which names immutable bytes, so
+//! that cache never goes stale; what `name@latest` points at can move with
+//! an upload, so that lookup is only reused for a short time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::domain::AdapterInfo;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
-use crate::storage::{Db, NewChannel, StorageError, new_secret_id};
+use crate::storage::{
+    Db, NewChannel, PinnedVersion, PluginBinding, PluginRecord, Slot, StorageError, new_secret_id,
+};
+
+/// How long `name@latest` keeps resolving to the version it found; an
+/// upload on another replica takes effect within this time (the same as a
+/// channel change, see `tenancy`).
+const LATEST_TTL: Duration = Duration::from_secs(2);
 
 /// First-party plugins plus a cache of tenants' plugins.
 pub struct PluginCatalog {
     first_party: HashMap<&'static str, Arc<LoadedPlugin>>,
     first_party_info: HashMap<&'static str, AdapterInfo>,
+    /// Keyed by (tenant, plugin id).
     uploaded: RwLock<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// Keyed by (tenant, plugin name).
+    latest: Mutex<HashMap<(String, String), (Instant, PluginRecord)>>,
 }
 
 /// Why a plugin reference could not be used.
@@ -49,6 +62,7 @@ impl PluginCatalog {
             first_party,
             first_party_info,
             uploaded: RwLock::new(HashMap::new()),
+            latest: Mutex::new(HashMap::new()),
         })
     }
 
@@ -95,6 +109,7 @@ impl PluginCatalog {
             config,
             guardrails,
             route_key,
+            bindings: Vec::new(),
         }
     }
 
@@ -103,8 +118,19 @@ impl PluginCatalog {
         self.first_party.get(name).cloned()
     }
 
-    /// Resolve a binding's reference for `tenant_id`: a first-party name, or
-    /// one of that tenant's plugin ids (never another tenant's).
+    /// Whether `name` is a first-party plugin (visible to every tenant).
+    pub fn is_first_party(&self, name: &str) -> bool {
+        self.first_party.contains_key(name)
+    }
+
+    /// The first-party plugins' names, sorted.
+    pub fn first_party_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.first_party.keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Resolve a reference for `tenant_id` (never another tenant's plugin).
     pub async fn resolve(
         &self,
         db: &Db,
@@ -112,14 +138,83 @@ impl PluginCatalog {
         tenant_id: &str,
         reference: &str,
     ) -> Result<Arc<LoadedPlugin>, CatalogError> {
-        if let Some(p) = self.first_party(reference) {
-            return Ok(p);
+        let binding = self
+            .binding_for(db, tenant_id, Slot::Adapter, reference)
+            .await?;
+        self.resolve_binding(db, runtime, tenant_id, &binding).await
+    }
+
+    /// The binding a reference asks for: a first-party name (optionally
+    /// `@latest`), one of the tenant's plugin ids (that version, pinned),
+    /// `name@version` (pinned), or `name@latest` / `name` (the newest
+    /// version, following later uploads). Fails closed, no policy chosen.
+    pub async fn binding_for(
+        &self,
+        db: &Db,
+        tenant_id: &str,
+        slot: Slot,
+        reference: &str,
+    ) -> Result<PluginBinding, CatalogError> {
+        let binding = |plugin: &str, pinned: Option<PinnedVersion>| PluginBinding {
+            slot,
+            plugin: plugin.to_string(),
+            pinned,
+            previous: None,
+            on_failure: Default::default(),
+        };
+        let (name, version) = match reference.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (reference, None),
+        };
+        if self.is_first_party(name) {
+            return match version {
+                None | Some("latest") => Ok(binding(name, None)),
+                Some(_) => Err(CatalogError::NotFound),
+            };
         }
-        let key = (tenant_id.to_string(), reference.to_string());
+        let found = |r: Result<PluginRecord, StorageError>| match r {
+            Ok(r) => Ok(r),
+            Err(StorageError::NotFound(_)) => Err(CatalogError::NotFound),
+            Err(e) => Err(CatalogError::Storage(e)),
+        };
+        if version.is_none() && reference.starts_with("plg_") {
+            let r = found(db.get_plugin(tenant_id, reference).await)?;
+            return Ok(binding(&r.name, Some(pin(&r))));
+        }
+        match version {
+            None | Some("latest") => {
+                found(db.latest_plugin(tenant_id, name).await)?;
+                Ok(binding(name, None))
+            }
+            Some(v) => {
+                let r = found(db.get_plugin_version(tenant_id, name, v).await)?;
+                Ok(binding(name, Some(pin(&r))))
+            }
+        }
+    }
+
+    /// The component a binding runs now.
+    pub async fn resolve_binding(
+        &self,
+        db: &Db,
+        runtime: &PluginRuntime,
+        tenant_id: &str,
+        binding: &PluginBinding,
+    ) -> Result<Arc<LoadedPlugin>, CatalogError> {
+        let plugin_id = match &binding.pinned {
+            Some(p) => p.plugin_id.clone(),
+            None => {
+                if let Some(p) = self.first_party(&binding.plugin) {
+                    return Ok(p);
+                }
+                self.latest(db, tenant_id, &binding.plugin).await?.id
+            }
+        };
+        let key = (tenant_id.to_string(), plugin_id);
         if let Some(p) = self.uploaded.read().get(&key) {
             return Ok(p.clone());
         }
-        let record = match db.get_plugin(tenant_id, reference).await {
+        let record = match db.get_plugin(tenant_id, &key.1).await {
             Ok(r) => r,
             Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
             Err(e) => return Err(e.into()),
@@ -128,5 +223,65 @@ impl PluginCatalog {
         let plugin = runtime.load(&bytes)?;
         self.uploaded.write().insert(key, plugin.clone());
         Ok(plugin)
+    }
+
+    /// The version a binding runs now (`None` for a first-party plugin).
+    pub async fn current_version(
+        &self,
+        db: &Db,
+        tenant_id: &str,
+        binding: &PluginBinding,
+    ) -> Result<Option<PinnedVersion>, CatalogError> {
+        match &binding.pinned {
+            Some(p) if p.version.is_empty() => {
+                // Bound by id before versions were recorded.
+                let r = db.get_plugin(tenant_id, &p.plugin_id).await?;
+                Ok(Some(pin(&r)))
+            }
+            Some(p) => Ok(Some(p.clone())),
+            None if self.is_first_party(&binding.plugin) => Ok(None),
+            None => Ok(Some(pin(&self
+                .latest(db, tenant_id, &binding.plugin)
+                .await?))),
+        }
+    }
+
+    /// Forget what `name@latest` pointed at (after an upload of `name`).
+    pub fn forget_latest(&self, tenant_id: &str, name: &str) {
+        self.latest
+            .lock()
+            .remove(&(tenant_id.to_string(), name.to_string()));
+    }
+
+    async fn latest(
+        &self,
+        db: &Db,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<PluginRecord, CatalogError> {
+        let key = (tenant_id.to_string(), name.to_string());
+        if let Some((at, r)) = self.latest.lock().get(&key)
+            && at.elapsed() < LATEST_TTL
+        {
+            return Ok(r.clone());
+        }
+        let record = match db.latest_plugin(tenant_id, name).await {
+            Ok(r) => r,
+            Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let mut latest = self.latest.lock();
+        if latest.len() >= 10_000 {
+            latest.clear();
+        }
+        latest.insert(key, (Instant::now(), record.clone()));
+        Ok(record)
+    }
+}
+
+fn pin(r: &PluginRecord) -> PinnedVersion {
+    PinnedVersion {
+        version: r.version.clone(),
+        plugin_id: r.id.clone(),
     }
 }

@@ -1,6 +1,7 @@
 //! Stage 3: the channel's inbound guardrail chain, in order, on each
 //! message. A rewrite feeds the next guardrail; a block, opt-out or opt-in
-//! ends the chain for that message. Failures fail closed.
+//! ends the chain for that message. A failing guardrail refuses the
+//! message unless its binding is `fail-open`.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
 use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
 use crate::kv::KvStore;
-use crate::runtime::{CallContext, LimitOverrides, PluginRuntime};
+use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
 use crate::storage::{ConsentSource, Disposition, InboundItem};
 
 pub async fn check_inbound(
@@ -22,6 +23,7 @@ pub async fn check_inbound(
     }
     let runtime = runtime.clone();
     let chain = binding.guardrails.clone();
+    let fail_open = binding.fail_open.clone();
     let tenant = binding.channel.tenant_id.clone();
     let config = binding.channel.config.clone();
     let adapter_name = binding.channel.adapter.clone();
@@ -43,12 +45,6 @@ pub async fn check_inbound(
                         kv: kv.clone(),
                         limits: LimitOverrides::default(),
                     };
-                    let mut inst = runtime.instantiate(plugin, &ctx).map_err(|error| {
-                        WebhookError::Plugin {
-                            stage: Stage::Guardrails,
-                            error,
-                        }
-                    })?;
                     let context = GuardrailContext {
                         direction: Direction::Inbound,
                         text: text.clone(),
@@ -58,10 +54,23 @@ pub async fn check_inbound(
                         prohibited_topics: vec![],
                         required_disclaimers: vec![],
                     };
-                    match inst.check(&context).map_err(|error| WebhookError::Plugin {
-                        stage: Stage::Guardrails,
-                        error,
-                    })? {
+                    let verdict = match runtime
+                        .instantiate(plugin, &ctx)
+                        .and_then(|mut inst| inst.check(&context))
+                    {
+                        Ok(verdict) => verdict,
+                        Err(error) if skips_failure(&fail_open, name, &error) => {
+                            tracing::warn!(tenant = %tenant, guardrail = %name, error = %error, code = error.code(), "inbound guardrail failed; skipped (fail-open)");
+                            continue;
+                        }
+                        Err(error) => {
+                            return Err(WebhookError::Plugin {
+                                stage: Stage::Guardrails,
+                                error,
+                            });
+                        }
+                    };
+                    match verdict {
                         Verdict::Allow => {}
                         Verdict::Rewrite { text: t } => text = t,
                         Verdict::Block { reason, reply } => {
@@ -92,6 +101,17 @@ pub async fn check_inbound(
     })
     .await
     .map_err(|e| WebhookError::Internal(e.into()))?
+}
+
+/// Whether a fail-open binding lets the chain go on past this failure. A
+/// runtime that cannot run the call now is not the guardrail failing: the
+/// webhook is refused so the provider retries.
+pub(crate) fn skips_failure(
+    fail_open: &std::collections::HashSet<String>,
+    name: &str,
+    error: &PluginError,
+) -> bool {
+    fail_open.contains(name) && !matches!(error, PluginError::Unavailable(_))
 }
 
 fn accept(event: Event) -> InboundItem {

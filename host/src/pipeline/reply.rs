@@ -233,7 +233,7 @@ pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
 }
 
 /// Run the chain on the reply. `Err((text, reason))` when blocked; a
-/// guardrail that fails blocks (fail closed).
+/// guardrail that fails blocks (fail closed) unless bound `fail-open`.
 async fn outbound_guardrails(
     p: &Pipeline,
     binding: &Binding,
@@ -265,6 +265,7 @@ pub(super) async fn outbound_chain(
         return Ok(text);
     }
     let chain = binding.guardrails.clone();
+    let fail_open = binding.fail_open.clone();
     let runtime = p.runtime.clone();
     let kv = p.kv.clone();
     let tenant = binding.channel.tenant_id.clone();
@@ -291,6 +292,9 @@ pub(super) async fn outbound_chain(
                 Ok(Verdict::Rewrite { text: t }) => text = t,
                 Ok(Verdict::Block { reason, .. }) => {
                     return Err((text, format!("{name}: {reason}")));
+                }
+                Err(e) if super::guardrails::skips_failure(&fail_open, name, &e) => {
+                    tracing::warn!(tenant = %tenant, guardrail = %name, error = %e, code = e.code(), "outbound guardrail failed; skipped (fail-open)");
                 }
                 Err(e) => {
                     return Err((

@@ -1,7 +1,7 @@
 //! Stage 1: the channel id in the URL names the channel, and the channel
 //! names the tenant. Nothing the request says about itself is trusted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +11,16 @@ use super::catalog::{CatalogError, PluginCatalog};
 use super::error::{Stage, WebhookError};
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::secrets::SecretBox;
-use crate::storage::{ChannelRecord, Db};
+use crate::storage::{ChannelRecord, Db, OnFailure, Slot};
 
 /// A resolved channel with its adapter and guardrail components.
 pub struct Binding {
     pub channel: ChannelRecord,
     pub adapter: Arc<LoadedPlugin>,
     pub guardrails: Vec<(String, Arc<LoadedPlugin>)>,
+    /// The guardrails (by their name in `guardrails`) bound `fail-open`: a
+    /// failure skips them instead of refusing the message.
+    pub fail_open: Arc<HashSet<String>>,
 }
 
 /// How long a channel lookup is reused. Webhooks for one channel arrive in
@@ -33,6 +36,12 @@ pub struct ChannelCache {
 }
 
 impl ChannelCache {
+    /// Drop a channel so its next webhook reads it again (after its
+    /// bindings changed on this replica; others see it within the TTL).
+    pub fn invalidate(&self, channel_id: &str) {
+        self.entries.lock().remove(channel_id);
+    }
+
     async fn get(
         &self,
         db: &Db,
@@ -80,24 +89,32 @@ pub async fn bind(
     channel: ChannelRecord,
 ) -> Result<Binding, WebhookError> {
     let tenant = channel.tenant_id.as_str();
-    let adapter = catalog
-        .resolve(db, runtime, tenant, &channel.adapter)
-        .await
-        .map_err(catalog_error)?;
+    let mut adapter = None;
     let mut guardrails = Vec::new();
-    for g in &channel.guardrails {
-        guardrails.push((
-            g.clone(),
-            catalog
-                .resolve(db, runtime, tenant, g)
-                .await
-                .map_err(catalog_error)?,
-        ));
+    let mut fail_open = HashSet::new();
+    for b in &channel.bindings {
+        let plugin = catalog
+            .resolve_binding(db, runtime, tenant, b)
+            .await
+            .map_err(catalog_error)?;
+        match b.slot {
+            Slot::Adapter => adapter = Some(plugin),
+            Slot::Guardrail => {
+                if b.on_failure == OnFailure::FailOpen {
+                    fail_open.insert(b.plugin.clone());
+                }
+                guardrails.push((b.plugin.clone(), plugin));
+            }
+        }
     }
+    let adapter = adapter
+        .ok_or(CatalogError::NotFound)
+        .map_err(catalog_error)?;
     Ok(Binding {
         channel,
         adapter,
         guardrails,
+        fail_open: Arc::new(fail_open),
     })
 }
 

@@ -21,6 +21,7 @@ mod instance;
 mod limits;
 mod output;
 mod stdio;
+mod validate;
 mod world;
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,7 @@ pub use host_api::LogLine;
 pub use instance::{AdapterCall, CallReport, PluginInstance, Verified};
 pub use limits::{KvQuota, LimitOverrides, Limits};
 pub use output::OutputSize;
+pub use validate::{Rejection, RejectionKind, Validated};
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
 
 use crate::kv::{KvScope, KvStore, MemoryKv};
@@ -220,6 +222,13 @@ impl PluginRuntime {
     /// Validate and prepare a component: from the in-memory cache, else the
     /// disk cache, else by compiling it (and caching the result).
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_checked(bytes)
+            .map_err(|r| PluginError::Incompatible(r.message))
+    }
+
+    /// [`load`](Self::load), saying which check refused the component (the
+    /// upload API reports each with its own code).
+    pub fn load_checked(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, Rejection> {
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
         if let Some(p) = self.plugins.read().get(&sha256) {
             self.counters
@@ -241,21 +250,23 @@ impl PluginRuntime {
             }
             None => {
                 if bytes.len() < 8 || bytes[..4] != *b"\0asm" {
-                    return Err(PluginError::Incompatible(
-                        "not a wasm binary (no \\0asm header)".into(),
+                    return Err(Rejection::new(
+                        RejectionKind::NotWasm,
+                        "not a wasm binary (no \\0asm header)",
                     ));
                 }
                 if is_core_module(bytes) {
-                    return Err(PluginError::Incompatible(
-                        "this is a core wasm module, not a component; build for wasm32-wasip2 (or run `wasm-tools component new`)".into(),
+                    return Err(Rejection::new(
+                        RejectionKind::CoreModule,
+                        "this is a core wasm module, not a component; build for wasm32-wasip2 (or run `wasm-tools component new`)",
                     ));
                 }
                 let start = Instant::now();
                 let c = wasmtime::component::Component::new(&self.engine, bytes).map_err(|e| {
-                    PluginError::Incompatible(format!(
-                        "not a valid wasm component: {}",
-                        root_message(&e)
-                    ))
+                    Rejection::new(
+                        RejectionKind::CompileFailed,
+                        format!("not a valid wasm component: {}", root_message(&e)),
+                    )
                 })?;
                 compile_time = Some(start.elapsed());
                 self.counters.compiles.fetch_add(1, Ordering::Relaxed);
@@ -265,20 +276,26 @@ impl PluginRuntime {
                 c
             }
         };
-        let detected =
-            world::detect(&self.engine, &component).map_err(PluginError::Incompatible)?;
+        let detected = world::detect(&self.engine, &component)
+            .map_err(|m| Rejection::new(RejectionKind::Incompatible, m))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            PluginError::Incompatible(format!(
-                "component needs imports this host does not grant: {}",
-                root_message(&e)
-            ))
+            Rejection::new(
+                RejectionKind::Incompatible,
+                format!(
+                    "component needs imports this host does not grant: {}",
+                    root_message(&e)
+                ),
+            )
         })?;
         let incompatible = |e: wasmtime::Error| {
-            PluginError::Incompatible(format!(
-                "{} exports do not match the contract: {}",
-                detected.world,
-                root_message(&e)
-            ))
+            Rejection::new(
+                RejectionKind::Incompatible,
+                format!(
+                    "{} exports do not match the contract: {}",
+                    detected.world,
+                    root_message(&e)
+                ),
+            )
         };
         let exports = match detected.world {
             World::ChannelAdapter => {

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -11,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Admin, Tenant};
+use super::bindings::{GuardrailEntry, bindings_for_new_channel, channel_view};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::pipeline::PluginCatalog;
@@ -103,8 +103,11 @@ pub struct CreateChannel {
     #[serde(default)]
     #[schema(value_type = Object)]
     config: BTreeMap<String, Value>,
+    /// References (`name`, `name@version`, `name@latest`, a plugin id) or
+    /// `{"plugin", "on_failure"}` objects.
     #[serde(default)]
-    guardrails: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    guardrails: Vec<GuardrailEntry>,
     #[serde(default)]
     persona_id: Option<String>,
 }
@@ -132,25 +135,27 @@ pub async fn create_channel(
         };
     }
     let p = &state.pipeline;
-    check_binding(&state, &tenant.id, &body.adapter, World::ChannelAdapter).await?;
     // Consent handling is never optional: the first-party `consent`
     // guardrail runs first unless the tenant placed it elsewhere.
     let mut guardrails = body.guardrails;
-    if !guardrails.iter().any(|g| g == "consent") {
-        guardrails.insert(0, "consent".to_string());
+    if !guardrails.iter().any(|g| g.reference() == "consent") {
+        guardrails.insert(0, GuardrailEntry::Reference("consent".to_string()));
     }
-    for g in &guardrails {
-        check_binding(&state, &tenant.id, g, World::Guardrail).await?;
-    }
+    let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;
+    let guardrails: Vec<String> = guardrails
+        .iter()
+        .map(|g| g.reference().to_string())
+        .collect();
     if let Some(persona) = &body.persona_id {
         // Checked before the channel exists, so a bad id creates nothing.
         p.db.get_persona(&tenant.id, persona, &p.secrets).await?;
     }
-    let new = p
+    let mut new = p
         .catalog
         .new_channel(body.name, body.adapter, config, guardrails, |id| {
             state.webhook_url(id)
         });
+    new.bindings = bindings;
     let mut ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
     if let Some(persona) = &body.persona_id {
         p.db.set_channel_persona(&tenant.id, "api", &ch.id, Some(persona))
@@ -160,7 +165,7 @@ pub async fn create_channel(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_json(&state, &ch) }),
+            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_view(&state, &ch).await }),
         ),
     ))
 }
@@ -255,9 +260,11 @@ pub async fn list_channels(
         .db()
         .list_channels(&tenant.id, &state.pipeline.secrets)
         .await?;
-    Ok(Json(
-        json!({ "data": channels.iter().map(|c| channel_json(&state, c)).collect::<Vec<_>>(), "next_cursor": null }),
-    ))
+    let mut data = Vec::with_capacity(channels.len());
+    for c in &channels {
+        data.push(channel_view(&state, c).await);
+    }
+    Ok(Json(json!({ "data": data, "next_cursor": null })))
 }
 
 #[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
@@ -270,7 +277,7 @@ pub async fn get_channel(
         .db()
         .get_channel(&tenant.id, &id, &state.pipeline.secrets)
         .await?;
-    Ok(Json(channel_json(&state, &ch)))
+    Ok(Json(channel_view(&state, &ch).await))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -320,77 +327,4 @@ pub async fn get_contact(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UploadQuery {
-    name: String,
-    version: String,
-}
-
-/// Upload a component (raw bytes; `?name=&version=`). It is validated —
-/// a component, a known world version, compiles, instantiates under the
-/// default limits — before it is stored.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component"), responses((status = 201, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
-pub async fn upload_plugin(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Query(q): Query<UploadQuery>,
-    body: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
-    validate_slug(&q.name)
-        .map_err(|_| ApiError::bad_request("`name` must be 1-63 characters of a-z, 0-9 and '-'"))?;
-    if q.version.is_empty() || q.version.len() > 64 {
-        return Err(ApiError::bad_request("`version` must be 1-64 characters"));
-    }
-    let runtime = state.pipeline.runtime.clone();
-    let bytes = body.to_vec();
-    let validated = tokio::task::spawn_blocking(move || {
-        let plugin = runtime.load(&bytes)?;
-        runtime.smoke_test(&plugin)?;
-        Ok::<_, crate::runtime::PluginError>((plugin, bytes))
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    })?;
-    let (plugin, bytes) =
-        validated.map_err(|e| ApiError::unprocessable("plugin_invalid", e.to_string()))?;
-    let d = &plugin.detected;
-    let rec = state
-        .db()
-        .insert_plugin(
-            &tenant.id,
-            &q.name,
-            &q.version,
-            &plugin.sha256,
-            d.world.name(),
-            &d.version,
-            &bytes,
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "id": rec.id, "name": rec.name, "version": rec.version, "sha256": rec.sha256, "world": rec.world, "wit_version": rec.wit_version, "exports": d.exports, "size": rec.size }),
-        ),
-    ))
-}
-
-#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", responses((status = 200, body = Object)), security(("api_key" = [])))]
-pub async fn list_plugins(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-) -> Result<impl IntoResponse, ApiError> {
-    let plugins = state
-        .db()
-        .list_plugins(&tenant.id)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(Json(json!({ "data": plugins, "next_cursor": null })))
 }

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod bindings;
 mod error;
 mod extract;
 mod limits;
@@ -11,6 +12,7 @@ mod messages;
 mod openapi;
 mod personas;
 mod platform;
+mod plugins;
 mod send;
 mod webhooks;
 
@@ -33,6 +35,7 @@ use crate::worker::{WorkerConfig, Workers};
 pub use api::validate_slug;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use plugins::upload as upload_plugin;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// Largest accepted plugin component.
+    pub max_plugin_bytes: usize,
     /// Where compiled components are cached; defaults to the data directory.
     pub component_cache_dir: Option<PathBuf>,
     /// Background workers (replies and deliveries).
@@ -76,6 +81,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             max_body_bytes: 1 << 20,
+            max_plugin_bytes: 16 << 20,
             component_cache_dir: None,
             workers: WorkerConfig::default(),
             outbound: OutboundPolicy::from_env(),
@@ -95,6 +101,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// API rate limits and per-request caches.
     pub limiter: Arc<limits::ApiLimiter>,
+    /// Largest accepted plugin upload.
+    pub max_plugin_bytes: usize,
 }
 
 impl AppState {
@@ -113,7 +121,7 @@ impl AppState {
 
 /// The routes.
 pub fn router(state: AppState) -> Router {
-    let (routes, document) = openapi::documented().split_for_parts();
+    let (routes, document) = openapi::documented(state.max_plugin_bytes).split_for_parts();
     let document = Arc::new(document);
     routes
         .route(
@@ -126,6 +134,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::not_found)
         .with_state(state)
 }
+
+/// Plugin uploads, and activation and rollback of a channel's plugin
+/// versions. Uploads are capped by the handler (a 422 naming the limit),
+/// so the default body limit does not answer first with a bare 413.
 
 /// A running server.
 pub struct RunningServer {
@@ -231,6 +243,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         public_url: Arc::new(public_url),
         max_body_bytes: config.max_body_bytes,
         limiter: Arc::default(),
+        max_plugin_bytes: config.max_plugin_bytes,
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

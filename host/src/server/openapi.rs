@@ -9,7 +9,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, api, messages, personas, platform, send, webhooks};
+use axum::extract::DefaultBodyLimit;
+
+use super::{AppState, api, bindings, messages, personas, platform, plugins, send, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,8 +52,13 @@ impl Modify for BearerSchemes {
     }
 }
 
-/// Every documented route.
-pub(super) fn documented() -> OpenApiRouter<AppState> {
+/// Every documented route; plugin uploads may be up to `max_plugin_bytes`
+/// (plus room for multipart framing), everything else the default limit.
+pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
+    let (schemas, paths, uploads) = routes!(plugins::upload_plugin, plugins::list_plugins);
+    let uploads = uploads.layer(DefaultBodyLimit::max(
+        max_plugin_bytes.saturating_add(64 << 10),
+    ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
@@ -74,10 +81,13 @@ pub(super) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(api::list_conversations))
         .routes(routes!(api::list_messages))
         .routes(routes!(api::get_contact, platform::erase_contact))
-        .routes(routes!(api::upload_plugin, api::list_plugins))
+        .routes((schemas, paths, uploads))
+        .routes(routes!(plugins::get_plugin))
+        .routes(routes!(bindings::activate))
+        .routes(routes!(bindings::rollback))
 }
 
 /// The document alone (for tests and tooling).
 pub fn document() -> utoipa::openapi::OpenApi {
-    documented().split_for_parts().1
+    documented(0).split_for_parts().1
 }

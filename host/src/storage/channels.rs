@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use sqlx::Row;
 
+use super::bindings::{PluginBinding, bindings_of};
 use super::tenants::audit;
 use super::{Db, StorageError, now_ms};
 use crate::secrets::SecretBox;
@@ -24,6 +25,8 @@ pub struct NewChannel {
     pub guardrails: Vec<String>,
     /// The value of the adapter's routing config key, for shared endpoints.
     pub route_key: Option<String>,
+    /// Versions and failure policies; empty means "as the references say".
+    pub bindings: Vec<PluginBinding>,
 }
 
 /// A channel as stored, with its configuration opened.
@@ -37,6 +40,8 @@ pub struct ChannelRecord {
     #[serde(skip)]
     pub config: Arc<BTreeMap<String, String>>,
     pub guardrails: Vec<String>,
+    /// The adapter's and guardrails' bindings, in chain order.
+    pub bindings: Vec<PluginBinding>,
     pub persona_id: Option<String>,
     pub status: String,
     pub created_at: i64,
@@ -45,7 +50,7 @@ pub struct ChannelRecord {
 /// The channel columns, then a literal tail (sqlx only takes literal SQL).
 macro_rules! select {
     ($tail:literal) => {
-        concat!("SELECT id, tenant_id, name, adapter, config_enc, guardrails, persona_id, status, created_at FROM channels ", $tail)
+        concat!("SELECT id, tenant_id, name, adapter, config_enc, guardrails, bindings, persona_id, status, created_at FROM channels ", $tail)
     };
 }
 
@@ -62,10 +67,14 @@ impl Db {
         let config_json =
             serde_json::to_vec(&ch.config).map_err(|e| StorageError::Internal(e.into()))?;
         let keys: Vec<&String> = ch.config.keys().collect();
+        let stored_bindings = (!ch.bindings.is_empty())
+            .then(|| serde_json::to_string(&ch.bindings))
+            .transpose()
+            .map_err(|e| StorageError::Internal(e.into()))?;
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at, route_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8, $9)",
+            "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at, route_key, bindings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8, $9, $10)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -76,6 +85,7 @@ impl Db {
         .bind(serde_json::to_string(&ch.guardrails).unwrap_or_default())
         .bind(now)
         .bind(ch.route_key.clone())
+        .bind(stored_bindings.clone())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -92,7 +102,7 @@ impl Db {
             "tenant",
             "channel.create",
             &id,
-            &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys }),
+            &serde_json::json!({ "adapter": ch.adapter, "config_keys": keys, "bindings": ch.bindings }),
         )
         .await?;
         tx.commit().await?;
@@ -103,6 +113,7 @@ impl Db {
             adapter: ch.adapter.clone(),
             config: Arc::new(ch.config.clone()),
             guardrails: ch.guardrails.clone(),
+            bindings: bindings_of(stored_bindings.as_deref(), &ch.adapter, &ch.guardrails),
             persona_id: None,
             status: "active".into(),
             created_at: now,
@@ -181,13 +192,17 @@ fn channel_from_row(
         .map_err(|e| StorageError::Internal(e.into()))?;
     let config = serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?;
     let guardrails: String = r.get("guardrails");
+    let guardrails: Vec<String> = serde_json::from_str(&guardrails).unwrap_or_default();
+    let adapter: String = r.get("adapter");
+    let stored: Option<String> = r.get("bindings");
     Ok(ChannelRecord {
+        bindings: bindings_of(stored.as_deref(), &adapter, &guardrails),
         config: Arc::new(config),
         id: r.get("id"),
         tenant_id: r.get("tenant_id"),
         name: r.get("name"),
-        adapter: r.get("adapter"),
-        guardrails: serde_json::from_str(&guardrails).unwrap_or_default(),
+        adapter,
+        guardrails,
         persona_id: r.get("persona_id"),
         status: r.get("status"),
         created_at: r.get("created_at"),

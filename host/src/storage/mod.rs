@@ -2,6 +2,7 @@
 //! scale-out, one code path (`sqlx::Any`) and the same schema and behaviour
 //! on both. Every tenant-owned query filters by `tenant_id`.
 
+mod bindings;
 mod channels;
 mod conversations;
 mod ids;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
 pub use channels::{ChannelRecord, NewChannel};
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use ids::{new_id, new_secret_id};

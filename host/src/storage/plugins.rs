@@ -108,6 +108,52 @@ impl Db {
         Ok(rows.iter().map(plugin_from_row).collect())
     }
 
+    /// The tenant's plugin `name` at `version`.
+    pub async fn get_plugin_version(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<PluginRecord, StorageError> {
+        let r = sqlx::query("SELECT id, name, version, sha256, world, wit_version, size, created_at FROM plugins WHERE tenant_id = $1 AND name = $2 AND version = $3")
+            .bind(tenant_id)
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound("plugin version"))?;
+        Ok(plugin_from_row(&r))
+    }
+
+    /// Every version of the tenant's plugin `name`, oldest upload first.
+    pub async fn plugin_versions(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Vec<PluginRecord>, StorageError> {
+        let rows = sqlx::query("SELECT id, name, version, sha256, world, wit_version, size, created_at FROM plugins WHERE tenant_id = $1 AND name = $2 ORDER BY created_at, id")
+            .bind(tenant_id)
+            .bind(name)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(plugin_from_row).collect())
+    }
+
+    /// The tenant's newest version of `name` (what `name@latest` binds).
+    pub async fn latest_plugin(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<PluginRecord, StorageError> {
+        self.plugin_versions(tenant_id, name)
+            .await?
+            .into_iter()
+            .max_by(|a, b| {
+                version_order(&a.version, &b.version).then(a.created_at.cmp(&b.created_at))
+            })
+            .ok_or(StorageError::NotFound("plugin"))
+    }
+
     /// Component bytes by sha256.
     pub async fn plugin_bytes(&self, sha256: &str) -> Result<Vec<u8>, StorageError> {
         let r = sqlx::query("SELECT bytes FROM plugin_blobs WHERE sha256 = $1")
@@ -129,5 +175,39 @@ fn plugin_from_row(r: &sqlx::any::AnyRow) -> PluginRecord {
         wit_version: r.get("wit_version"),
         size: r.get("size"),
         created_at: r.get("created_at"),
+    }
+}
+
+/// Versions compare by their dot-separated parts, numerically where both
+/// parts are numbers (so 1.10.0 is newer than 1.9.0); a version that is not
+/// of that shape ties, and the newer upload wins.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let core = |v: &str| {
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or_default()
+            .split('.')
+            .map(|p| p.parse::<u64>().ok())
+            .collect::<Option<Vec<u64>>>()
+    };
+    match (core(a), core(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_order;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(version_order("1.10.0", "1.9.0"), Greater);
+        assert_eq!(version_order("2.0.0", "10.0.0"), Less);
+        assert_eq!(version_order("1.0.0", "beta"), Greater);
+        assert_eq!(version_order("x", "y"), Equal);
     }
 }

@@ -98,6 +98,19 @@ impl Db {
             .await?;
         Ok(row.map(|r| tenant_from_row(&r)))
     }
+
+    /// A tenant by slug or id (operators' CLI; a slug never looks like an id).
+    pub async fn tenant_by_slug_or_id(
+        &self,
+        reference: &str,
+    ) -> Result<Option<TenantRecord>, StorageError> {
+        let row =
+            sqlx::query("SELECT id, slug, name, status FROM tenants WHERE slug = $1 OR id = $1")
+                .bind(reference)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(|r| tenant_from_row(&r)))
+    }
 }
 
 /// An audit-log entry.

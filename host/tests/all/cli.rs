@@ -193,3 +193,69 @@ fn run_works_on_every_first_party_channel_with_a_fixture() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["events"][0]["consent"], "opt-out");
 }
+
+#[test]
+fn upload_validates_and_stores_a_tenant_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (code, _, err) = switchboard(&[
+        "tenant",
+        "create",
+        "acme",
+        "--name",
+        "Acme",
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let upload = |file: &str, version: &str| {
+        switchboard(&[
+            "plugin",
+            "upload",
+            file,
+            "--tenant",
+            "acme",
+            "--name",
+            "chat",
+            "--version",
+            version,
+            "--data-dir",
+            data,
+        ])
+    };
+    let example = switchboard_artifacts::examples::SIMPLE_JSON_ADAPTER;
+    let (code, out, err) = upload(example, "1.0.0");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "chat");
+    assert_eq!(v["version"], "1.0.0");
+    assert_eq!(v["world"], "channel-adapter");
+    assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    assert!(v["id"].as_str().unwrap().starts_with("plg_"), "{v}");
+
+    // Validated exactly like the API: the same codes and reasons.
+    let (code, _, err) = upload(example, "1.0.0");
+    assert_eq!(code, 1);
+    assert!(err.contains("conflict"), "{err}");
+    let (code, _, err) = upload(switchboard_artifacts::test_guests::FUTURE_VERSION, "2.0.0");
+    assert_eq!(code, 1);
+    assert!(err.contains("incompatible: "), "{err}");
+    let (code, _, err) = upload(switchboard_artifacts::test_guests::SMOKE_TRAP, "3.0.0");
+    assert_eq!(code, 1);
+    assert!(err.contains("smoke_failed: "), "{err}");
+    let (code, _, err) = switchboard(&[
+        "plugin",
+        "upload",
+        example,
+        "--tenant",
+        "nobody",
+        "--name",
+        "chat",
+        "--version",
+        "1.0.0",
+        "--data-dir",
+        data,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no tenant with slug or id `nobody`"), "{err}");
+}

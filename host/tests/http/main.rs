@@ -9,6 +9,7 @@ mod harness;
 mod isolation;
 mod mock;
 mod platform;
+mod plugins;
 mod shared;
 mod telegram;
 mod twilio;

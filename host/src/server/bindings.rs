@@ -1,0 +1,328 @@
+//! A channel's plugin bindings through the API: what channel creation
+//! accepts (references with a version, guardrail failure policies), how a
+//! channel shows them, and `activate` / `rollback` of a plugin's version.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Tenant;
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use crate::pipeline::CatalogError;
+use crate::runtime::World;
+use crate::storage::{ChannelRecord, OnFailure, PinnedVersion, PluginBinding, Slot, StorageError};
+
+/// The guardrail every channel has; it never fails open, because a lost
+/// opt-out is a compliance failure, not a degraded reply.
+const CONSENT: &str = "consent";
+
+/// A guardrail entry of channel creation: a reference, or a reference with
+/// its failure policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum GuardrailEntry {
+    Reference(String),
+    Bound {
+        plugin: String,
+        #[serde(default)]
+        on_failure: OnFailure,
+    },
+}
+
+impl GuardrailEntry {
+    pub fn reference(&self) -> &str {
+        match self {
+            GuardrailEntry::Reference(r) | GuardrailEntry::Bound { plugin: r, .. } => r,
+        }
+    }
+
+    fn on_failure(&self) -> OnFailure {
+        match self {
+            GuardrailEntry::Reference(_) => OnFailure::FailClosed,
+            GuardrailEntry::Bound { on_failure, .. } => *on_failure,
+        }
+    }
+}
+
+/// The bindings a new channel asks for, each checked: it must name a
+/// first-party plugin or one of the tenant's own (another tenant's is "not
+/// found"), of the right world. `guardrails` already includes consent.
+pub(crate) async fn bindings_for_new_channel(
+    state: &AppState,
+    tenant_id: &str,
+    adapter: &str,
+    guardrails: &[GuardrailEntry],
+) -> Result<Vec<PluginBinding>, ApiError> {
+    let mut out = vec![bind(state, tenant_id, Slot::Adapter, adapter).await?];
+    for g in guardrails {
+        let mut b = bind(state, tenant_id, Slot::Guardrail, g.reference()).await?;
+        if g.on_failure() == OnFailure::FailOpen && b.plugin == CONSENT {
+            return Err(ApiError::unprocessable(
+                "fail_open_refused",
+                "the consent guardrail always fails closed",
+            ));
+        }
+        b.on_failure = g.on_failure();
+        out.push(b);
+    }
+    Ok(out)
+}
+
+async fn bind(
+    state: &AppState,
+    tenant_id: &str,
+    slot: Slot,
+    reference: &str,
+) -> Result<PluginBinding, ApiError> {
+    let p = &state.pipeline;
+    let binding = p
+        .catalog
+        .binding_for(&p.db, tenant_id, slot, reference)
+        .await
+        .map_err(|e| catalog_error(e, reference))?;
+    let plugin = p
+        .catalog
+        .resolve_binding(&p.db, &p.runtime, tenant_id, &binding)
+        .await
+        .map_err(|e| catalog_error(e, reference))?;
+    check_world(reference, plugin.detected.world, slot)?;
+    Ok(binding)
+}
+
+fn world_of(slot: Slot) -> World {
+    match slot {
+        Slot::Adapter => World::ChannelAdapter,
+        Slot::Guardrail => World::Guardrail,
+    }
+}
+
+fn check_world(reference: &str, actual: World, slot: Slot) -> Result<(), ApiError> {
+    let expected = world_of(slot);
+    if actual == expected {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        "wrong_world",
+        format!("`{reference}` is a {actual} plugin; a {expected} is needed here"),
+    ))
+}
+
+fn catalog_error(e: CatalogError, reference: &str) -> ApiError {
+    match e {
+        CatalogError::NotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "plugin_not_found",
+            format!("`{reference}` is neither a first-party plugin nor one of your plugins"),
+        ),
+        CatalogError::Storage(e) => e.into(),
+        CatalogError::Plugin(e) => ApiError::unprocessable(
+            "plugin_invalid",
+            format!("`{reference}` cannot be loaded: {e}"),
+        ),
+    }
+}
+
+/// The channel's bindings as the API shows them, with the version each
+/// runs now (what `latest` resolves to at this moment).
+pub(crate) async fn bindings_json(state: &AppState, ch: &ChannelRecord) -> Vec<Value> {
+    let p = &state.pipeline;
+    let mut out = Vec::with_capacity(ch.bindings.len());
+    for b in &ch.bindings {
+        let current = p
+            .catalog
+            .current_version(&p.db, &ch.tenant_id, b)
+            .await
+            .ok()
+            .flatten();
+        out.push(json!({
+            "slot": b.slot,
+            "plugin": b.plugin,
+            "version": current.map(|c| c.version),
+            "pinned": b.pinned.is_some(),
+            "first_party": p.catalog.is_first_party(&b.plugin) && b.pinned.is_none(),
+            "previous_version": b.previous.as_ref().map(|v| v.version.clone()),
+            "on_failure": b.on_failure,
+        }));
+    }
+    out
+}
+
+/// A channel as the API shows it, with its bindings.
+pub(crate) async fn channel_view(state: &AppState, ch: &ChannelRecord) -> Value {
+    let mut v = super::api::channel_json(state, ch);
+    v["bindings"] = json!(bindings_json(state, ch).await);
+    v
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Activate {
+    version: String,
+}
+
+/// Pin every binding of plugin `name` on the channel to `version`,
+/// remembering what each ran before.
+#[utoipa::path(post, path = "/v1/channels/{id}/plugins/{name}/activate", tag = "plugins", params(("id" = String, Path, description = "Channel id"), ("name" = String, Path, description = "Plugin name")), request_body = Activate, responses((status = 200, description = "The channel with its bindings", body = Object), (status = 404, body = Object), (status = 409, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((channel_id, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Activate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let p = &state.pipeline;
+    let target = match p
+        .db
+        .get_plugin_version(&tenant.id, &name, &body.version)
+        .await
+    {
+        Ok(r) => r,
+        Err(StorageError::NotFound(_)) => {
+            // Which one is missing decides the status: no such plugin is
+            // "not found", a missing version of a known plugin is invalid.
+            if p.db.plugin_versions(&tenant.id, &name).await?.is_empty() {
+                return Err(plugin_not_found(&name));
+            }
+            return Err(ApiError::unprocessable(
+                "version_not_found",
+                format!("`{name}` has no version `{}`", body.version),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let to = PinnedVersion {
+        version: target.version.clone(),
+        plugin_id: target.id.clone(),
+    };
+    change(
+        &state,
+        &tenant.id,
+        &channel_id,
+        &name,
+        "plugin.activate",
+        |_| Ok(to.clone()),
+    )
+    .await
+}
+
+/// Return every binding of plugin `name` on the channel to the version it
+/// ran before the last activation (or rollback).
+#[utoipa::path(post, path = "/v1/channels/{id}/plugins/{name}/rollback", tag = "plugins", params(("id" = String, Path, description = "Channel id"), ("name" = String, Path, description = "Plugin name")), responses((status = 200, description = "The channel with its bindings", body = Object), (status = 404, body = Object), (status = 409, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((channel_id, name)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    change(
+        &state,
+        &tenant.id,
+        &channel_id,
+        &name,
+        "plugin.rollback",
+        |b| {
+            b.previous.clone().ok_or_else(|| {
+                ApiError::unprocessable(
+                    "no_previous_version",
+                    format!("the binding of `{}` has no previous version", b.plugin),
+                )
+            })
+        },
+    )
+    .await
+}
+
+/// Re-pin the bindings of `name` to what `to` picks, check the world, store
+/// it (retrying if a concurrent change won), audit, and make this replica's
+/// next webhook use it.
+async fn change(
+    state: &AppState,
+    tenant_id: &str,
+    channel_id: &str,
+    name: &str,
+    action: &str,
+    to: impl Fn(&PluginBinding) -> Result<PinnedVersion, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let p = &state.pipeline;
+    if p.catalog.is_first_party(name) {
+        return Err(ApiError::unprocessable(
+            "first_party",
+            format!("`{name}` is a first-party plugin; it has one version"),
+        ));
+    }
+    for _ in 0..3 {
+        let ch = p.db.get_channel(tenant_id, channel_id, &p.secrets).await?;
+        let mut bindings = ch.bindings.clone();
+        let mut changes = Vec::new();
+        for b in bindings.iter_mut().filter(|b| b.plugin == name) {
+            let before = p
+                .catalog
+                .current_version(&p.db, tenant_id, b)
+                .await
+                .map_err(|e| catalog_error(e, name))?;
+            let after = to(b)?;
+            let plugin = p
+                .catalog
+                .resolve_binding(
+                    &p.db,
+                    &p.runtime,
+                    tenant_id,
+                    &PluginBinding {
+                        pinned: Some(after.clone()),
+                        ..b.clone()
+                    },
+                )
+                .await
+                .map_err(|e| catalog_error(e, name))?;
+            check_world(
+                &format!("{name}@{}", after.version),
+                plugin.detected.world,
+                b.slot,
+            )?;
+            changes.push(json!({
+                "slot": b.slot,
+                "before": before.as_ref().map(|v| &v.version),
+                "after": after.version,
+            }));
+            b.previous = before;
+            b.pinned = Some(after);
+        }
+        if changes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "binding_not_found",
+                format!("the channel has no binding of `{name}`"),
+            ));
+        }
+        let detail = json!({ "plugin": name, "changes": changes });
+        if p.db
+            .update_bindings(
+                tenant_id,
+                channel_id,
+                &ch.bindings,
+                &bindings,
+                action,
+                &detail,
+            )
+            .await?
+        {
+            p.channels.invalidate(channel_id);
+            let ch = p.db.get_channel(tenant_id, channel_id, &p.secrets).await?;
+            return Ok(Json(channel_view(state, &ch).await));
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "the channel's bindings changed concurrently; retry",
+    ))
+}
+
+fn plugin_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "plugin_not_found",
+        format!("`{name}` is not one of your plugins"),
+    )
+}
