@@ -15,14 +15,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::orchestrator::{Responder, RetryPolicy};
 use crate::outbound::OutboundPolicy;
 use crate::pipeline::delivery::Sender;
 use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
-use crate::secrets::SecretBox;
+use crate::secrets::{Keyring, MasterKey};
 use crate::storage::{Db, InboundWriter, SqlKv};
 use crate::worker::{WorkerConfig, Workers};
 
@@ -34,7 +34,7 @@ pub use error::ApiError;
 pub struct ServerConfig {
     /// Address to bind.
     pub listen: SocketAddr,
-    /// Data directory (SQLite file, secret key, admin token, component cache).
+    /// Data directory (SQLite file, master key, admin token, component cache).
     pub data_dir: PathBuf,
     /// Database URL; `None` means SQLite in the data directory.
     pub database_url: Option<String>,
@@ -53,10 +53,11 @@ pub struct ServerConfig {
     pub outbound: OutboundPolicy,
     /// Retries of responder (LLM) calls within one job attempt.
     pub responder_retry: RetryPolicy,
-    /// The key sealing secrets at rest; default: `SWITCHBOARD_SECRET_KEY`
-    /// or the data directory's key file. Replicas sharing a database must
-    /// share it.
-    pub secret_key: Option<[u8; 32]>,
+    /// The master key wrapping the tenants' data keys; default:
+    /// `SWITCHBOARD_MASTER_KEY`, or (embedded SQLite only) the data
+    /// directory's `master.key`. Replicas sharing a database must share it.
+    /// (`MasterKey`'s `Debug` shows its id only, so this config can be logged.)
+    pub master_key: Option<MasterKey>,
 }
 
 impl ServerConfig {
@@ -73,7 +74,7 @@ impl ServerConfig {
             workers: WorkerConfig::default(),
             outbound: OutboundPolicy::from_env(),
             responder_retry: RetryPolicy::default(),
-            secret_key: None,
+            master_key: None,
         }
     }
 }
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhooks/shared/{adapter}", post(webhooks::shared_webhook))
         .route("/v1/admin/tenants", post(api::create_tenant))
+        .route("/v1/admin/tenants/{id}", delete(api::delete_tenant))
         .route(
             "/v1/channels",
             post(api::create_channel).get(api::list_channels),
@@ -194,16 +196,24 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .database_url
         .clone()
         .unwrap_or_else(|| crate::storage::default_url(&config.data_dir));
+    // The master key first: a replica without one must not even migrate.
+    let master = match config.master_key.clone() {
+        Some(key) => key,
+        None => {
+            let dialect = crate::storage::Dialect::of_url(&url).ok_or_else(|| {
+                anyhow::anyhow!("unsupported database URL (use sqlite://… or postgres://…)")
+            })?;
+            MasterKey::resolve(&config.data_dir, dialect)?
+        }
+    };
     let db = Db::connect(&url)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
     db.migrate()
         .await
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
-    let secrets = match &config.secret_key {
-        Some(key) => SecretBox::from_key(key),
-        None => SecretBox::load_or_create(&config.data_dir)?,
-    };
+    let secrets = Keyring::new(db.clone(), master);
+    secrets.check_master_key().await?;
     let (admin_token, admin_token_generated) =
         auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 

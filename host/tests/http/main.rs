@@ -8,6 +8,7 @@ mod guardrails;
 mod harness;
 mod isolation;
 mod mock;
+mod secrets;
 mod shared;
 mod telegram;
 mod twilio;
