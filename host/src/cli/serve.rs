@@ -14,6 +14,8 @@ use crate::storage::Db;
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Data directory: SQLite database, keys, compiled-component cache.
+    /// Secrets are encrypted under a master key from SWITCHBOARD_MASTER_KEY
+    /// (required with PostgreSQL), else from master.key in this directory.
     #[arg(
         long,
         env = "SWITCHBOARD_DATA_DIR",
