@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use super::serve::DataArgs;
 use crate::pipeline::PluginCatalog;
 use crate::runtime::{PluginRuntime, RuntimeOptions};
-use crate::secrets::SecretBox;
 
 /// `tenant` subcommands.
 #[derive(Debug, Subcommand)]
@@ -97,7 +96,7 @@ pub fn channel(cmd: ChannelCommand) -> anyhow::Result<ExitCode> {
                 args.tenant
             );
         }
-        let secrets = SecretBox::load_or_create(&args.data.data_dir)?;
+        let secrets = args.data.keyring(&db).await?;
         // The catalog knows what each adapter declares (its compiled
         // components are cached in the data directory after the first run).
         let runtime = PluginRuntime::new(RuntimeOptions {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod keys;
 mod plugin;
 mod serve;
 mod upload;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Manage channels.
     #[command(subcommand)]
     Channel(admin::ChannelCommand),
+    /// Manage the master key that wraps the tenants' data keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Inspect and run plugin components without a server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => serve::migrate(args),
         Command::Tenant(cmd) => admin::tenant(cmd),
         Command::Channel(cmd) => admin::channel(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Plugin(cmd) => plugin::run(cmd),
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::secrets::{Keyring, MasterKey};
 use crate::server::{ServerConfig, start};
 use crate::storage::Db;
 
@@ -13,6 +14,8 @@ use crate::storage::Db;
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Data directory: SQLite database, keys, compiled-component cache.
+    /// Secrets are encrypted under a master key from SWITCHBOARD_MASTER_KEY
+    /// (required with PostgreSQL), else from master.key in this directory.
     #[arg(
         long,
         env = "SWITCHBOARD_DATA_DIR",
@@ -41,6 +44,15 @@ impl DataArgs {
             .await
             .map_err(|e| anyhow::anyhow!("migrating: {e:#}"))?;
         Ok(db)
+    }
+
+    /// The keyring for `db`, under the master key this data directory and
+    /// database call for (see `crate::secrets::MasterKey::resolve`).
+    pub async fn keyring(&self, db: &Db) -> anyhow::Result<Keyring> {
+        let master = MasterKey::resolve(&self.data_dir, db.dialect())?;
+        let keyring = Keyring::new(db.clone(), master);
+        keyring.check_master_key().await?;
+        Ok(keyring)
     }
 }
 

@@ -31,7 +31,7 @@ use std::time::Instant;
 use crate::domain::{HttpRequest, HttpResponse};
 use crate::kv::KvStore;
 use crate::runtime::PluginRuntime;
-use crate::secrets::SecretBox;
+use crate::secrets::Keyring;
 use crate::storage::{Db, InboundOutcome, InboundWriter};
 
 pub use catalog::{CatalogError, PluginCatalog};
@@ -45,7 +45,7 @@ pub struct Pipeline {
     pub db: Db,
     pub runtime: Arc<PluginRuntime>,
     pub catalog: Arc<PluginCatalog>,
-    pub secrets: SecretBox,
+    pub secrets: Keyring,
     pub kv: Arc<dyn KvStore>,
     /// Group-commit writer for stage 4.
     pub writer: InboundWriter,

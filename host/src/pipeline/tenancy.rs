@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::catalog::{CatalogError, PluginCatalog};
 use super::error::{Stage, WebhookError};
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
-use crate::secrets::SecretBox;
+use crate::secrets::Keyring;
 use crate::storage::{ChannelRecord, Db, OnFailure, Slot};
 
 /// A resolved channel with its adapter and guardrail components.
@@ -45,7 +45,7 @@ impl ChannelCache {
     async fn get(
         &self,
         db: &Db,
-        secrets: &SecretBox,
+        secrets: &Keyring,
         channel_id: &str,
     ) -> Result<Option<ChannelRecord>, WebhookError> {
         if let Some((at, rec)) = self.entries.lock().get(channel_id)
@@ -64,11 +64,19 @@ impl ChannelCache {
         entries.insert(channel_id.to_string(), (Instant::now(), rec.clone()));
         Ok(rec)
     }
+
+    /// Drop a tenant's channels (after its deletion), so none of them is
+    /// served from here with its configuration still opened.
+    pub fn forget_tenant(&self, tenant_id: &str) {
+        self.entries
+            .lock()
+            .retain(|_, (_, rec)| rec.as_ref().is_none_or(|c| c.tenant_id != tenant_id));
+    }
 }
 
 pub async fn resolve(
     db: &Db,
-    secrets: &SecretBox,
+    secrets: &Keyring,
     catalog: &PluginCatalog,
     runtime: &PluginRuntime,
     cache: &ChannelCache,

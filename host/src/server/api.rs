@@ -78,6 +78,23 @@ pub async fn create_tenant(
     ))
 }
 
+/// `DELETE /v1/admin/tenants/{id}`: the tenant is marked deleted, its
+/// channels and API keys stop working, and its data key is destroyed, so
+/// every secret it stored becomes unreadable (crypto-shredding).
+#[utoipa::path(delete, path = "/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path, description = "Tenant id")), responses((status = 204, description = "Deleted; its data key destroyed"), (status = 401, body = Object), (status = 404, body = Object)), security(("admin_token" = [])))]
+pub async fn delete_tenant(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let p = &state.pipeline;
+    p.db.delete_tenant(&id, "admin").await?;
+    // This replica forgets at once; others within their cache lifetimes.
+    p.secrets.forget(&id);
+    p.channels.forget_tenant(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Slugs appear in URLs and logs: lowercase letters, digits and dashes.
 pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&slug.len())

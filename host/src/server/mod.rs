@@ -28,7 +28,7 @@ use crate::outbound::OutboundPolicy;
 use crate::pipeline::delivery::Sender;
 use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
-use crate::secrets::SecretBox;
+use crate::secrets::{Keyring, MasterKey};
 use crate::storage::{Db, InboundWriter, SqlKv};
 use crate::worker::{WorkerConfig, Workers};
 
@@ -42,7 +42,7 @@ pub use plugins::upload as upload_plugin;
 pub struct ServerConfig {
     /// Address to bind.
     pub listen: SocketAddr,
-    /// Data directory (SQLite file, secret key, admin token, component cache).
+    /// Data directory (SQLite file, master key, admin token, component cache).
     pub data_dir: PathBuf,
     /// Database URL; `None` means SQLite in the data directory.
     pub database_url: Option<String>,
@@ -65,10 +65,11 @@ pub struct ServerConfig {
     pub responder_retry: RetryPolicy,
     /// How often the retention sweeper runs (`None`: never).
     pub retention_interval: Option<std::time::Duration>,
-    /// The key sealing secrets at rest; default: `SWITCHBOARD_SECRET_KEY`
-    /// or the data directory's key file. Replicas sharing a database must
-    /// share it.
-    pub secret_key: Option<[u8; 32]>,
+    /// The master key wrapping the tenants' data keys; default:
+    /// `SWITCHBOARD_MASTER_KEY`, or (embedded SQLite only) the data
+    /// directory's `master.key`. Replicas sharing a database must share it.
+    /// (`MasterKey`'s `Debug` shows its id only, so this config can be logged.)
+    pub master_key: Option<MasterKey>,
 }
 
 impl ServerConfig {
@@ -86,8 +87,8 @@ impl ServerConfig {
             workers: WorkerConfig::default(),
             outbound: OutboundPolicy::from_env(),
             responder_retry: RetryPolicy::default(),
-            secret_key: None,
             retention_interval: Some(std::time::Duration::from_secs(3600)),
+            master_key: None,
         }
     }
 }
@@ -192,16 +193,24 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .database_url
         .clone()
         .unwrap_or_else(|| crate::storage::default_url(&config.data_dir));
+    // The master key first: a replica without one must not even migrate.
+    let master = match config.master_key.clone() {
+        Some(key) => key,
+        None => {
+            let dialect = crate::storage::Dialect::of_url(&url).ok_or_else(|| {
+                anyhow::anyhow!("unsupported database URL (use sqlite://… or postgres://…)")
+            })?;
+            MasterKey::resolve(&config.data_dir, dialect)?
+        }
+    };
     let db = Db::connect(&url)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
     db.migrate()
         .await
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
-    let secrets = match &config.secret_key {
-        Some(key) => SecretBox::from_key(key),
-        None => SecretBox::load_or_create(&config.data_dir)?,
-    };
+    let secrets = Keyring::new(db.clone(), master);
+    secrets.check_master_key().await?;
     let (admin_token, admin_token_generated) =
         auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::bindings::{PluginBinding, bindings_of};
 use super::tenants::audit;
 use super::{Db, StorageError, now_ms};
-use crate::secrets::SecretBox;
+use crate::secrets::{Keyring, Purpose};
 
 /// What a tenant asks for.
 #[derive(Debug, Clone)]
@@ -29,8 +29,9 @@ pub struct NewChannel {
     pub bindings: Vec<PluginBinding>,
 }
 
-/// A channel as stored, with its configuration opened.
-#[derive(Debug, Clone, Serialize)]
+/// A channel as stored, with its configuration opened. `Debug` lists the
+/// configuration's keys, never its values.
+#[derive(Clone, Serialize)]
 pub struct ChannelRecord {
     pub id: String,
     pub tenant_id: String,
@@ -47,6 +48,21 @@ pub struct ChannelRecord {
     pub created_at: i64,
 }
 
+impl std::fmt::Debug for ChannelRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("adapter", &self.adapter)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("guardrails", &self.guardrails)
+            .field("persona_id", &self.persona_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The channel columns, then a literal tail (sqlx only takes literal SQL).
 macro_rules! select {
     ($tail:literal) => {
@@ -60,7 +76,7 @@ impl Db {
         &self,
         tenant_id: &str,
         ch: &NewChannel,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<ChannelRecord, StorageError> {
         let id = ch.id.clone();
         let now = now_ms();
@@ -71,6 +87,15 @@ impl Db {
             .then(|| serde_json::to_string(&ch.bindings))
             .transpose()
             .map_err(|e| StorageError::Internal(e.into()))?;
+        // Sealed before the transaction: a tenant's first seal writes its
+        // data key, and SQLite has one writer connection.
+        let sealed = secrets
+            .seal(
+                tenant_id,
+                Purpose::ChannelConfig { channel_id: &id },
+                &config_json,
+            )
+            .await?;
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at, route_key, bindings) \
@@ -80,7 +105,7 @@ impl Db {
         .bind(tenant_id)
         .bind(&ch.name)
         .bind(&ch.adapter)
-        .bind(secrets.seal(&config_json))
+        .bind(sealed)
         .bind(serde_json::to_string(&keys).unwrap_or_default())
         .bind(serde_json::to_string(&ch.guardrails).unwrap_or_default())
         .bind(now)
@@ -124,13 +149,17 @@ impl Db {
     pub async fn list_channels(
         &self,
         tenant_id: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<Vec<ChannelRecord>, StorageError> {
         let rows = sqlx::query(select!("WHERE tenant_id = $1 ORDER BY created_at, id"))
             .bind(tenant_id)
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(|r| channel_from_row(r, secrets)).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(channel_from_row(r, secrets).await?);
+        }
+        Ok(out)
     }
 
     /// One of the tenant's channels.
@@ -138,7 +167,7 @@ impl Db {
         &self,
         tenant_id: &str,
         id: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<ChannelRecord, StorageError> {
         let row = sqlx::query(select!("WHERE tenant_id = $1 AND id = $2"))
             .bind(tenant_id)
@@ -146,7 +175,7 @@ impl Db {
             .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound("channel"))?;
-        channel_from_row(&row, secrets)
+        channel_from_row(&row, secrets).await
     }
 
     /// The active channel of `adapter` whose routing key is `key` (shared
@@ -155,7 +184,7 @@ impl Db {
         &self,
         adapter: &str,
         key: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<Option<ChannelRecord>, StorageError> {
         let row = sqlx::query(select!(
             "WHERE adapter = $1 AND route_key = $2 AND status = 'active'"
@@ -164,7 +193,10 @@ impl Db {
         .bind(key)
         .fetch_optional(&self.read)
         .await?;
-        row.map(|r| channel_from_row(&r, secrets)).transpose()
+        match row {
+            Some(r) => Ok(Some(channel_from_row(&r, secrets).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The channel a webhook addresses, whoever owns it: the tenant comes
@@ -172,25 +204,42 @@ impl Db {
     pub async fn channel_for_webhook(
         &self,
         id: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<Option<ChannelRecord>, StorageError> {
         let row = sqlx::query(select!("WHERE id = $1 AND status = 'active'"))
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
-        row.map(|r| channel_from_row(&r, secrets)).transpose()
+        match row {
+            Some(r) => Ok(Some(channel_from_row(&r, secrets).await?)),
+            None => Ok(None),
+        }
     }
 }
 
-fn channel_from_row(
+/// The tenant and channel come from the row itself, so a configuration
+/// sealed for another channel or tenant does not open here.
+async fn channel_from_row(
     r: &sqlx::any::AnyRow,
-    secrets: &SecretBox,
+    secrets: &Keyring,
 ) -> Result<ChannelRecord, StorageError> {
+    let id: String = r.get("id");
+    let tenant_id: String = r.get("tenant_id");
     let sealed: Vec<u8> = r.get("config_enc");
     let opened = secrets
-        .open(&sealed)
-        .map_err(|e| StorageError::Internal(e.into()))?;
-    let config = serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?;
+        .open(
+            &tenant_id,
+            Purpose::ChannelConfig { channel_id: &id },
+            &sealed,
+        )
+        .await?;
+    // serde_json's error would quote the offending input: keep only its kind.
+    let config = serde_json::from_slice(&opened).map_err(|e| {
+        StorageError::Internal(anyhow::anyhow!(
+            "channel configuration is not a JSON map ({:?})",
+            e.classify()
+        ))
+    })?;
     let guardrails: String = r.get("guardrails");
     let guardrails: Vec<String> = serde_json::from_str(&guardrails).unwrap_or_default();
     let adapter: String = r.get("adapter");
@@ -198,8 +247,8 @@ fn channel_from_row(
     Ok(ChannelRecord {
         bindings: bindings_of(stored.as_deref(), &adapter, &guardrails),
         config: Arc::new(config),
-        id: r.get("id"),
-        tenant_id: r.get("tenant_id"),
+        id,
+        tenant_id,
         name: r.get("name"),
         adapter,
         guardrails,

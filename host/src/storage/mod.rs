@@ -15,6 +15,7 @@ mod plugins;
 mod replies;
 mod retention;
 mod sends;
+mod tenant_keys;
 mod tenants;
 mod writer;
 
@@ -98,6 +99,19 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("2067" | "1555" | "23505")))
 }
 
+impl Dialect {
+    /// The dialect a database URL names, if supported.
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// The database handle. SQLite gets one writer connection (writes queue in
 /// the pool instead of spinning in SQLite's busy handler) and several
 /// readers; PostgreSQL uses one pool for both.
@@ -131,11 +145,7 @@ impl Db {
     /// Connect to `url` (`sqlite://…` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Db, StorageError> {
         sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
-        } else {
+        let Some(dialect) = Dialect::of_url(url) else {
             return Err(StorageError::Internal(anyhow::anyhow!(
                 "unsupported database URL (use sqlite://… or postgres://…)"
             )));

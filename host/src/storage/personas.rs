@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::tenants::audit;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
-use crate::secrets::SecretBox;
+use crate::secrets::{Keyring, Purpose};
 
 /// The non-secret persona fields, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +31,9 @@ pub struct PersonaSpec {
     pub persona: Option<String>,
 }
 
-/// A persona with its responder opened.
-#[derive(Debug, Clone)]
+/// A persona with its responder opened. `Debug` shows the responder's
+/// kind only (it may hold an API key).
+#[derive(Clone)]
 pub struct PersonaRecord {
     pub id: String,
     pub name: String,
@@ -41,6 +42,17 @@ pub struct PersonaRecord {
     pub responder: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl std::fmt::Debug for PersonaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonaRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("spec", &self.spec)
+            .field("responder", &kind_of(&self.responder))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Db {
@@ -52,10 +64,13 @@ impl Db {
         name: &str,
         spec: &PersonaSpec,
         responder: &serde_json::Value,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<PersonaRecord, StorageError> {
         let id = new_id("ps");
         let now = now_ms();
+        // Sealed before the transaction: a tenant's first seal writes its
+        // data key, and SQLite has one writer connection.
+        let sealed = seal_responder(secrets, tenant_id, &id, responder).await?;
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO personas (id, tenant_id, name, spec, responder_enc, responder_kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -64,7 +79,7 @@ impl Db {
         .bind(tenant_id)
         .bind(name)
         .bind(to_json(spec)?)
-        .bind(secrets.seal(responder.to_string().as_bytes()))
+        .bind(sealed)
         .bind(kind_of(responder))
         .bind(now)
         .execute(&mut *tx)
@@ -103,17 +118,18 @@ impl Db {
         name: &str,
         spec: &PersonaSpec,
         responder: &serde_json::Value,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<PersonaRecord, StorageError> {
         let before = self.get_persona(tenant_id, id, secrets).await?;
         let now = now_ms();
+        let sealed = seal_responder(secrets, tenant_id, id, responder).await?;
         let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
             "UPDATE personas SET name = $1, spec = $2, responder_enc = $3, responder_kind = $4, updated_at = $5 WHERE id = $6 AND tenant_id = $7",
         )
         .bind(name)
         .bind(to_json(spec)?)
-        .bind(secrets.seal(responder.to_string().as_bytes()))
+        .bind(sealed)
         .bind(kind_of(responder))
         .bind(now)
         .bind(id)
@@ -153,7 +169,7 @@ impl Db {
         &self,
         tenant_id: &str,
         id: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<PersonaRecord, StorageError> {
         let row = sqlx::query("SELECT id, name, spec, responder_enc, created_at, updated_at FROM personas WHERE id = $1 AND tenant_id = $2")
             .bind(id)
@@ -161,20 +177,24 @@ impl Db {
             .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound("persona"))?;
-        persona_from(&row, secrets)
+        persona_from(&row, tenant_id, secrets).await
     }
 
     /// The tenant's personas, by name.
     pub async fn list_personas(
         &self,
         tenant_id: &str,
-        secrets: &SecretBox,
+        secrets: &Keyring,
     ) -> Result<Vec<PersonaRecord>, StorageError> {
         let rows = sqlx::query("SELECT id, name, spec, responder_enc, created_at, updated_at FROM personas WHERE tenant_id = $1 ORDER BY name LIMIT 500")
             .bind(tenant_id)
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(|r| persona_from(r, secrets)).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(persona_from(r, tenant_id, secrets).await?);
+        }
+        Ok(out)
     }
 
     /// Bind a persona (or none) to one of the tenant's channels. The persona
@@ -231,20 +251,51 @@ fn kind_of(responder: &serde_json::Value) -> String {
     responder["kind"].as_str().unwrap_or("unknown").to_string()
 }
 
-fn persona_from(
+async fn seal_responder(
+    secrets: &Keyring,
+    tenant_id: &str,
+    persona_id: &str,
+    responder: &serde_json::Value,
+) -> Result<Vec<u8>, StorageError> {
+    Ok(secrets
+        .seal(
+            tenant_id,
+            Purpose::PersonaResponder { persona_id },
+            responder.to_string().as_bytes(),
+        )
+        .await?)
+}
+
+async fn persona_from(
     row: &sqlx::any::AnyRow,
-    secrets: &SecretBox,
+    tenant_id: &str,
+    secrets: &Keyring,
 ) -> Result<PersonaRecord, StorageError> {
+    let id: String = row.get("id");
     let spec: String = row.get("spec");
     let sealed: Vec<u8> = row.get("responder_enc");
-    let opened = secrets.open(&sealed).map_err(|e| {
-        StorageError::Internal(anyhow::anyhow!("opening a persona's responder: {e}"))
+    let opened = secrets
+        .open(
+            tenant_id,
+            Purpose::PersonaResponder { persona_id: &id },
+            &sealed,
+        )
+        .await
+        .map_err(|e| {
+            StorageError::Internal(anyhow::anyhow!("opening a persona's responder: {e}"))
+        })?;
+    // serde_json's error would quote the offending input: keep only its kind.
+    let responder = serde_json::from_slice(&opened).map_err(|e| {
+        StorageError::Internal(anyhow::anyhow!(
+            "persona responder is not JSON ({:?})",
+            e.classify()
+        ))
     })?;
     Ok(PersonaRecord {
-        id: row.get("id"),
+        id,
         name: row.get("name"),
         spec: serde_json::from_str(&spec).map_err(|e| StorageError::Internal(e.into()))?,
-        responder: serde_json::from_slice(&opened).map_err(|e| StorageError::Internal(e.into()))?,
+        responder,
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cli_demo;
+mod cli_keys;
 mod cli_serve;
 mod common;
 mod example_adapter;

@@ -79,8 +79,8 @@ impl TestServer {
             config.database_url = Some(url);
         }
         // Servers of one test run share the PostgreSQL database like
-        // replicas do, and so a secret key: any worker may run any job.
-        config.secret_key = Some([7u8; 32]);
+        // replicas do, and so a master key: any worker may run any job.
+        config.master_key = Some(switchboard::secrets::MasterKey::from_bytes([7u8; 32]));
         // Mock providers listen on loopback; retries are fast in tests.
         config.outbound = switchboard::outbound::OutboundPolicy::parse("127.0.0.1:*");
         config.workers.poll_interval = std::time::Duration::from_millis(20);

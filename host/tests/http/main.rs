@@ -10,6 +10,7 @@ mod isolation;
 mod mock;
 mod platform;
 mod plugins;
+mod secrets;
 mod shared;
 mod telegram;
 mod twilio;
