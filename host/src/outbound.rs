@@ -186,16 +186,23 @@ impl OutboundPolicy {
     }
 }
 
-/// A client builder for calls to providers and LLM APIs: rustls (ring) with
-/// the platform's roots; no redirects and no proxy (either would connect
-/// somewhere the policy did not check); every resolved address vetted again
-/// at connect time; bounded connect time; pooled connections.
-pub fn http_client_builder(policy: &OutboundPolicy) -> reqwest::ClientBuilder {
+/// Make rustls use the ring provider process-wide. reqwest is built without
+/// a default provider (aws-lc needs cmake), so any `reqwest::Client` in the
+/// process needs this first; it is idempotent.
+pub fn install_tls_provider() {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         // Fails only when another provider is already installed: fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// A client builder for calls to providers and LLM APIs: rustls (ring) with
+/// the platform's roots; no redirects and no proxy (either would connect
+/// somewhere the policy did not check); every resolved address vetted again
+/// at connect time; bounded connect time; pooled connections.
+pub fn http_client_builder(policy: &OutboundPolicy) -> reqwest::ClientBuilder {
+    install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(5))

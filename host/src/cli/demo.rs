@@ -186,6 +186,7 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("STOP, START and HELP work as on a real number. Ctrl-D quits.");
     println!();
 
+    crate::outbound::install_tls_provider();
     let http = reqwest::Client::new();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();

@@ -114,6 +114,23 @@ pub(crate) fn skips_failure(
     fail_open.contains(name) && !matches!(error, PluginError::Unavailable(_))
 }
 
+/// Messages of a channel without a persona wait for a human: stored, with
+/// no processing job (fixed guardrail answers such as HELP still go out).
+pub fn without_persona(items: Vec<InboundItem>, binding: &Binding) -> Vec<InboundItem> {
+    if binding.channel.persona_id.is_some() {
+        return items;
+    }
+    items
+        .into_iter()
+        .map(|item| match item {
+            InboundItem::Message(m, Disposition::Accept) => {
+                InboundItem::Message(m, Disposition::Inbox)
+            }
+            other => other,
+        })
+        .collect()
+}
+
 fn accept(event: Event) -> InboundItem {
     match event {
         Event::Message(m) => {

@@ -142,6 +142,7 @@ impl Pipeline {
         let t = Instant::now();
         let items =
             guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
+        let items = guardrails::without_persona(items, &binding);
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();

@@ -111,6 +111,7 @@ impl Pipeline {
                 .collect();
             let items =
                 guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), mine).await?;
+            let items = guardrails::without_persona(items, &binding);
             batches.push((binding, items));
         }
         for (binding, items) in batches {

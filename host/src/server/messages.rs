@@ -69,6 +69,8 @@ pub async fn patch_channel(
             .db()
             .set_channel_persona(&tenant.id, "api", &id, persona.as_deref())
             .await?;
+        // The next webhook on this replica sees the new persona at once.
+        state.pipeline.channels.invalidate(&id);
     }
     let ch = state
         .db()

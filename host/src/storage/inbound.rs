@@ -14,6 +14,9 @@ use crate::domain::{ContactAddress, DeliveryStatus, InboundMessage, StatusUpdate
 pub enum Disposition {
     /// Store and process (possibly after a rewrite, already applied).
     Accept,
+    /// Store for a human: the channel has no persona, so there is nothing
+    /// to process (a persona bound later answers new messages, not these).
+    Inbox,
     /// Store as blocked, with the reason; the persona never sees it. A
     /// guardrail's `reply` (e.g. the HELP text) is sent instead.
     Blocked {
@@ -38,7 +41,7 @@ impl Disposition {
     /// The fixed answer a guardrail chose, if any.
     fn auto_reply(&self) -> Option<&str> {
         match self {
-            Disposition::Accept => None,
+            Disposition::Accept | Disposition::Inbox => None,
             Disposition::Blocked { reply, .. }
             | Disposition::OptOut { reply, .. }
             | Disposition::OptIn { reply, .. } => reply.as_deref(),

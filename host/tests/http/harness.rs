@@ -94,7 +94,10 @@ impl TestServer {
         TestServer {
             base: format!("http://{}", server.addr),
             admin_token: server.admin_token.clone(),
-            http: reqwest::Client::new(),
+            http: {
+                switchboard::outbound::install_tls_provider();
+                reqwest::Client::new()
+            },
             server: Some(server),
             _dir: dir,
         }

@@ -89,6 +89,8 @@ async fn run(cli: Cli) -> Result<bool> {
     // One client for everything: its pool keeps up to `concurrency` keep-alive
     // connections, so the timed phase measures requests, not TCP handshakes
     // (after the first one per worker).
+    // reqwest is built without a default TLS provider in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         // Loopback benchmarking must never be routed through an HTTP(S)_PROXY
         // from the environment.
