@@ -795,3 +795,67 @@ async fn the_model_sees_the_conversation_so_far(backend: Backend) {
     s.stop().await;
 }
 on_both!(the_model_sees_the_conversation_so_far);
+
+async fn a_failing_outbound_guardrail_blocks_unless_fail_open(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (_, key) = s.tenant("outbound-policy").await;
+    let flaky = std::fs::read(switchboard_artifacts::test_guests::FLAKY_GUARDRAIL).unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/plugins?name=flaky&version=1.0.0"))
+        .bearer_auth(&key)
+        .body(flaky)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // The persona's reply makes the guardrail trap (the inbound text does not).
+    let persona = static_persona(&s, &key, "this reply will explode").await;
+    let channel = |guardrail: Value| {
+        let pnid = format!(
+            "6{}",
+            u64::from_str_radix(&crate::harness::unique(), 16).unwrap()
+        );
+        json!({
+            "name": "wa", "adapter": "whatsapp-cloud", "persona_id": persona,
+            "config": { "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": pnid,
+                        "access_token": "EAAG-test", "api_base_url": format!("{}/v21.0", graph.base) },
+            "guardrails": [guardrail],
+        })
+    };
+    let (st, closed) = s
+        .post_json(&key, "/v1/channels", &channel(json!("flaky")))
+        .await;
+    assert_eq!(st, 201, "{closed}");
+    let closed = closed["id"].as_str().unwrap().to_string();
+    let (st, open) = s
+        .post_json(
+            &key,
+            "/v1/channels",
+            &channel(json!({ "plugin": "flaky", "on_failure": "fail-open" })),
+        )
+        .await;
+    assert_eq!(st, 201, "{open}");
+    let open = open["id"].as_str().unwrap().to_string();
+
+    s.post_signed(&closed, &wa_text("wamid.fc", "hi"), APP_SECRET)
+        .await;
+    let out = s.settled_outbound(&key, &closed, 1).await;
+    assert_eq!(out[0]["status"], "blocked", "{}", out[0]);
+    assert!(
+        out[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fail-closed"),
+        "{}",
+        out[0]
+    );
+    s.post_signed(&open, &wa_text("wamid.fo", "hi"), APP_SECRET)
+        .await;
+    let sent = graph.wait_for(1).await;
+    assert_eq!(sent.len(), 1, "only the fail-open channel sends");
+    assert_eq!(sent[0].json()["text"]["body"], "this reply will explode");
+    s.stop().await;
+}
+on_both!(a_failing_outbound_guardrail_blocks_unless_fail_open);
