@@ -38,7 +38,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            workers: 2,
+            workers: 4,
             poll_interval: Duration::from_millis(250),
             batch: 4,
             lease: Duration::from_secs(180),
@@ -131,20 +131,31 @@ impl Worker {
                 continue;
             }
             for job in jobs {
-                let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, tenant = %job.tenant_id, attempt = job.attempts);
-                // Each job on its own task: a bug that panics fails that
-                // job (it is retried after its lease), not this worker.
-                let worker = self.clone();
-                let id = job.id.clone();
-                let run = tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
-                if let Err(e) = run.await {
-                    tracing::error!(job = %id, error = %e, "job panicked; it will be retried when its lease expires");
+                // A reply's delivery job comes back leased to this worker
+                // and runs at once: no claim round trip, no poll delay.
+                let mut next = Some(job);
+                while let Some(job) = next.take() {
+                    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, tenant = %job.tenant_id, attempt = job.attempts);
+                    // Each job on its own task: a bug that panics fails that
+                    // job (it is retried after its lease), not this worker.
+                    let worker = self.clone();
+                    let id = job.id.clone();
+                    let run =
+                        tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
+                    match run.await {
+                        Ok(follow_up) => next = follow_up,
+                        Err(e) => {
+                            tracing::error!(job = %id, error = %e, "job panicked; it will be retried when its lease expires")
+                        }
+                    }
                 }
             }
         }
     }
 
-    async fn run_job(&self, job: Job) {
+    /// Run one job and record its outcome; returns the follow-up job, if
+    /// the outcome leased one to this worker.
+    async fn run_job(&self, job: Job) -> Option<Job> {
         let p = &self.pipeline;
         let outcome = match job.kind.as_str() {
             "inbound.process" => {
@@ -156,7 +167,7 @@ impl Worker {
                     Ok(false) => JobOutcome::LeaseLost,
                     Err(e) => {
                         tracing::warn!(job = %job.id, error = %e, "completing a delivered job failed; it will be retried and skip the sent parts");
-                        return;
+                        return None;
                     }
                 },
                 other => other,
@@ -168,14 +179,14 @@ impl Worker {
         crate::metrics::metrics().job(
             &job.kind,
             match &outcome {
-                JobOutcome::Done => "done",
+                JobOutcome::Done | JobOutcome::Then(_) => "done",
                 JobOutcome::Retry { .. } => "retry",
                 JobOutcome::Dead { .. } => "dead",
                 JobOutcome::LeaseLost => "lease_lost",
             },
         );
         let recorded = match &outcome {
-            JobOutcome::Done => Ok(true),
+            JobOutcome::Done | JobOutcome::Then(_) => Ok(true),
             JobOutcome::LeaseLost => Ok(false),
             JobOutcome::Retry { delay, error } => {
                 tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, delay_ms = delay.as_millis() as u64, %error, "job will be retried");
@@ -192,6 +203,10 @@ impl Worker {
                 tracing::info!(job = %job.id, "lease lost to another worker; leaving the job to it")
             }
             Err(e) => tracing::warn!(job = %job.id, error = %e, "recording a job outcome failed"),
+        }
+        match outcome {
+            JobOutcome::Then(next) => Some(next),
+            _ => None,
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Largest accepted plugin component upload, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = 16 << 20)]
     pub max_plugin_bytes: usize,
+    /// Background workers (replies and deliveries) in this process; 0 runs
+    /// none (another replica delivers).
+    #[arg(long, env = "SWITCHBOARD_WORKERS", default_value_t = 4)]
+    pub workers: usize,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -90,6 +94,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.public_url = args.public_url.clone();
         config.max_body_bytes = args.max_body_bytes;
         config.max_plugin_bytes = args.max_plugin_bytes;
+        config.workers.workers = args.workers;
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.

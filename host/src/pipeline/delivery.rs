@@ -62,7 +62,7 @@ impl Sender {
 }
 
 /// What became of a job.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum JobOutcome {
     /// Finished (every part sent, or ended in a recorded terminal state).
     Done,
@@ -72,6 +72,9 @@ pub enum JobOutcome {
     Dead { error: String },
     /// Another worker owns the job now.
     LeaseLost,
+    /// Done, and this follow-up job (already leased to the same worker)
+    /// runs next.
+    Then(Job),
 }
 
 /// One part's result.

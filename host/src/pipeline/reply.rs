@@ -29,9 +29,14 @@ pub async fn process(
     job: &Job,
 ) -> JobOutcome {
     match plan(p, responder, job).await {
-        Ok((ctx, plan, tokens)) => match p.db.store_reply(job, &ctx, &plan, tokens).await {
-            Ok(true) => JobOutcome::Done,
-            Ok(false) => JobOutcome::LeaseLost,
+        Ok((ctx, plan, tokens)) => match p
+            .db
+            .store_reply(job, &ctx, &plan, tokens, retry.lease.as_millis() as i64)
+            .await
+        {
+            Ok(Some(Some(delivery))) => JobOutcome::Then(delivery),
+            Ok(Some(None)) => JobOutcome::Done,
+            Ok(None) => JobOutcome::LeaseLost,
             Err(e) => JobOutcome::Retry {
                 delay: backoff(retry, job.attempts),
                 error: format!("storage: {e}"),

@@ -19,6 +19,8 @@ pub struct Job {
     pub attempts: u32,
     /// Who holds the lease.
     pub owner: String,
+    /// When this worker got the lease.
+    pub claimed_at: std::time::Instant,
 }
 
 /// A job as the API shows it (dead letters).
@@ -80,6 +82,7 @@ impl Db {
                     payload: serde_json::from_str(&payload).unwrap_or_default(),
                     attempts: r.get::<i64, _>("attempts").clamp(0, u32::MAX as i64) as u32,
                     owner: owner.to_string(),
+                    claimed_at: std::time::Instant::now(),
                 }
             })
             .collect())
@@ -172,6 +175,39 @@ impl Db {
         .await?;
         Ok(r.get("n"))
     }
+}
+
+/// Enqueue a job already leased to `owner` (the worker that will run it
+/// next, without a claim round trip), inside the caller's transaction.
+pub(crate) async fn enqueue_leased(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    owner: &str,
+    lease_ms: i64,
+    now: i64,
+) -> Result<Job, StorageError> {
+    let id = super::new_id("job");
+    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at) VALUES ($1, $2, $3, $4, 'leased', 1, $5, $6, $7, $5)")
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(now)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Job {
+        id,
+        tenant_id: tenant_id.to_string(),
+        kind: kind.to_string(),
+        payload: payload.clone(),
+        attempts: 1,
+        owner: owner.to_string(),
+        claimed_at: std::time::Instant::now(),
+    })
 }
 
 /// Complete a held job inside the caller's transaction, so the job's

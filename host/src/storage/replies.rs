@@ -6,8 +6,8 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::inbound::{ConsentSource, enqueue, rank, set_consent};
-use super::outbox::{Job, complete_in};
+use super::inbound::{ConsentSource, rank, set_consent};
+use super::outbox::{Job, complete_in, enqueue_leased};
 use super::tenants::audit;
 use super::{Db, StorageError, new_id, now_ms};
 use crate::domain::{DeliveryStatus, Direction, Turn};
@@ -107,7 +107,8 @@ pub struct AttemptRecord {
 
 impl Db {
     /// An inbound message of the tenant with its contact, consent and the
-    /// conversation's recent history.
+    /// conversation's recent history. (Reads go to the read pool: the job
+    /// that asks was committed with, or after, what it reads.)
     pub async fn reply_context(
         &self,
         tenant_id: &str,
@@ -123,7 +124,7 @@ impl Db {
         )
         .bind(message_id)
         .bind(tenant_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?
         .ok_or(StorageError::NotFound("message"))?;
         let conversation_id: String = r.get("conversation_id");
@@ -140,7 +141,7 @@ impl Db {
         .bind(message_id)
         .bind(created_at)
         .bind(HISTORY_TURNS)
-        .fetch_all(&self.write)
+        .fetch_all(&self.read)
         .await?;
         let history: Vec<Turn> = rows
             .iter()
@@ -159,7 +160,7 @@ impl Db {
         )
         .bind(tenant_id)
         .bind(&conversation_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?
         .is_none();
         Ok(ReplyContext {
@@ -178,21 +179,25 @@ impl Db {
     }
 
     /// Store the worker's decision and complete its job in one
-    /// transaction. Returns false (and writes nothing) when the job's lease
-    /// was lost to another worker, which then owns the reply.
+    /// transaction. `None` (and nothing written) when the job's lease was
+    /// lost to another worker, which then owns the reply; otherwise the
+    /// reply's delivery job, if any, already leased to the same worker for
+    /// `lease_ms` so it can run it at once.
     pub async fn store_reply(
         &self,
         job: &Job,
         ctx: &ReplyContext,
         plan: &ReplyPlan,
         tokens: TokenUsage,
-    ) -> Result<bool, StorageError> {
+        lease_ms: i64,
+    ) -> Result<Option<Option<Job>>, StorageError> {
         let now = now_ms();
         let tenant_id = job.tenant_id.as_str();
         let mut tx = self.write.begin().await?;
         if !complete_in(&mut tx, job).await? {
-            return Ok(false);
+            return Ok(None);
         }
+        let mut delivery = None;
         match plan {
             ReplyPlan::Send { parts, kind } => {
                 let base = new_id("msg");
@@ -216,14 +221,18 @@ impl Db {
                     ids.push(id);
                 }
                 if !ids.is_empty() {
-                    enqueue(
-                        &mut tx,
-                        tenant_id,
-                        "message.deliver",
-                        &serde_json::json!({ "channel_id": ctx.channel_id, "message_ids": ids }),
-                        now,
-                    )
-                    .await?;
+                    delivery = Some(
+                        enqueue_leased(
+                            &mut tx,
+                            tenant_id,
+                            "message.deliver",
+                            &serde_json::json!({ "channel_id": ctx.channel_id, "message_ids": ids }),
+                            &job.owner,
+                            lease_ms,
+                            now,
+                        )
+                        .await?,
+                    );
                 }
             }
             ReplyPlan::Blocked { text, reason } => {
@@ -270,7 +279,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(delivery))
     }
 
     /// An outbound message of the tenant, with its recipient and consent
@@ -289,7 +298,7 @@ impl Db {
         )
         .bind(message_id)
         .bind(tenant_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?
         .ok_or(StorageError::NotFound("message"))?;
         Ok(DeliveryTarget {

@@ -84,7 +84,13 @@ pub struct Setup {
 
 /// Creates a tenant `load-<run>` and a whatsapp-cloud channel with random
 /// secrets, so runs never see each other's data.
-pub async fn setup(api: &Api, admin_token: &str, run_id: &str, label: &str) -> Result<Setup> {
+pub async fn setup(
+    api: &Api,
+    admin_token: &str,
+    run_id: &str,
+    label: &str,
+    graph_base: Option<&str>,
+) -> Result<Setup> {
     let tenant_slug = format!("load-{run_id}");
     let name = if label.is_empty() {
         format!("Load test {run_id}")
@@ -109,21 +115,38 @@ pub async fn setup(api: &Api, admin_token: &str, run_id: &str, label: &str) -> R
         "9{:014}",
         u64::from_le_bytes(random_bytes::<8>()?) % 100_000_000_000_000
     );
+    let mut body = json!({
+        "name": format!("load {run_id}"),
+        "adapter": "whatsapp-cloud",
+        "config": {
+            "app_secret": app_secret,
+            "verify_token": hex::encode(random_bytes::<16>()?),
+            "phone_number_id": phone_number_id,
+            "access_token": format!("load-test-{run_id}"),
+        },
+    });
+    // `--replies`: a static persona answers every message, delivered to
+    // the local Graph API stand-in.
+    if let Some(base) = graph_base {
+        let persona = api
+            .call(
+                Method::POST,
+                api.url(&["v1", "personas"], &[])?,
+                &api_key,
+                Some(&json!({ "name": "load", "responder": { "kind": "static", "text": "Thanks, {{contact_name}}!" } })),
+                StatusCode::CREATED,
+            )
+            .await
+            .context("creating the persona")?;
+        body["persona_id"] = json!(id_field(&persona, "id")?);
+        body["config"]["api_base_url"] = json!(base);
+    }
     let channel = api
         .call(
             Method::POST,
             api.url(&["v1", "channels"], &[])?,
             &api_key,
-            Some(&json!({
-                "name": format!("load {run_id}"),
-                "adapter": "whatsapp-cloud",
-                "config": {
-                    "app_secret": app_secret,
-                    "verify_token": hex::encode(random_bytes::<16>()?),
-                    "phone_number_id": phone_number_id,
-                    "access_token": format!("load-test-{run_id}"),
-                },
-            })),
+            Some(&body),
             StatusCode::CREATED,
         )
         .await

@@ -7,6 +7,7 @@
 
 mod api;
 mod bodies;
+mod graph;
 mod load;
 mod report;
 
@@ -49,6 +50,10 @@ struct Cli {
     /// Free text copied into the output, e.g. "sqlite" or "postgres-native".
     #[arg(long, default_value = "")]
     label: String,
+    /// Bind a static persona and count its replies at a local Graph API
+    /// stand-in (start the server with `SWITCHBOARD_OUTBOUND_ALLOW=127.0.0.1:*`).
+    #[arg(long)]
+    replies: bool,
 }
 
 /// Exit codes: 0 all checks passed, 1 a check failed (errors, lost,
@@ -102,7 +107,19 @@ async fn run(cli: Cli) -> Result<bool> {
     let api = api::Api::new(client.clone(), &cli.url)?;
 
     let run_id = hex::encode(api::random_bytes::<4>()?);
-    let setup = api::setup(&api, &cli.admin_token, &run_id, &cli.label).await?;
+    let graph = if cli.replies {
+        Some(graph::start().await?)
+    } else {
+        None
+    };
+    let setup = api::setup(
+        &api,
+        &cli.admin_token,
+        &run_id,
+        &cli.label,
+        graph.as_ref().map(|(base, _)| base.as_str()),
+    )
+    .await?;
     eprintln!(
         "tenant {} ({}), channel {} (server says webhook_url = {})",
         setup.tenant_slug, setup.tenant_id, setup.channel_id, setup.webhook_url
@@ -129,6 +146,7 @@ async fn run(cli: Cli) -> Result<bool> {
         )
     );
     let all: Arc<[bodies::Signed]> = built.bodies.into();
+    let started = std::time::Instant::now();
     let outcome = load::run(
         &client,
         &webhook,
@@ -137,6 +155,32 @@ async fn run(cli: Cli) -> Result<bool> {
         cli.rate,
     )
     .await;
+
+    // Replies: wait until every acknowledged message was answered (or no
+    // progress for 30 s), before the retry phase, so the rate is clean.
+    let replies = match &graph {
+        Some((_, received)) => {
+            let want = outcome.ok;
+            let acked_at = std::time::Instant::now();
+            let mut last = (received.count(), std::time::Instant::now());
+            while received.count() < want && last.1.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if received.count() != last.0 {
+                    last = (received.count(), std::time::Instant::now());
+                }
+            }
+            let times = received.times();
+            let delivered = times.len() as u64;
+            let done = times.iter().max().copied().unwrap_or(acked_at);
+            Some(report::Replies {
+                delivered,
+                per_sec: delivered as f64 / done.duration_since(started).as_secs_f64().max(1e-9),
+                drain_s: done.saturating_duration_since(acked_at).as_secs_f64(),
+                duplicated: 0,
+            })
+        }
+        None => None,
+    };
 
     eprintln!("verifying through the API ...");
     let before = api::census(&api, &setup.api_key, &setup.channel_id).await?;
@@ -172,6 +216,14 @@ async fn run(cli: Cli) -> Result<bool> {
         && after.inbound == before.inbound
         && after.external_ids == before.external_ids;
     let summary = summary.with_retries(retries_ok);
+    // Re-sent webhooks must not be answered again.
+    let replies = replies.map(|mut r| {
+        if let Some((_, received)) = &graph {
+            r.duplicated = received.count().saturating_sub(outcome.ok);
+        }
+        r
+    });
+    let summary = summary.with_replies(replies);
 
     report::print_table(&report::Context {
         url: &cli.url,

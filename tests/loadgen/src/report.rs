@@ -34,8 +34,24 @@ pub struct Summary {
     pub duplicated: u64,
     /// Every re-sent webhook got 200 and the stored set did not change.
     pub retries_ok: bool,
+    /// `--replies`: persona replies delivered to the Graph API stand-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<Replies>,
     #[serde(skip)]
     listing_repeats: u64,
+}
+
+/// Replies delivered in a `--replies` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replies {
+    /// Provider calls the stand-in received.
+    pub delivered: u64,
+    /// Delivered replies per second, from the first webhook to the last reply.
+    pub per_sec: f64,
+    /// Seconds from the last acknowledged webhook to the last reply.
+    pub drain_s: f64,
+    /// Replies beyond one per acknowledged message.
+    pub duplicated: u64,
 }
 
 impl Summary {
@@ -76,12 +92,18 @@ impl Summary {
             lost: expected_ids.len() as u64 - found,
             duplicated: census.inbound - census.external_ids.len() as u64,
             retries_ok: false,
+            replies: None,
             listing_repeats: census.repeated_in_listing,
         }
     }
 
     pub fn with_retries(mut self, ok: bool) -> Self {
         self.retries_ok = ok;
+        self
+    }
+
+    pub fn with_replies(mut self, replies: Option<Replies>) -> Self {
+        self.replies = replies;
         self
     }
 
@@ -94,6 +116,10 @@ impl Summary {
             && self.stored == self.requests as u64
             && self.retries_ok
             && self.listing_repeats == 0
+            && self
+                .replies
+                .as_ref()
+                .is_none_or(|r| r.delivered == self.requests as u64 && r.duplicated == 0)
     }
 }
 
