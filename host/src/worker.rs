@@ -161,17 +161,8 @@ impl Worker {
             "inbound.process" => {
                 reply::process(p, &self.responder, &self.config.delivery, &job).await
             }
-            "message.deliver" => match delivery::deliver(p, &self.sender, &job).await {
-                JobOutcome::Done => match p.db.complete_job(&job).await {
-                    Ok(true) => JobOutcome::Done,
-                    Ok(false) => JobOutcome::LeaseLost,
-                    Err(e) => {
-                        tracing::warn!(job = %job.id, error = %e, "completing a delivered job failed; it will be retried and skip the sent parts");
-                        return None;
-                    }
-                },
-                other => other,
-            },
+            // `deliver` completes the job itself (with the last part's record).
+            "message.deliver" => delivery::deliver(p, &self.sender, &job).await,
             other => JobOutcome::Dead {
                 error: format!("unknown job kind `{other}`"),
             },

@@ -81,6 +81,8 @@ pub enum JobOutcome {
 enum PartResult {
     /// Sent, or already final: go on with the next part.
     Next,
+    /// The last part was sent and the job completed with its record.
+    Completed,
     /// Retryable failure: stop here, retry the job later.
     Retry {
         error: String,
@@ -108,23 +110,30 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
         Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e.to_string()).await,
     };
     let hosts = binding_hosts(p, &binding).await;
-    for id in &ids {
-        match p
-            .db
-            .extend_lease(job, sender.config.lease.as_millis() as i64)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return JobOutcome::LeaseLost,
-            Err(e) => {
-                return JobOutcome::Retry {
-                    delay: sender.config.base_delay,
-                    error: e.to_string(),
-                };
+    for (i, id) in ids.iter().enumerate() {
+        // A lease this worker got moments ago cannot have been taken over;
+        // past half a delivery lease, extend it (fenced) before each call.
+        if job.claimed_at.elapsed() > sender.config.lease / 2 {
+            match p
+                .db
+                .extend_lease(job, sender.config.lease.as_millis() as i64)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return JobOutcome::LeaseLost,
+                Err(e) => {
+                    return JobOutcome::Retry {
+                        delay: sender.config.base_delay,
+                        error: e.to_string(),
+                    };
+                }
             }
         }
-        match deliver_part(p, sender, &binding, &hosts, job, id).await {
+        // The last part's record also completes the job (one commit).
+        let last = (i + 1 == ids.len()).then_some(job);
+        match deliver_part(p, sender, &binding, &hosts, job, id, last).await {
             Ok(PartResult::Next) => {}
+            Ok(PartResult::Completed) => return JobOutcome::Done,
             Ok(PartResult::Retry { error, retry_after }) => {
                 return retry_or_dead(p, sender, job, id, error, retry_after).await;
             }
@@ -136,7 +145,18 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
             }
         }
     }
-    JobOutcome::Done
+    // The last part was already final (or failed): complete it here.
+    match p.db.complete_job(job).await {
+        Ok(true) => JobOutcome::Done,
+        Ok(false) => JobOutcome::LeaseLost,
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "completing a delivered job failed; it will be retried and skip the sent parts");
+            JobOutcome::Retry {
+                delay: backoff(&sender.config, job.attempts),
+                error: format!("storage: {e}"),
+            }
+        }
+    }
 }
 
 async fn deliver_part(
@@ -146,6 +166,7 @@ async fn deliver_part(
     hosts: &[String],
     job: &Job,
     id: &str,
+    complete: Option<&Job>,
 ) -> Result<PartResult, crate::storage::StorageError> {
     let tenant = job.tenant_id.as_str();
     let target = p.db.delivery_target(tenant, id).await?;
@@ -248,15 +269,21 @@ async fn deliver_part(
                 DeliveryStatus::Queued | DeliveryStatus::Failed => DeliveryStatus::Sent,
                 s => s,
             };
-            p.db.record_sent(
-                tenant,
-                &target,
-                receipt.external_id.as_deref(),
-                delivered,
-                &attempt,
-            )
-            .await?;
-            Ok(PartResult::Next)
+            let completed =
+                p.db.record_sent(
+                    tenant,
+                    &target,
+                    receipt.external_id.as_deref(),
+                    delivered,
+                    &attempt,
+                    complete,
+                )
+                .await?;
+            Ok(if completed {
+                PartResult::Completed
+            } else {
+                PartResult::Next
+            })
         }
         Err(PluginError::Guest(GuestError::Provider(pe))) if pe.retryable => {
             let attempt = Attempt {

@@ -316,6 +316,8 @@ impl Db {
 
     /// The provider accepted a message: record its id and status (never
     /// moving a status backwards: a callback may already have arrived).
+    /// With `complete`, the job is completed in the same transaction; true
+    /// when it was (false: its lease was lost, the send is recorded anyway).
     pub async fn record_sent(
         &self,
         tenant_id: &str,
@@ -323,7 +325,8 @@ impl Db {
         external_id: Option<&str>,
         status: DeliveryStatus,
         attempt: &Attempt,
-    ) -> Result<(), StorageError> {
+        complete: Option<&Job>,
+    ) -> Result<bool, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let mut new_rank = rank(status);
@@ -375,8 +378,12 @@ impl Db {
         .bind(&target.channel_id)
         .execute(&mut *tx)
         .await?;
+        let completed = match complete {
+            Some(job) => complete_in(&mut tx, job).await?,
+            None => false,
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(completed)
     }
 
     /// A provider call that did not deliver. `terminal` sets the message's
