@@ -136,10 +136,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Plugin uploads, and activation and rollback of a channel's plugin
-/// versions. Uploads are capped by the handler (a 422 naming the limit),
-/// so the default body limit does not answer first with a bare 413.
-
 /// A running server.
 pub struct RunningServer {
     /// The bound address (useful with port 0).

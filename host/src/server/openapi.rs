@@ -52,8 +52,10 @@ impl Modify for BearerSchemes {
     }
 }
 
-/// Every documented route; plugin uploads may be up to `max_plugin_bytes`
-/// (plus room for multipart framing), everything else the default limit.
+/// Every documented route. Plugin uploads may be up to `max_plugin_bytes`
+/// plus room for multipart framing: the handler enforces the cap itself (a
+/// 422 naming the limit), so the body limit must not answer first with a
+/// bare 413. Everything else keeps the default limit.
 pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
     let (schemas, paths, uploads) = routes!(plugins::upload_plugin, plugins::list_plugins);
     let uploads = uploads.layer(DefaultBodyLimit::max(
