@@ -72,7 +72,16 @@ impl Pipeline {
         tenant_id: &str,
         channel_id: &str,
     ) -> Result<tenancy::Binding, WebhookError> {
-        let binding = tenancy::resolve(
+        let binding = self.channel(channel_id).await?;
+        if binding.channel.tenant_id != tenant_id {
+            return Err(WebhookError::UnknownChannel);
+        }
+        Ok(binding)
+    }
+
+    /// Stage 1: a channel by id (from the webhook URL) with its plugins.
+    async fn channel(&self, channel_id: &str) -> Result<tenancy::Binding, WebhookError> {
+        tenancy::resolve(
             &self.db,
             &self.secrets,
             &self.catalog,
@@ -80,11 +89,7 @@ impl Pipeline {
             &self.channels,
             channel_id,
         )
-        .await?;
-        if binding.channel.tenant_id != tenant_id {
-            return Err(WebhookError::UnknownChannel);
-        }
-        Ok(binding)
+        .await
     }
 
     /// Run one webhook through the stages.
@@ -114,15 +119,7 @@ impl Pipeline {
         let span = tracing::Span::current();
         let started = Instant::now();
 
-        let binding = tenancy::resolve(
-            &self.db,
-            &self.secrets,
-            &self.catalog,
-            &self.runtime,
-            &self.channels,
-            channel_id,
-        )
-        .await?;
+        let binding = self.channel(channel_id).await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
         adapter_name.clone_from(&binding.channel.adapter);
