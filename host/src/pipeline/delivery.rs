@@ -455,8 +455,7 @@ async fn binding_hosts(p: &Pipeline, binding: &Binding) -> Vec<String> {
     let ctx = call_context(p, binding);
     tokio::task::spawn_blocking(move || {
         runtime
-            .instantiate(&plugin, &ctx)
-            .and_then(|mut i| i.info())
+            .adapter_info(&plugin, &ctx)
             .map(|i| i.outbound_hosts)
             .unwrap_or_default()
     })

@@ -329,7 +329,7 @@ pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
         kv: p.kv.clone(),
         limits: LimitOverrides::default(),
     };
-    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &call)?.info())
+    tokio::task::spawn_blocking(move || runtime.adapter_info(&plugin, &call))
         .await
         .ok()
         .and_then(Result::ok)

@@ -76,6 +76,9 @@ pub struct LoadedPlugin {
     pub compile_time: Option<Duration>,
     pub(crate) pre: InstancePre<CallState>,
     pub(crate) exports: ExportIndices,
+    /// An adapter's `info`, once asked: it describes the component (name,
+    /// limits, hosts), not a call, so every later caller shares it.
+    info: std::sync::OnceLock<crate::domain::AdapterInfo>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -315,6 +318,7 @@ impl PluginRuntime {
             compile_time,
             pre,
             exports,
+            info: std::sync::OnceLock::new(),
         });
         self.plugins.write().insert(sha256, plugin.clone());
         Ok(plugin)
@@ -335,6 +339,19 @@ impl PluginRuntime {
             World::ChannelAdapter => inst.info().map(Some),
             World::Guardrail | World::Persona => Ok(None),
         }
+    }
+
+    /// An adapter's `info`, from one call per loaded component.
+    pub fn adapter_info(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: &CallContext,
+    ) -> Result<crate::domain::AdapterInfo, PluginError> {
+        if let Some(info) = plugin.info.get() {
+            return Ok(info.clone());
+        }
+        let info = self.instantiate(plugin, ctx)?.info()?;
+        Ok(plugin.info.get_or_init(|| info).clone())
     }
 
     /// A fresh instance of `plugin` for one call (or one verify+parse pair),
