@@ -226,6 +226,17 @@ pub struct OutboundMessage {
     pub reply_to: Option<String>,
 }
 
+/// A message from a provider-approved template (WhatsApp templates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateMessage {
+    pub message_id: String,
+    pub to: String,
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
 /// The provider's acceptance of a send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {

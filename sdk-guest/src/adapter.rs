@@ -50,6 +50,16 @@ pub trait ChannelAdapter {
         )))
     }
 
+    /// Build the provider call that sends a pre-approved template (since
+    /// contract 0.1.1). The answer goes to
+    /// [`parse_send_response`](Self::parse_send_response) like any send.
+    fn render_template(message: &TemplateMessage) -> Result<HttpRequest, PluginError> {
+        let _ = message;
+        Err(PluginError::unsupported(
+            "this adapter cannot send template messages",
+        ))
+    }
+
     /// Keys identifying the channels a shared-endpoint webhook belongs to.
     /// The default (empty) means shared endpoints are not supported.
     fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
@@ -81,6 +91,14 @@ impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin
     }
     fn route_key(request: HttpRequest) -> Result<Vec<String>, PluginError> {
         T::route_key(&request)
+    }
+}
+
+impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin::templates::Guest
+    for AdapterExport<T>
+{
+    fn render_template(message: TemplateMessage) -> Result<HttpRequest, PluginError> {
+        T::render_template(&message)
     }
 }
 

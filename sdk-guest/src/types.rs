@@ -7,7 +7,7 @@ pub use wit::{
     AdapterInfo, Attachment, AttachmentKind, BlockDetails, ConsentSignal, ContactAddress,
     DeliveryStatus, Direction, Event, GuardrailContext, Header, HttpRequest, HttpResponse,
     InboundMessage, InteractiveReply, Location, OutboundMessage, PersonaContext, PluginError,
-    Prompt, ProviderError, Reaction, Receipt, StatusUpdate, Turn, Verdict,
+    Prompt, ProviderError, Reaction, Receipt, StatusUpdate, TemplateMessage, Turn, Verdict,
 };
 
 impl AdapterInfo {

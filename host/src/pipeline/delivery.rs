@@ -200,7 +200,26 @@ async fn deliver_part(
         // message id (Telegram's is the update id).
         reply_to: None,
     };
-    let request = match render(p, binding, outbound).await {
+    let rendered = if target.kind == message_kind::TEMPLATE {
+        match template_of(&target) {
+            Some(t) => render_template(p, binding, t).await,
+            None => {
+                return permanent(
+                    p,
+                    tenant,
+                    &target,
+                    None,
+                    "render_failed",
+                    "stored template is unreadable",
+                    false,
+                )
+                .await;
+            }
+        }
+    } else {
+        render(p, binding, outbound).await
+    };
+    let request = match rendered {
         Ok(r) => r,
         Err(e) => {
             return permanent(
@@ -482,6 +501,35 @@ async fn render(
     let plugin = binding.adapter.clone();
     let ctx = call_context(p, binding);
     tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &ctx)?.render(&msg))
+        .await
+        .map_err(|e| PluginError::Unavailable(e.to_string()))?
+}
+
+/// A template message's template, from its stored payload.
+fn template_of(target: &DeliveryTarget) -> Option<crate::domain::TemplateMessage> {
+    let t = &target.payload["template"];
+    Some(crate::domain::TemplateMessage {
+        message_id: target.id.clone(),
+        to: target.address.clone(),
+        name: t["name"].as_str()?.to_string(),
+        language: t["language"].as_str()?.to_string(),
+        parameters: t["parameters"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    })
+}
+
+async fn render_template(
+    p: &Pipeline,
+    binding: &Binding,
+    msg: crate::domain::TemplateMessage,
+) -> Result<HttpRequest, PluginError> {
+    let runtime = p.runtime.clone();
+    let plugin = binding.adapter.clone();
+    let ctx = call_context(p, binding);
+    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &ctx)?.render_template(&msg))
         .await
         .map_err(|e| PluginError::Unavailable(e.to_string()))?
 }

@@ -25,7 +25,20 @@ const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct SendRequest {
     pub channel_id: String,
     pub to: String,
-    pub text: String,
+    pub content: Content,
+}
+
+/// Free-form text, or a provider-approved template.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Text(String),
+    /// `{name, language, parameters}`: allowed outside WhatsApp's window,
+    /// not run through the text guardrails (the provider approved it).
+    Template {
+        name: String,
+        language: String,
+        parameters: Vec<String>,
+    },
 }
 
 /// Why a send was refused.
@@ -81,6 +94,22 @@ pub async fn send(
         .await?;
         return Err(SendError::OptedOut);
     }
+    let text = match &req.content {
+        Content::Text(text) => text.clone(),
+        Content::Template {
+            name,
+            language,
+            parameters,
+        } => {
+            let template =
+                serde_json::json!({ "name": name, "language": language, "parameters": parameters });
+            let id =
+                p.db.store_template_send(tenant_id, &req.channel_id, &to, &template)
+                    .await?;
+            p.wake.notify_waiters();
+            return Ok(vec![id]);
+        }
+    };
     if WHATSAPP_ADAPTERS.contains(&binding.channel.adapter.as_str())
         && to
             .last_inbound_at
@@ -114,7 +143,7 @@ pub async fn send(
             .map(|p| p.spec.required_disclaimers)
             .unwrap_or_default(),
     };
-    let text = match outbound_chain(p, &binding, base, req.text.clone()).await {
+    let text = match outbound_chain(p, &binding, base, text).await {
         Ok(text) => text,
         Err((text, reason)) => {
             let id =

@@ -6,6 +6,6 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use self::exports::switchboard::plugin::{adapter, guard, prompt_builder};
+pub use self::exports::switchboard::plugin::{adapter, guard, prompt_builder, templates};
 pub use self::switchboard::plugin::host;
 pub use self::switchboard::plugin::types;

@@ -203,6 +203,18 @@ impl From<d::OutboundMessage> for w::OutboundMessage {
     }
 }
 
+impl From<d::TemplateMessage> for w::TemplateMessage {
+    fn from(m: d::TemplateMessage) -> Self {
+        w::TemplateMessage {
+            message_id: m.message_id,
+            to: m.to,
+            name: m.name,
+            language: m.language,
+            parameters: m.parameters,
+        }
+    }
+}
+
 impl From<w::Receipt> for d::Receipt {
     fn from(r: w::Receipt) -> Self {
         d::Receipt {

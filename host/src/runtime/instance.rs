@@ -314,6 +314,26 @@ impl PluginInstance {
         self.capped(HttpRequest::from(req))
     }
 
+    /// `templates.render-template`; `unsupported` for an adapter without the
+    /// `templates` export (built against contract 0.1.0).
+    pub fn render_template(
+        &mut self,
+        message: &TemplateMessage,
+    ) -> Result<HttpRequest, PluginError> {
+        let Some(idx) = &self.plugin.templates else {
+            return Err(PluginError::Guest(GuestError::Unsupported(
+                "this adapter does not send template messages (it has no `templates` export)"
+                    .into(),
+            )));
+        };
+        let g = idx
+            .load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        let msg: w::TemplateMessage = message.clone().into();
+        let req = self.call(g, |g, s| g.call_render_template(s, &msg))?;
+        self.capped(HttpRequest::from(req))
+    }
+
     /// `adapter.parse-send-response`.
     pub fn parse_send_response(&mut self, response: &HttpResponse) -> Result<Receipt, PluginError> {
         let g = self.adapter()?;

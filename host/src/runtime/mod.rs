@@ -47,7 +47,7 @@ pub use validate::{Rejection, RejectionKind, Validated};
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
 
 use crate::kv::{KvScope, KvStore, MemoryKv};
-use bindings::{adapter, guard, prompt_builder};
+use bindings::{adapter, guard, prompt_builder, templates};
 use host_api::{HostCtx, LogSink};
 
 /// How to build a [`PluginRuntime`].
@@ -76,6 +76,8 @@ pub struct LoadedPlugin {
     pub compile_time: Option<Duration>,
     pub(crate) pre: InstancePre<CallState>,
     pub(crate) exports: ExportIndices,
+    /// The optional `templates` export (adapters built against 0.1.1+).
+    pub(crate) templates: Option<templates::GuestIndices>,
     /// An adapter's `info`, once asked: it describes the component (name,
     /// limits, hosts), not a call, so every later caller shares it.
     info: std::sync::OnceLock<crate::domain::AdapterInfo>,
@@ -311,11 +313,17 @@ impl PluginRuntime {
                 prompt_builder::GuestIndices::new(&pre).map_err(incompatible)?,
             ),
         };
+        // Optional: an adapter built against 0.1.0 has no `templates`.
+        let templates = match detected.world {
+            World::ChannelAdapter => templates::GuestIndices::new(&pre).ok(),
+            _ => None,
+        };
         let plugin = Arc::new(LoadedPlugin {
             sha256: sha256.clone(),
             detected,
             size: bytes.len(),
             compile_time,
+            templates,
             pre,
             exports,
             info: std::sync::OnceLock::new(),

@@ -13,7 +13,7 @@ use sha2::Digest;
 
 use super::auth::Tenant;
 use super::{ApiError, AppState};
-use crate::pipeline::send::{SendError, SendRequest, send};
+use crate::pipeline::send::{Content, SendError, SendRequest, send};
 use crate::storage::Idempotency;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -22,7 +22,8 @@ pub struct SendBody {
     channel_id: String,
     to: String,
     text: Option<String>,
-    /// Not supported by the 0.1 adapter contract yet (422).
+    /// `{"name", "language", "parameters": [..]}`: a provider-approved
+    /// template, allowed outside WhatsApp's 24-hour window.
     #[schema(value_type = Option<Object>)]
     template: Option<Value>,
 }
@@ -30,7 +31,7 @@ pub struct SendBody {
 /// Longest accepted text before splitting.
 const MAX_TEXT_CHARS: usize = 32_000;
 
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendBody, params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original answer; another body: 422")), responses((status = 202, description = "Queued for delivery", body = Object), (status = 404, body = Object), (status = 409, description = "contact_opted_out", body = Object), (status = 422, description = "outside_service_window, template_unsupported, blocked_by_guardrail, idempotency_key_reused", body = Object), (status = 429, description = "monthly_limit_reached or rate_limited", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendBody, params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original answer; another body: 422")), responses((status = 202, description = "Queued for delivery", body = Object), (status = 404, body = Object), (status = 409, description = "contact_opted_out", body = Object), (status = 422, description = "outside_service_window, blocked_by_guardrail, idempotency_key_reused", body = Object), (status = 429, description = "monthly_limit_reached or rate_limited", body = Object)), security(("api_key" = [])))]
 pub async fn send_message(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -102,6 +103,40 @@ pub async fn send_message(
     Ok(into_response(result))
 }
 
+/// `{"name", "language", "parameters"?}`; `language` may also be Meta's
+/// `{"code": …}` object, parameters strings or numbers.
+fn template(t: &Value) -> Result<Content, ApiError> {
+    let bad = |m: &str| ApiError::bad_request(format!("`template`: {m}"));
+    let name = t["name"]
+        .as_str()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= 512)
+        .ok_or_else(|| bad("`name` (a string) is required"))?;
+    let language = t["language"]
+        .as_str()
+        .or_else(|| t["language"]["code"].as_str())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && l.len() <= 32)
+        .ok_or_else(|| bad("`language` (a code such as `en_US`) is required"))?;
+    let parameters = match &t["parameters"] {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(bad("`parameters` must be strings or numbers")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad("`parameters` must be an array")),
+    };
+    Ok(Content::Template {
+        name: name.to_string(),
+        language: language.to_string(),
+        parameters,
+    })
+}
+
 fn into_response(result: Result<(StatusCode, Value), ApiError>) -> Response {
     match result {
         Ok((status, v)) => (status, Json(v)).into_response(),
@@ -119,20 +154,14 @@ async fn handle(
     if body.to.trim().is_empty() {
         return Err(ApiError::bad_request("`to` must not be empty"));
     }
-    let text = match (body.text, body.template) {
+    let content = match (body.text, body.template) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
                 "send either `text` or `template`, not both",
             ));
         }
         (None, None) => return Err(ApiError::bad_request("`text` or `template` is required")),
-        (None, Some(_)) => {
-            // Templates need an adapter call the 0.1 contract lacks.
-            return Err(ApiError::unprocessable(
-                "template_unsupported",
-                "template messages are not supported yet by the channel adapter contract (switchboard:plugin@0.1.0)",
-            ));
-        }
+        (None, Some(t)) => template(&t)?,
         (Some(t), None) if t.trim().is_empty() => {
             return Err(ApiError::bad_request("`text` must not be empty"));
         }
@@ -141,12 +170,12 @@ async fn handle(
                 "`text` is longer than {MAX_TEXT_CHARS} characters"
             )));
         }
-        (Some(t), None) => t,
+        (Some(t), None) => Content::Text(t),
     };
     let req = SendRequest {
         channel_id: body.channel_id,
         to: body.to.trim().to_string(),
-        text,
+        content,
     };
     let p = &state.pipeline;
     match send(p, tenant_id, &req).await {

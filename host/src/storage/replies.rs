@@ -42,6 +42,8 @@ pub mod kind {
     pub const AUTO_REPLY: &str = "auto-reply";
     /// A business-initiated message (`POST /v1/messages`).
     pub const PROACTIVE: &str = "proactive";
+    /// A business-initiated template message; the template is the payload.
+    pub const TEMPLATE: &str = "template";
     /// The confirmation of an opt-out: the one message an opted-out contact
     /// may still receive.
     pub const OPT_OUT_CONFIRMATION: &str = "opt-out-confirmation";
@@ -79,6 +81,8 @@ pub struct DeliveryTarget {
     pub text: Option<String>,
     pub kind: String,
     pub status: String,
+    /// The stored payload (a template message's template).
+    pub payload: serde_json::Value,
     pub address: String,
     pub opted_out: bool,
     pub attempts: i64,
@@ -290,7 +294,7 @@ impl Db {
         message_id: &str,
     ) -> Result<DeliveryTarget, StorageError> {
         let r = sqlx::query(
-            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, CAST(m.attempts AS BIGINT) AS attempts, \
+            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, CAST(m.attempts AS BIGINT) AS attempts, \
              ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
@@ -308,6 +312,7 @@ impl Db {
             text: r.get("text"),
             kind: r.get("kind"),
             status: r.get("status"),
+            payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap_or_default(),
             address: r.get("address"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
             attempts: r.get("attempts"),

@@ -119,6 +119,57 @@ impl Db {
         Ok(ids)
     }
 
+    /// Store a template send (one message, no text: the template is its
+    /// payload) and its delivery job; returns the message id.
+    pub async fn store_template_send(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        to: &Recipient,
+        template: &serde_json::Value,
+    ) -> Result<String, StorageError> {
+        let now = now_ms();
+        let thread = Thread {
+            channel_id,
+            conversation_id: &to.conversation_id,
+            contact_id: &to.contact_id,
+            reply_to: None,
+        };
+        let id = format!("{}-000", new_id("msg"));
+        let mut tx = self.write.begin().await?;
+        insert_outbound(
+            &mut tx,
+            tenant_id,
+            &thread,
+            &id,
+            kind::TEMPLATE,
+            "",
+            0,
+            "queued",
+            None,
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE messages SET text = NULL, payload = $1 WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(serde_json::json!({ "template": template }).to_string())
+        .bind(&id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        enqueue(
+            &mut tx,
+            tenant_id,
+            "message.deliver",
+            &serde_json::json!({ "channel_id": channel_id, "message_ids": [id] }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Store a proactive send an outbound guardrail blocked.
     pub async fn store_blocked_send(
         &self,

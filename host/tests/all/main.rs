@@ -7,6 +7,7 @@ mod cli_demo;
 mod cli_keys;
 mod cli_serve;
 mod common;
+mod compat;
 mod example_adapter;
 mod guardrail_consent;
 mod guardrail_disclaimers;

@@ -40,19 +40,39 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "outside_service_window", "{v}");
-    // Templates are not available through the 0.1 adapter contract.
+    // A template is allowed outside the window: Meta's template request.
     let r = send(
         &s,
         &key,
-        &json!({ "channel_id": ch, "to": USER, "template": { "name": "order_update", "language": "en_US", "parameters": ["42"] } }),
+        &json!({ "channel_id": ch, "to": USER, "template": { "name": "order_update", "language": "en_US", "parameters": ["42", 7] } }),
         None,
     )
     .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 202);
+    let queued: Value = r.json().await.unwrap();
+    assert!(queued["text"].is_null(), "{queued}");
+    let sent = graph.wait_for(1).await;
     assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "template_unsupported"
+        sent[0].json(),
+        json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": USER, "type": "template",
+            "template": { "name": "order_update", "language": { "policy": "deterministic", "code": "en_US" },
+                          "components": [{ "type": "body", "parameters": [{ "type": "text", "text": "42" }, { "type": "text", "text": "7" }] }] }
+        })
     );
+    let id = queued["id"].as_str().unwrap();
+    s.eventually(&key, &format!("/v1/messages/{id}"), |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let r = send(
+        &s,
+        &key,
+        &json!({ "channel_id": ch, "to": USER, "template": { "language": "en_US" } }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400, "a template needs a name");
 
     // The user writes (no persona: nobody answers automatically).
     s.post_signed(&ch, &wa_text("wamid.p1", "where is my order?"), APP_SECRET)
@@ -62,9 +82,9 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
     let first: Value = r.json().await.unwrap();
     assert_eq!(first["direction"], "outbound");
     assert_eq!(first["status"], "queued");
-    let sent = graph.wait_for(1).await;
-    assert_eq!(sent[0].json()["text"]["body"], "Your order has shipped.");
-    assert_eq!(sent[0].json()["to"], USER);
+    let sent = graph.wait_for(2).await;
+    assert_eq!(sent[1].json()["text"]["body"], "Your order has shipped.");
+    assert_eq!(sent[1].json()["to"], USER);
 
     // Same key, same body: the original answer, nothing sent again.
     let r = send(&s, &key, &body, Some("order-42")).await;
@@ -81,7 +101,7 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
         "idempotency_key_reused"
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(graph.requests().len(), 1);
+    assert_eq!(graph.requests().len(), 2);
     let id = first["id"].as_str().unwrap();
     s.eventually(&key, &format!("/v1/messages/{id}"), |m| {
         m["status"] == "sent"
@@ -91,7 +111,7 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
     // STOP (the confirmation is sent), then sends are refused with 409.
     s.post_signed(&ch, &wa_text("wamid.p2", "STOP"), APP_SECRET)
         .await;
-    graph.wait_for(2).await;
+    graph.wait_for(3).await;
     let r = send(&s, &key, &body, None).await;
     assert_eq!(r.status(), 409);
     assert_eq!(
@@ -99,7 +119,7 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
         "contact_opted_out"
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(graph.requests().len(), 2);
+    assert_eq!(graph.requests().len(), 3);
     let (_, audit) = s.get(&key, "/v1/audit?action=send.refused").await;
     let reasons: Vec<&str> = audit["data"]
         .as_array()

@@ -21,6 +21,7 @@ mod message;
 pub mod response;
 pub mod send;
 mod status;
+pub mod template;
 pub mod verify;
 pub mod webhook;
 
@@ -112,12 +113,11 @@ impl ChannelAdapter for WhatsAppCloud {
     }
 
     fn render(message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
-        let config = send::SendConfig {
-            api_base_url: host::config_or("api_base_url", send::DEFAULT_API_BASE_URL),
-            phone_number_id: host::require_config("phone_number_id")?,
-            access_token: host::require_config("access_token")?,
-        };
-        send::render_request(message, &config)
+        send::render_request(message, &send_config()?)
+    }
+
+    fn render_template(message: &TemplateMessage) -> Result<HttpRequest, PluginError> {
+        template::render_request(message, &send_config()?)
     }
 
     fn parse_send_response(response: &HttpResponse) -> Result<Receipt, PluginError> {
@@ -127,6 +127,15 @@ impl ChannelAdapter for WhatsAppCloud {
     fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
         webhook::route_keys(&request.body)
     }
+}
+
+/// Where and as whom sends go, from the channel's configuration.
+fn send_config() -> Result<send::SendConfig, PluginError> {
+    Ok(send::SendConfig {
+        api_base_url: host::config_or("api_base_url", send::DEFAULT_API_BASE_URL),
+        phone_number_id: host::require_config("phone_number_id")?,
+        access_token: host::require_config("access_token")?,
+    })
 }
 
 switchboard_sdk::export_adapter!(WhatsAppCloud);
