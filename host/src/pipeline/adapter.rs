@@ -7,9 +7,7 @@ use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
 use crate::domain::{GuestError, HttpRequest};
 use crate::kv::KvStore;
-use crate::runtime::{
-    AdapterCall, CallContext, LimitOverrides, PluginError, PluginRuntime, Verified,
-};
+use crate::runtime::{AdapterCall, PluginError, PluginRuntime, Verified};
 
 pub async fn verify_and_parse(
     runtime: &Arc<PluginRuntime>,
@@ -32,13 +30,7 @@ pub async fn verify_and_parse(
             });
         }
     }
-    let ctx = CallContext {
-        tenant: binding.channel.tenant_id.clone(),
-        plugin: binding.channel.adapter.clone(),
-        config: binding.channel.config.clone(),
-        kv,
-        limits: LimitOverrides::default(),
-    };
+    let ctx = binding.call_context(&binding.channel.adapter, kv);
     let runtime = runtime.clone();
     let plugin = binding.adapter.clone();
     let joined = tokio::task::spawn_blocking(move || {

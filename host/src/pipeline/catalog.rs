@@ -24,7 +24,6 @@ const LATEST_TTL: Duration = Duration::from_secs(2);
 /// First-party plugins plus a cache of tenants' plugins.
 pub struct PluginCatalog {
     first_party: HashMap<&'static str, Arc<LoadedPlugin>>,
-    first_party_info: HashMap<&'static str, AdapterInfo>,
     /// Keyed by (tenant, plugin id).
     uploaded: RwLock<HashMap<(String, String), Arc<LoadedPlugin>>>,
     /// Keyed by (tenant, plugin name).
@@ -46,21 +45,18 @@ impl PluginCatalog {
     /// Load (compile or fetch from cache) every first-party plugin.
     pub fn load_first_party(runtime: &PluginRuntime) -> anyhow::Result<Self> {
         let mut first_party = HashMap::new();
-        let mut first_party_info = HashMap::new();
         for (name, bytes) in switchboard_artifacts::first_party::ALL {
             let plugin = runtime
                 .load(bytes)
                 .map_err(|e| anyhow::anyhow!("first-party plugin {name}: {e}"))?;
             // A first-party plugin that fails its smoke call must stop the
-            // server at start, not the first webhook.
-            if let Some(info) = runtime.smoke_test(&plugin)? {
-                first_party_info.insert(*name, info);
-            }
+            // server at start, not the first webhook. (The call also caches
+            // an adapter's `info` on the plugin.)
+            runtime.smoke_test(&plugin)?;
             first_party.insert(*name, plugin);
         }
         Ok(PluginCatalog {
             first_party,
-            first_party_info,
             uploaded: RwLock::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
         })
@@ -73,7 +69,8 @@ impl PluginCatalog {
 
     /// What a first-party adapter declares (config keys, limits, hosts).
     pub fn adapter_info(&self, name: &str) -> Option<AdapterInfo> {
-        self.first_party_info.get(name).cloned()
+        self.first_party(name)
+            .and_then(|p| p.cached_info().cloned())
     }
 
     /// A new channel of `adapter` (API and CLI alike): a fresh unguessable

@@ -11,7 +11,7 @@ use super::Pipeline;
 use super::tenancy::Binding;
 use crate::domain::{DeliveryStatus, GuestError, HttpRequest, HttpResponse, OutboundMessage};
 use crate::outbound::OutboundPolicy;
-use crate::runtime::{CallContext, LimitOverrides, PluginError};
+use crate::runtime::{CallContext, PluginError};
 use crate::storage::{Attempt, DeliveryTarget, Job, message_kind};
 
 /// Delivery settings.
@@ -109,7 +109,11 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
         Ok(b) => b,
         Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e.to_string()).await,
     };
-    let hosts = binding_hosts(p, &binding).await;
+    let hosts = p
+        .adapter_info(&binding)
+        .await
+        .map(|i| i.outbound_hosts)
+        .unwrap_or_default();
     for (i, id) in ids.iter().enumerate() {
         // A lease this worker got moments ago cannot have been taken over;
         // past half a delivery lease, extend it (fenced) before each call.
@@ -467,29 +471,8 @@ pub fn backoff(config: &DeliveryConfig, attempt: u32) -> Duration {
     exp.mul_f64(frac)
 }
 
-/// The hosts the channel's adapter declared.
-async fn binding_hosts(p: &Pipeline, binding: &Binding) -> Vec<String> {
-    let runtime = p.runtime.clone();
-    let plugin = binding.adapter.clone();
-    let ctx = call_context(p, binding);
-    tokio::task::spawn_blocking(move || {
-        runtime
-            .adapter_info(&plugin, &ctx)
-            .map(|i| i.outbound_hosts)
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default()
-}
-
 fn call_context(p: &Pipeline, binding: &Binding) -> CallContext {
-    CallContext {
-        tenant: binding.channel.tenant_id.clone(),
-        plugin: binding.channel.adapter.clone(),
-        config: binding.channel.config.clone(),
-        kv: p.kv.clone(),
-        limits: LimitOverrides::default(),
-    }
+    binding.call_context(&binding.channel.adapter, p.kv.clone())
 }
 
 async fn render(

@@ -79,6 +79,21 @@ impl Pipeline {
         Ok(binding)
     }
 
+    /// The channel adapter's `info` (name, limits, declared hosts), asked
+    /// once per loaded component; `None` if the adapter cannot answer.
+    pub(crate) async fn adapter_info(
+        &self,
+        binding: &tenancy::Binding,
+    ) -> Option<crate::domain::AdapterInfo> {
+        let runtime = self.runtime.clone();
+        let plugin = binding.adapter.clone();
+        let ctx = binding.call_context(&binding.channel.adapter, self.kv.clone());
+        tokio::task::spawn_blocking(move || runtime.adapter_info(&plugin, &ctx).ok())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Stage 1: a channel by id (from the webhook URL) with its plugins.
     async fn channel(&self, channel_id: &str) -> Result<tenancy::Binding, WebhookError> {
         tenancy::resolve(

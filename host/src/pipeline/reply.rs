@@ -185,13 +185,7 @@ async fn persona_prompt(
             return tenant_prompt(&style);
         }
     };
-    let call = CallContext {
-        tenant: binding.channel.tenant_id.clone(),
-        plugin: reference.clone(),
-        config: binding.channel.config.clone(),
-        kv: p.kv.clone(),
-        limits: LimitOverrides::default(),
-    };
+    let call = binding.call_context(&reference, p.kv.clone());
     let pctx = PersonaContext {
         name: persona.name.clone(),
         display_name: persona.spec.display_name.clone(),
@@ -320,21 +314,9 @@ pub(super) async fn outbound_chain(
 
 /// The channel adapter's text limit (0 or an error: no splitting).
 pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
-    let runtime = p.runtime.clone();
-    let plugin = binding.adapter.clone();
-    let call = CallContext {
-        tenant: binding.channel.tenant_id.clone(),
-        plugin: binding.channel.adapter.clone(),
-        config: binding.channel.config.clone(),
-        kv: p.kv.clone(),
-        limits: LimitOverrides::default(),
-    };
-    tokio::task::spawn_blocking(move || runtime.adapter_info(&plugin, &call))
+    p.adapter_info(binding)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|i| i.max_text_length as usize)
-        .unwrap_or(0)
+        .map_or(0, |i| i.max_text_length as usize)
 }
 
 /// Split `text` into parts of at most `max` characters, at whitespace where

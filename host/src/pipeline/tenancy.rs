@@ -9,7 +9,8 @@ use parking_lot::Mutex;
 
 use super::catalog::{CatalogError, PluginCatalog};
 use super::error::{Stage, WebhookError};
-use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::kv::KvStore;
+use crate::runtime::{CallContext, LimitOverrides, LoadedPlugin, PluginError, PluginRuntime};
 use crate::secrets::Keyring;
 use crate::storage::{ChannelRecord, Db, OnFailure, Slot};
 
@@ -21,6 +22,21 @@ pub struct Binding {
     /// The guardrails (by their name in `guardrails`) bound `fail-open`: a
     /// failure skips them instead of refusing the message.
     pub fail_open: Arc<HashSet<String>>,
+}
+
+impl Binding {
+    /// What a call of one of this channel's plugins (`plugin`: its name in
+    /// the binding) runs with: the tenant, the channel's configuration, the
+    /// kv store, the platform limits.
+    pub fn call_context(&self, plugin: &str, kv: Arc<dyn KvStore>) -> CallContext {
+        CallContext {
+            tenant: self.channel.tenant_id.clone(),
+            plugin: plugin.to_string(),
+            config: self.channel.config.clone(),
+            kv,
+            limits: LimitOverrides::default(),
+        }
+    }
 }
 
 /// How long a channel lookup is reused. Webhooks for one channel arrive in

@@ -83,6 +83,14 @@ pub struct LoadedPlugin {
     info: std::sync::OnceLock<crate::domain::AdapterInfo>,
 }
 
+impl LoadedPlugin {
+    /// An adapter's `info`, if a call (the smoke test, or any caller of
+    /// [`PluginRuntime::adapter_info`]) already asked.
+    pub fn cached_info(&self) -> Option<&crate::domain::AdapterInfo> {
+        self.info.get()
+    }
+}
+
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
@@ -344,12 +352,16 @@ impl PluginRuntime {
             &CallContext::for_tenant("platform-smoke-test", "smoke-test"),
         )?;
         match plugin.detected.world {
-            World::ChannelAdapter => inst.info().map(Some),
+            World::ChannelAdapter => {
+                let info = inst.info()?;
+                Ok(Some(plugin.info.get_or_init(|| info).clone()))
+            }
             World::Guardrail | World::Persona => Ok(None),
         }
     }
 
-    /// An adapter's `info`, from one call per loaded component.
+    /// An adapter's `info`, from one call per loaded component (the smoke
+    /// test's, when there was one).
     pub fn adapter_info(
         &self,
         plugin: &Arc<LoadedPlugin>,

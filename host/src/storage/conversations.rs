@@ -207,28 +207,6 @@ fn page_cursor<T>(data: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> 
 }
 
 impl Db {
-    /// The tenant's usage in the current calendar month (UTC), summed over
-    /// channels: messages by direction and LLM tokens.
-    pub async fn usage(&self, tenant_id: &str) -> Result<serde_json::Value, StorageError> {
-        let period = super::inbound::period_of(super::now_ms());
-        let r = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(inbound), 0) AS BIGINT) AS inbound, CAST(COALESCE(SUM(outbound), 0) AS BIGINT) AS outbound, \
-             CAST(COALESCE(SUM(llm_prompt_tokens), 0) AS BIGINT) AS p, CAST(COALESCE(SUM(llm_completion_tokens), 0) AS BIGINT) AS c \
-             FROM usage WHERE tenant_id = $1 AND period = $2",
-        )
-        .bind(tenant_id)
-        .bind(&period)
-        .fetch_one(&self.read)
-        .await?;
-        Ok(serde_json::json!({
-            "period": period,
-            "inbound": r.get::<i64, _>("inbound"),
-            "outbound": r.get::<i64, _>("outbound"),
-            "llm_prompt_tokens": r.get::<i64, _>("p"),
-            "llm_completion_tokens": r.get::<i64, _>("c"),
-        }))
-    }
-
     /// Every stored text column of the tenant's messages (text, payload,
     /// error), for tests proving what never reaches storage.
     #[doc(hidden)]

@@ -33,6 +33,18 @@ pub enum Idempotency {
     InProgress,
 }
 
+impl Recipient {
+    /// Where a business-initiated message to them goes (it answers nothing).
+    fn thread<'a>(&'a self, channel_id: &'a str) -> Thread<'a> {
+        Thread {
+            channel_id,
+            conversation_id: &self.conversation_id,
+            contact_id: &self.contact_id,
+            reply_to: None,
+        }
+    }
+}
+
 impl Db {
     /// The contact behind `to` on the channel (created on first send) with
     /// their consent and last inbound message.
@@ -81,12 +93,7 @@ impl Db {
         parts: &[String],
     ) -> Result<Vec<String>, StorageError> {
         let now = now_ms();
-        let thread = Thread {
-            channel_id,
-            conversation_id: &to.conversation_id,
-            contact_id: &to.contact_id,
-            reply_to: None,
-        };
+        let thread = to.thread(channel_id);
         let mut tx = self.write.begin().await?;
         let base = new_id("msg");
         let mut ids = Vec::with_capacity(parts.len());
@@ -129,12 +136,7 @@ impl Db {
         template: &serde_json::Value,
     ) -> Result<String, StorageError> {
         let now = now_ms();
-        let thread = Thread {
-            channel_id,
-            conversation_id: &to.conversation_id,
-            contact_id: &to.contact_id,
-            reply_to: None,
-        };
+        let thread = to.thread(channel_id);
         let id = format!("{}-000", new_id("msg"));
         let mut tx = self.write.begin().await?;
         insert_outbound(
@@ -180,12 +182,7 @@ impl Db {
         reason: &str,
     ) -> Result<String, StorageError> {
         let now = now_ms();
-        let thread = Thread {
-            channel_id,
-            conversation_id: &to.conversation_id,
-            contact_id: &to.contact_id,
-            reply_to: None,
-        };
+        let thread = to.thread(channel_id);
         let id = format!("{}-000", new_id("msg"));
         let error = serde_json::json!({ "code": "blocked", "message": reason }).to_string();
         let mut tx = self.write.begin().await?;

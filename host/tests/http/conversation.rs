@@ -477,9 +477,11 @@ async fn pii_never_reaches_storage_or_the_model(backend: Backend) {
         }
     }
     // Tokens are counted.
-    let usage = s.db().usage(&tenant).await.unwrap();
-    assert_eq!(usage["llm_prompt_tokens"], 120, "{usage}");
-    assert_eq!(usage["llm_completion_tokens"], 5, "{usage}");
+    let (_, usage) = s.get(&key, "/v1/usage").await;
+    let row = &usage["data"][0];
+    assert_eq!(row["channel_id"], ch.as_str(), "{usage}");
+    assert_eq!(row["llm_prompt_tokens"], 120, "{usage}");
+    assert_eq!(row["llm_completion_tokens"], 5, "{usage}");
     s.stop().await;
 }
 on_both!(pii_never_reaches_storage_or_the_model);

@@ -31,7 +31,7 @@ async fn send(
 async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend) {
     let s = TestServer::start(backend).await;
     let graph = MockProvider::graph().await;
-    let (tenant, key) = s.tenant("proactive").await;
+    let (_, key) = s.tenant("proactive").await;
     let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
     let body = json!({ "channel_id": ch, "to": USER, "text": "Your order has shipped." });
 
@@ -134,7 +134,6 @@ async fn proactive_sends_honour_window_consent_and_idempotency(backend: Backend)
     let (_, other_key) = s.tenant("intruder").await;
     let r = send(&s, &other_key, &body, None).await;
     assert_eq!(r.status(), 404);
-    let _ = tenant;
     s.stop().await;
 }
 on_both!(proactive_sends_honour_window_consent_and_idempotency);
