@@ -73,7 +73,7 @@ fn main() {
     }));
     let cache_load_us = {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = DiskCache::open(dir.path(), metered.engine()).expect("cache");
+        let cache = DiskCache::open(dir.path(), metered.engine(), u64::MAX).expect("cache");
         let component = wasmtime_component(&metered);
         cache.store(&plugin.sha256, &component);
         median((0..50).map(|_| {

@@ -7,6 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -33,6 +36,9 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Retry policy for deliveries and processing.
     pub delivery: DeliveryConfig,
+    /// Jobs one tenant may run at once here (`None`: half the workers); a
+    /// tenant's `max_concurrent_jobs` overrides it.
+    pub jobs_per_tenant: Option<usize>,
 }
 
 impl Default for WorkerConfig {
@@ -43,6 +49,7 @@ impl Default for WorkerConfig {
             batch: 4,
             lease: Duration::from_secs(180),
             delivery: DeliveryConfig::default(),
+            jobs_per_tenant: None,
         }
     }
 }
@@ -63,6 +70,12 @@ impl Workers {
         wake: Arc<Notify>,
     ) -> Workers {
         let (stop, rx) = watch::channel(false);
+        let shares = Arc::new(JobShares::new(
+            config
+                .jobs_per_tenant
+                .unwrap_or(config.workers / 2)
+                .max(1),
+        ));
         let handles = (0..config.workers)
             .map(|n| {
                 let worker = Worker {
@@ -72,6 +85,7 @@ impl Workers {
                     sender: sender.clone(),
                     config: config.clone(),
                     wake: wake.clone(),
+                    shares: shares.clone(),
                 };
                 tokio::spawn(worker.run(rx.clone()))
             })
@@ -96,6 +110,67 @@ struct Worker {
     sender: Arc<Sender>,
     config: WorkerConfig,
     wake: Arc<Notify>,
+    shares: Arc<JobShares>,
+}
+
+/// How many of this replica's workers run each tenant's jobs now. A tenant
+/// at its cap (`max_concurrent_jobs`, by default half the workers) is passed
+/// over when jobs are claimed, so a tenant whose jobs are slow (a flood, a
+/// deliberately slow LLM endpoint) leaves workers for everyone else.
+struct JobShares {
+    running: Mutex<HashMap<String, (usize, usize)>>,
+    default_cap: usize,
+}
+
+impl JobShares {
+    fn new(default_cap: usize) -> Self {
+        JobShares {
+            running: Mutex::new(HashMap::new()),
+            default_cap,
+        }
+    }
+
+    /// Tenants that may not start another job now.
+    fn at_cap(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .iter()
+            .filter(|(_, (n, cap))| n >= cap)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    fn start(self: &Arc<Self>, tenant: &str, cap: Option<i64>) -> JobSlot {
+        let cap = cap
+            .and_then(|c| usize::try_from(c).ok())
+            .filter(|&c| c > 0)
+            .unwrap_or(self.default_cap);
+        let mut running = self.running.lock();
+        let e = running.entry(tenant.to_string()).or_insert((0, cap));
+        e.0 += 1;
+        e.1 = cap;
+        JobSlot {
+            shares: self.clone(),
+            tenant: tenant.to_string(),
+        }
+    }
+}
+
+struct JobSlot {
+    shares: Arc<JobShares>,
+    tenant: String,
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        let mut running = self.shares.running.lock();
+        if let Some(e) = running.get_mut(&self.tenant) {
+            e.0 -= 1;
+            if e.0 == 0 {
+                running.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 impl Worker {
@@ -112,6 +187,7 @@ impl Worker {
                     &self.owner,
                     self.config.lease.as_millis() as i64,
                     self.config.batch,
+                    &self.shares.at_cap(),
                 )
                 .await;
             crate::metrics::metrics().db("claim_jobs", t.elapsed());
@@ -131,6 +207,14 @@ impl Worker {
                 continue;
             }
             for job in jobs {
+                let cap = self
+                    .pipeline
+                    .db
+                    .tenant_limits(&job.tenant_id)
+                    .await
+                    .ok()
+                    .and_then(|l| l.max_concurrent_jobs);
+                let _slot = self.shares.start(&job.tenant_id, cap);
                 // A reply's delivery job comes back leased to this worker
                 // and runs at once: no claim round trip, no poll delay.
                 let mut next = Some(job);

@@ -80,6 +80,22 @@ pub struct ServeArgs {
     /// none (another replica delivers).
     #[arg(long, env = "SWITCHBOARD_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// Default fuel per plugin call (a tenant's `plugin_fuel` overrides it).
+    #[arg(long, env = "SWITCHBOARD_PLUGIN_FUEL", default_value_t = crate::runtime::Limits::default().fuel)]
+    pub plugin_fuel: u64,
+    /// Default wall-clock deadline per plugin call, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_PLUGIN_DEADLINE_MS", default_value_t = crate::runtime::Limits::default().deadline_ms)]
+    pub plugin_deadline_ms: u64,
+    /// Default linear memory per plugin instance, in MiB.
+    #[arg(long, env = "SWITCHBOARD_PLUGIN_MEMORY_MIB", default_value_t = crate::runtime::Limits::default().memory_bytes >> 20)]
+    pub plugin_memory_mib: u64,
+    /// Plugin calls one tenant may run at once (default: half the cores).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_PLUGIN_CALLS")]
+    pub max_concurrent_plugin_calls: Option<u32>,
+    /// Jobs (replies, deliveries) one tenant may run at once on this
+    /// replica (default: half the workers).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_JOBS")]
+    pub max_concurrent_jobs: Option<usize>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -95,6 +111,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.max_body_bytes = args.max_body_bytes;
         config.max_plugin_bytes = args.max_plugin_bytes;
         config.workers.workers = args.workers;
+        config.workers.jobs_per_tenant = args.max_concurrent_jobs;
+        config.plugin_limits.fuel = args.plugin_fuel;
+        config.plugin_limits.deadline_ms = args.plugin_deadline_ms.max(1);
+        config.plugin_limits.memory_bytes = args.plugin_memory_mib.max(1) << 20;
+        if let Some(n) = args.max_concurrent_plugin_calls {
+            config.fairness.calls_per_tenant = n.max(1);
+        }
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.

@@ -1,5 +1,6 @@
 //! Stage 2: the channel's adapter component verifies and parses the webhook,
-//! in one fresh instance, on a blocking thread (wasm is CPU-bound).
+//! in one fresh instance, through the runtime's one way to call a plugin
+//! (a blocking thread, within the tenant's share).
 
 use std::sync::Arc;
 
@@ -31,26 +32,20 @@ pub async fn verify_and_parse(
         }
     }
     let ctx = binding.call_context(&binding.channel.adapter, kv);
-    let runtime = runtime.clone();
-    let plugin = binding.adapter.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut inst = runtime.instantiate(&plugin, &ctx).map_err(|e| (Stage::Verify, e))?;
-        let result = inst.verify_then_parse(request).map_err(|(call, e)| {
-            let stage = match call {
-                AdapterCall::Verify => Stage::Verify,
-                AdapterCall::Parse => Stage::Parse,
-            };
-            (stage, e)
-        });
-        let report = inst.finish();
-        for line in report.logs {
-            tracing::debug!(target: "plugin", level = line.level, fields = ?line.fields, "{}", line.message);
-        }
-        result
-    })
-    .await
-    .map_err(|e| WebhookError::Internal(e.into()))?;
-    joined.map_err(|(stage, error)| match error {
+    let called = runtime
+        .run(&binding.adapter, ctx, move |inst| {
+            inst.verify_then_parse(request).map_err(|(call, e)| {
+                let stage = match call {
+                    AdapterCall::Verify => Stage::Verify,
+                    AdapterCall::Parse => Stage::Parse,
+                };
+                (stage, e)
+            })
+        })
+        .await
+        .map_err(|e| (Stage::Verify, e))
+        .and_then(|r| r);
+    called.map_err(|(stage, error)| match error {
         PluginError::Guest(GuestError::InvalidSignature(m)) => WebhookError::InvalidSignature(m),
         PluginError::Guest(GuestError::BadRequest(m)) => WebhookError::BadRequest(m),
         error => WebhookError::Plugin { stage, error },

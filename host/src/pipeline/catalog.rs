@@ -24,8 +24,10 @@ const LATEST_TTL: Duration = Duration::from_secs(2);
 /// First-party plugins plus a cache of tenants' plugins.
 pub struct PluginCatalog {
     first_party: HashMap<&'static str, Arc<LoadedPlugin>>,
-    /// Keyed by (tenant, plugin id).
-    uploaded: RwLock<HashMap<(String, String), Arc<LoadedPlugin>>>,
+    /// A tenant's plugin id → its component's sha256, keyed by (tenant,
+    /// plugin id). The compiled component itself lives in the runtime's
+    /// bounded cache, so this map pins no compiled code.
+    uploaded: RwLock<HashMap<(String, String), String>>,
     /// Keyed by (tenant, plugin name).
     latest: Mutex<HashMap<(String, String), (Instant, PluginRecord)>>,
 }
@@ -131,7 +133,7 @@ impl PluginCatalog {
     pub async fn resolve(
         &self,
         db: &Db,
-        runtime: &PluginRuntime,
+        runtime: &Arc<PluginRuntime>,
         tenant_id: &str,
         reference: &str,
     ) -> Result<Arc<LoadedPlugin>, CatalogError> {
@@ -194,7 +196,7 @@ impl PluginCatalog {
     pub async fn resolve_binding(
         &self,
         db: &Db,
-        runtime: &PluginRuntime,
+        runtime: &Arc<PluginRuntime>,
         tenant_id: &str,
         binding: &PluginBinding,
     ) -> Result<Arc<LoadedPlugin>, CatalogError> {
@@ -208,18 +210,29 @@ impl PluginCatalog {
             }
         };
         let key = (tenant_id.to_string(), plugin_id);
-        if let Some(p) = self.uploaded.read().get(&key) {
-            return Ok(p.clone());
-        }
-        let record = match db.get_plugin(tenant_id, &key.1).await {
-            Ok(r) => r,
-            Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
-            Err(e) => return Err(e.into()),
+        let known = self.uploaded.read().get(&key).cloned();
+        let sha256 = match known {
+            Some(sha256) => sha256,
+            None => {
+                let record = match db.get_plugin(tenant_id, &key.1).await {
+                    Ok(r) => r,
+                    Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
+                    Err(e) => return Err(e.into()),
+                };
+                let mut uploaded = self.uploaded.write();
+                if uploaded.len() >= 100_000 {
+                    uploaded.clear();
+                }
+                uploaded.insert(key, record.sha256.clone());
+                record.sha256
+            }
         };
-        let bytes = db.plugin_bytes(&record.sha256).await?;
-        let plugin = runtime.load(&bytes)?;
-        self.uploaded.write().insert(key, plugin.clone());
-        Ok(plugin)
+        if let Some(p) = runtime.cached(&sha256) {
+            return Ok(p);
+        }
+        let bytes = db.plugin_bytes(&sha256).await?;
+        // From the disk cache, or compiled: a blocking thread either way.
+        Ok(runtime.load_blocking(bytes).await?)
     }
 
     /// The version a binding runs now (`None` for a first-party plugin).

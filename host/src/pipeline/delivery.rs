@@ -480,12 +480,10 @@ async fn render(
     binding: &Binding,
     msg: OutboundMessage,
 ) -> Result<HttpRequest, PluginError> {
-    let runtime = p.runtime.clone();
-    let plugin = binding.adapter.clone();
-    let ctx = call_context(p, binding);
-    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &ctx)?.render(&msg))
+    p.runtime
+        .run(&binding.adapter, call_context(p, binding), move |inst| inst.render(&msg))
         .await
-        .map_err(|e| PluginError::Unavailable(e.to_string()))?
+        .and_then(|r| r)
 }
 
 /// A template message's template, from its stored payload.
@@ -509,12 +507,10 @@ async fn render_template(
     binding: &Binding,
     msg: crate::domain::TemplateMessage,
 ) -> Result<HttpRequest, PluginError> {
-    let runtime = p.runtime.clone();
-    let plugin = binding.adapter.clone();
-    let ctx = call_context(p, binding);
-    tokio::task::spawn_blocking(move || runtime.instantiate(&plugin, &ctx)?.render_template(&msg))
+    p.runtime
+        .run(&binding.adapter, call_context(p, binding), move |inst| inst.render_template(&msg))
         .await
-        .map_err(|e| PluginError::Unavailable(e.to_string()))?
+        .and_then(|r| r)
 }
 
 async fn parse_send_response(
@@ -522,16 +518,12 @@ async fn parse_send_response(
     binding: &Binding,
     response: HttpResponse,
 ) -> Result<crate::domain::Receipt, PluginError> {
-    let runtime = p.runtime.clone();
-    let plugin = binding.adapter.clone();
-    let ctx = call_context(p, binding);
-    tokio::task::spawn_blocking(move || {
-        runtime
-            .instantiate(&plugin, &ctx)?
-            .parse_send_response(&response)
-    })
-    .await
-    .map_err(|e| PluginError::Unavailable(e.to_string()))?
+    p.runtime
+        .run(&binding.adapter, call_context(p, binding), move |inst| {
+            inst.parse_send_response(&response)
+        })
+        .await
+        .and_then(|r| r)
 }
 
 /// Largest provider response body read.

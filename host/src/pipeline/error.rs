@@ -41,6 +41,14 @@ pub enum WebhookError {
     /// A plugin failed at a stage (502, fail closed).
     #[error("{stage} failed: {error}")]
     Plugin { stage: Stage, error: PluginError },
+    /// What the webhook would store is over a bound (413); nothing is
+    /// stored.
+    #[error("{what} too large to store: {size} bytes, the limit is {limit}")]
+    TooLarge {
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
     /// The database is unavailable (503, so the provider retries).
     #[error("database unavailable")]
     Unavailable,
@@ -63,9 +71,29 @@ impl WebhookError {
             WebhookError::UnknownChannel => 404,
             WebhookError::InvalidSignature(_) => 401,
             WebhookError::BadRequest(_) => 400,
+            // The tenant's own flood: the provider retries later, and no
+            // other tenant is refused.
+            WebhookError::Plugin {
+                error: PluginError::Busy { .. },
+                ..
+            } => 503,
             WebhookError::Plugin { .. } => 502,
+            WebhookError::TooLarge { .. } => 413,
             WebhookError::Unavailable => 503,
             WebhookError::Internal(_) => 500,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when the refusal is
+    /// about load rather than the request.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            WebhookError::Plugin {
+                error: PluginError::Busy { retry_after_secs },
+                ..
+            } => Some(*retry_after_secs),
+            WebhookError::Unavailable => Some(1),
+            _ => None,
         }
     }
 
@@ -75,7 +103,12 @@ impl WebhookError {
             WebhookError::UnknownChannel => "unknown_channel",
             WebhookError::InvalidSignature(_) => "invalid_signature",
             WebhookError::BadRequest(_) => "bad_request",
+            WebhookError::Plugin {
+                error: PluginError::Busy { .. },
+                ..
+            } => "tenant_busy",
             WebhookError::Plugin { .. } => "plugin_failed",
+            WebhookError::TooLarge { .. } => "webhook_too_large",
             WebhookError::Unavailable => "unavailable",
             WebhookError::Internal(_) => "internal",
         }

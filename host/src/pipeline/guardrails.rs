@@ -9,7 +9,7 @@ use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
 use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
 use crate::kv::KvStore;
-use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
+use crate::runtime::{CallContext, PluginError, PluginRuntime};
 use crate::storage::{ConsentSource, Disposition, InboundItem};
 
 pub async fn check_inbound(
@@ -21,13 +21,14 @@ pub async fn check_inbound(
     if binding.guardrails.is_empty() {
         return Ok(events.into_iter().map(accept).collect());
     }
-    let runtime = runtime.clone();
     let chain = binding.guardrails.clone();
+    let limits = binding.limits;
     let fail_open = binding.fail_open.clone();
     let tenant = binding.channel.tenant_id.clone();
     let config = binding.channel.config.clone();
     let adapter_name = binding.channel.adapter.clone();
-    tokio::task::spawn_blocking(move || {
+    let tenant_id = binding.channel.tenant_id.clone();
+    let chain_run = runtime.blocking(&tenant_id, limits.concurrent_calls, move |runtime| {
         let mut items = Vec::with_capacity(events.len());
         for event in events {
             let Event::Message(mut msg) = event else {
@@ -43,7 +44,7 @@ pub async fn check_inbound(
                         plugin: name.clone(),
                         config: config.clone(),
                         kv: kv.clone(),
-                        limits: LimitOverrides::default(),
+                        limits,
                     };
                     let context = GuardrailContext {
                         direction: Direction::Inbound,
@@ -98,9 +99,11 @@ pub async fn check_inbound(
             items.push(InboundItem::Message(msg, disposition));
         }
         Ok(items)
-    })
-    .await
-    .map_err(|e| WebhookError::Internal(e.into()))?
+    });
+    chain_run.await.map_err(|error| WebhookError::Plugin {
+        stage: Stage::Guardrails,
+        error,
+    })?
 }
 
 /// Whether a fail-open binding lets the chain go on past this failure. A
@@ -111,7 +114,11 @@ pub(crate) fn skips_failure(
     name: &str,
     error: &PluginError,
 ) -> bool {
-    fail_open.contains(name) && !matches!(error, PluginError::Unavailable(_))
+    fail_open.contains(name)
+        && !matches!(
+            error,
+            PluginError::Unavailable(_) | PluginError::Busy { .. }
+        )
 }
 
 /// Messages of a channel without a persona wait for a human: stored, with

@@ -3,7 +3,8 @@
 //!
 //! 1. `tenancy::resolve` — channel id → channel, tenant and adapter
 //! 2. `adapter::verify_and_parse` — signature/handshake, then events
-//! 3. `guardrails::check_inbound` — allow / rewrite / block / opt-out / opt-in
+//! 3. `guardrails::check_inbound` — allow / rewrite / block / opt-out / opt-in,
+//!    then `bounds::check` — what one webhook may store
 //! 4. `InboundWriter::store` — one transaction (shared with concurrent
 //!    webhooks by group commit): contacts, conversation,
 //!    idempotent messages, monotonic statuses, processing jobs
@@ -14,6 +15,7 @@
 //! status), driven by `crate::worker`.
 
 mod adapter;
+pub mod bounds;
 mod catalog;
 pub mod delivery;
 mod error;
@@ -85,10 +87,15 @@ impl Pipeline {
         &self,
         binding: &tenancy::Binding,
     ) -> Option<crate::domain::AdapterInfo> {
-        let runtime = self.runtime.clone();
-        let plugin = binding.adapter.clone();
+        if let Some(info) = binding.adapter.cached_info() {
+            return Some(info.clone());
+        }
         let ctx = binding.call_context(&binding.channel.adapter, self.kv.clone());
-        tokio::task::spawn_blocking(move || runtime.adapter_info(&plugin, &ctx).ok())
+        let plugin = binding.adapter.clone();
+        let cap = ctx.limits.concurrent_calls;
+        let tenant = ctx.tenant.clone();
+        self.runtime
+            .blocking(&tenant, cap, move |rt| rt.adapter_info(&plugin, &ctx).ok())
             .await
             .ok()
             .flatten()
@@ -155,6 +162,7 @@ impl Pipeline {
         let items =
             guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
         let items = guardrails::without_persona(items, &binding);
+        bounds::check(&items)?;
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();

@@ -16,7 +16,7 @@ use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt, Verdict
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety,
 };
-use crate::runtime::{CallContext, LimitOverrides};
+use crate::runtime::CallContext;
 use crate::storage::{
     Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage, message_kind,
 };
@@ -194,19 +194,15 @@ async fn persona_prompt(
         history: ctx.history.clone(),
         message: message.to_string(),
     };
-    let runtime = p.runtime.clone();
-    let built = tokio::task::spawn_blocking(move || {
-        runtime.instantiate(&plugin, &call)?.build_prompt(&pctx)
-    })
-    .await;
+    let built = p
+        .runtime
+        .run(&plugin, call, move |inst| inst.build_prompt(&pctx))
+        .await
+        .and_then(|r| r);
     match built {
-        Ok(Ok(prompt)) => prompt,
-        Ok(Err(e)) => {
-            tracing::warn!(persona = %persona.id, error = %e, code = e.code(), "persona component failed; using the persona's fields");
-            tenant_prompt(&style)
-        }
+        Ok(prompt) => prompt,
         Err(e) => {
-            tracing::warn!(persona = %persona.id, error = %e, "persona component task failed");
+            tracing::warn!(persona = %persona.id, error = %e, code = e.code(), "persona component failed; using the persona's fields");
             tenant_prompt(&style)
         }
     }
@@ -265,11 +261,11 @@ pub(super) async fn outbound_chain(
     }
     let chain = binding.guardrails.clone();
     let fail_open = binding.fail_open.clone();
-    let runtime = p.runtime.clone();
     let kv = p.kv.clone();
     let tenant = binding.channel.tenant_id.clone();
     let config = binding.channel.config.clone();
-    let joined = tokio::task::spawn_blocking(move || {
+    let limits = binding.limits;
+    let joined = p.runtime.blocking(&binding.channel.tenant_id, limits.concurrent_calls, move |runtime| {
         let mut text = text;
         for (name, plugin) in &chain {
             let call = CallContext {
@@ -277,7 +273,7 @@ pub(super) async fn outbound_chain(
                 plugin: name.clone(),
                 config: config.clone(),
                 kv: kv.clone(),
-                limits: LimitOverrides::default(),
+                limits,
             };
             let context = GuardrailContext {
                 text: text.clone(),

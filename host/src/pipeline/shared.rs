@@ -48,17 +48,16 @@ impl Pipeline {
 
         // Route with no tenant and no configuration: the keys only say which
         // channels to ask; nothing is trusted before a channel verifies.
-        let runtime = self.runtime.clone();
         let req = request.clone();
-        let name = adapter_name.to_string();
-        let keys = tokio::task::spawn_blocking(move || {
-            let mut inst =
-                runtime.instantiate(&plugin, &CallContext::for_tenant("platform", &name))?;
-            inst.route_key(&req)
-        })
-        .await
-        .map_err(|e| WebhookError::Internal(e.into()))?
-        .map_err(|error| match error {
+        // Routing runs before any tenant is known: it shares the
+        // platform's own gate, keyed by the adapter.
+        let ctx = CallContext::for_tenant(&format!("platform:{adapter_name}"), adapter_name);
+        let keys = self
+            .runtime
+            .run(&plugin, ctx, move |inst| inst.route_key(&req))
+            .await
+            .and_then(|r| r)
+            .map_err(|error| match error {
             crate::runtime::PluginError::Guest(crate::domain::GuestError::BadRequest(m)) => {
                 WebhookError::BadRequest(m)
             }

@@ -22,6 +22,8 @@ pub struct Binding {
     /// The guardrails (by their name in `guardrails`) bound `fail-open`: a
     /// failure skips them instead of refusing the message.
     pub fail_open: Arc<HashSet<String>>,
+    /// The tenant's plugin limits (platform defaults where unset).
+    pub limits: LimitOverrides,
 }
 
 impl Binding {
@@ -34,7 +36,7 @@ impl Binding {
             plugin: plugin.to_string(),
             config: self.channel.config.clone(),
             kv,
-            limits: LimitOverrides::default(),
+            limits: self.limits,
         }
     }
 }
@@ -49,6 +51,8 @@ const CHANNEL_CACHE_MAX: usize = 10_000;
 #[derive(Default)]
 pub struct ChannelCache {
     entries: Mutex<HashMap<String, (Instant, Option<ChannelRecord>)>>,
+    /// Tenants' plugin limits, reused like channels.
+    limits: Mutex<HashMap<String, (Instant, LimitOverrides)>>,
 }
 
 impl ChannelCache {
@@ -81,6 +85,30 @@ impl ChannelCache {
         Ok(rec)
     }
 
+    /// Drop a tenant's cached limits (after the admin changed them).
+    pub fn forget_tenant_limits(&self, tenant_id: &str) {
+        self.limits.lock().remove(tenant_id);
+    }
+
+    async fn tenant_limits(&self, db: &Db, tenant_id: &str) -> Result<LimitOverrides, WebhookError> {
+        if let Some((at, l)) = self.limits.lock().get(tenant_id)
+            && at.elapsed() < CHANNEL_TTL
+        {
+            return Ok(*l);
+        }
+        let l = plugin_limits(
+            &db.tenant_limits(tenant_id)
+                .await
+                .map_err(WebhookError::from_storage)?,
+        );
+        let mut limits = self.limits.lock();
+        if limits.len() >= CHANNEL_CACHE_MAX {
+            limits.clear();
+        }
+        limits.insert(tenant_id.to_string(), (Instant::now(), l));
+        Ok(l)
+    }
+
     /// Drop a tenant's channels (after its deletion), so none of them is
     /// served from here with its configuration still opened.
     pub fn forget_tenant(&self, tenant_id: &str) {
@@ -94,7 +122,7 @@ pub async fn resolve(
     db: &Db,
     secrets: &Keyring,
     catalog: &PluginCatalog,
-    runtime: &PluginRuntime,
+    runtime: &Arc<PluginRuntime>,
     cache: &ChannelCache,
     channel_id: &str,
 ) -> Result<Binding, WebhookError> {
@@ -102,14 +130,30 @@ pub async fn resolve(
         .get(db, secrets, channel_id)
         .await?
         .ok_or(WebhookError::UnknownChannel)?;
-    bind(db, catalog, runtime, channel).await
+    let limits = cache.tenant_limits(db, &channel.tenant_id).await?;
+    let mut binding = bind(db, catalog, runtime, channel).await?;
+    binding.limits = limits;
+    Ok(binding)
+}
+
+/// The plugin-call part of a tenant's limits, as runtime overrides.
+pub fn plugin_limits(l: &crate::storage::TenantLimits) -> LimitOverrides {
+    let positive = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).filter(|&v| v > 0);
+    LimitOverrides {
+        fuel: positive(l.plugin_fuel),
+        deadline_ms: positive(l.plugin_deadline_ms),
+        memory_bytes: positive(l.plugin_memory_mib).map(|m| m.saturating_mul(1 << 20)),
+        concurrent_calls: positive(l.max_concurrent_plugin_calls)
+            .map(|v| v.min(u64::from(u32::MAX)) as u32),
+        ..LimitOverrides::default()
+    }
 }
 
 /// The components of an already found channel.
 pub async fn bind(
     db: &Db,
     catalog: &PluginCatalog,
-    runtime: &PluginRuntime,
+    runtime: &Arc<PluginRuntime>,
     channel: ChannelRecord,
 ) -> Result<Binding, WebhookError> {
     let tenant = channel.tenant_id.as_str();
@@ -139,6 +183,7 @@ pub async fn bind(
         adapter,
         guardrails,
         fail_open: Arc::new(fail_open),
+        limits: LimitOverrides::default(),
     })
 }
 

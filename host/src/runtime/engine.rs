@@ -57,6 +57,9 @@ pub(crate) fn build_engine(options: &EngineOptions) -> wasmtime::Result<Engine> 
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_memory_size(options.max_memory_bytes as usize)
+            // Calls run on fibers (async exports); their stacks come from
+            // the pool too.
+            .total_stacks(n)
             // Measured (ARCHITECTURE.md): keeping touched pages resident and
             // resetting them by pagemap scan instead of madvise halves
             // instantiation time and lets two threads scale.

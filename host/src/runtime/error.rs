@@ -65,6 +65,10 @@ pub enum PluginError {
         expected: &'static str,
         actual: &'static str,
     },
+    /// The tenant already runs as many plugin calls as its share allows,
+    /// and its queue is full or the wait ran out; retry after a moment.
+    #[error("too many plugin calls in progress for this tenant; retry in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// No pool slot was free, or the host failed; the call may be retried.
     #[error("plugin runtime unavailable: {0}")]
     Unavailable(String),
@@ -95,6 +99,7 @@ impl PluginError {
             PluginError::Guest(_) => "guest-error",
             PluginError::Incompatible(_) => "incompatible",
             PluginError::WrongWorld { .. } => "wrong-world",
+            PluginError::Busy { .. } => "busy",
             PluginError::Unavailable(_) => "unavailable",
         }
     }

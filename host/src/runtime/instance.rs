@@ -2,7 +2,9 @@
 //! runs under the instance's fuel, deadline, memory and output limits, and
 //! every failure becomes a [`PluginError`].
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Instance, ResourceTable};
 use wasmtime::{Engine, Store, Trap};
@@ -39,6 +41,11 @@ pub struct PluginInstance {
     stdout: CappedOutput,
     stderr: CappedOutput,
     poisoned: bool,
+    /// When the calls on this instance must have returned. Epoch
+    /// interruption stops a guest that computes; this stops one that waits
+    /// in a host call (a WASI sleep or poll), by abandoning the call's
+    /// future.
+    deadline: Instant,
     // Typed export handles, looked up (and type-checked) once per instance
     // rather than once per call: verify + parse share them.
     adapter: Option<super::bindings::adapter::Guest>,
@@ -75,6 +82,14 @@ impl PluginInstance {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Every value the guest hands the host (a call's result, an import's
+        // arguments) is lifted under this budget, which wasmtime charges per
+        // byte of every string and per element of every list *before*
+        // copying. A list whose elements all alias one large guest buffer
+        // therefore stops at the output cap instead of being copied once per
+        // element: host memory per call stays within guest memory + output
+        // cap + this slack.
+        store.set_hostcall_fuel(hostcall_fuel(&limits));
         // A store starts with no fuel; the deadline is armed before
         // instantiation too, so a hostile start function cannot run forever.
         if metering {
@@ -84,14 +99,21 @@ impl PluginInstance {
             store.epoch_deadline_trap();
             store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
-        let instance = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&store, &limits, e, true))?;
+        let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+        let instance = match bounded(deadline, plugin.pre.instantiate_async(&mut store)) {
+            Some(Ok(instance)) => instance,
+            Some(Err(e)) => return Err(classify(&store, &limits, e, true)),
+            None => {
+                return Err(PluginError::Deadline {
+                    deadline_ms: limits.deadline_ms,
+                });
+            }
+        };
         // Re-arm so the deadline covers the calls, not instantiation.
         if metering {
             store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
+        let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
         Ok(PluginInstance {
             store,
             instance,
@@ -100,6 +122,7 @@ impl PluginInstance {
             stdout,
             stderr,
             poisoned: false,
+            deadline,
             adapter: None,
         })
     }
@@ -195,7 +218,7 @@ impl PluginInstance {
     fn call<G, W>(
         &mut self,
         guest: G,
-        call: impl FnOnce(&G, &mut Store<CallState>) -> wasmtime::Result<Result<W, w::PluginError>>,
+        call: impl AsyncFnOnce(&G, &mut Store<CallState>) -> wasmtime::Result<Result<W, w::PluginError>>,
     ) -> Result<W, PluginError> {
         if self.poisoned {
             return Err(PluginError::Unavailable(
@@ -204,13 +227,21 @@ impl PluginInstance {
         }
         let fuel_before = self.store.get_fuel().unwrap_or(0);
         let started = std::time::Instant::now();
-        let result = match call(&guest, &mut self.store) {
-            Err(e) => {
+        let result = match bounded(self.deadline, call(&guest, &mut self.store)) {
+            None => {
+                // The future was dropped mid-call: wasmtime unwinds the
+                // guest's fiber, and the instance is never used again.
+                self.poisoned = true;
+                Err(PluginError::Deadline {
+                    deadline_ms: self.limits.deadline_ms,
+                })
+            }
+            Some(Err(e)) => {
                 self.poisoned = true;
                 Err(classify(&self.store, &self.limits, e, false))
             }
-            Ok(Err(guest_err)) => Err(PluginError::Guest(guest_err.into())),
-            Ok(Ok(value)) => Ok(value),
+            Some(Ok(Err(guest_err))) => Err(PluginError::Guest(guest_err.into())),
+            Some(Ok(Ok(value))) => Ok(value),
         };
         let fuel = fuel_before.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let m = crate::metrics::metrics();
@@ -252,7 +283,7 @@ impl PluginInstance {
     /// `adapter.info`.
     pub fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         let g = self.adapter()?;
-        let info = self.call(g, |g, s| g.call_info(s).map(Ok::<_, w::PluginError>))?;
+        let info = self.call(g, async |g, s| g.call_info(s).await.map(Ok::<_, w::PluginError>))?;
         self.capped(AdapterInfo::from(info))
     }
 
@@ -287,13 +318,13 @@ impl PluginInstance {
 
     fn verify_wit(&mut self, req: &w::HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
         let g = self.adapter()?;
-        let response = self.call(g, |g, s| g.call_verify(s, req))?;
+        let response = self.call(g, async |g, s| g.call_verify(s, req).await)?;
         self.capped(response.map(HttpResponse::from))
     }
 
     fn parse_wit(&mut self, req: &w::HttpRequest) -> Result<Vec<Event>, PluginError> {
         let g = self.adapter()?;
-        let events = self.call(g, |g, s| g.call_parse(s, req))?;
+        let events = self.call(g, async |g, s| g.call_parse(s, req).await)?;
         // Counted before anything is converted or measured.
         let max = self.limits.max_events;
         if events.len() > max as usize {
@@ -310,7 +341,7 @@ impl PluginInstance {
     pub fn render(&mut self, message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
         let g = self.adapter()?;
         let msg: w::OutboundMessage = message.clone().into();
-        let req = self.call(g, |g, s| g.call_render(s, &msg))?;
+        let req = self.call(g, async |g, s| g.call_render(s, &msg).await)?;
         self.capped(HttpRequest::from(req))
     }
 
@@ -330,7 +361,7 @@ impl PluginInstance {
             .load(&mut self.store, &self.instance)
             .map_err(|e| PluginError::Incompatible(e.to_string()))?;
         let msg: w::TemplateMessage = message.clone().into();
-        let req = self.call(g, |g, s| g.call_render_template(s, &msg))?;
+        let req = self.call(g, async |g, s| g.call_render_template(s, &msg).await)?;
         self.capped(HttpRequest::from(req))
     }
 
@@ -338,7 +369,7 @@ impl PluginInstance {
     pub fn parse_send_response(&mut self, response: &HttpResponse) -> Result<Receipt, PluginError> {
         let g = self.adapter()?;
         let resp: w::HttpResponse = response.clone().into();
-        let receipt = self.call(g, |g, s| g.call_parse_send_response(s, &resp))?;
+        let receipt = self.call(g, async |g, s| g.call_parse_send_response(s, &resp).await)?;
         self.capped(Receipt::from(receipt))
     }
 
@@ -346,7 +377,7 @@ impl PluginInstance {
     pub fn route_key(&mut self, request: &HttpRequest) -> Result<Vec<String>, PluginError> {
         let g = self.adapter()?;
         let req: w::HttpRequest = request.clone().into();
-        let keys = self.call(g, |g, s| g.call_route_key(s, &req))?;
+        let keys = self.call(g, async |g, s| g.call_route_key(s, &req).await)?;
         self.capped(keys)
     }
 
@@ -355,8 +386,8 @@ impl PluginInstance {
         let g = self.guard()?;
         let ctx: w::GuardrailContext = context.clone().into();
         let verdict = match context.direction {
-            Direction::Inbound => self.call(g, |g, s| g.call_check_inbound(s, &ctx))?,
-            Direction::Outbound => self.call(g, |g, s| g.call_check_outbound(s, &ctx))?,
+            Direction::Inbound => self.call(g, async |g, s| g.call_check_inbound(s, &ctx).await)?,
+            Direction::Outbound => self.call(g, async |g, s| g.call_check_outbound(s, &ctx).await)?,
         };
         self.capped(Verdict::from(verdict))
     }
@@ -365,7 +396,7 @@ impl PluginInstance {
     pub fn build_prompt(&mut self, context: &PersonaContext) -> Result<Prompt, PluginError> {
         let g = self.persona()?;
         let ctx: w::PersonaContext = context.clone().into();
-        let prompt = self.call(g, |g, s| g.call_build_prompt(s, &ctx))?;
+        let prompt = self.call(g, async |g, s| g.call_build_prompt(s, &ctx).await)?;
         self.capped(Prompt::from(prompt))
     }
 }
@@ -384,6 +415,24 @@ pub enum Verified {
 pub enum AdapterCall {
     Verify,
     Parse,
+}
+
+/// Run `future` to completion on this thread, or give up on it at
+/// `deadline` (`None`). Called on a blocking thread: inside a Tokio runtime
+/// it blocks on that runtime's handle, elsewhere (CLI, tests) on
+/// wasmtime-wasi's own.
+fn bounded<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
+    wasmtime_wasi::runtime::in_tokio(async move {
+        tokio::time::timeout_at(deadline.into(), future).await.ok()
+    })
+}
+
+/// Headroom over the output cap for one lift: list and record headers,
+/// the fixed fields of a result.
+const HOSTCALL_SLACK: u64 = 64 << 10;
+
+fn hostcall_fuel(limits: &Limits) -> usize {
+    usize::try_from(limits.output_bytes.saturating_add(HOSTCALL_SLACK)).unwrap_or(usize::MAX)
 }
 
 fn deadline_ticks(ms: u64) -> u64 {
@@ -430,6 +479,13 @@ fn classify(
             detail: trap.to_string(),
         };
     }
+    if is_hostcall_fuel_exhausted(&e) {
+        return PluginError::OutputTooLarge {
+            what: "data passed to the host",
+            size: limits.output_bytes.saturating_add(HOSTCALL_SLACK),
+            limit: limits.output_bytes,
+        };
+    }
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
         .is_some()
     {
@@ -447,4 +503,11 @@ fn classify(
         kind: TrapKind::Other,
         detail: super::root_message(&e),
     }
+}
+
+/// wasmtime's error for a lift that ran out of hostcall fuel is private; its
+/// message is the only handle (pinned by the hostile-guest tests).
+fn is_hostcall_fuel_exhausted(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|c| c.to_string().contains("fuel allocated for hostcalls"))
 }

@@ -31,7 +31,9 @@ impl Default for Limits {
             deadline_ms: 1_000,
             memory_bytes: 32 << 20,
             output_bytes: 2 << 20,
-            max_events: 10_000,
+            // Providers batch far fewer (Meta: tens); more is a flood, and
+            // every event becomes database work.
+            max_events: 1_000,
             log_bytes: 64 << 10,
         }
     }
@@ -48,6 +50,9 @@ pub struct LimitOverrides {
     pub output_bytes: Option<u64>,
     pub max_events: Option<u32>,
     pub log_bytes: Option<u64>,
+    /// The tenant's share of concurrent plugin calls (see
+    /// [`Fairness`](super::Fairness)); not a per-call limit.
+    pub concurrent_calls: Option<u32>,
 }
 
 impl Limits {

@@ -16,21 +16,23 @@ mod cache;
 mod convert;
 mod engine;
 mod error;
+mod fairness;
 mod host_api;
 mod instance;
 mod limits;
+mod lru;
 mod output;
 mod stdio;
 mod validate;
 mod world;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use sha2::Digest;
 use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
@@ -39,6 +41,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub use cache::DiskCache;
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use error::{PluginError, TrapKind};
+pub use fairness::{CallPermit, Fairness, UploadSlot};
 pub use host_api::LogLine;
 pub use instance::{AdapterCall, CallReport, PluginInstance, Verified};
 pub use limits::{KvQuota, LimitOverrides, Limits};
@@ -51,7 +54,7 @@ use bindings::{adapter, guard, prompt_builder, templates};
 use host_api::{HostCtx, LogSink};
 
 /// How to build a [`PluginRuntime`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Engine and allocator settings.
     pub engine: EngineOptions,
@@ -62,6 +65,27 @@ pub struct RuntimeOptions {
     pub defaults: Limits,
     /// `kv` quotas.
     pub kv_quota: KvQuota,
+    /// Concurrency shares between tenants, and of compiles.
+    pub fairness: Fairness,
+    /// Compiled components kept in memory (least recently used evicted).
+    pub max_loaded_components: usize,
+    /// Bytes of compiled code kept in the disk cache (least recently used
+    /// evicted).
+    pub disk_cache_bytes: u64,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            engine: EngineOptions::default(),
+            cache_dir: None,
+            defaults: Limits::default(),
+            kv_quota: KvQuota::default(),
+            fairness: Fairness::default(),
+            max_loaded_components: 1_000,
+            disk_cache_bytes: 2 << 30,
+        }
+    }
 }
 
 /// A compiled, validated plugin, ready to instantiate.
@@ -168,8 +192,10 @@ struct Counters {
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<CallState>,
-    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    /// Loaded components by sha256, least recently used evicted.
+    plugins: Mutex<lru::Lru<String, Arc<LoadedPlugin>>>,
     cache: Option<DiskCache>,
+    gates: fairness::Gates,
     defaults: Limits,
     kv_quota: KvQuota,
     max_memory_bytes: u64,
@@ -184,11 +210,14 @@ impl PluginRuntime {
         let engine = engine::build_engine(&options.engine)?;
         let mut linker = Linker::<CallState>::new(&engine);
         // WASI p2 is linked because a std Rust guest imports it even when it
-        // never prints; the context built per call grants nothing.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // never prints; the context built per call grants nothing. Linked
+        // async, so a guest waiting in `poll` (a sleep) suspends a future
+        // the host can drop at the call's deadline instead of blocking a
+        // thread for as long as the guest asked.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
         let cache = match &options.cache_dir {
-            Some(dir) => Some(DiskCache::open(dir, &engine)?),
+            Some(dir) => Some(DiskCache::open(dir, &engine, options.disk_cache_bytes)?),
             None => None,
         };
         let ticker = engine::EpochTicker::start(&engine);
@@ -200,8 +229,16 @@ impl PluginRuntime {
         Ok(PluginRuntime {
             engine,
             linker,
-            plugins: RwLock::new(HashMap::new()),
+            plugins: Mutex::new(lru::Lru::new(options.max_loaded_components)),
             cache,
+            gates: fairness::Gates::new(
+                options.fairness,
+                if options.engine.pooling {
+                    options.engine.pool_instances
+                } else {
+                    u32::MAX >> 4
+                },
+            ),
             defaults: options.defaults,
             kv_quota: options.kv_quota,
             max_memory_bytes,
@@ -214,6 +251,11 @@ impl PluginRuntime {
     /// The platform default limits.
     pub fn default_limits(&self) -> Limits {
         self.defaults
+    }
+
+    /// The largest linear memory a tenant's limit may allow.
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.max_memory_bytes
     }
 
     /// The engine (for tools such as `plugin check`).
@@ -243,12 +285,56 @@ impl PluginRuntime {
     /// upload API reports each with its own code).
     pub fn load_checked(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, Rejection> {
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
-        if let Some(p) = self.plugins.read().get(&sha256) {
+        if let Some(p) = self.cached(&sha256) {
+            return Ok(p);
+        }
+        let plugin = self.prepare(bytes, sha256)?;
+        self.admit(&plugin);
+        Ok(plugin)
+    }
+
+    /// A loaded component by sha256, if it is in memory.
+    pub fn cached(&self, sha256: &str) -> Option<Arc<LoadedPlugin>> {
+        let hit = self.plugins.lock().get(&sha256.to_string());
+        if hit.is_some() {
             self.counters
                 .memory_cache_hits
                 .fetch_add(1, Ordering::Relaxed);
-            return Ok(p.clone());
         }
+        hit
+    }
+
+    /// [`load`](Self::load) on a blocking thread (it may compile).
+    pub async fn load_blocking(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let rt = self.clone();
+        tokio::task::spawn_blocking(move || rt.load(&bytes))
+            .await
+            .map_err(|_| PluginError::Unavailable("loading the component failed".into()))?
+    }
+
+    /// Keep a component that passed its checks: in memory, and its compiled
+    /// code on disk. Nothing is cached before this, so a component that
+    /// fails validation leaves nothing behind.
+    fn admit(&self, plugin: &Arc<LoadedPlugin>) {
+        // What falls out of the memory cache stays usable by whoever holds
+        // it, and is freed with the last holder.
+        let _evicted = self
+            .plugins
+            .lock()
+            .insert(plugin.sha256.clone(), plugin.clone());
+        if plugin.compile_time.is_some()
+            && let Some(cache) = &self.cache
+        {
+            cache.store(&plugin.sha256, plugin.pre.component());
+        }
+    }
+
+    /// Compile (or read from the disk cache) and check a component, caching
+    /// nothing.
+    fn prepare(&self, bytes: &[u8], sha256: String) -> Result<Arc<LoadedPlugin>, Rejection> {
         let mut compile_time = None;
         let cached = self
             .cache
@@ -275,17 +361,17 @@ impl PluginRuntime {
                     ));
                 }
                 let start = Instant::now();
-                let c = wasmtime::component::Component::new(&self.engine, bytes).map_err(|e| {
-                    Rejection::new(
-                        RejectionKind::CompileFailed,
-                        format!("not a valid wasm component: {}", root_message(&e)),
-                    )
-                })?;
+                let c = self
+                    .gates
+                    .compiling(|| wasmtime::component::Component::new(&self.engine, bytes))
+                    .map_err(|e| {
+                        Rejection::new(
+                            RejectionKind::CompileFailed,
+                            format!("not a valid wasm component: {}", root_message(&e)),
+                        )
+                    })?;
                 compile_time = Some(start.elapsed());
                 self.counters.compiles.fetch_add(1, Ordering::Relaxed);
-                if let Some(cache) = &self.cache {
-                    cache.store(&sha256, &c);
-                }
                 c
             }
         };
@@ -326,8 +412,8 @@ impl PluginRuntime {
             World::ChannelAdapter => templates::GuestIndices::new(&pre).ok(),
             _ => None,
         };
-        let plugin = Arc::new(LoadedPlugin {
-            sha256: sha256.clone(),
+        Ok(Arc::new(LoadedPlugin {
+            sha256,
             detected,
             size: bytes.len(),
             compile_time,
@@ -335,9 +421,7 @@ impl PluginRuntime {
             pre,
             exports,
             info: std::sync::OnceLock::new(),
-        });
-        self.plugins.write().insert(sha256, plugin.clone());
-        Ok(plugin)
+        }))
     }
 
     /// The smoke call every plugin passes before it is used (upload, start,
@@ -395,6 +479,70 @@ impl PluginRuntime {
             logs: LogSink::new(limits.log_bytes),
         };
         instance::PluginInstance::new(&self.engine, plugin.clone(), limits, host, self.metering)
+    }
+}
+
+impl PluginRuntime {
+    /// Run `f` on a fresh instance of `plugin`, on a blocking thread, within
+    /// the tenant's share of plugin calls: the one way the pipeline calls a
+    /// plugin. The outer error is the call that never started (busy,
+    /// instantiation) or a host failure; `f`'s own result is returned as is.
+    /// The instance's logs go to `tracing` (target `plugin`).
+    pub async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: CallContext,
+        f: impl FnOnce(&mut PluginInstance) -> R + Send + 'static,
+    ) -> Result<R, PluginError> {
+        let plugin = plugin.clone();
+        let cap = ctx.limits.concurrent_calls;
+        let tenant = ctx.tenant.clone();
+        self.blocking(&tenant, cap, move |rt| {
+            let mut inst = rt.instantiate(&plugin, &ctx)?;
+            let result = f(&mut inst);
+            for line in inst.finish().logs {
+                tracing::debug!(target: "plugin", tenant = %ctx.tenant, plugin = %ctx.plugin, level = line.level, fields = ?line.fields, "{}", line.message);
+            }
+            Ok(result)
+        })
+        .await
+        .and_then(|r| r)
+    }
+
+    /// Run `f` on a blocking thread holding one of `tenant`'s call permits
+    /// (`cap` overrides the platform's per-tenant share), for stages that
+    /// make several calls in a row (a guardrail chain).
+    pub async fn blocking<R: Send + 'static>(
+        self: &Arc<Self>,
+        tenant: &str,
+        cap: Option<u32>,
+        f: impl FnOnce(&PluginRuntime) -> R + Send + 'static,
+    ) -> Result<R, PluginError> {
+        let permit = self.gates.acquire(tenant, cap).await?;
+        let rt = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&rt)
+        })
+        .await
+        .map_err(|e| {
+            PluginError::Unavailable(if e.is_panic() {
+                "the plugin call failed in the host".into()
+            } else {
+                "the plugin call was cancelled".into()
+            })
+        })
+    }
+
+    /// `tenant`'s one upload validation at a time (compiling is the most
+    /// expensive thing a tenant can ask for); `None` while one runs.
+    pub fn try_upload(&self, tenant: &str) -> Option<UploadSlot> {
+        self.gates.try_upload(tenant)
+    }
+
+    /// The platform's concurrency shares.
+    pub fn fairness(&self) -> Fairness {
+        self.gates.fairness()
     }
 }
 

@@ -54,40 +54,45 @@ impl OutputSize for ProviderError {
         RECORD_OVERHEAD + o(&self.code) + s(&self.message)
     }
 }
+impl OutputSize for InboundMessage {
+    fn output_bytes(&self) -> u64 {
+        let m = self;
+        RECORD_OVERHEAD
+            + s(&m.external_id)
+            + s(&m.sender.address)
+            + o(&m.sender.phone)
+            + o(&m.sender.user_id)
+            + o(&m.sender.display_name)
+            + o(&m.recipient)
+            + o(&m.group_id)
+            + o(&m.text)
+            + m.attachments.output_bytes()
+            + m.location
+                .as_ref()
+                .map_or(0, |l| RECORD_OVERHEAD + o(&l.name) + o(&l.address))
+            + o(&m.reply_to)
+            + m.reaction
+                .as_ref()
+                .map_or(0, |r| s(&r.message_id) + o(&r.emoji))
+            + m.interactive
+                .as_ref()
+                .map_or(0, |i| s(&i.id) + o(&i.title) + s(&i.kind))
+            + s(&m.kind)
+            + o(&m.route_key)
+    }
+}
 impl OutputSize for Event {
     fn output_bytes(&self) -> u64 {
-        RECORD_OVERHEAD
-            + match self {
-                Event::Message(m) => {
-                    s(&m.external_id)
-                        + s(&m.sender.address)
-                        + o(&m.sender.phone)
-                        + o(&m.sender.user_id)
-                        + o(&m.sender.display_name)
-                        + o(&m.recipient)
-                        + o(&m.group_id)
-                        + o(&m.text)
-                        + m.attachments.output_bytes()
-                        + m.location
-                            .as_ref()
-                            .map_or(0, |l| RECORD_OVERHEAD + o(&l.name) + o(&l.address))
-                        + o(&m.reply_to)
-                        + m.reaction
-                            .as_ref()
-                            .map_or(0, |r| s(&r.message_id) + o(&r.emoji))
-                        + m.interactive
-                            .as_ref()
-                            .map_or(0, |i| s(&i.id) + o(&i.title) + s(&i.kind))
-                        + s(&m.kind)
-                        + o(&m.route_key)
-                }
-                Event::Status(st) => {
-                    s(&st.external_id)
-                        + o(&st.recipient)
-                        + o(&st.route_key)
-                        + st.error.as_ref().map_or(0, |e| e.output_bytes())
-                }
+        match self {
+            Event::Message(m) => m.output_bytes(),
+            Event::Status(st) => {
+                RECORD_OVERHEAD
+                    + s(&st.external_id)
+                    + o(&st.recipient)
+                    + o(&st.route_key)
+                    + st.error.as_ref().map_or(0, |e| e.output_bytes())
             }
+        }
     }
 }
 impl OutputSize for Receipt {

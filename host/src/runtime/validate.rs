@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use sha2::Digest;
+
 use super::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::domain::AdapterInfo;
 
@@ -86,9 +88,15 @@ impl PluginRuntime {
                 ),
             ));
         }
-        let plugin = self.load_checked(bytes)?;
+        // Nothing is cached (in memory or on disk) until every check passed:
+        // a component that fails leaves nothing behind.
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        let (plugin, fresh) = match self.cached(&sha256) {
+            Some(p) => (p, false),
+            None => (self.prepare(bytes, sha256)?, true),
+        };
         let info = self.smoke_test(&plugin).map_err(|e| match e {
-            PluginError::Unavailable(_) => {
+            PluginError::Unavailable(_) | PluginError::Busy { .. } => {
                 Rejection::new(RejectionKind::Unavailable, e.to_string())
             }
             other => Rejection::new(
@@ -96,6 +104,9 @@ impl PluginRuntime {
                 format!("the smoke call failed ({}): {other}", other.code()),
             ),
         })?;
+        if fresh {
+            self.admit(&plugin);
+        }
         Ok(Validated { plugin, info })
     }
 }

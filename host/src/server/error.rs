@@ -125,6 +125,9 @@ impl From<WebhookError> for ApiError {
         if let WebhookError::Plugin { stage, error } = &e {
             api.extra = Some(serde_json::json!({ "stage": stage, "plugin_error": error.code() }));
         }
+        if let Some(secs) = e.retry_after_secs() {
+            api = api.with_header("retry-after", secs);
+        }
         api
     }
 }

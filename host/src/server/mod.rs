@@ -70,6 +70,11 @@ pub struct ServerConfig {
     /// directory's `master.key`. Replicas sharing a database must share it.
     /// (`MasterKey`'s `Debug` shows its id only, so this config can be logged.)
     pub master_key: Option<MasterKey>,
+    /// Platform default limits of every plugin call (a tenant's own limits
+    /// override them).
+    pub plugin_limits: crate::runtime::Limits,
+    /// Concurrency shares between tenants.
+    pub fairness: crate::runtime::Fairness,
 }
 
 impl ServerConfig {
@@ -89,6 +94,8 @@ impl ServerConfig {
             responder_retry: RetryPolicy::default(),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
             master_key: None,
+            plugin_limits: crate::runtime::Limits::default(),
+            fairness: crate::runtime::Fairness::default(),
         }
     }
 }
@@ -216,6 +223,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .unwrap_or_else(|| config.data_dir.clone());
     let runtime = Arc::new(PluginRuntime::new(RuntimeOptions {
         cache_dir: Some(cache_dir),
+        defaults: config.plugin_limits,
+        fairness: config.fairness,
         ..Default::default()
     })?);
     let catalog = Arc::new(PluginCatalog::load_first_party(&runtime)?);

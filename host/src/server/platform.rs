@@ -130,6 +130,21 @@ pub struct LimitsBody {
     api_rate_limit_rps: Option<i64>,
     #[serde(default)]
     retention_days: Option<i64>,
+    /// Fuel per plugin call (platform default when absent).
+    #[serde(default)]
+    plugin_fuel: Option<i64>,
+    /// Wall-clock deadline per plugin call, 1–60000 ms.
+    #[serde(default)]
+    plugin_deadline_ms: Option<i64>,
+    /// Linear memory per plugin instance, in MiB (at most the pool's slot).
+    #[serde(default)]
+    plugin_memory_mib: Option<i64>,
+    /// Plugin calls the tenant may run at once.
+    #[serde(default)]
+    max_concurrent_plugin_calls: Option<i64>,
+    /// Reply and delivery jobs the tenant may have running at once.
+    #[serde(default)]
+    max_concurrent_jobs: Option<i64>,
 }
 
 /// `PUT /v1/admin/tenants/{id}/limits` (platform admin): the tenant's plan
@@ -141,15 +156,21 @@ pub async fn set_limits(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<LimitsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    for (field, v) in [
-        ("monthly_message_limit", body.monthly_message_limit),
-        ("api_rate_limit_rps", body.api_rate_limit_rps),
-        ("retention_days", body.retention_days),
+    let max_memory_mib = (state.pipeline.runtime.max_memory_bytes() >> 20).max(1) as i64;
+    for (field, v, max) in [
+        ("monthly_message_limit", body.monthly_message_limit, 1_000_000_000),
+        ("api_rate_limit_rps", body.api_rate_limit_rps, 1_000_000_000),
+        ("retention_days", body.retention_days, 1_000_000_000),
+        ("plugin_fuel", body.plugin_fuel, 100_000_000_000),
+        ("plugin_deadline_ms", body.plugin_deadline_ms, 60_000),
+        ("plugin_memory_mib", body.plugin_memory_mib, max_memory_mib),
+        ("max_concurrent_plugin_calls", body.max_concurrent_plugin_calls, 1_024),
+        ("max_concurrent_jobs", body.max_concurrent_jobs, 1_024),
     ] {
-        if v.is_some_and(|v| !(1..=1_000_000_000).contains(&v)) {
+        if v.is_some_and(|v| !(1..=max).contains(&v)) {
             return Err(ApiError::unprocessable(
                 "invalid_limits",
-                format!("`{field}` must be a positive integer or null"),
+                format!("`{field}` must be an integer from 1 to {max}, or null"),
             ));
         }
     }
@@ -157,8 +178,15 @@ pub async fn set_limits(
         monthly_message_limit: body.monthly_message_limit,
         api_rate_limit_rps: body.api_rate_limit_rps,
         retention_days: body.retention_days,
+        plugin_fuel: body.plugin_fuel,
+        plugin_deadline_ms: body.plugin_deadline_ms,
+        plugin_memory_mib: body.plugin_memory_mib,
+        max_concurrent_plugin_calls: body.max_concurrent_plugin_calls,
+        max_concurrent_jobs: body.max_concurrent_jobs,
     };
     state.db().set_tenant_limits(&id, "admin", &limits).await?;
+    // This replica applies them at once; others within the cache's TTL.
+    state.pipeline.channels.forget_tenant_limits(&id);
     Ok(Json(json!(limits)))
 }
 

@@ -126,8 +126,17 @@ pub async fn upload(
             format!("`{name}` is the name of a first-party plugin; choose another name"),
         ));
     }
+    let slot = runtime.try_upload(tenant_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "upload_in_progress",
+            "another upload of this tenant is being validated; retry when it has finished",
+        )
+        .with_header("retry-after", 1)
+    })?;
     let runtime = runtime.clone();
     let validated = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         runtime
             .validate_upload(&bytes, max_bytes)
             .map(|v| (v, bytes))
@@ -231,13 +240,18 @@ pub async fn get_plugin(
     let p = &state.pipeline;
     let rec = p.db.get_plugin(&tenant.id, &id).await?;
     // Exports come from the compiled component (cached), not the database.
-    let exports = match p.db.plugin_bytes(&rec.sha256).await {
-        Ok(bytes) => p
-            .runtime
-            .load(&bytes)
-            .ok()
-            .map(|l| l.detected.exports.clone()),
-        Err(_) => None,
+    let exports = match p.runtime.cached(&rec.sha256) {
+        Some(l) => Some(l.detected.exports.clone()),
+        None => match p.db.plugin_bytes(&rec.sha256).await {
+            // Loading may compile: on a blocking thread.
+            Ok(bytes) => p
+                .runtime
+                .load_blocking(bytes)
+                .await
+                .ok()
+                .map(|l| l.detected.exports.clone()),
+            Err(_) => None,
+        },
     };
     Ok(Json(plugin_json(&rec, exports.as_deref())))
 }

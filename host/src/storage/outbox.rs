@@ -37,40 +37,68 @@ pub struct JobRecord {
 
 impl Db {
     /// Lease up to `limit` due jobs (pending and due, or leased with an
-    /// expired lease) for `lease_ms`.
+    /// expired lease) for `lease_ms`, fairly across tenants: each tenant's
+    /// oldest due job ranks first, its second-oldest next, and so on, so one
+    /// tenant's backlog cannot push another tenant's jobs back. Tenants in
+    /// `skip_tenants` (at their concurrency cap on this replica) are passed
+    /// over.
     pub async fn claim_jobs(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: u32,
+        skip_tenants: &[String],
     ) -> Result<Vec<Job>, StorageError> {
         let now = now_ms();
+        // Placeholders after the four fixed ones; ids come from the caller's
+        // own state, bound, never spliced.
+        let skip = if skip_tenants.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(" AND tenant_id NOT IN ({})", list.join(", "))
+        };
+        let due = format!(
+            "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)){skip}"
+        );
+        let ranked = format!(
+            "SELECT id FROM (
+                SELECT id, next_attempt_at,
+                       ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at) AS turn
+                FROM outbox WHERE {due}) r
+             ORDER BY turn, next_attempt_at LIMIT $2"
+        );
         let sql = match self.dialect {
-            Dialect::Postgres => {
-                "WITH due AS (
-                    SELECT id FROM outbox
-                    WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)
-                    ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            // Window functions cannot take row locks, so the fair pick is
+            // made first and locked after; a row another replica locked
+            // meanwhile is skipped (and the due check repeated).
+            Dialect::Postgres => format!(
+                "WITH picked AS ({ranked}),
+                 due AS (
+                    SELECT o.id FROM outbox o WHERE o.id IN (SELECT id FROM picked) AND {due_o}
+                    FOR UPDATE OF o SKIP LOCKED)
                  UPDATE outbox o SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = o.attempts + 1
                  FROM due WHERE o.id = due.id
-                 RETURNING o.id, o.tenant_id, o.kind, o.payload, CAST(o.attempts AS BIGINT) AS attempts"
-            }
-            Dialect::Sqlite => {
+                 RETURNING o.id, o.tenant_id, o.kind, o.payload, CAST(o.attempts AS BIGINT) AS attempts",
+                due_o = due.replace("status", "o.status").replace("next_attempt_at", "o.next_attempt_at").replace("lease_until", "o.lease_until").replace("tenant_id", "o.tenant_id"),
+            ),
+            Dialect::Sqlite => format!(
                 "UPDATE outbox SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = attempts + 1
-                 WHERE id IN (
-                    SELECT id FROM outbox
-                    WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)
-                    ORDER BY next_attempt_at LIMIT $2)
+                 WHERE id IN ({ranked})
                  RETURNING id, tenant_id, kind, payload, CAST(attempts AS BIGINT) AS attempts"
-            }
+            ),
         };
-        let rows = sqlx::query(sql)
+        // Audited: `sql` is built from literals and numbered placeholders
+        // only; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(i64::from(limit.max(1)))
             .bind(owner)
-            .bind(now + lease_ms)
-            .fetch_all(&self.write)
-            .await?;
+            .bind(now + lease_ms);
+        for t in skip_tenants {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.write).await?;
         Ok(rows
             .iter()
             .map(|r| {

@@ -21,12 +21,23 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// A tenant's plan limits and retention; `None` is "no limit" / "keep".
+/// A tenant's plan limits and retention; `None` is "no limit" / "keep" /
+/// "the platform default".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantLimits {
     pub monthly_message_limit: Option<i64>,
     pub api_rate_limit_rps: Option<i64>,
     pub retention_days: Option<i64>,
+    /// Fuel per plugin call.
+    pub plugin_fuel: Option<i64>,
+    /// Wall-clock deadline per plugin call.
+    pub plugin_deadline_ms: Option<i64>,
+    /// Linear memory per plugin instance, in MiB.
+    pub plugin_memory_mib: Option<i64>,
+    /// Plugin calls the tenant may run at once.
+    pub max_concurrent_plugin_calls: Option<i64>,
+    /// Reply and delivery jobs the tenant may have running at once.
+    pub max_concurrent_jobs: Option<i64>,
 }
 
 /// One usage row: a channel in a month.
@@ -159,7 +170,7 @@ impl Db {
 
     /// The tenant's plan limits and retention.
     pub async fn tenant_limits(&self, tenant_id: &str) -> Result<TenantLimits, StorageError> {
-        let r = sqlx::query("SELECT monthly_message_limit, CAST(api_rate_limit_rps AS BIGINT) AS rps, CAST(retention_days AS BIGINT) AS days FROM tenants WHERE id = $1")
+        let r = sqlx::query("SELECT monthly_message_limit, CAST(api_rate_limit_rps AS BIGINT) AS rps, CAST(retention_days AS BIGINT) AS days, plugin_fuel, plugin_deadline_ms, plugin_memory_mib, max_concurrent_plugin_calls, max_concurrent_jobs FROM tenants WHERE id = $1")
             .bind(tenant_id)
             .fetch_optional(&self.read)
             .await?
@@ -168,6 +179,11 @@ impl Db {
             monthly_message_limit: r.get("monthly_message_limit"),
             api_rate_limit_rps: r.get("rps"),
             retention_days: r.get("days"),
+            plugin_fuel: r.get("plugin_fuel"),
+            plugin_deadline_ms: r.get("plugin_deadline_ms"),
+            plugin_memory_mib: r.get("plugin_memory_mib"),
+            max_concurrent_plugin_calls: r.get("max_concurrent_plugin_calls"),
+            max_concurrent_jobs: r.get("max_concurrent_jobs"),
         })
     }
 
@@ -180,10 +196,15 @@ impl Db {
     ) -> Result<(), StorageError> {
         let before = self.tenant_limits(tenant_id).await?;
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE tenants SET monthly_message_limit = $1, api_rate_limit_rps = $2, retention_days = $3 WHERE id = $4")
+        sqlx::query("UPDATE tenants SET monthly_message_limit = $1, api_rate_limit_rps = $2, retention_days = $3, plugin_fuel = $4, plugin_deadline_ms = $5, plugin_memory_mib = $6, max_concurrent_plugin_calls = $7, max_concurrent_jobs = $8 WHERE id = $9")
             .bind(limits.monthly_message_limit)
             .bind(limits.api_rate_limit_rps.map(|v| v as i32))
             .bind(limits.retention_days.map(|v| v as i32))
+            .bind(limits.plugin_fuel)
+            .bind(limits.plugin_deadline_ms)
+            .bind(limits.plugin_memory_mib)
+            .bind(limits.max_concurrent_plugin_calls)
+            .bind(limits.max_concurrent_jobs)
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;

@@ -9,6 +9,28 @@ use switchboard_sdk::prelude::*;
 
 struct Hostile;
 
+/// `n` strings that all point at one `mib`-MiB buffer in guest memory. A
+/// guest can hand the host such a list for the price of one buffer; a host
+/// that copied every element would allocate `n × mib` MiB. (Several `String`s
+/// owning one buffer is not sound Rust; this guest is hostile on purpose, and
+/// never drops them.)
+fn aliased(n: usize, mib: usize) -> Vec<String> {
+    let buf: &'static mut str = "a".repeat(mib << 20).leak();
+    let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+    (0..n)
+        // SAFETY: not sound (see above); the host must cope.
+        .map(|_| unsafe { String::from_raw_parts(ptr, len, len) })
+        .collect()
+}
+
+/// Stop here for an hour (a WASI monotonic-clock wait): only the host's
+/// call deadline can end it.
+fn sleep_if(export: &str) {
+    if host::config("sleep-in").as_deref() == Some(export) {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 fn report(text: String) -> Result<Vec<Event>, PluginError> {
     Ok(vec![Event::Message(InboundMessage::text(
         "hostile-1",
@@ -27,13 +49,58 @@ fn recurse(depth: u64, pad: &mut [u8; 256]) -> u64 {
 
 impl ChannelAdapter for Hostile {
     fn info() -> AdapterInfo {
-        AdapterInfo::named("hostile")
+        sleep_if("info");
+        let mut info = AdapterInfo::named("hostile");
+        if host::config("info-mode").as_deref() == Some("alias") {
+            info.outbound_hosts = aliased(100_000, 16);
+        }
+        info
+    }
+
+    fn verify(_request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {
+        sleep_if("verify");
+        Ok(None)
+    }
+
+    fn render(_message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
+        sleep_if("render");
+        Err(PluginError::Unsupported("hostile adapters send nothing".into()))
+    }
+
+    fn parse_send_response(_response: &HttpResponse) -> Result<Receipt, PluginError> {
+        sleep_if("parse-send-response");
+        Err(PluginError::Unsupported("hostile adapters send nothing".into()))
     }
 
     fn parse(_request: &HttpRequest) -> Result<Vec<Event>, PluginError> {
+        sleep_if("parse");
         let mode = host::config("mode").unwrap_or_default();
         match mode.as_str() {
             "ok" => report("fine".into()),
+            "alias-events" => Ok(aliased(1_000, 16)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| Event::Message(InboundMessage::text(i.to_string(), "a", text)))
+                .collect()),
+            "alias-log" => {
+                let values = aliased(100_000, 16);
+                let keys = aliased(100_000, 0);
+                let fields: Vec<(String, String)> = keys.into_iter().zip(values).collect();
+                switchboard_sdk::__bindings::base::switchboard::plugin::host::log(
+                    host::LogLevel::Info,
+                    "aliased fields",
+                    &fields,
+                );
+                std::mem::forget(fields);
+                report("logged".into())
+            }
+            "busy-wait" => {
+                // Spins on the clock rather than sleeping: epoch interruption,
+                // not the async deadline, must end it.
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_secs(3600) {}
+                report("waited".into())
+            }
             "loop" => {
                 let mut i: u64 = 0;
                 loop {
