@@ -100,7 +100,9 @@ async fn run(phase_len: Duration) {
     .await;
     // Warm up B's path (first-party plugin loaded, SQLite pages cached).
     for i in 0..50 {
-        post_b(&http, &base, &b, &format!("warm-{i}")).await.unwrap();
+        post_b(&http, &base, &b, &format!("warm-{i}"))
+            .await
+            .unwrap();
     }
 
     let mut phases = Vec::new();

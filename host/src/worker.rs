@@ -71,10 +71,7 @@ impl Workers {
     ) -> Workers {
         let (stop, rx) = watch::channel(false);
         let shares = Arc::new(JobShares::new(
-            config
-                .jobs_per_tenant
-                .unwrap_or(config.workers / 2)
-                .max(1),
+            config.jobs_per_tenant.unwrap_or(config.workers / 2).max(1),
         ));
         let handles = (0..config.workers)
             .map(|n| {

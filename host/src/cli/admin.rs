@@ -99,11 +99,11 @@ pub fn channel(cmd: ChannelCommand) -> anyhow::Result<ExitCode> {
         let secrets = args.data.keyring(&db).await?;
         // The catalog knows what each adapter declares (its compiled
         // components are cached in the data directory after the first run).
-        let runtime = PluginRuntime::new(RuntimeOptions {
+        let runtime = std::sync::Arc::new(PluginRuntime::new(RuntimeOptions {
             cache_dir: Some(args.data.data_dir.clone()),
             ..Default::default()
-        })?;
-        let catalog = PluginCatalog::load_first_party(&runtime)?;
+        })?);
+        let catalog = PluginCatalog::load_first_party(&runtime).await?;
         let base = args.public_url.trim_end_matches('/');
         let webhook_url = |id: &str| format!("{base}/webhooks/{id}");
         let name = args.name.unwrap_or_else(|| args.adapter.clone());

@@ -51,7 +51,7 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
             cache_dir: Some(args.data.data_dir.clone()),
             ..Default::default()
         })?);
-        let catalog = PluginCatalog::load_first_party(&runtime)?;
+        let catalog = PluginCatalog::load_first_party(&runtime).await?;
         let result = crate::server::upload_plugin(
             &db,
             &runtime,

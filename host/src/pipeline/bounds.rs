@@ -87,7 +87,16 @@ mod tests {
     fn a_message_over_its_bound_is_refused() {
         assert!(check(&[msg(1000)]).is_ok());
         let err = check(&[msg(MAX_MESSAGE_BYTES as usize)]).unwrap_err();
-        assert!(matches!(err, WebhookError::TooLarge { what: "message", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                WebhookError::TooLarge {
+                    what: "message",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(err.status(), 413);
     }
 
@@ -95,6 +104,15 @@ mod tests {
     fn many_messages_over_the_webhook_bound_are_refused() {
         let items: Vec<_> = (0..100).map(|_| msg(60 << 10)).collect();
         let err = check(&items).unwrap_err();
-        assert!(matches!(err, WebhookError::TooLarge { what: "webhook", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                WebhookError::TooLarge {
+                    what: "webhook",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

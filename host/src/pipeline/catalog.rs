@@ -44,19 +44,26 @@ pub enum CatalogError {
 }
 
 impl PluginCatalog {
-    /// Load (compile or fetch from cache) every first-party plugin.
-    pub fn load_first_party(runtime: &PluginRuntime) -> anyhow::Result<Self> {
-        let mut first_party = HashMap::new();
-        for (name, bytes) in switchboard_artifacts::first_party::ALL {
-            let plugin = runtime
-                .load(bytes)
-                .map_err(|e| anyhow::anyhow!("first-party plugin {name}: {e}"))?;
-            // A first-party plugin that fails its smoke call must stop the
-            // server at start, not the first webhook. (The call also caches
-            // an adapter's `info` on the plugin.)
-            runtime.smoke_test(&plugin)?;
-            first_party.insert(*name, plugin);
-        }
+    /// Load (compile or fetch from cache) every first-party plugin, on a
+    /// blocking thread (compiles and smoke calls never run on async
+    /// threads).
+    pub async fn load_first_party(runtime: &Arc<PluginRuntime>) -> anyhow::Result<Self> {
+        let runtime = runtime.clone();
+        let first_party = tokio::task::spawn_blocking(move || {
+            let mut first_party = HashMap::new();
+            for (name, bytes) in switchboard_artifacts::first_party::ALL {
+                let plugin = runtime
+                    .load(bytes)
+                    .map_err(|e| anyhow::anyhow!("first-party plugin {name}: {e}"))?;
+                // A first-party plugin that fails its smoke call must stop the
+                // server at start, not the first webhook. (The call also caches
+                // an adapter's `info` on the plugin.)
+                runtime.smoke_test(&plugin)?;
+                first_party.insert(*name, plugin);
+            }
+            anyhow::Ok(first_party)
+        })
+        .await??;
         Ok(PluginCatalog {
             first_party,
             uploaded: RwLock::new(HashMap::new()),

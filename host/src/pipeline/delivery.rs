@@ -481,7 +481,9 @@ async fn render(
     msg: OutboundMessage,
 ) -> Result<HttpRequest, PluginError> {
     p.runtime
-        .run(&binding.adapter, call_context(p, binding), move |inst| inst.render(&msg))
+        .run(&binding.adapter, call_context(p, binding), move |inst| {
+            inst.render(&msg)
+        })
         .await
         .and_then(|r| r)
 }
@@ -508,7 +510,9 @@ async fn render_template(
     msg: crate::domain::TemplateMessage,
 ) -> Result<HttpRequest, PluginError> {
     p.runtime
-        .run(&binding.adapter, call_context(p, binding), move |inst| inst.render_template(&msg))
+        .run(&binding.adapter, call_context(p, binding), move |inst| {
+            inst.render_template(&msg)
+        })
         .await
         .and_then(|r| r)
 }

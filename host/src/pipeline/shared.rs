@@ -58,14 +58,14 @@ impl Pipeline {
             .await
             .and_then(|r| r)
             .map_err(|error| match error {
-            crate::runtime::PluginError::Guest(crate::domain::GuestError::BadRequest(m)) => {
-                WebhookError::BadRequest(m)
-            }
-            error => WebhookError::Plugin {
-                stage: Stage::Resolve,
-                error,
-            },
-        })?;
+                crate::runtime::PluginError::Guest(crate::domain::GuestError::BadRequest(m)) => {
+                    WebhookError::BadRequest(m)
+                }
+                error => WebhookError::Plugin {
+                    stage: Stage::Resolve,
+                    error,
+                },
+            })?;
 
         let mut outcome = SharedOutcome::default();
         let mut routed = Vec::new();

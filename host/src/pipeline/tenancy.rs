@@ -90,7 +90,11 @@ impl ChannelCache {
         self.limits.lock().remove(tenant_id);
     }
 
-    async fn tenant_limits(&self, db: &Db, tenant_id: &str) -> Result<LimitOverrides, WebhookError> {
+    async fn tenant_limits(
+        &self,
+        db: &Db,
+        tenant_id: &str,
+    ) -> Result<LimitOverrides, WebhookError> {
         if let Some((at, l)) = self.limits.lock().get(tenant_id)
             && at.elapsed() < CHANNEL_TTL
         {

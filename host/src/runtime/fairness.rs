@@ -145,7 +145,7 @@ impl Gates {
                 match waited {
                     Ok(Ok(p)) => p,
                     _ => {
-                            return Err(busy());
+                        return Err(busy());
                     }
                 }
             }
@@ -153,12 +153,10 @@ impl Gates {
         // Every call ends within its deadline, so this wait is bounded by
         // the longest deadline; it is FIFO across tenants, and each tenant
         // holds at most its share of the slots.
-        let platform = self
-            .platform
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PluginError::Unavailable("the plugin runtime is shutting down".into()))?;
+        let platform =
+            self.platform.clone().acquire_owned().await.map_err(|_| {
+                PluginError::Unavailable("the plugin runtime is shutting down".into())
+            })?;
         Ok(CallPermit {
             _tenant: tenant_permit,
             _platform: platform,
@@ -258,7 +256,10 @@ mod tests {
         // ... while b gets its own share.
         let b = gates.acquire("b", None).await.expect("b is unaffected");
         drop((held, b));
-        gates.acquire("a", None).await.expect("a's permit came back");
+        gates
+            .acquire("a", None)
+            .await
+            .expect("a's permit came back");
     }
 
     #[tokio::test]

@@ -283,7 +283,9 @@ impl PluginInstance {
     /// `adapter.info`.
     pub fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         let g = self.adapter()?;
-        let info = self.call(g, async |g, s| g.call_info(s).await.map(Ok::<_, w::PluginError>))?;
+        let info = self.call(g, async |g, s| {
+            g.call_info(s).await.map(Ok::<_, w::PluginError>)
+        })?;
         self.capped(AdapterInfo::from(info))
     }
 
@@ -387,7 +389,9 @@ impl PluginInstance {
         let ctx: w::GuardrailContext = context.clone().into();
         let verdict = match context.direction {
             Direction::Inbound => self.call(g, async |g, s| g.call_check_inbound(s, &ctx).await)?,
-            Direction::Outbound => self.call(g, async |g, s| g.call_check_outbound(s, &ctx).await)?,
+            Direction::Outbound => {
+                self.call(g, async |g, s| g.call_check_outbound(s, &ctx).await)?
+            }
         };
         self.capped(Verdict::from(verdict))
     }

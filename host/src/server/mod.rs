@@ -227,7 +227,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         fairness: config.fairness,
         ..Default::default()
     })?);
-    let catalog = Arc::new(PluginCatalog::load_first_party(&runtime)?);
+    let catalog = Arc::new(PluginCatalog::load_first_party(&runtime).await?);
     let kv = Arc::new(SqlKv::new(db.clone()));
     let writers = match db.dialect() {
         crate::storage::Dialect::Sqlite => 1,

@@ -158,13 +158,21 @@ pub async fn set_limits(
 ) -> Result<impl IntoResponse, ApiError> {
     let max_memory_mib = (state.pipeline.runtime.max_memory_bytes() >> 20).max(1) as i64;
     for (field, v, max) in [
-        ("monthly_message_limit", body.monthly_message_limit, 1_000_000_000),
+        (
+            "monthly_message_limit",
+            body.monthly_message_limit,
+            1_000_000_000,
+        ),
         ("api_rate_limit_rps", body.api_rate_limit_rps, 1_000_000_000),
         ("retention_days", body.retention_days, 1_000_000_000),
         ("plugin_fuel", body.plugin_fuel, 100_000_000_000),
         ("plugin_deadline_ms", body.plugin_deadline_ms, 60_000),
         ("plugin_memory_mib", body.plugin_memory_mib, max_memory_mib),
-        ("max_concurrent_plugin_calls", body.max_concurrent_plugin_calls, 1_024),
+        (
+            "max_concurrent_plugin_calls",
+            body.max_concurrent_plugin_calls,
+            1_024,
+        ),
         ("max_concurrent_jobs", body.max_concurrent_jobs, 1_024),
     ] {
         if v.is_some_and(|v| !(1..=max).contains(&v)) {

@@ -55,7 +55,9 @@ impl Db {
         let skip = if skip_tenants.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
+            let list: Vec<String> = (0..skip_tenants.len())
+                .map(|i| format!("${}", i + 5))
+                .collect();
             format!(" AND tenant_id NOT IN ({})", list.join(", "))
         };
         let due = format!(

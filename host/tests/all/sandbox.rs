@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use switchboard::domain::{
-    Direction, GuardrailContext, HttpResponse, OutboundMessage,
-};
+use switchboard::domain::{Direction, GuardrailContext, HttpResponse, OutboundMessage};
 use switchboard::runtime::{
     CallContext, Fairness, LimitOverrides, PluginError, PluginRuntime, RuntimeOptions,
 };
@@ -88,8 +86,17 @@ fn aliasing_calls_keep_host_memory_bounded() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-        assert!(stdout.contains("peak rss growth"), "child ran nothing:\n{stdout}");
-        println!("{}", stdout.lines().find(|l| l.contains("peak rss growth")).unwrap());
+        assert!(
+            stdout.contains("peak rss growth"),
+            "child ran nothing:\n{stdout}"
+        );
+        println!(
+            "{}",
+            stdout
+                .lines()
+                .find(|l| l.contains("peak rss growth"))
+                .unwrap()
+        );
         return;
     }
     let plugin = load_path(HOSTILE);
@@ -259,10 +266,12 @@ async fn a_tenants_flood_of_sleeping_calls_leaves_other_tenants_alone() {
                     deadline_ms: Some(300),
                     ..Default::default()
                 };
-                rt.run(&hostile, c, |inst| inst.parse(&post("https://x.test/", &[], b"{}")))
-                    .await
-                    .and_then(|r| r)
-                    .map(|_| ())
+                rt.run(&hostile, c, |inst| {
+                    inst.parse(&post("https://x.test/", &[], b"{}"))
+                })
+                .await
+                .and_then(|r| r)
+                .map(|_| ())
             })
         })
         .collect();
@@ -271,7 +280,9 @@ async fn a_tenants_flood_of_sleeping_calls_leaves_other_tenants_alone() {
     for _ in 0..5 {
         let c: CallContext = ctx("quiet", "hostile", &[("mode", "ok")]);
         let events = rt
-            .run(&hostile, c, |inst| inst.parse(&post("https://x.test/", &[], b"{}")))
+            .run(&hostile, c, |inst| {
+                inst.parse(&post("https://x.test/", &[], b"{}"))
+            })
             .await
             .and_then(|r| r)
             .expect("the quiet tenant is served during the flood");
@@ -287,5 +298,9 @@ async fn a_tenants_flood_of_sleeping_calls_leaves_other_tenants_alone() {
     }
     // Every flood call ended in its deadline or was refused as busy; none
     // was refused for want of an instance slot.
-    assert_eq!(codes.keys().copied().collect::<Vec<_>>(), vec!["busy", "deadline"], "{codes:?}");
+    assert_eq!(
+        codes.keys().copied().collect::<Vec<_>>(),
+        vec!["busy", "deadline"],
+        "{codes:?}"
+    );
 }

@@ -64,12 +64,16 @@ impl ChannelAdapter for Hostile {
 
     fn render(_message: &OutboundMessage) -> Result<HttpRequest, PluginError> {
         sleep_if("render");
-        Err(PluginError::Unsupported("hostile adapters send nothing".into()))
+        Err(PluginError::Unsupported(
+            "hostile adapters send nothing".into(),
+        ))
     }
 
     fn parse_send_response(_response: &HttpResponse) -> Result<Receipt, PluginError> {
         sleep_if("parse-send-response");
-        Err(PluginError::Unsupported("hostile adapters send nothing".into()))
+        Err(PluginError::Unsupported(
+            "hostile adapters send nothing".into(),
+        ))
     }
 
     fn parse(_request: &HttpRequest) -> Result<Vec<Event>, PluginError> {
