@@ -68,7 +68,7 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::webhook))
         .routes(routes!(webhooks::shared_webhook))
         .routes(routes!(api::create_tenant))
-        .routes(routes!(api::delete_tenant))
+        .routes(routes!(platform::get_tenant, api::delete_tenant))
         .routes(routes!(platform::set_limits))
         .routes(routes!(api::create_channel, api::list_channels))
         .routes(routes!(api::get_channel, messages::patch_channel))

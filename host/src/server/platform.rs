@@ -121,6 +121,38 @@ pub async fn usage(
     })))
 }
 
+/// `GET /v1/admin/tenants/{id}` (platform admin): the tenant, its limits
+/// (`null`: the platform default) and the platform defaults in force.
+#[utoipa::path(get, path = "/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path, description = "Tenant id")), responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)), security(("admin_token" = [])))]
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let db = state.db();
+    let tenant = db
+        .tenant_by_slug_or_id(&id)
+        .await?
+        .filter(|t| t.id == id)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let limits = db.tenant_limits(&id).await?;
+    let runtime = &state.pipeline.runtime;
+    let d = runtime.default_limits();
+    Ok(Json(json!({
+        "id": tenant.id,
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "status": tenant.status,
+        "limits": limits,
+        "defaults": {
+            "plugin_fuel": d.fuel,
+            "plugin_deadline_ms": d.deadline_ms,
+            "plugin_memory_mib": d.memory_bytes >> 20,
+            "max_concurrent_plugin_calls": runtime.fairness().calls_per_tenant,
+        },
+    })))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {

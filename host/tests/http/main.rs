@@ -10,6 +10,7 @@ mod isolation;
 mod mock;
 mod platform;
 mod plugins;
+mod sandbox;
 mod secrets;
 mod shared;
 mod telegram;

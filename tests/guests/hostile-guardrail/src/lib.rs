@@ -1,8 +1,9 @@
 //! A hostile guardrail for the sandbox tests, in both directions: as its
 //! binding's `guard-mode` configuration says, it sleeps for an hour (only the
 //! host's call deadline can end that), spins until its fuel runs out, or
-//! rewrites every message to 16 MiB (more than the output cap). Any other
-//! mode allows the message.
+//! rewrites every message to 16 MiB (more than the output cap) or to 100 KiB
+//! (within the cap, more than one message may store). Any other mode allows
+//! the message.
 
 // Only meaningful as a wasm component; natively this crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -24,6 +25,8 @@ fn check(_context: &GuardrailContext) -> Result<Verdict, PluginError> {
             }
         }
         Some("huge-rewrite") => Ok(Verdict::Rewrite("x".repeat(16 << 20))),
+        // Within the output cap, over what one message may store.
+        Some("rewrite-100k") => Ok(Verdict::Rewrite("x".repeat(100 << 10))),
         _ => Ok(Verdict::Allow),
     }
 }
