@@ -257,3 +257,55 @@ pub(crate) async fn complete_in(
 fn truncate(error: &str) -> String {
     error.chars().take(2000).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db_with_jobs(jobs: &[(&str, i64)]) -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&crate::storage::default_url(dir.path()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        for t in ["noisy", "quiet"] {
+            sqlx::query("INSERT INTO tenants (id, slug, name, status, created_at) VALUES ($1, $1, $1, 'active', 0)")
+                .bind(t)
+                .execute(&db.write)
+                .await
+                .unwrap();
+        }
+        for (i, (tenant, at)) in jobs.iter().enumerate() {
+            sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, next_attempt_at, created_at) VALUES ($1, $2, 'message.deliver', '{}', $3, $3)")
+                .bind(format!("job-{i:04}"))
+                .bind(*tenant)
+                .bind(*at)
+                .execute(&db.write)
+                .await
+                .unwrap();
+        }
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn claims_are_fair_across_tenants_and_skip_tenants_at_their_cap() {
+        // A backlog of 50 old jobs from one tenant, then one from another.
+        let mut jobs: Vec<(&str, i64)> = (0..50).map(|i| ("noisy", 1_000 + i)).collect();
+        jobs.push(("quiet", 5_000));
+        let (db, _dir) = db_with_jobs(&jobs).await;
+        let claimed = db.claim_jobs("w1", 60_000, 2, &[]).await.unwrap();
+        let tenants: Vec<&str> = claimed.iter().map(|j| j.tenant_id.as_str()).collect();
+        assert!(tenants.contains(&"quiet"), "{tenants:?}");
+        assert!(tenants.contains(&"noisy"), "{tenants:?}");
+        // The noisy tenant's oldest job came first among its own.
+        let noisy = claimed.iter().find(|j| j.tenant_id == "noisy").unwrap();
+        assert_eq!(noisy.id, "job-0000");
+
+        // A tenant at its cap is passed over, whatever its backlog.
+        let claimed = db
+            .claim_jobs("w2", 60_000, 10, &["noisy".to_string()])
+            .await
+            .unwrap();
+        assert!(claimed.is_empty(), "{claimed:?}");
+    }
+}
