@@ -15,7 +15,10 @@ use super::reply::{max_text_length, outbound_chain, split_text};
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
 
-/// Adapters whose provider enforces WhatsApp's customer-service window.
+/// Adapters whose provider enforces WhatsApp's customer-service window, by
+/// the name the adapter itself declares in `info` (not the name it is bound
+/// by: `whatsapp-cloud@latest`, a pinned version or a tenant's copy are the
+/// same provider).
 const WHATSAPP_ADAPTERS: &[&str] = &["whatsapp-cloud", "twilio-whatsapp"];
 /// The window: 24 hours after the user's last message.
 const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -110,7 +113,9 @@ pub async fn send(
             return Ok(vec![id]);
         }
     };
-    if WHATSAPP_ADAPTERS.contains(&binding.channel.adapter.as_str())
+    // An adapter that cannot answer `info` is held to the window too.
+    let declared = p.adapter_info(&binding).await.map(|i| i.name);
+    if declared.is_none_or(|name| WHATSAPP_ADAPTERS.contains(&name.as_str()))
         && to
             .last_inbound_at
             .is_none_or(|at| now_ms() - at > SERVICE_WINDOW_MS)

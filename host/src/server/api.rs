@@ -152,12 +152,20 @@ pub async fn create_channel(
         };
     }
     let p = &state.pipeline;
-    // Consent handling is never optional: the first-party `consent`
-    // guardrail runs first unless the tenant placed it elsewhere.
-    let mut guardrails = body.guardrails;
-    if !guardrails.iter().any(|g| g.reference() == "consent") {
-        guardrails.insert(0, GuardrailEntry::Reference("consent".to_string()));
-    }
+    // Consent handling is never optional, and runs first wherever the
+    // tenant listed it: a guardrail before it could rewrite or block a
+    // "STOP" and lose the opt-out.
+    let (consent, others): (Vec<GuardrailEntry>, Vec<GuardrailEntry>) = body
+        .guardrails
+        .into_iter()
+        .partition(|g| g.reference() == "consent");
+    let mut guardrails = vec![
+        consent
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| GuardrailEntry::Reference("consent".to_string())),
+    ];
+    guardrails.extend(others);
     let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;
     let guardrails: Vec<String> = guardrails
         .iter()

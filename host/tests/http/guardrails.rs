@@ -43,10 +43,14 @@ async fn inbound_guardrails_redact_and_record_consent(backend: Backend) {
     let (tenant, key) = s.tenant("guarded").await;
     let r = channel_with_guardrails(&s, &key, &["pii-redact", "consent"]).await;
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
-    let ch = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let created = r.json::<Value>().await.unwrap();
+    // Consent runs first wherever it was listed: nothing before it may
+    // rewrite or block a STOP.
+    assert_eq!(
+        created["channel"]["guardrails"],
+        serde_json::json!(["consent", "pii-redact"])
+    );
+    let ch = created["id"].as_str().unwrap().to_string();
 
     assert_eq!(
         s.post_signed(

@@ -509,3 +509,36 @@ async fn openapi_document_matches_the_router(backend: Backend) {
     s.stop().await;
 }
 on_both!(openapi_document_matches_the_router);
+
+/// The service window follows what the adapter declares, not the name it
+/// was bound by: the WhatsApp adapter uploaded as a tenant's own plugin
+/// under another name is held to it all the same.
+async fn service_window_follows_the_adapters_declared_name(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("renamed").await;
+    let r = s
+        .http
+        .post(s.url("/v1/plugins?name=my-wa&version=1.0.0"))
+        .bearer_auth(&key)
+        .body(switchboard_artifacts::first_party::WHATSAPP_CLOUD.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let (st, ch) = s
+        .post_json(
+            &key,
+            "/v1/channels",
+            &json!({ "name": "wa", "adapter": "my-wa", "config": {
+                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": "15550004242", "access_token": "t" } }),
+        )
+        .await;
+    assert_eq!(st, 201, "{ch}");
+    let body = json!({ "channel_id": ch["id"], "to": USER, "text": "Your order has shipped." });
+    let r = send(&s, &key, &body, None).await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "outside_service_window", "{v}");
+    s.stop().await;
+}
+on_both!(service_window_follows_the_adapters_declared_name);
