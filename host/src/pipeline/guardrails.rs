@@ -25,7 +25,7 @@ pub async fn check_inbound(
     let limits = binding.limits;
     let fail_open = binding.fail_open.clone();
     let tenant = binding.channel.tenant_id.clone();
-    let config = binding.channel.config.clone();
+    let config = binding.policy_config.clone();
     let adapter_name = binding.channel.adapter.clone();
     let tenant_id = binding.channel.tenant_id.clone();
     let chain_run = runtime.blocking(&tenant_id, limits.concurrent_calls, move |runtime| {

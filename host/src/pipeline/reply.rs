@@ -263,7 +263,7 @@ pub(super) async fn outbound_chain(
     let fail_open = binding.fail_open.clone();
     let kv = p.kv.clone();
     let tenant = binding.channel.tenant_id.clone();
-    let config = binding.channel.config.clone();
+    let config = binding.policy_config.clone();
     let limits = binding.limits;
     let joined = p.runtime.blocking(&binding.channel.tenant_id, limits.concurrent_calls, move |runtime| {
         let mut text = text;

@@ -1,7 +1,7 @@
 //! Stage 1: the channel id in the URL names the channel, and the channel
 //! names the tenant. Nothing the request says about itself is trusted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,10 @@ pub struct Binding {
     pub fail_open: Arc<HashSet<String>>,
     /// The tenant's plugin limits (platform defaults where unset).
     pub limits: LimitOverrides,
+    /// What the channel's guardrails and persona component may read: the
+    /// channel's configuration without its secrets (the adapter's access
+    /// tokens and signing keys are the adapter's alone).
+    pub policy_config: Arc<BTreeMap<String, String>>,
 }
 
 impl Binding {
@@ -31,10 +35,15 @@ impl Binding {
     /// the binding) runs with: the tenant, the channel's configuration, the
     /// kv store, the platform limits.
     pub fn call_context(&self, plugin: &str, kv: Arc<dyn KvStore>) -> CallContext {
+        let config = if plugin == self.channel.adapter {
+            self.channel.config.clone()
+        } else {
+            self.policy_config.clone()
+        };
         CallContext {
             tenant: self.channel.tenant_id.clone(),
             plugin: plugin.to_string(),
-            config: self.channel.config.clone(),
+            config,
             kv,
             limits: self.limits,
         }
@@ -183,11 +192,19 @@ pub async fn bind(
         .ok_or(CatalogError::NotFound)
         .map_err(catalog_error)?;
     Ok(Binding {
-        channel,
         adapter,
         guardrails,
         fail_open: Arc::new(fail_open),
         limits: LimitOverrides::default(),
+        policy_config: Arc::new(
+            channel
+                .config
+                .iter()
+                .filter(|(k, _)| !crate::secrets::is_secret_key(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        channel,
     })
 }
 

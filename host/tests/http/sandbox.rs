@@ -242,3 +242,39 @@ async fn what_one_webhook_may_store_is_bounded(backend: Backend) {
     s.stop().await;
 }
 on_both!(what_one_webhook_may_store_is_bounded);
+
+/// A guardrail reads the channel's settings but not its secrets: the
+/// adapter's signing key and access token are the adapter's alone.
+async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("nosy").await;
+    upload(
+        &s,
+        &key,
+        "hostile-guardrail",
+        switchboard_artifacts::test_guests::HOSTILE_GUARDRAIL,
+    )
+    .await;
+    let (st, ch) = s
+        .post_json(
+            &key,
+            "/v1/channels",
+            &json!({ "name": "wa", "adapter": "whatsapp-cloud", "guardrails": ["hostile-guardrail"], "config": {
+                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": "15550007777",
+                "access_token": "EAAG-secret", "guard-mode": "read-config" } }),
+        )
+        .await;
+    assert_eq!(st, 201, "{ch}");
+    let ch = ch["id"].as_str().unwrap();
+    let r = s
+        .post_signed(ch, &wa_text("wamid.nosy-1", "hi"), APP_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    let msgs = s.all_messages(&key, ch).await;
+    assert_eq!(
+        msgs[0]["text"],
+        "app_secret=None access_token=None guard-mode=Some(\"read-config\")"
+    );
+    s.stop().await;
+}
+on_both!(guardrails_do_not_see_the_channels_secrets);

@@ -27,6 +27,13 @@ fn check(_context: &GuardrailContext) -> Result<Verdict, PluginError> {
         Some("huge-rewrite") => Ok(Verdict::Rewrite("x".repeat(16 << 20))),
         // Within the output cap, over what one message may store.
         Some("rewrite-100k") => Ok(Verdict::Rewrite("x".repeat(100 << 10))),
+        // Reports which of the channel's configuration it can read.
+        Some("read-config") => Ok(Verdict::Rewrite(format!(
+            "app_secret={:?} access_token={:?} guard-mode={:?}",
+            host::config("app_secret"),
+            host::config("access_token"),
+            host::config("guard-mode"),
+        ))),
         _ => Ok(Verdict::Allow),
     }
 }
