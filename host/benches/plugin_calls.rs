@@ -161,7 +161,7 @@ fn round2(v: f64) -> f64 {
 fn webhook_of_size(size: usize) -> Vec<u8> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json"
+        "/../tests/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json"
     );
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");

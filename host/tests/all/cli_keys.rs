@@ -157,7 +157,7 @@ fn rotation_keeps_secrets_readable_and_the_old_key_is_refused() {
     assert!(got.contains("\"app_secret\":\"set\""), "{got}");
     assert!(!got.contains(APP_SECRET), "{got}");
     let body = &std::fs::read(format!(
-        "{}/../../shared/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json",
+        "{}/../tests/fixtures/meta_whatsapp/meta_dashboard_test_text_message.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()[..];

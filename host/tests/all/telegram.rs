@@ -1,5 +1,5 @@
 //! The first-party Telegram adapter, run as a real component against the
-//! Bot API payloads in `../shared/fixtures/telegram/`.
+//! Bot API payloads in `tests/fixtures/telegram/`.
 //!
 //! The plugin's own unit tests cover its pure functions natively; these run
 //! the compiled wasm through the host runtime, so they also prove the
@@ -21,7 +21,7 @@ use crate::common::{ctx, guest_err, post, runtime};
 /// Where the Telegram fixtures live (`/work/shared` next to the workspace).
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/telegram"
+    "/../tests/fixtures/telegram"
 );
 
 const BOT_TOKEN: &str = "123:ABC";

@@ -1,5 +1,5 @@
 //! The first-party Twilio adapters (`twilio-sms`, `twilio-whatsapp`), run as
-//! real components against the payloads in `../shared/fixtures/twilio/`.
+//! real components against the payloads in `tests/fixtures/twilio/`.
 //!
 //! `twilio-core`'s unit tests cover the pure functions natively; these prove
 //! the component builds, the host crypto imports (HMAC-SHA1, SHA-256,
@@ -19,7 +19,7 @@ use switchboard_artifacts::first_party::{TWILIO_SMS, TWILIO_WHATSAPP};
 
 use crate::common::{ctx, guest_err, post, runtime};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/twilio");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/twilio");
 const WEBHOOK_URL: &str = "https://hooks.switchboard.test/webhooks/ch_twilio";
 const SID: &str = "SMe287d7109a5a925f182f0e07fe5b223b";
 

@@ -1,5 +1,5 @@
 //! The first-party WhatsApp Cloud adapter, run as a real component against
-//! the Meta payloads in `../shared/fixtures/meta_whatsapp/`.
+//! the Meta payloads in `tests/fixtures/meta_whatsapp/`.
 //!
 //! The plugin's own unit tests cover its pure functions natively; these run
 //! the compiled wasm through the host runtime, so they also prove the
@@ -22,7 +22,7 @@ use crate::common::{ctx, guest_err, hmac_sha256_hex, post, runtime};
 /// Where the Meta fixtures live (`/work/shared` next to the workspace).
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/meta_whatsapp"
+    "/../tests/fixtures/meta_whatsapp"
 );
 
 /// The secret `x_hub_signature_256_vectors.json` signed its self-generated

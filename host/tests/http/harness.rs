@@ -357,10 +357,10 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// A fixture from `shared/fixtures/meta_whatsapp/`, parsed.
+/// A fixture from `tests/fixtures/meta_whatsapp/`, parsed.
 pub fn fixture(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/fixtures/meta_whatsapp/{name}",
+        "{}/../tests/fixtures/meta_whatsapp/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))

@@ -1,6 +1,6 @@
 //! HTTP tests: the real server on 127.0.0.1:0 (in-process, real sockets),
 //! the real `whatsapp-cloud` component, Meta's payloads from
-//! `../shared/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
+//! `tests/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
 mod conversation;

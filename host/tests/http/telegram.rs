@@ -1,5 +1,5 @@
 //! The `telegram` adapter over HTTP: a channel created through the API,
-//! Bot API updates from `../shared/fixtures/telegram/` posted to its webhook
+//! Bot API updates from `tests/fixtures/telegram/` posted to its webhook
 //! with the `X-Telegram-Bot-Api-Secret-Token` header.
 
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ const SECRET_TOKEN: &str = "tg-secret_token-1";
 /// A fixture's bytes, exactly as saved.
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../../shared/fixtures/telegram/{name}",
+        "{}/../tests/fixtures/telegram/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -286,7 +286,7 @@ async fn carrier_opt_out_is_recorded_with_its_source(backend: Backend) {
     let fx: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
+            "/../tests/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
         ))
         .unwrap(),
     )
@@ -340,7 +340,7 @@ async fn twilio_whatsapp_end_to_end(backend: Backend) {
     let fx: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
+            "/../tests/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
         ))
         .unwrap(),
     )

@@ -1,4 +1,4 @@
-//! Native tests of the pure parts against `shared/fixtures/twilio/`, with
+//! Native tests of the pure parts against `tests/fixtures/twilio/`, with
 //! real HMAC-SHA1/SHA-256 from the `hmac`/`sha1`/`sha2` crates.
 
 use hmac::{Hmac, Mac};
@@ -15,11 +15,11 @@ use crate::send::{SendConfig, render_request};
 use crate::verify::{Crypto, check_signature};
 use crate::{Channel, info};
 
-const VECTORS: &str = include_str!("../../../../shared/fixtures/twilio/signature_vectors.json");
+const VECTORS: &str = include_str!("../../../tests/fixtures/twilio/signature_vectors.json");
 const FORMS: &str =
-    include_str!("../../../../shared/fixtures/twilio/courier_twiml_inbound_and_status_forms.json");
+    include_str!("../../../tests/fixtures/twilio/courier_twiml_inbound_and_status_forms.json");
 const SELFGEN: &str = include_str!(
-    "../../../../shared/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
+    "../../../tests/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
 );
 
 struct NativeCrypto;

@@ -1,6 +1,6 @@
 //! Outbound template messages (contract 0.1.1): the Cloud API's
 //! `"type": "template"` body, with the body's text parameters in order, as in
-//! the request bodies of `shared/fixtures/meta_whatsapp/
+//! the request bodies of `tests/fixtures/meta_whatsapp/
 //! send_message_requests_and_responses.json`.
 
 use serde_json::{Value, json};
@@ -79,7 +79,7 @@ mod tests {
     fn fixture_bodies() -> Vec<Value> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/meta_whatsapp/send_message_requests_and_responses.json"
+            "/../../tests/fixtures/meta_whatsapp/send_message_requests_and_responses.json"
         );
         let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         v["request_bodies"].as_array().unwrap().clone()

@@ -1,5 +1,5 @@
 //! Native unit tests of the pure modules against Telegram's real payloads in
-//! `/work/shared/fixtures/telegram/` (see that directory's README). Every
+//! `tests/fixtures/telegram/` (see that directory's README). Every
 //! fixture is one bare `Update` object, as Telegram POSTs it.
 
 use switchboard_sdk::{ContactAddress, Event, InboundMessage};
@@ -16,7 +16,7 @@ mod verify;
 /// directory (`plugins/telegram/src/tests/`).
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../../../../shared/fixtures/telegram/", $name))
+        include_str!(concat!("../../../../tests/fixtures/telegram/", $name))
     };
 }
 pub(crate) use fixture;

@@ -1,5 +1,5 @@
 //! Native unit tests of the pure modules against Meta's real payloads in
-//! `/work/shared/fixtures/meta_whatsapp/` (see that directory's README).
+//! `tests/fixtures/meta_whatsapp/` (see that directory's README).
 
 use switchboard_sdk::{ContactAddress, Event, InboundMessage, StatusUpdate};
 
@@ -19,7 +19,7 @@ mod verify;
 macro_rules! fixture {
     ($name:literal) => {
         include_str!(concat!(
-            "../../../../../shared/fixtures/meta_whatsapp/",
+            "../../../../tests/fixtures/meta_whatsapp/",
             $name
         ))
     };
