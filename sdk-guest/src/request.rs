@@ -101,4 +101,26 @@ mod tests {
         );
         assert!(query_pairs("https://x.test/no-query").is_empty());
     }
+
+    // Properties over arbitrary input (the SDK side of the fuzzing suite):
+    // the helpers every adapter runs on untrusted requests never panic, and
+    // what they return round-trips.
+    proptest::proptest! {
+        #[test]
+        fn form_pairs_round_trip(pairs in proptest::collection::vec(("\\PC{0,20}", "\\PC{0,40}"), 0..8)) {
+            let encoded: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .finish();
+            proptest::prop_assert_eq!(form_pairs(encoded.as_bytes()), pairs);
+        }
+
+        #[test]
+        fn helpers_accept_any_input(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256), text in "\\PC{0,200}") {
+            let _ = form_pairs(&bytes);
+            let _ = query_pairs(&text);
+            let _ = is_path_segment(&text, b"-_.");
+            let headers = vec![h(&text, &text)];
+            proptest::prop_assert_eq!(header_value(&headers, &text), Some(text.as_str()));
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod cli_serve;
 mod common;
 mod compat;
 mod example_adapter;
+mod fuzz;
 mod guardrail_consent;
 mod guardrail_disclaimers;
 mod guardrail_pii_redact;

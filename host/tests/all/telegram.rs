@@ -19,10 +19,7 @@ use switchboard_artifacts::first_party::TELEGRAM;
 use crate::common::{ctx, guest_err, post, runtime};
 
 /// Where the Telegram fixtures live (`/work/shared` next to the workspace).
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/telegram"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/telegram");
 
 const BOT_TOKEN: &str = "123:ABC";
 const SECRET_TOKEN: &str = "s3cr3t_Token-42";

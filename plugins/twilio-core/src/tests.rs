@@ -18,9 +18,8 @@ use crate::{Channel, info};
 const VECTORS: &str = include_str!("../../../tests/fixtures/twilio/signature_vectors.json");
 const FORMS: &str =
     include_str!("../../../tests/fixtures/twilio/courier_twiml_inbound_and_status_forms.json");
-const SELFGEN: &str = include_str!(
-    "../../../tests/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json"
-);
+const SELFGEN: &str =
+    include_str!("../../../tests/fixtures/twilio/selfgen_signed_inbound_whatsapp_and_stop.json");
 
 struct NativeCrypto;
 

@@ -18,10 +18,7 @@ mod verify;
 /// directory (`plugins/whatsapp-cloud/src/tests/`).
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!(
-            "../../../../tests/fixtures/meta_whatsapp/",
-            $name
-        ))
+        include_str!(concat!("../../../../tests/fixtures/meta_whatsapp/", $name))
     };
 }
 pub(crate) use fixture;
