@@ -8,6 +8,7 @@ mod guardrails;
 mod harness;
 mod isolation;
 mod mock;
+mod personas;
 mod platform;
 mod plugins;
 mod secrets;
