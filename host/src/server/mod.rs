@@ -33,6 +33,7 @@ use crate::storage::{Db, InboundWriter, SqlKv};
 use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
+pub use auth::MIN_ADMIN_TOKEN_CHARS;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use plugins::upload as upload_plugin;
@@ -47,6 +48,7 @@ pub struct ServerConfig {
     /// Database URL; `None` means SQLite in the data directory.
     pub database_url: Option<String>,
     /// Platform-admin token; `None` means generate one into the data dir.
+    /// At least [`MIN_ADMIN_TOKEN_CHARS`] characters, or the start fails.
     pub admin_token: Option<String>,
     /// Base URL providers reach this server at, for webhook URLs and
     /// signature checks; defaults to `http://<listen>`.
@@ -185,6 +187,9 @@ impl RunningServer {
 /// graceful shutdown.
 pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir)?;
+    // First: a weak admin token stops the start before anything is opened.
+    let (admin_token, admin_token_generated) =
+        auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
     let url = config
         .database_url
         .clone()
@@ -207,8 +212,6 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
     let secrets = Keyring::new(db.clone(), master);
     secrets.check_master_key().await?;
-    let (admin_token, admin_token_generated) =
-        auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 
     let cache_dir = config
         .component_cache_dir
