@@ -81,6 +81,18 @@ pub struct ServeArgs {
     /// none (another replica delivers).
     #[arg(long, env = "SWITCHBOARD_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// Seconds a client may take to send a request's headers; the
+    /// connection is closed after that.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body once its headers
+    /// arrived; a 408 after that.
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>` (401
+    /// otherwise).
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -96,6 +108,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.max_body_bytes = args.max_body_bytes;
         config.max_plugin_bytes = args.max_plugin_bytes;
         config.workers.workers = args.workers;
+        config.read_timeouts = crate::server::ReadTimeouts {
+            header: std::time::Duration::from_secs(args.header_read_timeout_secs),
+            body: std::time::Duration::from_secs(args.body_read_timeout_secs),
+        };
+        config.scrape.token = args.metrics_token.clone();
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod bindings;
+mod connections;
 mod error;
 mod extract;
 mod limits;
@@ -13,6 +14,7 @@ mod openapi;
 mod personas;
 mod platform;
 mod plugins;
+mod scrape;
 mod send;
 mod webhooks;
 
@@ -34,9 +36,11 @@ use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
 pub use auth::MIN_ADMIN_TOKEN_CHARS;
+pub use connections::ReadTimeouts;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use plugins::upload as upload_plugin;
+pub use scrape::ScrapeConfig;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -72,6 +76,12 @@ pub struct ServerConfig {
     /// directory's `master.key`. Replicas sharing a database must share it.
     /// (`MasterKey`'s `Debug` shows its id only, so this config can be logged.)
     pub master_key: Option<MasterKey>,
+    /// How long a client may take to send a request's headers (then the
+    /// connection is closed) and its body (then a 408).
+    pub read_timeouts: ReadTimeouts,
+    /// `/metrics`: its optional token and how long DB-derived gauges are
+    /// reused.
+    pub scrape: ScrapeConfig,
 }
 
 impl ServerConfig {
@@ -91,6 +101,8 @@ impl ServerConfig {
             responder_retry: RetryPolicy::default(),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
             master_key: None,
+            read_timeouts: ReadTimeouts::default(),
+            scrape: ScrapeConfig::default(),
         }
     }
 }
@@ -106,6 +118,10 @@ pub struct AppState {
     pub limiter: Arc<limits::ApiLimiter>,
     /// Largest accepted plugin upload.
     pub max_plugin_bytes: usize,
+    /// How long a request body may take to arrive once its headers have.
+    pub body_read_timeout: std::time::Duration,
+    /// `/metrics`: token and cached gauges.
+    pub scrape: Arc<scrape::Scrape>,
 }
 
 impl AppState {
@@ -126,6 +142,15 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi::documented(state.max_plugin_bytes).split_for_parts();
     let document = Arc::new(document);
+    // Every body is read within the timeout before any handler runs; the
+    // largest any route accepts bounds the buffer, each route's own
+    // limit applies after.
+    let body_limits = connections::BodyLimits {
+        timeout: state.body_read_timeout,
+        max_bytes: state
+            .max_body_bytes
+            .max(state.max_plugin_bytes.saturating_add(64 << 10)),
+    };
     routes
         .route(
             "/openapi.json",
@@ -135,6 +160,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            connections::read_body_within,
+        ))
         .with_state(state)
 }
 
@@ -252,6 +281,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         max_body_bytes: config.max_body_bytes,
         limiter: Arc::default(),
         max_plugin_bytes: config.max_plugin_bytes,
+        body_read_timeout: config.read_timeouts.body,
+        scrape: scrape::Scrape::new(&config.scrape),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),
@@ -286,15 +317,15 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         });
     }
     let app = router(state.clone());
+    let header_timeout = config.read_timeouts.header;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = rx.wait_for(|stop| *stop) => {}
-                    _ = signal(handle_signals) => { tracing::info!("signal received; finishing in-flight requests"); }
-                }
-            })
-            .await
+        connections::serve(listener, app, header_timeout, async move {
+            tokio::select! {
+                _ = rx.wait_for(|stop| *stop) => {}
+                _ = signal(handle_signals) => { tracing::info!("signal received; finishing in-flight requests"); }
+            }
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

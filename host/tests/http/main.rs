@@ -12,6 +12,7 @@ mod personas;
 mod platform;
 mod plugins;
 mod secrets;
+mod serving;
 mod shared;
 mod telegram;
 mod twilio;
