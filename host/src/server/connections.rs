@@ -16,9 +16,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::ApiError;
 
@@ -44,6 +44,12 @@ impl Default for ReadTimeouts {
 
 /// Serve `app` on `listener` until `shutdown` resolves, then wait for the
 /// open connections' in-flight requests.
+///
+/// hyper's own HTTP/1 connection, not hyper-util's `auto` one: `auto` first
+/// reads the bytes that tell HTTP/1 from HTTP/2 without any timeout, so a
+/// client that connects and sends nothing would never be cut off. Here the
+/// header timer starts as soon as the connection waits for a request head
+/// (also between keep-alive requests, so it bounds idle connections too).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -53,7 +59,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a receiver of `closed`; shutdown waits
+    // until all are dropped. `stop` tells them to finish gracefully.
+    let (stop, stopping) = watch::channel(false);
+    let (closed, open) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -70,18 +79,33 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
+        // With upgrades, so a WebSocket route works as under `axum::serve`.
+        let conn = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let open = open.clone();
         tokio::spawn(async move {
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                // `stop` only ever changes to true (or is dropped).
+                _ = stopping.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
             // Client errors (resets, header timeouts) end one connection.
-            if let Err(e) = conn.await {
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(open);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stop.send(true);
+    drop(open);
+    closed.closed().await;
     Ok(())
 }
 

@@ -52,6 +52,14 @@ async fn a_partial_request_head_is_cut_off(backend: Backend) {
     .unwrap();
     let answer = answer.expect("the connection was closed by the server");
     assert!(!answer.contains("200 OK"), "{answer}");
+    // Nothing at all, or a few bytes, is cut off too.
+    for bytes in [&b""[..], b"GE"] {
+        let base = s.base.clone();
+        let answer = tokio::task::spawn_blocking(move || send_and_wait_for_close(&base, bytes))
+            .await
+            .unwrap();
+        assert!(answer.is_some(), "{bytes:?}: still open");
+    }
     // Complete requests are still served.
     let r = s.http.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
