@@ -237,7 +237,13 @@ pub async fn wrap_with_safety_blocking(prompt: Prompt) -> String {
     }
     match tokio::task::spawn_blocking(move || wrap_with_safety(&prompt)).await {
         Ok(system) => system,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => match e.try_into_panic() {
+            // A panic (a bug) propagates as it would inline.
+            Ok(payload) => std::panic::resume_unwind(payload),
+            // Cancelled: only when the runtime shuts down, which drops the
+            // caller's task too.
+            Err(e) => panic!("wrapping the prompt on a blocking thread: {e}"),
+        },
     }
 }
 

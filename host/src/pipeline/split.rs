@@ -42,9 +42,13 @@ pub async fn split_text_blocking(text: String, max: usize) -> Vec<String> {
     }
     match tokio::task::spawn_blocking(move || split_text(&text, max)).await {
         Ok(parts) => parts,
-        // Only a panic gets here; split_text does not panic on any input,
-        // but a reply must not be lost to a bug either.
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => match e.try_into_panic() {
+            // A panic (a bug) propagates as it would inline.
+            Ok(payload) => std::panic::resume_unwind(payload),
+            // Cancelled: only when the runtime shuts down, which drops the
+            // caller's task too.
+            Err(e) => panic!("splitting on a blocking thread: {e}"),
+        },
     }
 }
 
