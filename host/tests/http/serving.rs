@@ -169,3 +169,66 @@ async fn scrapes_reuse_the_counted_outbox_depth() {
     }
     s.stop().await;
 }
+
+/// A client that sends `POST /v1/messages` with an `Idempotency-Key` and
+/// hangs up at once: the key does not stay "in progress", and retrying it
+/// queues the message once. (End to end only: this handler is usually done
+/// before the hang-up is noticed, so the cancellation itself is covered by
+/// `server::send`'s and `storage::sends`' unit tests.)
+async fn a_disconnected_send_does_not_hold_its_idempotency_key(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = crate::mock::MockProvider::graph().await;
+    let (_, key) = s.tenant("gone").await;
+    let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
+    // The user writes first, so a free-form text is inside the window.
+    let r = s
+        .post_signed(&ch, &wa_text("wamid.gone", "hello"), APP_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    let body = json!({ "channel_id": ch, "to": "16315551181", "text": "Your order has shipped." })
+        .to_string();
+    let raw = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: hung-up\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = s.base.trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(raw.as_bytes()).unwrap();
+        // Hang up without reading the answer.
+        c.shutdown(std::net::Shutdown::Both).unwrap();
+    })
+    .await
+    .unwrap();
+
+    // Retrying: "in progress" for a moment at most, then the answer.
+    let mut answer = None;
+    for _ in 0..200 {
+        let r = s
+            .http
+            .post(s.url("/v1/messages"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "hung-up")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 409 {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = answer.expect("the key stayed in progress");
+    assert_eq!(answer.status(), 202);
+    let outbound: Vec<Value> = s
+        .all_messages(&key, &ch)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] == "outbound")
+        .collect();
+    assert_eq!(outbound.len(), 1, "{outbound:?}");
+    s.stop().await;
+}
+on_both!(a_disconnected_send_does_not_hold_its_idempotency_key);
