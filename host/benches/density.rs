@@ -60,7 +60,8 @@ fn distinct(base: &[u8], tenant: usize) -> Vec<u8> {
 
 fn request() -> HttpRequest {
     use hmac::{Hmac, Mac};
-    let body = br#"{"messages":[{"id":"m1","from":"+15550001","name":"Ann","text":"hi"}]}"#.to_vec();
+    let body =
+        br#"{"messages":[{"id":"m1","from":"+15550001","name":"Ann","text":"hi"}]}"#.to_vec();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(&body);
     HttpRequest {
@@ -75,14 +76,17 @@ fn request() -> HttpRequest {
 }
 
 fn ctx(tenant: usize) -> CallContext {
-    CallContext::for_tenant(&format!("t{tenant}"), "adapter").with_config(BTreeMap::from([(
-        "secret".to_string(),
-        SECRET.to_string(),
-    )]))
+    CallContext::for_tenant(&format!("t{tenant}"), "adapter")
+        .with_config(BTreeMap::from([("secret".to_string(), SECRET.to_string())]))
 }
 
 /// Load (from memory, disk or by compiling) and make one webhook call.
-fn first_call(rt: &PluginRuntime, bytes: &[u8], tenant: usize, req: &HttpRequest) -> Arc<LoadedPlugin> {
+fn first_call(
+    rt: &PluginRuntime,
+    bytes: &[u8],
+    tenant: usize,
+    req: &HttpRequest,
+) -> Arc<LoadedPlugin> {
     let plugin = rt.load(bytes).expect("loads");
     let mut inst = rt.instantiate(&plugin, &ctx(tenant)).expect("instantiates");
     match inst.verify_then_parse(req.clone()) {
@@ -144,7 +148,11 @@ fn main() {
         compile.push(t0.elapsed());
         if (t + 1) % 1000 == 0 {
             let (rss, _) = rss_mib();
-            eprintln!("compiled {} tenants in {:.0?}, RSS {rss} MiB", t + 1, started.elapsed());
+            eprintln!(
+                "compiled {} tenants in {:.0?}, RSS {rss} MiB",
+                t + 1,
+                started.elapsed()
+            );
         }
     }
     let (rss_after_compile, _) = rss_mib();
@@ -199,7 +207,9 @@ fn main() {
         "steady state ({calls} calls):  p50 {steady_p50:8.2} ms   p99 {steady_p99:8.2} ms   (memory-cache hits {:.1}%)",
         memory_hits as f64 * 100.0 / calls as f64
     );
-    println!("RSS after compiling all: {rss_after_compile} MiB; as tenants were loaded from disk: {rss_by_tenants:?} MiB; at the end {rss_end} MiB (peak {hwm} MiB)");
+    println!(
+        "RSS after compiling all: {rss_after_compile} MiB; as tenants were loaded from disk: {rss_by_tenants:?} MiB; at the end {rss_end} MiB (peak {hwm} MiB)"
+    );
     println!(
         "{}",
         serde_json::json!({

@@ -67,7 +67,8 @@ pub struct ServeArgs {
     /// Public base URL providers call (for webhook URLs and signatures).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Platform-admin bearer token; generated into the data dir when unset.
+    /// Platform-admin bearer token (at least 32 characters); generated into
+    /// the data dir when unset.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Largest accepted webhook body, in bytes.
@@ -96,6 +97,18 @@ pub struct ServeArgs {
     /// replica (default: half the workers).
     #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_JOBS")]
     pub max_concurrent_jobs: Option<usize>,
+    /// Seconds a client may take to send a request's headers; the
+    /// connection is closed after that.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body once its headers
+    /// arrived; a 408 after that.
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>` (401
+    /// otherwise).
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -118,6 +131,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(n) = args.max_concurrent_plugin_calls {
             config.fairness.calls_per_tenant = n.max(1);
         }
+        config.read_timeouts = crate::server::ReadTimeouts {
+            header: std::time::Duration::from_secs(args.header_read_timeout_secs),
+            body: std::time::Duration::from_secs(args.body_read_timeout_secs),
+        };
+        config.scrape.token = args.metrics_token.clone();
         let server = start(config, true).await?;
         if server.admin_token_generated {
             // Shown once; it stays readable (mode 0600) in the data dir.

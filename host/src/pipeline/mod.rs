@@ -25,6 +25,7 @@ mod native_baseline;
 pub mod reply;
 pub mod send;
 mod shared;
+pub mod split;
 mod tenancy;
 
 use std::sync::Arc;

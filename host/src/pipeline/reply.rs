@@ -11,10 +11,13 @@
 
 use super::Pipeline;
 use super::delivery::{DeliveryConfig, JobOutcome, backoff};
+// Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
+pub use super::split::split_text;
+use super::split::split_text_blocking;
 use super::tenancy::Binding;
 use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt, Verdict};
 use crate::orchestrator::{
-    EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety,
+    EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
 use crate::runtime::CallContext;
 use crate::storage::{
@@ -124,7 +127,7 @@ async fn plan(
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| "(the user sent a message without text)".to_string());
     let prompt = persona_prompt(p, &binding, &persona, &ctx, &message).await;
-    let system = wrap_with_safety(&prompt);
+    let system = wrap_with_safety_blocking(prompt).await;
 
     // 3. Responder.
     let reply = responder
@@ -152,7 +155,7 @@ async fn plan(
     let max_len = max_text_length(p, &binding).await;
     let plan = match outbound_guardrails(p, &binding, &persona, &ctx, reply.text).await {
         Ok(text) => ReplyPlan::Send {
-            parts: split_text(&text, max_len),
+            parts: split_text_blocking(text, max_len).await,
             kind: message_kind::REPLY,
         },
         Err((text, reason)) => ReplyPlan::Blocked { text, reason },
@@ -313,73 +316,4 @@ pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
     p.adapter_info(binding)
         .await
         .map_or(0, |i| i.max_text_length as usize)
-}
-
-/// Split `text` into parts of at most `max` characters, at whitespace where
-/// possible, keeping order. `max == 0` means no limit.
-pub fn split_text(text: &str, max: usize) -> Vec<String> {
-    let text = text.trim();
-    if max == 0 || text.chars().count() <= max {
-        return vec![text.to_string()];
-    }
-    let mut parts = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        if rest.chars().count() <= max {
-            parts.push(rest.to_string());
-            break;
-        }
-        // Byte index just past the first `max` characters.
-        let limit = rest
-            .char_indices()
-            .nth(max)
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        // Prefer the last whitespace in the window (a paragraph or
-        // sentence end would read better still, but words are the floor).
-        let cut = if rest[limit..].starts_with(char::is_whitespace) {
-            // The window ends exactly at a word boundary.
-            limit
-        } else {
-            rest[..limit]
-                .rfind(char::is_whitespace)
-                .filter(|&i| i > 0)
-                .unwrap_or(limit)
-        };
-        parts.push(rest[..cut].trim_end().to_string());
-        rest = rest[cut..].trim_start();
-    }
-    parts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_text;
-
-    #[test]
-    fn short_text_is_one_part() {
-        assert_eq!(split_text("hello there", 20), vec!["hello there"]);
-        assert_eq!(split_text("hello there", 0), vec!["hello there"]);
-    }
-
-    #[test]
-    fn long_text_splits_at_words_in_order() {
-        let parts = split_text("one two three four five six", 9);
-        assert_eq!(parts, vec!["one two", "three", "four five", "six"]);
-        for p in &parts {
-            assert!(p.chars().count() <= 9, "{p}");
-        }
-        assert_eq!(parts.join(" "), "one two three four five six");
-    }
-
-    #[test]
-    fn a_word_longer_than_the_limit_is_cut() {
-        assert_eq!(split_text("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
-    }
-
-    #[test]
-    fn counts_characters_not_bytes() {
-        let parts = split_text("ééééé ééééé", 5);
-        assert_eq!(parts, vec!["ééééé", "ééééé"]);
-    }
 }

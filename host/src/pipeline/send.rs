@@ -11,7 +11,8 @@
 //!    delivery job — delivered like a reply
 
 use super::Pipeline;
-use super::reply::{max_text_length, outbound_chain, split_text};
+use super::reply::{max_text_length, outbound_chain};
+use super::split::split_text_blocking;
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
 
@@ -157,7 +158,7 @@ pub async fn send(
             return Err(SendError::Blocked(reason, id));
         }
     };
-    let parts = split_text(&text, max_text_length(p, &binding).await);
+    let parts = split_text_blocking(text, max_text_length(p, &binding).await).await;
     let ids =
         p.db.store_send(tenant_id, &req.channel_id, &to, &parts)
             .await?;

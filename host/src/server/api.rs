@@ -38,16 +38,6 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let depth = state.db().outbox_depth().await.ok();
-    (
-        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        crate::metrics::metrics().render(depth),
-    )
-}
-
 pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }

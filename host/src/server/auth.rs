@@ -9,15 +9,38 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::storage::TenantRecord;
 
+/// The shortest platform-admin token `serve` accepts. The token opens
+/// every tenant's data, so it must not be guessable: the generated one has
+/// 48 hex digits of randomness.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// The admin token from configuration, else `<data-dir>/admin-token`
-/// (created on first start). Returns whether it was just generated.
+/// (created on first start). Returns whether it was just generated. An
+/// empty or short token, configured or stored, is an error: the server
+/// must not start with an admin token anyone could guess (an empty one
+/// would even match a bare `Authorization: Bearer `).
 pub fn admin_token(configured: Option<String>, data_dir: &Path) -> anyhow::Result<(String, bool)> {
-    if let Some(t) = configured.filter(|t| !t.is_empty()) {
-        return Ok((t, false));
+    if let Some(t) = configured {
+        let t = t.trim();
+        if t.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            anyhow::bail!(
+                "the admin token (--admin-token / SWITCHBOARD_ADMIN_TOKEN) is {} characters; at least {MIN_ADMIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 32`), or leave it unset to have one generated",
+                t.chars().count()
+            );
+        }
+        return Ok((t.to_string(), false));
     }
     let path = data_dir.join("admin-token");
     if let Ok(t) = std::fs::read_to_string(&path) {
-        return Ok((t.trim().to_string(), false));
+        let t = t.trim();
+        if t.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            anyhow::bail!(
+                "{} holds an admin token of {} characters; at least {MIN_ADMIN_TOKEN_CHARS} are required: delete the file to have a new one generated, or set --admin-token",
+                path.display(),
+                t.chars().count()
+            );
+        }
+        return Ok((t.to_string(), false));
     }
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("OS random source: {e}"))?;

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod bindings;
+mod connections;
 mod error;
 mod extract;
 mod limits;
@@ -13,6 +14,7 @@ mod openapi;
 mod personas;
 mod platform;
 mod plugins;
+mod scrape;
 mod send;
 mod webhooks;
 
@@ -33,9 +35,12 @@ use crate::storage::{Db, InboundWriter, SqlKv};
 use crate::worker::{WorkerConfig, Workers};
 
 pub use api::validate_slug;
+pub use auth::MIN_ADMIN_TOKEN_CHARS;
+pub use connections::ReadTimeouts;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use plugins::upload as upload_plugin;
+pub use scrape::ScrapeConfig;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -47,6 +52,7 @@ pub struct ServerConfig {
     /// Database URL; `None` means SQLite in the data directory.
     pub database_url: Option<String>,
     /// Platform-admin token; `None` means generate one into the data dir.
+    /// At least [`MIN_ADMIN_TOKEN_CHARS`] characters, or the start fails.
     pub admin_token: Option<String>,
     /// Base URL providers reach this server at, for webhook URLs and
     /// signature checks; defaults to `http://<listen>`.
@@ -75,6 +81,12 @@ pub struct ServerConfig {
     pub plugin_limits: crate::runtime::Limits,
     /// Concurrency shares between tenants.
     pub fairness: crate::runtime::Fairness,
+    /// How long a client may take to send a request's headers (then the
+    /// connection is closed) and its body (then a 408).
+    pub read_timeouts: ReadTimeouts,
+    /// `/metrics`: its optional token and how long DB-derived gauges are
+    /// reused.
+    pub scrape: ScrapeConfig,
 }
 
 impl ServerConfig {
@@ -96,6 +108,8 @@ impl ServerConfig {
             master_key: None,
             plugin_limits: crate::runtime::Limits::default(),
             fairness: crate::runtime::Fairness::default(),
+            read_timeouts: ReadTimeouts::default(),
+            scrape: ScrapeConfig::default(),
         }
     }
 }
@@ -111,6 +125,10 @@ pub struct AppState {
     pub limiter: Arc<limits::ApiLimiter>,
     /// Largest accepted plugin upload.
     pub max_plugin_bytes: usize,
+    /// How long a request body may take to arrive once its headers have.
+    pub body_read_timeout: std::time::Duration,
+    /// `/metrics`: token and cached gauges.
+    pub scrape: Arc<scrape::Scrape>,
 }
 
 impl AppState {
@@ -131,6 +149,15 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi::documented(state.max_plugin_bytes).split_for_parts();
     let document = Arc::new(document);
+    // Every body is read within the timeout before any handler runs; the
+    // largest any route accepts bounds the buffer, each route's own
+    // limit applies after.
+    let body_limits = connections::BodyLimits {
+        timeout: state.body_read_timeout,
+        max_bytes: state
+            .max_body_bytes
+            .max(state.max_plugin_bytes.saturating_add(64 << 10)),
+    };
     routes
         .route(
             "/openapi.json",
@@ -140,6 +167,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            connections::read_body_within,
+        ))
         .with_state(state)
 }
 
@@ -192,6 +223,9 @@ impl RunningServer {
 /// graceful shutdown.
 pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir)?;
+    // First: a weak admin token stops the start before anything is opened.
+    let (admin_token, admin_token_generated) =
+        auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
     let url = config
         .database_url
         .clone()
@@ -214,8 +248,6 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
     let secrets = Keyring::new(db.clone(), master);
     secrets.check_master_key().await?;
-    let (admin_token, admin_token_generated) =
-        auth::admin_token(config.admin_token.clone(), &config.data_dir)?;
 
     let cache_dir = config
         .component_cache_dir
@@ -258,6 +290,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         max_body_bytes: config.max_body_bytes,
         limiter: Arc::default(),
         max_plugin_bytes: config.max_plugin_bytes,
+        body_read_timeout: config.read_timeouts.body,
+        scrape: scrape::Scrape::new(&config.scrape),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),
@@ -292,15 +326,15 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         });
     }
     let app = router(state.clone());
+    let header_timeout = config.read_timeouts.header;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = rx.wait_for(|stop| *stop) => {}
-                    _ = signal(handle_signals) => { tracing::info!("signal received; finishing in-flight requests"); }
-                }
-            })
-            .await
+        connections::serve(listener, app, header_timeout, async move {
+            tokio::select! {
+                _ = rx.wait_for(|stop| *stop) => {}
+                _ = signal(handle_signals) => { tracing::info!("signal received; finishing in-flight requests"); }
+            }
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

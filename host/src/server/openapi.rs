@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 
 use axum::extract::DefaultBodyLimit;
 
-use super::{AppState, api, bindings, messages, personas, platform, plugins, send, webhooks};
+use super::{
+    AppState, api, bindings, messages, personas, platform, plugins, scrape, send, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -64,7 +66,7 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
-        .routes(routes!(api::metrics))
+        .routes(routes!(scrape::metrics))
         .routes(routes!(webhooks::webhook))
         .routes(routes!(webhooks::shared_webhook))
         .routes(routes!(api::create_tenant))

@@ -1,6 +1,7 @@
 //! `/v1/personas`: how a tenant's automated replies sound and which
 //! responder writes them. Responder keys are write-only: responses show
-//! them as set/unset, and an update that omits the key keeps it.
+//! them as set/unset, and an update that omits the key keeps it, unless
+//! it changes the `base_url` the key is sent to (then the key is required).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -119,10 +120,22 @@ fn validate(
             Some(_) => false,
         };
         if keep {
+            let previous = previous.filter(|p| p.responder["kind"] == "openai");
             let old = previous
-                .filter(|p| p.responder["kind"] == "openai")
                 .and_then(|p| p.responder["api_key"].as_str())
                 .unwrap_or("");
+            // The stored key is bound to the URL it was given for: keeping
+            // it for another URL would let anyone who may edit the persona
+            // (but not read the key) send it to a host of their choosing.
+            if !old.is_empty()
+                && let Some(previous) = previous
+                && !same_destination(&previous.responder["base_url"], &responder["base_url"])
+            {
+                return Err(ApiError::unprocessable(
+                    "api_key_required",
+                    "`responder.base_url` changed: send `responder.api_key` again (the stored key is only ever sent to the base URL it was set with)",
+                ));
+            }
             responder["api_key"] = json!(old);
         }
     }
@@ -138,6 +151,23 @@ fn validate(
     // Store the normalized form (no unknown fields).
     let responder = serde_json::to_value(&config).map_err(|_| ApiError::internal())?;
     Ok((name, spec, responder))
+}
+
+/// Whether two `base_url` values name the same endpoint: compared as
+/// parsed URLs (so host case, a default port or a trailing slash do not
+/// count as a change), anything unparsable only as identical strings.
+fn same_destination(old: &Value, new: &Value) -> bool {
+    let normalized = |v: &Value| {
+        let s = v.as_str()?.trim();
+        Some(match url::Url::parse(s) {
+            Ok(u) => u.as_str().trim_end_matches('/').to_string(),
+            Err(_) => s.to_string(),
+        })
+    };
+    match (normalized(old), normalized(new)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 async fn check_persona_plugin(

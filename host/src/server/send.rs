@@ -84,23 +84,75 @@ pub async fn send_message(
         }
         Idempotency::New => {}
     }
-    let result = handle(&state, &tenant.id, &body).await;
-    // Answers are remembered, except server-side failures worth retrying.
-    let remembered = match &result {
-        Ok((status, v)) => Some((status.as_u16(), v.to_string())),
-        Err(e) if e.status.is_client_error() => Some((
-            e.status.as_u16(),
-            json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
-        )),
-        Err(_) => None,
+    // The claimed request runs to its end on its own task, so a client
+    // that disconnects (which drops this handler) does not leave the key
+    // "in progress" after a message may already be queued: the answer is
+    // recorded and a retry replays it. The guard releases the claim if
+    // the task dies without answering (a panic, a runtime shutdown); a
+    // claim lost with the process expires after IDEMPOTENCY_LEASE_MS.
+    let claim = Claim {
+        db: db.clone(),
+        tenant_id: tenant.id.clone(),
+        key,
+        armed: true,
     };
-    db.finish_idempotent(
-        &tenant.id,
-        &key,
-        remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
-    )
-    .await?;
-    Ok(into_response(result))
+    let task = tokio::spawn(async move {
+        let mut claim = claim;
+        let result = handle(&state, &claim.tenant_id, &body).await;
+        // Answers are remembered, except server-side failures worth retrying.
+        let remembered = match &result {
+            Ok((status, v)) => Some((status.as_u16(), v.to_string())),
+            Err(e) if e.status.is_client_error() => Some((
+                e.status.as_u16(),
+                json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
+            )),
+            Err(_) => None,
+        };
+        claim.armed = false;
+        claim
+            .db
+            .finish_idempotent(
+                &claim.tenant_id,
+                &claim.key,
+                remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
+            )
+            .await?;
+        Ok::<_, ApiError>(into_response(result))
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "send task failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// An in-progress claim on an idempotency key, released when dropped while
+/// still armed (its request ended without an answer to remember).
+struct Claim {
+    db: crate::storage::Db,
+    tenant_id: String,
+    key: String,
+    armed: bool,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (db, tenant_id, key) = (self.db.clone(), self.tenant_id.clone(), self.key.clone());
+        // Drop cannot wait: release on the runtime if there still is one
+        // (else the lease expires the claim).
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = db.finish_idempotent(&tenant_id, &key, None).await {
+                    tracing::warn!(error = %e, "releasing an idempotency key failed");
+                }
+            });
+        }
+    }
 }
 
 /// `{"name", "language", "parameters"?}`; `language` may also be Meta's
@@ -217,5 +269,53 @@ async fn handle(
                 "the channel cannot be used right now; retry later",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_claim_dropped_without_an_answer_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::Db::connect(&crate::storage::default_url(dir.path()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let t = db.create_tenant("t", "T").await.unwrap().id;
+        let claim = |key: &str| Claim {
+            db: db.clone(),
+            tenant_id: t.clone(),
+            key: key.into(),
+            armed: true,
+        };
+        for key in ["dropped", "answered"] {
+            assert_eq!(
+                db.begin_idempotent(&t, key, "h").await.unwrap(),
+                Idempotency::New
+            );
+        }
+        // A handler cancelled mid-way drops its armed claim.
+        drop(claim("dropped"));
+        // One that answered disarmed it first: its claim stays.
+        let mut answered = claim("answered");
+        answered.armed = false;
+        drop(answered);
+
+        // The release runs on the runtime: wait for it (bounded).
+        let mut released = false;
+        for _ in 0..200 {
+            if db.begin_idempotent(&t, "dropped", "h").await.unwrap() == Idempotency::New {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(released, "the dropped claim was never released");
+        assert_eq!(
+            db.begin_idempotent(&t, "answered", "h").await.unwrap(),
+            Idempotency::InProgress
+        );
     }
 }

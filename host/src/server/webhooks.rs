@@ -3,11 +3,11 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::domain::{Header, HttpRequest};
+use crate::domain::{Header, HttpRequest, HttpResponse};
 use crate::pipeline::WebhookOutcome;
 
 /// Read the body within the cap and describe the request as the provider
@@ -100,18 +100,7 @@ pub async fn webhook(
     match state.pipeline.handle_webhook(&channel_id, req).await {
         Ok(WebhookOutcome::Handshake(resp)) => {
             span.record("outcome", "handshake");
-            let mut builder = Response::builder()
-                .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
-            for h in resp.headers {
-                if let (Ok(n), Ok(v)) =
-                    (HeaderName::try_from(h.name), HeaderValue::try_from(h.value))
-                {
-                    builder = builder.header(n, v);
-                }
-            }
-            builder
-                .body(Body::from(resp.body))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            handshake_response(resp)
         }
         Ok(WebhookOutcome::Stored(outcome)) => {
             span.record("outcome", "stored");
@@ -128,6 +117,118 @@ pub async fn webhook(
                 _ => tracing::info!(error = %e, "webhook refused"),
             }
             ApiError::from(e).into_response()
+        }
+    }
+}
+
+/// The HTTP answer to a handshake (`verify` returned `some(response)`).
+///
+/// The adapter may be a tenant's upload, and this answer is served on the
+/// platform's origin: so only its status and body are used. Every header
+/// it set is dropped (no cookies, no redirects, no CORS or CSP of its
+/// choosing), and the body is always plain text the browser may not sniff
+/// into HTML, with a sandboxing CSP as a second line. A status outside
+/// 200-299 and 400-499 (an informational or redirect code, a 5xx that
+/// would blame the platform, a non-code) becomes a 502 `invalid_handshake`
+/// error: the adapter, not the platform, gave a bad answer.
+fn handshake_response(resp: HttpResponse) -> Response {
+    let status = match StatusCode::from_u16(resp.status) {
+        Ok(s) if s.is_success() || s.is_client_error() => s,
+        _ => {
+            tracing::info!(
+                status = resp.status,
+                "handshake answer with a disallowed status"
+            );
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "invalid_handshake",
+                format!(
+                    "the channel's adapter answered the handshake with status {}; only 2xx and 4xx are allowed",
+                    resp.status
+                ),
+            )
+            .into_response();
+        }
+    };
+    let mut response = Response::new(Body::from(resp.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| Header {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handshake_keeps_only_status_and_a_plain_text_body() {
+        let r = handshake_response(answer(
+            200,
+            &[
+                ("content-type", "text/html"),
+                ("set-cookie", "session=stolen; Path=/"),
+                ("location", "https://evil.example/"),
+                ("access-control-allow-origin", "*"),
+                ("x-content-type-options", "none"),
+                ("content-security-policy", "script-src *"),
+            ],
+            "<script>alert(document.cookie)</script>",
+        ));
+        assert_eq!(r.status(), 200);
+        let h = r.headers();
+        assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["content-security-policy"], "default-src 'none'; sandbox");
+        assert_eq!(h.get_all("content-type").iter().count(), 1);
+        for dropped in ["set-cookie", "location", "access-control-allow-origin"] {
+            assert!(h.get(dropped).is_none(), "{dropped}");
+        }
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        assert_eq!(&body[..], b"<script>alert(document.cookie)</script>");
+    }
+
+    #[tokio::test]
+    async fn only_success_and_client_error_statuses_pass() {
+        for status in [200, 204, 299, 400, 403, 404, 499] {
+            assert_eq!(
+                handshake_response(answer(status, &[], "x")).status(),
+                status
+            );
+        }
+        for status in [0, 99, 101, 199, 301, 302, 307, 500, 503, 599, 600, 65535] {
+            let r = handshake_response(answer(status, &[("location", "/x")], "x"));
+            assert_eq!(r.status(), 502, "{status}");
+            assert!(r.headers().get("location").is_none());
+            let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], "invalid_handshake", "{status}");
         }
     }
 }

@@ -40,7 +40,7 @@ pub use replies::{
     Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage,
     kind as message_kind,
 };
-pub use sends::{Idempotency, Recipient};
+pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
 pub use tenants::{AuditEntry, NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 

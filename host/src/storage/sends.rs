@@ -33,6 +33,13 @@ pub enum Idempotency {
     InProgress,
 }
 
+/// How long an unfinished claim on an idempotency key holds. A request
+/// that has neither answered nor released its claim by then was lost with
+/// its process (a crash, a kill): the same request may claim the key
+/// again. Generous against the handler's own time, which is bounded by
+/// plugin deadlines and database timeouts.
+pub const IDEMPOTENCY_LEASE_MS: i64 = 60_000;
+
 impl Recipient {
     /// Where a business-initiated message to them goes (it answers nothing).
     fn thread<'a>(&'a self, channel_id: &'a str) -> Thread<'a> {
@@ -232,25 +239,66 @@ impl Db {
         key: &str,
         hash: &str,
     ) -> Result<Idempotency, StorageError> {
-        let inserted = sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4)")
-            .bind(tenant_id)
-            .bind(key)
-            .bind(hash)
-            .bind(now_ms())
-            .execute(&self.write)
-            .await;
-        match inserted {
-            Ok(_) => return Ok(Idempotency::New),
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let r = sqlx::query("SELECT request_hash, CAST(status AS BIGINT) AS status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_one(&self.write)
-            .await?;
+        self.begin_idempotent_at(tenant_id, key, hash, now_ms())
+            .await
+    }
+
+    /// [`Self::begin_idempotent`] as of `now` (Unix ms): an unfinished
+    /// claim of the same request older than [`IDEMPOTENCY_LEASE_MS`] is
+    /// abandoned and taken over.
+    pub async fn begin_idempotent_at(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<Idempotency, StorageError> {
+        // A released claim can vanish between a failed insert and the
+        // read: then the key is free, and inserting again claims it.
+        let mut attempts = 0;
+        let r = loop {
+            attempts += 1;
+            let inserted = sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4)")
+                .bind(tenant_id)
+                .bind(key)
+                .bind(hash)
+                .bind(now)
+                .execute(&self.write)
+                .await;
+            match inserted {
+                Ok(_) => return Ok(Idempotency::New),
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let row = sqlx::query("SELECT request_hash, CAST(status AS BIGINT) AS status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant_id)
+                .bind(key)
+                .fetch_optional(&self.write)
+                .await?;
+            match row {
+                Some(r) => break r,
+                // Someone keeps claiming and releasing it: busy.
+                None if attempts >= 3 => return Ok(Idempotency::InProgress),
+                None => continue,
+            }
+        };
         let stored: String = r.get("request_hash");
         let status: i64 = r.get("status");
+        if stored == hash && status == 0 {
+            // Take over an abandoned claim; the condition makes one of
+            // several concurrent retries win.
+            let taken = sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE tenant_id = $2 AND key = $3 AND status = 0 AND request_hash = $4 AND created_at < $5")
+                .bind(now)
+                .bind(tenant_id)
+                .bind(key)
+                .bind(hash)
+                .bind(now - IDEMPOTENCY_LEASE_MS)
+                .execute(&self.write)
+                .await?;
+            if taken.rows_affected() == 1 {
+                return Ok(Idempotency::New);
+            }
+        }
         Ok(if stored != hash {
             Idempotency::Mismatch
         } else if status == 0 {
@@ -292,5 +340,64 @@ impl Db {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, Db, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&super::super::default_url(dir.path()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let t = db.create_tenant("t", "T").await.unwrap().id;
+        (dir, db, t)
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_claim_is_taken_over_after_the_lease() {
+        let (_dir, db, t) = db().await;
+        let t0 = now_ms();
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h1", t0).await.unwrap(),
+            Idempotency::New
+        );
+        // Within the lease: still someone else's.
+        let within = t0 + IDEMPOTENCY_LEASE_MS - 1;
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h1", within).await.unwrap(),
+            Idempotency::InProgress
+        );
+        // Another body never takes it over.
+        let after = t0 + IDEMPOTENCY_LEASE_MS + 1;
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h2", after).await.unwrap(),
+            Idempotency::Mismatch
+        );
+        // Past the lease: the same request claims it, once.
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h1", after).await.unwrap(),
+            Idempotency::New
+        );
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h1", after).await.unwrap(),
+            Idempotency::InProgress
+        );
+        // A finished answer is never taken over, however old.
+        db.finish_idempotent(&t, "k", Some((202, "{}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.begin_idempotent_at(&t, "k", "h1", after + 10 * IDEMPOTENCY_LEASE_MS)
+                .await
+                .unwrap(),
+            Idempotency::Replay {
+                status: 202,
+                response: "{}".into()
+            }
+        );
     }
 }

@@ -150,6 +150,83 @@ fn serve_prints_the_admin_token_once_answers_health_and_stops_on_sigterm() {
     stop(child);
 }
 
+#[test]
+fn serve_refuses_an_empty_or_short_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let almost = "x".repeat(31);
+    // (flag, environment, stored file)
+    let cases: [(Option<&str>, Option<&str>, Option<&str>); 5] = [
+        (Some(""), None, None),
+        (Some("short"), None, None),
+        (Some(&almost), None, None),
+        (None, Some("0123456789abcdef"), None),
+        (None, None, Some("\n")),
+    ];
+    for (flag, env, file) in cases {
+        let token_file = dir.path().join("admin-token");
+        let _ = std::fs::remove_file(&token_file);
+        if let Some(f) = file {
+            std::fs::write(&token_file, f).unwrap();
+        }
+        let mut cmd = bin();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data])
+            .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(f) = flag {
+            cmd.args(["--admin-token", f]);
+        }
+        if let Some(e) = env {
+            cmd.env("SWITCHBOARD_ADMIN_TOKEN", e);
+        }
+        let (status, stderr) = exits(cmd);
+        let case = format!("{flag:?} {env:?} {file:?}");
+        assert!(!status.success(), "{case}: started");
+        assert!(stderr.contains("at least 32"), "{case}: {stderr}");
+        assert!(
+            !stderr.contains("0123456789abcdef"),
+            "never echoed: {stderr}"
+        );
+    }
+    // A long enough token starts.
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data])
+        .args(["--admin-token", &"k".repeat(32)])
+        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().starts_with("switchboard listening on")),
+        "a 32-character token is accepted"
+    );
+    stop(child);
+}
+
+/// Run `cmd` to its end (killed, and the test failed, after 30 s).
+fn exits(mut cmd: Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (status, stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the command did not exit");
+}
+
 fn stop(mut child: std::process::Child) {
     // SIGTERM: graceful shutdown, exit 0.
     let status = Command::new("kill")

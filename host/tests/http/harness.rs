@@ -65,7 +65,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(dir.path().to_path_buf());
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_token = Some("test-admin-token".into());
+        config.admin_token = Some("test-admin-token-0123456789abcdef0123".into());
         // One compiled-component cache for every server of this test binary,
         // so each start loads the first-party plugins instead of compiling.
         static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();

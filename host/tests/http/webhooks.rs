@@ -20,7 +20,14 @@ async fn handshake(backend: Backend) {
             .unwrap()
             .starts_with("text/plain")
     );
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
     assert_eq!(ok.text().await.unwrap(), "1158201444");
+    // The challenge is echoed, but never as HTML on the platform's origin.
+    let html = s.http.get(s.url(&format!("/webhooks/{ch}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    assert_eq!(html.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(html.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(html.text().await.unwrap(), "<script>alert(1)</script>");
     let bad = s
         .http
         .get(s.url(&format!(
