@@ -1,6 +1,8 @@
 //! The plugins' `kv` host import on the `plugin_kv` table. The runtime calls
-//! it synchronously from a blocking thread, so each operation blocks on the
-//! async pool through the runtime handle captured at construction.
+//! it synchronously, from inside a plugin call that is itself being driven
+//! by a `block_on` (the call's deadline future), so each operation runs on a
+//! short-lived thread of its own that blocks on the server's runtime (a
+//! nested `block_on` on the calling thread would panic).
 
 use sqlx::Row;
 
@@ -22,12 +24,12 @@ impl SqlKv {
         }
     }
 
-    fn block<T>(
+    fn block<T: Send>(
         &self,
-        f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+        f: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send,
     ) -> Result<T, KvUnavailable> {
-        self.handle
-            .block_on(f)
+        std::thread::scope(|s| s.spawn(|| self.handle.block_on(f)).join())
+            .map_err(|_| KvUnavailable("the key-value query failed in the host".into()))?
             .map_err(|e| KvUnavailable(e.to_string()))
     }
 }

@@ -278,3 +278,28 @@ async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
     s.stop().await;
 }
 on_both!(guardrails_do_not_see_the_channels_secrets);
+
+/// The `kv` import on the database-backed store, from inside a real plugin
+/// call on the server: quotas hold, and the call completes.
+async fn kv_from_a_plugin_call_uses_the_database_store(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("kv-user").await;
+    upload(
+        &s,
+        &key,
+        "hostile",
+        switchboard_artifacts::test_guests::HOSTILE,
+    )
+    .await;
+    let ch = hostile_channel(&s, &key, json!({ "mode": "kv-roundtrip" }), json!([])).await;
+    let r = post_raw(&s, &ch).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let msgs = s.all_messages(&key, &ch).await;
+    let text = msgs[0]["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        "got Some(Ok(\"hello\")); 1 MiB value: Err(KvError::ValueTooLarge(65536))"
+    );
+    s.stop().await;
+}
+on_both!(kv_from_a_plugin_call_uses_the_database_store);

@@ -175,6 +175,17 @@ impl ChannelAdapter for Hostile {
                 Ok(_) => "LEAKED bound".into(),
                 Err(e) => format!("denied: {e}"),
             }),
+            "kv-roundtrip" => {
+                host::kv::set("greeting", b"hello")
+                    .map_err(|e| PluginError::internal(format!("{e:?}")))?;
+                let v = host::kv::get("greeting")
+                    .map_err(|e| PluginError::internal(format!("{e:?}")))?;
+                let too_big = host::kv::set("big", &vec![7u8; 1 << 20]);
+                report(format!(
+                    "got {:?}; 1 MiB value: {too_big:?}",
+                    v.map(String::from_utf8)
+                ))
+            }
             "kv-abuse" => {
                 let big = vec![7u8; 1 << 20];
                 if let Err(e) = host::kv::set("big", &big) {
