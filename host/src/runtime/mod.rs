@@ -23,6 +23,7 @@ mod limits;
 mod lru;
 mod output;
 mod stdio;
+mod threads;
 mod validate;
 mod world;
 
@@ -196,6 +197,7 @@ pub struct PluginRuntime {
     plugins: Mutex<lru::Lru<String, Arc<LoadedPlugin>>>,
     cache: Option<DiskCache>,
     gates: fairness::Gates,
+    threads: threads::CallThreads,
     defaults: Limits,
     kv_quota: KvQuota,
     max_memory_bytes: u64,
@@ -230,6 +232,13 @@ impl PluginRuntime {
             engine,
             linker,
             plugins: Mutex::new(lru::Lru::new(options.max_loaded_components)),
+            // One thread per instance the pool holds, plus a few for calls
+            // waiting on a compile.
+            threads: threads::CallThreads::new(if options.engine.pooling {
+                options.engine.pool_instances as usize + 16
+            } else {
+                512
+            })?,
             cache,
             gates: fairness::Gates::new(
                 options.fairness,
@@ -520,18 +529,19 @@ impl PluginRuntime {
     ) -> Result<R, PluginError> {
         let permit = self.gates.acquire(tenant, cap).await?;
         let rt = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f(&rt)
-        })
-        .await
-        .map_err(|e| {
-            PluginError::Unavailable(if e.is_panic() {
-                "the plugin call failed in the host".into()
-            } else {
-                "the plugin call was cancelled".into()
+        self.threads
+            .spawn(move || {
+                let _permit = permit;
+                f(&rt)
             })
-        })
+            .await
+            .map_err(|e| {
+                PluginError::Unavailable(if e.is_panic() {
+                    "the plugin call failed in the host".into()
+                } else {
+                    "the plugin call was cancelled".into()
+                })
+            })
     }
 
     /// `tenant`'s one upload validation at a time (compiling is the most

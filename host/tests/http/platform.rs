@@ -516,6 +516,10 @@ on_both!(openapi_document_matches_the_router);
 async fn service_window_follows_the_adapters_declared_name(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("renamed").await;
+    let pnid = format!(
+        "9{}",
+        u64::from_str_radix(&crate::harness::unique(), 16).unwrap()
+    );
     let r = s
         .http
         .post(s.url("/v1/plugins?name=my-wa&version=1.0.0"))
@@ -530,7 +534,7 @@ async fn service_window_follows_the_adapters_declared_name(backend: Backend) {
             &key,
             "/v1/channels",
             &json!({ "name": "wa", "adapter": "my-wa", "config": {
-                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": "15550004242", "access_token": "t" } }),
+                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": pnid, "access_token": "t" } }),
         )
         .await;
     assert_eq!(st, 201, "{ch}");

@@ -248,6 +248,12 @@ on_both!(what_one_webhook_may_store_is_bounded);
 async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("nosy").await;
+    // The PostgreSQL database is shared by every test (and run): a number
+    // of its own.
+    let pnid = format!(
+        "9{}",
+        u64::from_str_radix(&crate::harness::unique(), 16).unwrap()
+    );
     upload(
         &s,
         &key,
@@ -260,7 +266,7 @@ async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
             &key,
             "/v1/channels",
             &json!({ "name": "wa", "adapter": "whatsapp-cloud", "guardrails": ["hostile-guardrail"], "config": {
-                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": "15550007777",
+                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": pnid,
                 "access_token": "EAAG-secret", "guard-mode": "read-config" } }),
         )
         .await;
