@@ -38,9 +38,19 @@ pub enum CatalogError {
     #[error("no such plugin")]
     NotFound,
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
     #[error(transparent)]
     Plugin(#[from] PluginError),
+}
+
+impl From<StorageError> for CatalogError {
+    /// A missing row is a missing plugin, whichever lookup found it missing.
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(_) => CatalogError::NotFound,
+            e => CatalogError::Storage(e),
+        }
+    }
 }
 
 impl PluginCatalog {
@@ -178,22 +188,17 @@ impl PluginCatalog {
                 Some(_) => Err(CatalogError::NotFound),
             };
         }
-        let found = |r: Result<PluginRecord, StorageError>| match r {
-            Ok(r) => Ok(r),
-            Err(StorageError::NotFound(_)) => Err(CatalogError::NotFound),
-            Err(e) => Err(CatalogError::Storage(e)),
-        };
         if version.is_none() && reference.starts_with("plg_") {
-            let r = found(db.get_plugin(tenant_id, reference).await)?;
+            let r = db.get_plugin(tenant_id, reference).await?;
             return Ok(binding(&r.name, Some(pin(&r))));
         }
         match version {
             None | Some("latest") => {
-                found(db.latest_plugin(tenant_id, name).await)?;
+                db.latest_plugin(tenant_id, name).await?;
                 Ok(binding(name, None))
             }
             Some(v) => {
-                let r = found(db.get_plugin_version(tenant_id, name, v).await)?;
+                let r = db.get_plugin_version(tenant_id, name, v).await?;
                 Ok(binding(name, Some(pin(&r))))
             }
         }
@@ -221,11 +226,7 @@ impl PluginCatalog {
         let sha256 = match known {
             Some(sha256) => sha256,
             None => {
-                let record = match db.get_plugin(tenant_id, &key.1).await {
-                    Ok(r) => r,
-                    Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
-                    Err(e) => return Err(e.into()),
-                };
+                let record = db.get_plugin(tenant_id, &key.1).await?;
                 let mut uploaded = self.uploaded.write();
                 if uploaded.len() >= 100_000 {
                     uploaded.clear();
@@ -282,11 +283,7 @@ impl PluginCatalog {
         {
             return Ok(r.clone());
         }
-        let record = match db.latest_plugin(tenant_id, name).await {
-            Ok(r) => r,
-            Err(StorageError::NotFound(_)) => return Err(CatalogError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
+        let record = db.latest_plugin(tenant_id, name).await?;
         let mut latest = self.latest.lock();
         if latest.len() >= 10_000 {
             latest.clear();
