@@ -9,8 +9,10 @@ pub struct Limits {
     /// Fuel budget (roughly one unit per wasm instruction). Parsing a 1 KB
     /// webhook costs ~40k; the default leaves room for a few MB of body.
     pub fuel: u64,
-    /// Wall-clock budget in milliseconds, enforced by epoch interruption, so
-    /// a plugin blocked in a host call or given generous fuel still stops.
+    /// Wall-clock budget in milliseconds. A guest that computes is stopped
+    /// by epoch interruption (whatever fuel it has left); a guest waiting in
+    /// a host call (a WASI sleep or poll) by abandoning the call's future at
+    /// the deadline, so every call returns within it plus scheduling slack.
     pub deadline_ms: u64,
     /// Linear-memory cap in bytes (all memories of the instance together).
     pub memory_bytes: u64,

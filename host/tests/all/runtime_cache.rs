@@ -136,3 +136,72 @@ fn calling_the_wrong_world_is_a_typed_error() {
         })
     ));
 }
+
+fn cwasm_count(dir: &std::path::Path) -> usize {
+    walk(dir)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .count()
+}
+
+/// A component that fails validation (here: its smoke call traps) is
+/// compiled, refused, and leaves nothing in memory or on disk; a valid one
+/// is cached in both.
+#[test]
+fn a_failed_upload_leaves_nothing_behind() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with_cache(dir.path());
+    let bytes = std::fs::read(switchboard_artifacts::test_guests::SMOKE_TRAP).unwrap();
+    let refused = rt.validate_upload(&bytes, 16 << 20).unwrap_err();
+    assert_eq!(refused.code(), "smoke_failed");
+    assert_eq!(rt.stats().compiles, 1);
+    assert!(
+        rt.cached(&hex::encode(sha2::Sha256::digest(&bytes)))
+            .is_none()
+    );
+    assert_eq!(cwasm_count(dir.path()), 0);
+
+    let ok = rt.validate_upload(WHATSAPP_CLOUD, 16 << 20).unwrap();
+    assert!(rt.cached(&ok.plugin.sha256).is_some());
+    assert_eq!(cwasm_count(dir.path()), 1);
+}
+
+/// Both caches are bounded and evict the least recently used entry.
+#[test]
+fn memory_and_disk_caches_are_bounded() {
+    use switchboard_artifacts::first_party::{TELEGRAM, TWILIO_SMS};
+    let dir = tempfile::tempdir().unwrap();
+    // Room on disk for about two compiled adapters.
+    let one = {
+        let probe = tempfile::tempdir().unwrap();
+        runtime_with_cache(probe.path()).load(TELEGRAM).unwrap();
+        walk(probe.path())
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum::<u64>()
+    };
+    let mut opts = RuntimeOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        max_loaded_components: 2,
+        disk_cache_bytes: one * 5 / 2,
+        ..Default::default()
+    };
+    opts.engine.pool_instances = 8;
+    let rt = PluginRuntime::new(opts).unwrap();
+    let a = rt.load(TELEGRAM).unwrap();
+    let b = rt.load(TWILIO_SMS).unwrap();
+    rt.load(TELEGRAM).unwrap(); // a is now the most recently used
+    let c = rt.load(WHATSAPP_CLOUD).unwrap();
+    assert!(rt.cached(&a.sha256).is_some());
+    assert!(
+        rt.cached(&b.sha256).is_none(),
+        "b was the least recently used"
+    );
+    assert!(rt.cached(&c.sha256).is_some());
+    // Three compiled components never fit in two and a half's room.
+    assert!(cwasm_count(dir.path()) <= 2, "{}", cwasm_count(dir.path()));
+    // An evicted component still loads (from disk or by compiling again).
+    rt.load(TWILIO_SMS).unwrap();
+}
