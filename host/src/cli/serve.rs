@@ -67,7 +67,7 @@ pub struct ServeArgs {
     /// Public base URL providers call (for webhook URLs and signatures).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Platform-admin bearer token (at least 32 characters); generated into
+    /// Platform-admin bearer token (at least 12 characters; use a random one); generated into
     /// the data dir when unset.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
