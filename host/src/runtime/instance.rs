@@ -97,9 +97,8 @@ impl PluginInstance {
                 .set_fuel(limits.fuel)
                 .map_err(|e| PluginError::Unavailable(e.to_string()))?;
             store.epoch_deadline_trap();
-            store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
         }
-        let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+        let deadline = arm(&mut store, &limits, metering);
         let instance = match bounded(deadline, plugin.pre.instantiate_async(&mut store)) {
             Some(Ok(instance)) => instance,
             Some(Err(e)) => return Err(classify(&store, &limits, e, true)),
@@ -110,10 +109,7 @@ impl PluginInstance {
             }
         };
         // Re-arm so the deadline covers the calls, not instantiation.
-        if metering {
-            store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
-        }
-        let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+        let deadline = arm(&mut store, &limits, metering);
         Ok(PluginInstance {
             store,
             instance,
@@ -437,6 +433,16 @@ const HOSTCALL_SLACK: u64 = 64 << 10;
 
 fn hostcall_fuel(limits: &Limits) -> usize {
     usize::try_from(limits.output_bytes.saturating_add(HOSTCALL_SLACK)).unwrap_or(usize::MAX)
+}
+
+/// Arm both deadlines `deadline_ms` from now: the epoch deadline (for a
+/// guest that computes) and the returned wall-clock one (for a guest that
+/// waits in a host call).
+fn arm(store: &mut Store<CallState>, limits: &Limits, metering: bool) -> Instant {
+    if metering {
+        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+    }
+    Instant::now() + Duration::from_millis(limits.deadline_ms)
 }
 
 fn deadline_ticks(ms: u64) -> u64 {
