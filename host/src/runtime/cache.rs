@@ -22,6 +22,8 @@ use wasmtime::component::Component;
 /// The compiled-component cache under `<data-dir>/component-cache/<compat>/`.
 pub struct DiskCache {
     dir: Dir,
+    /// The same directory by path, for mapping entries (`deserialize_file`).
+    path: std::path::PathBuf,
     max_bytes: u64,
     /// File name → (size, last use), and the total size.
     index: Mutex<(super::lru::Lru<String, u64>, u64)>,
@@ -63,6 +65,7 @@ impl DiskCache {
         }
         let cache = DiskCache {
             dir,
+            path: data_dir.join(&sub),
             max_bytes,
             index: Mutex::new((lru, total)),
         };
@@ -99,12 +102,19 @@ impl DiskCache {
         // Marks the entry used; an entry another replica wrote is unknown
         // here and simply not counted until this process stores it.
         self.index.lock().0.get(&name);
-        let bytes = self.dir.read(&name).ok()?;
-        // SAFETY: the bytes were produced by `Component::serialize` of an
-        // engine with the same compatibility hash, and only this process
-        // (via this directory handle) writes there. wasmtime still checks
-        // the header and refuses a mismatched artifact.
-        match unsafe { Component::deserialize(engine, &bytes) } {
+        if !self.dir.exists(&name) {
+            return None;
+        }
+        // Mapped, not read and copied: loading a cached component costs
+        // about a page fault per page used instead of a copy of the whole
+        // artifact. (An entry evicted or replaced meanwhile stays valid while
+        // mapped: unlinking keeps the inode.)
+        // SAFETY: the file was produced by `Component::serialize` of an
+        // engine with the same compatibility hash, and only this process's
+        // cache writes there, by write-then-rename (never in place).
+        // wasmtime still checks the header and refuses a mismatched
+        // artifact.
+        match unsafe { Component::deserialize_file(engine, self.path.join(&name)) } {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(sha256, error = %e, "discarding unusable cached component");

@@ -84,7 +84,8 @@ impl Default for RuntimeOptions {
             kv_quota: KvQuota::default(),
             fairness: Fairness::default(),
             max_loaded_components: 1_000,
-            disk_cache_bytes: 2 << 30,
+            // A compiled adapter takes ~0.5 MiB: room for ~30,000.
+            disk_cache_bytes: 16 << 30,
         }
     }
 }
