@@ -256,6 +256,21 @@ pub struct AdapterInfo {
     pub route_config_key: Option<String>,
     /// Statuses the provider reports.
     pub statuses: Vec<DeliveryStatus>,
+    /// The configuration keys whose values are secrets (the adapter's
+    /// `configuration.secret-keys`, contract 0.1.2); `None` when it does not
+    /// say, and then every value is treated as a secret.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<String>>,
+}
+
+impl AdapterInfo {
+    /// Whether the value of configuration key `key` is a secret, as the
+    /// adapter declares it (never guessed from the key's name).
+    pub fn is_secret(&self, key: &str) -> bool {
+        self.secret_keys
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
 }
 
 /// Message direction.

@@ -60,6 +60,14 @@ pub trait ChannelAdapter {
         ))
     }
 
+    /// The configuration keys whose values are secrets (since contract
+    /// 0.1.2): the API shows them only as set or unset, and every other value
+    /// as it was set. The default, `None`, makes every value a secret, so an
+    /// adapter that does not say otherwise never has a value shown back.
+    fn secret_keys() -> Option<Vec<String>> {
+        None
+    }
+
     /// Keys identifying the channels a shared-endpoint webhook belongs to.
     /// The default (empty) means shared endpoints are not supported.
     fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
@@ -99,6 +107,15 @@ impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin
 {
     fn render_template(message: TemplateMessage) -> Result<HttpRequest, PluginError> {
         T::render_template(&message)
+    }
+}
+
+impl<T: ChannelAdapter>
+    crate::__bindings::adapter::exports::switchboard::plugin::configuration::Guest
+    for AdapterExport<T>
+{
+    fn secret_keys() -> Option<Vec<String>> {
+        T::secret_keys()
     }
 }
 

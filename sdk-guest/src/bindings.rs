@@ -18,8 +18,8 @@ pub mod adapter {
         world: "channel-adapter",
         path: "../wit",
         with: {
-            "switchboard:plugin/host@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::host,
-            "switchboard:plugin/types@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/host@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::host,
+            "switchboard:plugin/types@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_channel_adapter_world",
@@ -34,8 +34,8 @@ pub mod guardrail {
         world: "guardrail",
         path: "../wit",
         with: {
-            "switchboard:plugin/host@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::host,
-            "switchboard:plugin/types@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/host@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::host,
+            "switchboard:plugin/types@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_guardrail_world",
@@ -50,8 +50,8 @@ pub mod persona {
         world: "persona",
         path: "../wit",
         with: {
-            "switchboard:plugin/host@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::host,
-            "switchboard:plugin/types@0.1.1": switchboard_sdk::__bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/host@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::host,
+            "switchboard:plugin/types@0.1.2": switchboard_sdk::__bindings::base::switchboard::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_persona_world",

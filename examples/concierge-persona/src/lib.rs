@@ -4,16 +4,19 @@
 //! content, never the rules.
 //!
 //! This one greets returning users by name and adapts to the channel: short
-//! plain-text answers on SMS, a little more room elsewhere.
+//! plain-text answers on SMS, a little more room elsewhere. The hotel's name
+//! is its configuration (`hotel_name`, set in the persona's
+//! `persona_config`).
 
-use switchboard_sdk::{Persona, PersonaContext, PluginError, Prompt};
+use switchboard_sdk::{Persona, PersonaContext, PluginError, Prompt, host};
 
 pub struct Concierge;
 
 impl Persona for Concierge {
     fn build_prompt(context: &PersonaContext) -> Result<Prompt, PluginError> {
+        let hotel = host::config_or("hotel_name", "a small hotel");
         let mut system = format!(
-            "You are {}, the concierge of a small hotel. Be warm and precise.",
+            "You are {}, the concierge of {hotel}. Be warm and precise.",
             context.display_name
         );
         let sms = context.channel_adapter.starts_with("twilio-sms");

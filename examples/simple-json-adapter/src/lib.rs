@@ -24,8 +24,14 @@ impl ChannelAdapter for SimpleChat {
     fn info() -> AdapterInfo {
         AdapterInfo {
             outbound_hosts: vec!["api.simplechat.example".into()],
+            config_keys: vec!["secret".into()],
             ..AdapterInfo::named("simple-json")
         }
+    }
+
+    /// `secret` signs webhooks: the API shows it only as set.
+    fn secret_keys() -> Option<Vec<String>> {
+        Some(vec!["secret".into()])
     }
 
     fn verify(req: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

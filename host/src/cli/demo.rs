@@ -135,6 +135,7 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         humor: 30,
         emoji_usage: "minimal".into(),
         persona: None,
+        persona_config: Default::default(),
     };
     let persona =
         p.db.create_persona(&tenant.id, "demo", "barista", &spec, &responder, &p.secrets)

@@ -31,7 +31,7 @@ pub async fn verify_and_parse(
             });
         }
     }
-    let ctx = binding.call_context(&binding.channel.adapter, kv);
+    let ctx = binding.adapter_call(kv);
     let called = runtime
         .run(&binding.adapter, ctx, move |inst| {
             inst.verify_then_parse(request).map_err(|(call, e)| {

@@ -177,6 +177,7 @@ impl PluginCatalog {
             pinned,
             previous: None,
             on_failure: Default::default(),
+            config: Default::default(),
         };
         let (name, version) = match reference.split_once('@') {
             Some((n, v)) => (n, Some(v)),

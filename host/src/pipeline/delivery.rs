@@ -472,7 +472,7 @@ pub fn backoff(config: &DeliveryConfig, attempt: u32) -> Duration {
 }
 
 fn call_context(p: &Pipeline, binding: &Binding) -> CallContext {
-    binding.call_context(&binding.channel.adapter, p.kv.clone())
+    binding.adapter_call(p.kv.clone())
 }
 
 async fn render(

@@ -1,17 +1,133 @@
-//! Stage 3: the channel's inbound guardrail chain, in order, on each
-//! message. A rewrite feeds the next guardrail; a block, opt-out or opt-in
-//! ends the chain for that message. A failing guardrail refuses the
-//! message unless its binding is `fail-open`.
+//! Stage 3, and the last check of every outgoing text: the channel's
+//! guardrail chain, in order. A rewrite feeds the next guardrail; a block
+//! (and, on a customer's message, an opt-out or opt-in) ends the chain. A
+//! failing guardrail refuses unless its binding is `fail-open`. Each
+//! guardrail reads only the configuration it is bound with.
 
 use std::sync::Arc;
 
 use super::error::{Stage, WebhookError};
-use super::tenancy::Binding;
+use super::tenancy::{Binding, BoundGuardrail};
 use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
 use crate::kv::KvStore;
-use crate::runtime::{CallContext, PluginError, PluginRuntime};
+use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
 use crate::storage::{ConsentSource, Disposition, InboundItem};
 
+/// A channel's guardrail chain, ready to run on a plugin thread.
+#[derive(Clone)]
+struct Chain {
+    guardrails: Arc<[BoundGuardrail]>,
+    tenant: String,
+    kv: Arc<dyn KvStore>,
+    limits: LimitOverrides,
+}
+
+/// What the chain decided about one text.
+enum Outcome {
+    /// Every guardrail let it through, perhaps rewritten.
+    Pass(String),
+    /// Guardrail `by` stopped it with `stop`, at `text`.
+    Stopped {
+        text: String,
+        by: String,
+        stop: Stop,
+    },
+    /// Guardrail `by`, bound fail-closed, failed.
+    Failed {
+        text: String,
+        by: String,
+        error: PluginError,
+    },
+}
+
+/// The verdicts that end the chain.
+enum Stop {
+    Block {
+        reason: String,
+        reply: Option<String>,
+    },
+    OptOut {
+        reply: Option<String>,
+    },
+    OptIn {
+        reply: Option<String>,
+    },
+}
+
+impl Chain {
+    fn of(binding: &Binding, kv: Arc<dyn KvStore>) -> Self {
+        Chain {
+            guardrails: binding.guardrails.clone(),
+            tenant: binding.channel.tenant_id.clone(),
+            kv,
+            limits: binding.limits,
+        }
+    }
+
+    /// Run every guardrail on `context.text` (blocking: call on a plugin
+    /// thread).
+    fn run(&self, runtime: &PluginRuntime, mut context: GuardrailContext) -> Outcome {
+        for g in self.guardrails.iter() {
+            let call = CallContext {
+                tenant: self.tenant.clone(),
+                plugin: g.name.clone(),
+                config: g.config.clone(),
+                kv: self.kv.clone(),
+                limits: self.limits,
+            };
+            let verdict = runtime
+                .instantiate(&g.plugin, &call)
+                .and_then(|mut i| i.check(&context));
+            let stop = match verdict {
+                Ok(Verdict::Allow) => continue,
+                Ok(Verdict::Rewrite { text }) => {
+                    context.text = text;
+                    continue;
+                }
+                // Consent changes only come from the customer; on a reply
+                // these verdicts mean nothing.
+                Ok(Verdict::OptOut { .. } | Verdict::OptIn { .. })
+                    if context.direction == Direction::Outbound =>
+                {
+                    continue;
+                }
+                Ok(Verdict::Block { reason, reply }) => Stop::Block { reason, reply },
+                Ok(Verdict::OptOut { reply }) => Stop::OptOut { reply },
+                Ok(Verdict::OptIn { reply }) => Stop::OptIn { reply },
+                Err(error) if skips_failure(g, &error) => {
+                    tracing::warn!(tenant = %self.tenant, guardrail = %g.name, direction = ?context.direction, error = %error, code = error.code(), "guardrail failed; skipped (fail-open)");
+                    continue;
+                }
+                Err(error) => {
+                    return Outcome::Failed {
+                        text: context.text,
+                        by: g.name.clone(),
+                        error,
+                    };
+                }
+            };
+            return Outcome::Stopped {
+                text: context.text,
+                by: g.name.clone(),
+                stop,
+            };
+        }
+        Outcome::Pass(context.text)
+    }
+}
+
+/// Whether a fail-open binding lets the chain go on past this failure. A
+/// runtime that cannot run the call now is not the guardrail failing: the
+/// webhook is refused so the provider retries.
+fn skips_failure(g: &BoundGuardrail, error: &PluginError) -> bool {
+    g.fail_open
+        && !matches!(
+            error,
+            PluginError::Unavailable(_) | PluginError::Busy { .. }
+        )
+}
+
+/// The chain on each message of a webhook, before anything is stored.
 pub async fn check_inbound(
     runtime: &Arc<PluginRuntime>,
     binding: &Binding,
@@ -21,14 +137,10 @@ pub async fn check_inbound(
     if binding.guardrails.is_empty() {
         return Ok(events.into_iter().map(accept).collect());
     }
-    let chain = binding.guardrails.clone();
-    let limits = binding.limits;
-    let fail_open = binding.fail_open.clone();
-    let tenant = binding.channel.tenant_id.clone();
-    let config = binding.policy_config.clone();
+    let chain = Chain::of(binding, kv);
     let adapter_name = binding.channel.adapter.clone();
-    let tenant_id = binding.channel.tenant_id.clone();
-    let chain_run = runtime.blocking(&tenant_id, limits.concurrent_calls, move |runtime| {
+    let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
+    let chain_run = runtime.blocking(&tenant, cap, move |runtime| {
         let mut items = Vec::with_capacity(events.len());
         for event in events {
             let Event::Message(mut msg) = event else {
@@ -37,63 +149,33 @@ pub async fn check_inbound(
             };
             let mut disposition = provider_consent(&msg);
             if let (Disposition::Accept, Some(text)) = (&disposition, msg.text.clone()) {
-                let mut text = text;
-                for (name, plugin) in &chain {
-                    let ctx = CallContext {
-                        tenant: tenant.clone(),
-                        plugin: name.clone(),
-                        config: config.clone(),
-                        kv: kv.clone(),
-                        limits,
-                    };
-                    let context = GuardrailContext {
-                        direction: Direction::Inbound,
-                        text: text.clone(),
-                        channel_adapter: adapter_name.clone(),
-                        contact_address: msg.sender.address.clone(),
-                        first_reply: false,
-                        prohibited_topics: vec![],
-                        required_disclaimers: vec![],
-                    };
-                    let verdict = match runtime
-                        .instantiate(plugin, &ctx)
-                        .and_then(|mut inst| inst.check(&context))
-                    {
-                        Ok(verdict) => verdict,
-                        Err(error) if skips_failure(&fail_open, name, &error) => {
-                            tracing::warn!(tenant = %tenant, guardrail = %name, error = %error, code = error.code(), "inbound guardrail failed; skipped (fail-open)");
-                            continue;
-                        }
-                        Err(error) => {
-                            return Err(WebhookError::Plugin {
-                                stage: Stage::Guardrails,
-                                error,
-                            });
-                        }
-                    };
-                    match verdict {
-                        Verdict::Allow => {}
-                        Verdict::Rewrite { text: t } => text = t,
-                        Verdict::Block { reason, reply } => {
-                            disposition = Disposition::Blocked { reason, reply };
-                            break;
-                        }
-                        Verdict::OptOut { reply } => {
-                            disposition = Disposition::OptOut {
-                                source: ConsentSource::Keyword,
-                                reply,
-                            };
-                            break;
-                        }
-                        Verdict::OptIn { reply } => {
-                            disposition = Disposition::OptIn {
-                                source: ConsentSource::Keyword,
-                                reply,
-                            };
-                            break;
-                        }
+                let context = GuardrailContext {
+                    direction: Direction::Inbound,
+                    text,
+                    channel_adapter: adapter_name.clone(),
+                    contact_address: msg.sender.address.clone(),
+                    first_reply: false,
+                    prohibited_topics: vec![],
+                    required_disclaimers: vec![],
+                };
+                let text = match chain.run(runtime, context) {
+                    Outcome::Pass(text) => text,
+                    Outcome::Stopped { text, stop, .. } => {
+                        let source = ConsentSource::Keyword;
+                        disposition = match stop {
+                            Stop::Block { reason, reply } => Disposition::Blocked { reason, reply },
+                            Stop::OptOut { reply } => Disposition::OptOut { source, reply },
+                            Stop::OptIn { reply } => Disposition::OptIn { source, reply },
+                        };
+                        text
                     }
-                }
+                    Outcome::Failed { error, .. } => {
+                        return Err(WebhookError::Plugin {
+                            stage: Stage::Guardrails,
+                            error,
+                        });
+                    }
+                };
                 msg.text = Some(text);
             }
             items.push(InboundItem::Message(msg, disposition));
@@ -106,19 +188,44 @@ pub async fn check_inbound(
     })?
 }
 
-/// Whether a fail-open binding lets the chain go on past this failure. A
-/// runtime that cannot run the call now is not the guardrail failing: the
-/// webhook is refused so the provider retries.
-pub(crate) fn skips_failure(
-    fail_open: &std::collections::HashSet<String>,
-    name: &str,
-    error: &PluginError,
-) -> bool {
-    fail_open.contains(name)
-        && !matches!(
-            error,
-            PluginError::Unavailable(_) | PluginError::Busy { .. }
-        )
+/// The chain on an outgoing text (`base` says to whom and what the persona
+/// requires). `Err((text, reason))` when it is blocked, by a verdict or by
+/// a fail-closed guardrail that failed.
+pub async fn check_outbound(
+    runtime: &Arc<PluginRuntime>,
+    binding: &Binding,
+    kv: Arc<dyn KvStore>,
+    base: GuardrailContext,
+    text: String,
+) -> Result<String, (String, String)> {
+    if binding.guardrails.is_empty() {
+        return Ok(text);
+    }
+    let chain = Chain::of(binding, kv);
+    let context = GuardrailContext { text, ..base };
+    let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
+    let outcome = runtime
+        .blocking(&tenant, cap, move |runtime| chain.run(runtime, context))
+        .await;
+    match outcome {
+        Ok(Outcome::Pass(text)) => Ok(text),
+        Ok(Outcome::Stopped { text, by, stop }) => {
+            let reason = match stop {
+                Stop::Block { reason, .. } => reason,
+                // Not reached: outbound, the chain goes on past these.
+                Stop::OptOut { .. } | Stop::OptIn { .. } => "consent verdict".to_string(),
+            };
+            Err((text, format!("{by}: {reason}")))
+        }
+        Ok(Outcome::Failed { text, by, error }) => Err((
+            text,
+            format!(
+                "{by} failed ({}); blocked by the fail-closed policy",
+                error.code()
+            ),
+        )),
+        Err(e) => Err((String::new(), format!("guardrail task failed: {e}"))),
+    }
 }
 
 /// Messages of a channel without a persona wait for a human: stored, with

@@ -41,6 +41,7 @@ pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
 pub use shared::SharedOutcome;
 pub use tenancy::ChannelCache;
+pub(crate) use tenancy::bind;
 
 /// Everything the pipeline needs; cheap to clone.
 #[derive(Clone)]
@@ -91,7 +92,7 @@ impl Pipeline {
         if let Some(info) = binding.adapter.cached_info() {
             return Some(info.clone());
         }
-        let ctx = binding.call_context(&binding.channel.adapter, self.kv.clone());
+        let ctx = binding.adapter_call(self.kv.clone());
         let plugin = binding.adapter.clone();
         let cap = ctx.limits.concurrent_calls;
         let tenant = ctx.tenant.clone();

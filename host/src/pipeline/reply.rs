@@ -9,17 +9,18 @@
 //! 5. one transaction — the outbound message(s), split to the channel's
 //!    length limit, their delivery job, and this job's completion
 
+use std::sync::Arc;
+
 use super::Pipeline;
 use super::delivery::{DeliveryConfig, JobOutcome, backoff};
 // Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
 pub use super::split::split_text;
 use super::split::split_text_blocking;
 use super::tenancy::Binding;
-use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt, Verdict};
+use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt};
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
-use crate::runtime::CallContext;
 use crate::storage::{
     Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage, message_kind,
 };
@@ -188,7 +189,11 @@ async fn persona_prompt(
             return tenant_prompt(&style);
         }
     };
-    let call = binding.call_context(&reference, p.kv.clone());
+    let call = binding.call(
+        &reference,
+        Arc::new(persona.spec.persona_config.clone()),
+        p.kv.clone(),
+    );
     let pctx = PersonaContext {
         name: persona.name.clone(),
         display_name: persona.spec.display_name.clone(),
@@ -248,67 +253,7 @@ async fn outbound_guardrails(
         prohibited_topics: persona.spec.prohibited_topics.clone(),
         required_disclaimers: persona.spec.required_disclaimers.clone(),
     };
-    outbound_chain(p, binding, base, text).await
-}
-
-/// The channel's guardrails on an outgoing text, in order (rewrites feed
-/// the next). `Err((text, reason))` when blocked.
-pub(super) async fn outbound_chain(
-    p: &Pipeline,
-    binding: &Binding,
-    base: GuardrailContext,
-    text: String,
-) -> Result<String, (String, String)> {
-    if binding.guardrails.is_empty() {
-        return Ok(text);
-    }
-    let chain = binding.guardrails.clone();
-    let fail_open = binding.fail_open.clone();
-    let kv = p.kv.clone();
-    let tenant = binding.channel.tenant_id.clone();
-    let config = binding.policy_config.clone();
-    let limits = binding.limits;
-    let joined = p.runtime.blocking(&binding.channel.tenant_id, limits.concurrent_calls, move |runtime| {
-        let mut text = text;
-        for (name, plugin) in &chain {
-            let call = CallContext {
-                tenant: tenant.clone(),
-                plugin: name.clone(),
-                config: config.clone(),
-                kv: kv.clone(),
-                limits,
-            };
-            let context = GuardrailContext {
-                text: text.clone(),
-                ..base.clone()
-            };
-            let verdict = runtime
-                .instantiate(plugin, &call)
-                .and_then(|mut i| i.check(&context));
-            match verdict {
-                Ok(Verdict::Allow | Verdict::OptOut { .. } | Verdict::OptIn { .. }) => {}
-                Ok(Verdict::Rewrite { text: t }) => text = t,
-                Ok(Verdict::Block { reason, .. }) => {
-                    return Err((text, format!("{name}: {reason}")));
-                }
-                Err(e) if super::guardrails::skips_failure(&fail_open, name, &e) => {
-                    tracing::warn!(tenant = %tenant, guardrail = %name, error = %e, code = e.code(), "outbound guardrail failed; skipped (fail-open)");
-                }
-                Err(e) => {
-                    return Err((
-                        text,
-                        format!(
-                            "{name} failed ({}); blocked by the fail-closed policy",
-                            e.code()
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(text)
-    })
-    .await;
-    joined.unwrap_or_else(|e| Err((String::new(), format!("guardrail task failed: {e}"))))
+    super::guardrails::check_outbound(&p.runtime, binding, p.kv.clone(), base, text).await
 }
 
 /// The channel adapter's text limit (0 or an error: no splitting).

@@ -11,7 +11,8 @@
 //!    delivery job — delivered like a reply
 
 use super::Pipeline;
-use super::reply::{max_text_length, outbound_chain};
+use super::guardrails::check_outbound;
+use super::reply::max_text_length;
 use super::split::split_text_blocking;
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
@@ -149,7 +150,7 @@ pub async fn send(
             .map(|p| p.spec.required_disclaimers)
             .unwrap_or_default(),
     };
-    let text = match outbound_chain(p, &binding, base, text).await {
+    let text = match check_outbound(&p.runtime, &binding, p.kv.clone(), base, text).await {
         Ok(text) => text,
         Err((text, reason)) => {
             let id =

@@ -1,7 +1,7 @@
 //! Stage 1: the channel id in the URL names the channel, and the channel
 //! names the tenant. Nothing the request says about itself is trusted.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,28 +18,41 @@ use crate::storage::{ChannelRecord, Db, OnFailure, Slot};
 pub struct Binding {
     pub channel: ChannelRecord,
     pub adapter: Arc<LoadedPlugin>,
-    pub guardrails: Vec<(String, Arc<LoadedPlugin>)>,
-    /// The guardrails (by their name in `guardrails`) bound `fail-open`: a
-    /// failure skips them instead of refusing the message.
-    pub fail_open: Arc<HashSet<String>>,
+    /// The guardrail chain, in order.
+    pub guardrails: Arc<[BoundGuardrail]>,
     /// The tenant's plugin limits (platform defaults where unset).
     pub limits: LimitOverrides,
-    /// What the channel's guardrails and persona component may read: the
-    /// channel's configuration without its secrets (the adapter's access
-    /// tokens and signing keys are the adapter's alone).
-    pub policy_config: Arc<BTreeMap<String, String>>,
+}
+
+/// One guardrail of a channel's chain, with what its binding says.
+pub struct BoundGuardrail {
+    /// Its reference in the channel's bindings (names it in logs, reasons
+    /// and its kv scope).
+    pub name: String,
+    pub plugin: Arc<LoadedPlugin>,
+    /// Bound `fail-open`: a failure skips it instead of refusing.
+    pub fail_open: bool,
+    /// Its binding's own configuration, all it can read.
+    pub config: Arc<BTreeMap<String, String>>,
 }
 
 impl Binding {
-    /// What a call of one of this channel's plugins (`plugin`: its name in
-    /// the binding) runs with: the tenant, the channel's configuration, the
-    /// kv store, the platform limits.
-    pub fn call_context(&self, plugin: &str, kv: Arc<dyn KvStore>) -> CallContext {
-        let config = if plugin == self.channel.adapter {
-            self.channel.config.clone()
-        } else {
-            self.policy_config.clone()
-        };
+    /// What a call of the channel's adapter runs with: the tenant, the
+    /// channel's configuration (the adapter's alone), the kv store, the
+    /// tenant's limits.
+    pub fn adapter_call(&self, kv: Arc<dyn KvStore>) -> CallContext {
+        self.call(&self.channel.adapter, self.channel.config.clone(), kv)
+    }
+
+    /// What a call of another plugin of this channel (`plugin`: its name in
+    /// the binding) runs with: only `config`, the configuration it is bound
+    /// with.
+    pub fn call(
+        &self,
+        plugin: &str,
+        config: Arc<BTreeMap<String, String>>,
+        kv: Arc<dyn KvStore>,
+    ) -> CallContext {
         CallContext {
             tenant: self.channel.tenant_id.clone(),
             plugin: plugin.to_string(),
@@ -172,7 +185,6 @@ pub async fn bind(
     let tenant = channel.tenant_id.as_str();
     let mut adapter = None;
     let mut guardrails = Vec::new();
-    let mut fail_open = HashSet::new();
     for b in &channel.bindings {
         let plugin = catalog
             .resolve_binding(db, runtime, tenant, b)
@@ -180,12 +192,12 @@ pub async fn bind(
             .map_err(catalog_error)?;
         match b.slot {
             Slot::Adapter => adapter = Some(plugin),
-            Slot::Guardrail => {
-                if b.on_failure == OnFailure::FailOpen {
-                    fail_open.insert(b.plugin.clone());
-                }
-                guardrails.push((b.plugin.clone(), plugin));
-            }
+            Slot::Guardrail => guardrails.push(BoundGuardrail {
+                name: b.plugin.clone(),
+                plugin,
+                fail_open: b.on_failure == OnFailure::FailOpen,
+                config: Arc::new(b.config.clone()),
+            }),
         }
     }
     let adapter = adapter
@@ -193,17 +205,8 @@ pub async fn bind(
         .map_err(catalog_error)?;
     Ok(Binding {
         adapter,
-        guardrails,
-        fail_open: Arc::new(fail_open),
+        guardrails: guardrails.into(),
         limits: LimitOverrides::default(),
-        policy_config: Arc::new(
-            channel
-                .config
-                .iter()
-                .filter(|(k, _)| !crate::secrets::is_secret_key(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
         channel,
     })
 }

@@ -11,6 +11,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::exports::switchboard::plugin::{adapter, guard, prompt_builder, templates};
+pub use self::exports::switchboard::plugin::{
+    adapter, configuration, guard, prompt_builder, templates,
+};
 pub use self::switchboard::plugin::host;
 pub use self::switchboard::plugin::types;

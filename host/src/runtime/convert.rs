@@ -234,6 +234,8 @@ impl From<w::AdapterInfo> for d::AdapterInfo {
             config_keys: i.config_keys,
             route_config_key: i.route_config_key,
             statuses: i.statuses.into_iter().map(Into::into).collect(),
+            // Not part of `info`: filled in from `configuration.secret-keys`.
+            secret_keys: None,
         }
     }
 }

@@ -276,13 +276,31 @@ impl PluginInstance {
         Ok(value)
     }
 
-    /// `adapter.info`.
+    /// `adapter.info`, with `configuration.secret-keys` when the adapter
+    /// has that export (both describe the component, so callers cache them
+    /// together).
     pub fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         let g = self.adapter()?;
         let info = self.call(g, async |g, s| {
             g.call_info(s).await.map(Ok::<_, w::PluginError>)
         })?;
-        self.capped(AdapterInfo::from(info))
+        let mut info = self.capped(AdapterInfo::from(info))?;
+        info.secret_keys = self.secret_keys()?;
+        self.capped(info)
+    }
+
+    /// `configuration.secret-keys`; `None` (every value is a secret) for an
+    /// adapter built before contract 0.1.2, which has no such export.
+    fn secret_keys(&mut self) -> Result<Option<Vec<String>>, PluginError> {
+        let Some(idx) = &self.plugin.configuration else {
+            return Ok(None);
+        };
+        let g = idx
+            .load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        self.call(g, async |g, s| {
+            g.call_secret_keys(s).await.map(Ok::<_, w::PluginError>)
+        })
     }
 
     /// `adapter.verify`.

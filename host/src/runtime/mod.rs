@@ -51,7 +51,7 @@ pub use validate::{Rejection, RejectionKind, Validated};
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
 
 use crate::kv::{KvScope, KvStore, MemoryKv};
-use bindings::{adapter, guard, prompt_builder, templates};
+use bindings::{adapter, configuration, guard, prompt_builder, templates};
 use host_api::{HostCtx, LogSink};
 
 /// How to build a [`PluginRuntime`].
@@ -104,6 +104,8 @@ pub struct LoadedPlugin {
     pub(crate) exports: ExportIndices,
     /// The optional `templates` export (adapters built against 0.1.1+).
     pub(crate) templates: Option<templates::GuestIndices>,
+    /// The optional `configuration` export (adapters built against 0.1.2+).
+    pub(crate) configuration: Option<configuration::GuestIndices>,
     /// An adapter's `info`, once asked: it describes the component (name,
     /// limits, hosts), not a call, so every later caller shares it.
     info: std::sync::OnceLock<crate::domain::AdapterInfo>,
@@ -417,10 +419,14 @@ impl PluginRuntime {
                 prompt_builder::GuestIndices::new(&pre).map_err(incompatible)?,
             ),
         };
-        // Optional: an adapter built against 0.1.0 has no `templates`.
-        let templates = match detected.world {
-            World::ChannelAdapter => templates::GuestIndices::new(&pre).ok(),
-            _ => None,
+        // Optional: an adapter built against 0.1.0 has no `templates`, one
+        // built before 0.1.2 no `configuration`.
+        let (templates, configuration) = match detected.world {
+            World::ChannelAdapter => (
+                templates::GuestIndices::new(&pre).ok(),
+                configuration::GuestIndices::new(&pre).ok(),
+            ),
+            _ => (None, None),
         };
         Ok(Arc::new(LoadedPlugin {
             sha256,
@@ -428,6 +434,7 @@ impl PluginRuntime {
             size: bytes.len(),
             compile_time,
             templates,
+            configuration,
             pre,
             exports,
             info: std::sync::OnceLock::new(),

@@ -108,6 +108,7 @@ impl OutputSize for AdapterInfo {
             + self.config_keys.output_bytes()
             + o(&self.route_config_key)
             + self.statuses.len() as u64
+            + self.secret_keys.as_ref().map_or(0, |k| k.output_bytes())
     }
 }
 impl OutputSize for Verdict {

@@ -6,9 +6,10 @@ use wasmtime::component::Component;
 /// The package and version this host implements.
 pub const PACKAGE: &str = "switchboard:plugin";
 /// Versions this host can run, newest first.
-/// 0.1.1 adds the optional `templates` interface; 0.1.0 components keep
-/// working (their 0.1.0 names match the host's 0.1.1 semver-compatibly).
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.1.1"];
+/// 0.1.1 adds the optional `templates` interface, 0.1.2 the optional
+/// `configuration` interface; older components keep working (their names
+/// match the host's 0.1.2 semver-compatibly).
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.1.1", "0.1.2"];
 
 /// A plugin world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -10,12 +10,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Admin, Tenant};
-use super::bindings::{GuardrailEntry, bindings_for_new_channel, channel_view};
+use super::bindings::{GuardrailEntry, bindings_for_new_channel, channel_view, plugin_config};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
-use crate::pipeline::PluginCatalog;
+use crate::domain::AdapterInfo;
 use crate::runtime::World;
-use crate::secrets::is_secret_key;
 use crate::storage::ChannelRecord;
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = Object)))]
@@ -128,19 +127,7 @@ pub async fn create_channel(
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
-    let mut config = BTreeMap::new();
-    for (k, v) in body.config {
-        match v {
-            Value::String(s) => config.insert(k, s),
-            Value::Number(n) => config.insert(k, n.to_string()),
-            Value::Bool(b) => config.insert(k, b.to_string()),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "config value of `{k}` must be a string, number or boolean"
-                )));
-            }
-        };
-    }
+    let config = plugin_config("config", &body.config)?;
     let p = &state.pipeline;
     // Consent handling is never optional, and runs first wherever the
     // tenant listed it: a guardrail before it could rewrite or block a
@@ -227,13 +214,20 @@ pub(crate) async fn check_binding(
     Ok(())
 }
 
-/// A channel as the API shows it: secrets only as set/unset.
-pub(crate) fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
+/// A channel as the API shows it: the values of the keys its adapter
+/// declares secret (all of them when it declares nothing, or `info` is
+/// unknown) only as set/unset.
+pub(crate) fn channel_json(
+    state: &AppState,
+    ch: &ChannelRecord,
+    info: Option<&AdapterInfo>,
+) -> Value {
+    let secret = |k: &str| info.is_none_or(|i| i.is_secret(k));
     let mut config = serde_json::Map::new();
     for (k, v) in ch.config.iter() {
         config.insert(
             k.clone(),
-            if is_secret_key(k) {
+            if secret(k) {
                 json!(if v.is_empty() { "unset" } else { "set" })
             } else {
                 json!(v)
@@ -241,9 +235,9 @@ pub(crate) fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
         );
     }
     // Declared secrets the tenant has not configured show as unset.
-    for key in declared_keys(&state.pipeline.catalog, &ch.adapter) {
-        if is_secret_key(&key) {
-            config.entry(key).or_insert(json!("unset"));
+    for key in info.map(|i| i.config_keys.as_slice()).unwrap_or_default() {
+        if secret(key) {
+            config.entry(key.clone()).or_insert(json!("unset"));
         }
     }
     json!({
@@ -257,13 +251,6 @@ pub(crate) fn channel_json(state: &AppState, ch: &ChannelRecord) -> Value {
         "status": ch.status,
         "created_at": ch.created_at,
     })
-}
-
-fn declared_keys(catalog: &PluginCatalog, adapter: &str) -> Vec<String> {
-    catalog
-        .adapter_info(adapter)
-        .map(|i| i.config_keys)
-        .unwrap_or_default()
 }
 
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", responses((status = 200, description = "`{data, next_cursor}`", body = Object)), security(("api_key" = [])))]

@@ -6,12 +6,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Tenant;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
+use crate::domain::AdapterInfo;
 use crate::pipeline::CatalogError;
 use crate::runtime::World;
 use crate::storage::{ChannelRecord, OnFailure, PinnedVersion, PluginBinding, Slot, StorageError};
@@ -21,7 +24,7 @@ use crate::storage::{ChannelRecord, OnFailure, PinnedVersion, PluginBinding, Slo
 const CONSENT: &str = "consent";
 
 /// A guardrail entry of channel creation: a reference, or a reference with
-/// its failure policy.
+/// its failure policy and its own configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum GuardrailEntry {
@@ -30,6 +33,9 @@ pub enum GuardrailEntry {
         plugin: String,
         #[serde(default)]
         on_failure: OnFailure,
+        /// What the guardrail reads through `config` (and all it can read).
+        #[serde(default)]
+        config: BTreeMap<String, Value>,
     },
 }
 
@@ -46,6 +52,62 @@ impl GuardrailEntry {
             GuardrailEntry::Bound { on_failure, .. } => *on_failure,
         }
     }
+
+    fn config(&self) -> Result<BTreeMap<String, String>, ApiError> {
+        match self {
+            GuardrailEntry::Reference(_) => Ok(BTreeMap::new()),
+            GuardrailEntry::Bound { plugin, config, .. } => {
+                plugin_config(&format!("guardrails[{plugin}].config"), config)
+            }
+        }
+    }
+}
+
+/// Most keys one plugin configuration may have.
+const MAX_CONFIG_KEYS: usize = 100;
+/// Longest configuration key, in bytes.
+const MAX_CONFIG_KEY_BYTES: usize = 128;
+/// Longest configuration value, in bytes (room for a PEM key).
+const MAX_CONFIG_VALUE_BYTES: usize = 16 * 1024;
+
+/// A plugin configuration as the API accepts it (`field` names it in
+/// errors): strings, numbers or booleans, each kept as the string the
+/// plugin's `config` import returns.
+pub(crate) fn plugin_config(
+    field: &str,
+    values: &BTreeMap<String, Value>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if values.len() > MAX_CONFIG_KEYS {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` has {} keys; at most {MAX_CONFIG_KEYS} are allowed",
+            values.len()
+        )));
+    }
+    let mut config = BTreeMap::new();
+    for (k, v) in values {
+        if k.is_empty() || k.len() > MAX_CONFIG_KEY_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "`{field}` keys must be 1-{MAX_CONFIG_KEY_BYTES} bytes"
+            )));
+        }
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "`{field}` value of `{k}` must be a string, number or boolean"
+                )));
+            }
+        };
+        if value.len() > MAX_CONFIG_VALUE_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "`{field}` value of `{k}` is longer than {MAX_CONFIG_VALUE_BYTES} bytes"
+            )));
+        }
+        config.insert(k.clone(), value);
+    }
+    Ok(config)
 }
 
 /// The bindings a new channel asks for, each checked: it must name a
@@ -67,6 +129,7 @@ pub(crate) async fn bindings_for_new_channel(
             ));
         }
         b.on_failure = g.on_failure();
+        b.config = g.config()?;
         out.push(b);
     }
     Ok(out)
@@ -146,6 +209,7 @@ pub(crate) async fn bindings_json(state: &AppState, ch: &ChannelRecord) -> Vec<V
             "first_party": p.catalog.is_first_party(&b.plugin) && b.pinned.is_none(),
             "previous_version": b.previous.as_ref().map(|v| v.version.clone()),
             "on_failure": b.on_failure,
+            "config": b.config,
         }));
     }
     out
@@ -153,9 +217,20 @@ pub(crate) async fn bindings_json(state: &AppState, ch: &ChannelRecord) -> Vec<V
 
 /// A channel as the API shows it, with its bindings.
 pub(crate) async fn channel_view(state: &AppState, ch: &ChannelRecord) -> Value {
-    let mut v = super::api::channel_json(state, ch);
+    let info = adapter_info(state, ch).await;
+    let mut v = super::api::channel_json(state, ch, info.as_ref());
     v["bindings"] = json!(bindings_json(state, ch).await);
     v
+}
+
+/// What the channel's adapter (the version it runs now) declares; `None`
+/// when it cannot be loaded or does not answer.
+async fn adapter_info(state: &AppState, ch: &ChannelRecord) -> Option<AdapterInfo> {
+    let p = &state.pipeline;
+    let binding = crate::pipeline::bind(&p.db, &p.catalog, &p.runtime, ch.clone())
+        .await
+        .ok()?;
+    p.adapter_info(&binding).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -42,6 +42,11 @@ pub struct PersonaBody {
     /// A persona component: a first-party name or one of the tenant's
     /// plugin ids.
     persona: Option<String>,
+    /// The persona component's configuration (strings, numbers or
+    /// booleans): all it reads through `config`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    persona_config: std::collections::BTreeMap<String, Value>,
 }
 
 /// Longest prompt text a tenant may set.
@@ -108,6 +113,7 @@ fn validate(
         humor: percent("humor", body.humor, 20)?,
         emoji_usage,
         persona: body.persona.filter(|p| !p.is_empty()),
+        persona_config: super::bindings::plugin_config("persona_config", &body.persona_config)?,
     };
     let mut responder = body
         .responder
@@ -255,6 +261,7 @@ fn persona_json(rec: &PersonaRecord) -> Value {
         "emoji_usage": s.emoji_usage,
         "responder": responder,
         "persona": s.persona,
+        "persona_config": s.persona_config,
         "created_at": rec.created_at,
         "updated_at": rec.updated_at,
     })

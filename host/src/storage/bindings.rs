@@ -4,6 +4,8 @@
 //! bindings in one query; changed only through [`Db::update_bindings`],
 //! which audits every change.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::tenants::audit;
@@ -52,6 +54,13 @@ pub struct PluginBinding {
     pub previous: Option<PinnedVersion>,
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// The configuration this binding's plugin reads through the `config`
+    /// import (a guardrail's phrases, reply texts, modes). A guardrail sees
+    /// this and nothing else: never the adapter's configuration, whose
+    /// secrets are the adapter's alone. (The adapter binding's own
+    /// configuration is the channel's sealed `config`.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
 }
 
 impl PluginBinding {
@@ -69,6 +78,7 @@ impl PluginBinding {
             pinned,
             previous: None,
             on_failure: OnFailure::FailClosed,
+            config: BTreeMap::new(),
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct PersonaSpec {
     /// that builds the prompt instead of the fields above.
     #[serde(default)]
     pub persona: Option<String>,
+    /// What the persona component reads through `config`, and all it can
+    /// read (never a channel's configuration).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub persona_config: std::collections::BTreeMap<String, String>,
 }
 
 /// A persona with its responder opened. `Debug` shows the responder's

@@ -23,15 +23,15 @@ fn check_prints_what_a_plugin_author_needs() {
     let (code, out, err) = switchboard(&["plugin", "check", "whatsapp-cloud"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("world:        channel-adapter (switchboard:plugin@0.1.1)"),
+        out.contains("world:        channel-adapter (switchboard:plugin@0.1.2)"),
         "{out}"
     );
     assert!(
-        out.contains("exports:      switchboard:plugin/adapter@0.1.1"),
+        out.contains("exports:      switchboard:plugin/adapter@0.1.2"),
         "{out}"
     );
     assert!(
-        out.contains("imports:      switchboard:plugin/host@0.1.1"),
+        out.contains("imports:      switchboard:plugin/host@0.1.2"),
         "{out}"
     );
     let sha = out

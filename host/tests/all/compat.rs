@@ -1,11 +1,13 @@
-//! Contract versions: a component built against the frozen 0.1.0 contract
-//! (`wit/since-v0.1.0`) still loads and runs on a 0.1.1 host, and is
-//! treated as having no `templates` export; first-party adapters, built
-//! against 0.1.1, render templates.
+//! Contract versions: components built against the frozen 0.1.0 and 0.1.1
+//! contracts (`wit/since-v0.1.0`, `wit/since-v0.1.1`) still load and run on
+//! a 0.1.2 host; a 0.1.0 one is treated as having no `templates` export, and
+//! neither declares secret configuration keys (so every value is secret).
+//! First-party adapters, built against 0.1.2, render templates and declare
+//! their secret keys.
 
 use switchboard::domain::{GuestError, TemplateMessage};
 use switchboard::runtime::{PluginError, World};
-use switchboard_artifacts::test_guests::V010_ADAPTER;
+use switchboard_artifacts::test_guests::{V010_ADAPTER, V011_ADAPTER};
 
 use crate::common::{ctx, load_path, post, runtime};
 
@@ -33,7 +35,10 @@ fn a_0_1_0_adapter_still_runs_without_templates() {
     );
     let rt = runtime();
     let mut inst = rt.instantiate(&plugin, &ctx("t", "v010", &[])).unwrap();
-    assert_eq!(inst.info().unwrap().name, "v010");
+    let info = inst.info().unwrap();
+    assert_eq!(info.name, "v010");
+    assert_eq!(info.secret_keys, None);
+    assert!(info.is_secret("anything"));
     let events = inst
         .parse(&post("https://x.test/hook", &[], b"hello from 0.1.0"))
         .unwrap();
@@ -44,6 +49,73 @@ fn a_0_1_0_adapter_still_runs_without_templates() {
             assert!(m.contains("templates"), "{m}")
         }
         other => panic!("expected unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_0_1_1_adapter_still_runs_with_templates_and_every_value_secret() {
+    let plugin = load_path(V011_ADAPTER);
+    assert_eq!(plugin.detected.world, World::ChannelAdapter);
+    assert_eq!(plugin.detected.version, "0.1.1");
+    let rt = runtime();
+    let mut inst = rt.instantiate(&plugin, &ctx("t", "v011", &[])).unwrap();
+    let info = inst.info().unwrap();
+    assert_eq!(info.name, "v011");
+    assert_eq!(
+        info.secret_keys, None,
+        "0.1.1 has no `configuration` export"
+    );
+    assert!(info.is_secret("region"));
+    let events = inst
+        .parse(&post("https://x.test/hook", &[], b"hello from 0.1.1"))
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let mut inst = rt.instantiate(&plugin, &ctx("t", "v011", &[])).unwrap();
+    let req = inst.render_template(&template()).unwrap();
+    assert_eq!(req.url, "https://v011.example/templates/hello_world");
+}
+
+#[test]
+fn first_party_adapters_declare_their_secret_keys() {
+    let cases: [(&[u8], &str, &[&str], &[&str]); 3] = [
+        (
+            switchboard_artifacts::first_party::WHATSAPP_CLOUD,
+            "whatsapp-cloud",
+            &["access_token", "app_secret", "verify_token"],
+            &["phone_number_id", "api_base_url"],
+        ),
+        (
+            switchboard_artifacts::first_party::TELEGRAM,
+            "telegram",
+            &["bot_token", "secret_token"],
+            &["api_base_url"],
+        ),
+        (
+            switchboard_artifacts::first_party::TWILIO_SMS,
+            "twilio-sms",
+            &["auth_token"],
+            &[
+                "account_sid",
+                "from",
+                "messaging_service_sid",
+                "webhook_url",
+            ],
+        ),
+    ];
+    for (bytes, name, secret, plain) in cases {
+        let plugin = runtime().load(bytes).unwrap();
+        assert_eq!(plugin.detected.version, "0.1.2");
+        let info = runtime()
+            .instantiate(&plugin, &ctx("t", name, &[]))
+            .unwrap()
+            .info()
+            .unwrap();
+        for k in secret {
+            assert!(info.is_secret(k), "{name}: {k}");
+        }
+        for k in plain {
+            assert!(!info.is_secret(k), "{name}: {k}");
+        }
     }
 }
 

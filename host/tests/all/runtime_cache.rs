@@ -20,7 +20,7 @@ fn second_runtime_loads_from_disk_without_compiling() {
     let first = runtime_with_cache(dir.path());
     let p = first.load(WHATSAPP_CLOUD).unwrap();
     assert_eq!(p.detected.world, World::ChannelAdapter);
-    assert_eq!(p.detected.version, "0.1.1");
+    assert_eq!(p.detected.version, "0.1.2");
     assert!(p.compile_time.is_some());
     assert_eq!(first.stats().compiles, 1);
     assert_eq!(first.stats().disk_cache_hits, 0);

@@ -143,6 +143,8 @@ fn both_components_describe_themselves() {
             DeliveryStatus::Read,
             DeliveryStatus::Failed,
         ],
+        // Declared (contract 0.1.2): only the auth token is a secret.
+        secret_keys: Some(vec!["auth_token".into()]),
     };
     assert_eq!(
         instance(&sms(), &[]).info().unwrap(),

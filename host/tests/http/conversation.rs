@@ -650,6 +650,7 @@ async fn an_uploaded_persona_component_builds_the_prompt(backend: Backend) {
                 "name": "concierge",
                 "display_name": "Ines",
                 "persona": plugin["id"],
+                "persona_config": { "hotel_name": "Hotel Bellevue" },
                 "responder": { "kind": "openai", "base_url": llm.base, "model": "m", "api_key": "" }
             }),
         )
@@ -672,7 +673,11 @@ async fn an_uploaded_persona_component_builds_the_prompt(backend: Backend) {
         system.starts_with(switchboard::orchestrator::SAFETY_RULES),
         "{system}"
     );
-    assert!(system.contains("You are Ines, the concierge"), "{system}");
+    // The component read the configuration it is bound with.
+    assert!(
+        system.contains("You are Ines, the concierge of Hotel Bellevue."),
+        "{system}"
+    );
     assert!(
         system.contains("This is test user name's first message."),
         "{system}"

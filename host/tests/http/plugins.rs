@@ -141,14 +141,14 @@ async fn upload_bind_and_webhook_run_the_uploaded_adapter(backend: Backend) {
         assert!(!v1[field].is_null(), "{field} missing: {v1}");
     }
     assert_eq!(v1["world"], "channel-adapter");
-    assert_eq!(v1["wit_version"], "0.1.1");
+    assert_eq!(v1["wit_version"], "0.1.2");
     assert_eq!(v1["version"], "1.0.0");
     assert!(
         v1["exports"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e == "switchboard:plugin/adapter@0.1.1"),
+            .any(|e| e == "switchboard:plugin/adapter@0.1.2"),
         "{v1}"
     );
     // The same bytes as another version, by multipart: one blob, two versions.

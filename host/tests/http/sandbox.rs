@@ -218,8 +218,8 @@ async fn what_one_webhook_may_store_is_bounded(backend: Backend) {
     let ch = hostile_channel(
         &s,
         &key,
-        json!({ "mode": "ok", "guard-mode": "rewrite-100k" }),
-        json!(["hostile-guardrail"]),
+        json!({ "mode": "ok" }),
+        json!([{ "plugin": "hostile-guardrail", "config": { "guard-mode": "rewrite-100k" } }]),
     )
     .await;
     let r = post_raw(&s, &ch).await;
@@ -231,8 +231,8 @@ async fn what_one_webhook_may_store_is_bounded(backend: Backend) {
     let ch2 = hostile_channel(
         &s,
         &key,
-        json!({ "mode": "ok", "guard-mode": "huge-rewrite" }),
-        json!(["hostile-guardrail"]),
+        json!({ "mode": "ok" }),
+        json!([{ "plugin": "hostile-guardrail", "config": { "guard-mode": "huge-rewrite" } }]),
     )
     .await;
     let r = post_raw(&s, &ch2).await;
@@ -243,9 +243,12 @@ async fn what_one_webhook_may_store_is_bounded(backend: Backend) {
 }
 on_both!(what_one_webhook_may_store_is_bounded);
 
-/// A guardrail reads the channel's settings but not its secrets: the
-/// adapter's signing key and access token are the adapter's alone.
-async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
+/// A guardrail reads only the configuration it is bound with: none of the
+/// channel's (the adapter's signing key and access token are the adapter's
+/// alone, and its other settings are not the guardrail's either). The API
+/// shows each binding's configuration, and of the channel's only the values
+/// the adapter does not declare secret.
+async fn guardrails_read_only_their_binding_configuration(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = s.tenant("nosy").await;
     // The PostgreSQL database is shared by every test (and run): a number
@@ -265,12 +268,30 @@ async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
         .post_json(
             &key,
             "/v1/channels",
-            &json!({ "name": "wa", "adapter": "whatsapp-cloud", "guardrails": ["hostile-guardrail"], "config": {
-                "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": pnid,
-                "access_token": "EAAG-secret", "guard-mode": "read-config" } }),
+            &json!({ "name": "wa", "adapter": "whatsapp-cloud",
+                "guardrails": [{ "plugin": "hostile-guardrail",
+                    "config": { "guard-mode": "read-config", "tone": "formal" } }],
+                "config": {
+                    "app_secret": APP_SECRET, "verify_token": "v", "phone_number_id": pnid,
+                    "access_token": "EAAG-secret", "guard-mode": "sleep" } }),
         )
         .await;
     assert_eq!(st, 201, "{ch}");
+    // Secrets as the adapter declares them (not guessed from key names):
+    // `phone_number_id` is shown, the token and secrets are not, and so is
+    // any other key the adapter does not declare secret.
+    let config = &ch["channel"]["config"];
+    assert_eq!(config["phone_number_id"], pnid.as_str(), "{ch}");
+    assert_eq!(config["guard-mode"], "sleep", "{ch}");
+    for secret in ["app_secret", "access_token", "verify_token"] {
+        assert_eq!(config[secret], "set", "{secret}: {ch}");
+    }
+    let bindings = ch["channel"]["bindings"].as_array().unwrap();
+    let guard = bindings
+        .iter()
+        .find(|b| b["plugin"] == "hostile-guardrail")
+        .unwrap();
+    assert_eq!(guard["config"]["tone"], "formal", "{ch}");
     let ch = ch["id"].as_str().unwrap();
     let r = s
         .post_signed(ch, &wa_text("wamid.nosy-1", "hi"), APP_SECRET)
@@ -279,11 +300,28 @@ async fn guardrails_do_not_see_the_channels_secrets(backend: Backend) {
     let msgs = s.all_messages(&key, ch).await;
     assert_eq!(
         msgs[0]["text"],
-        "app_secret=None access_token=None guard-mode=Some(\"read-config\")"
+        "app_secret=None access_token=None phone_number_id=None guard-mode=Some(\"read-config\") tone=Some(\"formal\")"
+    );
+    // An adapter that declares no secret keys (the SDK's default, and every
+    // component built before contract 0.1.2) has every value hidden.
+    upload(
+        &s,
+        &key,
+        "hostile",
+        switchboard_artifacts::test_guests::HOSTILE,
+    )
+    .await;
+    let quiet = hostile_channel(&s, &key, json!({ "mode": "ok", "region": "eu" }), json!([])).await;
+    let (st, v) = s.get(&key, &format!("/v1/channels/{quiet}")).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["config"],
+        json!({ "mode": "set", "region": "set" }),
+        "{v}"
     );
     s.stop().await;
 }
-on_both!(guardrails_do_not_see_the_channels_secrets);
+on_both!(guardrails_read_only_their_binding_configuration);
 
 /// The `kv` import on the database-backed store, from inside a real plugin
 /// call on the server: quotas hold, and the call completes.

@@ -35,6 +35,8 @@ pub const ADAPTER_NAME: &str = "telegram";
 
 /// Every configuration key the adapter reads.
 pub const CONFIG_KEYS: [&str; 3] = ["bot_token", "secret_token", "api_base_url"];
+/// The keys of [`CONFIG_KEYS`] that hold secrets (never shown back by the API).
+pub const SECRET_KEYS: [&str; 2] = ["bot_token", "secret_token"];
 
 /// The Telegram Bot API channel adapter.
 pub struct Telegram;
@@ -60,6 +62,10 @@ impl ChannelAdapter for Telegram {
             route_config_key: None,
             statuses: vec![DeliveryStatus::Sent],
         }
+    }
+
+    fn secret_keys() -> Option<Vec<String>> {
+        Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

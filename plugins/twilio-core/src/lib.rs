@@ -38,6 +38,8 @@ pub const CONFIG_KEYS: [&str; 6] = [
     "webhook_url",
     "api_base_url",
 ];
+/// The keys of [`CONFIG_KEYS`] that hold secrets (never shown back by the API).
+pub const SECRET_KEYS: [&str; 1] = ["auth_token"];
 
 /// Twilio's "Attempt to send to unsubscribed recipient" error: the user
 /// opted out (STOP).
@@ -113,6 +115,10 @@ fn optional_config(key: &str) -> Option<String> {
 impl<F: Flavor> ChannelAdapter for TwilioAdapter<F> {
     fn info() -> AdapterInfo {
         F::info()
+    }
+
+    fn secret_keys() -> Option<Vec<String>> {
+        Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

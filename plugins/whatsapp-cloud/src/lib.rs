@@ -41,6 +41,8 @@ pub const CONFIG_KEYS: [&str; 5] = [
     "verify_token",
     "api_base_url",
 ];
+/// The keys of [`CONFIG_KEYS`] that hold secrets (never shown back by the API).
+pub const SECRET_KEYS: [&str; 3] = ["access_token", "app_secret", "verify_token"];
 
 /// The WhatsApp Cloud API channel adapter.
 pub struct WhatsAppCloud;
@@ -75,6 +77,10 @@ impl ChannelAdapter for WhatsAppCloud {
                 DeliveryStatus::Failed,
             ],
         }
+    }
+
+    fn secret_keys() -> Option<Vec<String>> {
+        Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

@@ -27,12 +27,15 @@ fn check(_context: &GuardrailContext) -> Result<Verdict, PluginError> {
         Some("huge-rewrite") => Ok(Verdict::Rewrite("x".repeat(16 << 20))),
         // Within the output cap, over what one message may store.
         Some("rewrite-100k") => Ok(Verdict::Rewrite("x".repeat(100 << 10))),
-        // Reports which of the channel's configuration it can read.
+        // Reports which configuration it can read: the channel's (secret
+        // or not) or its own binding's.
         Some("read-config") => Ok(Verdict::Rewrite(format!(
-            "app_secret={:?} access_token={:?} guard-mode={:?}",
+            "app_secret={:?} access_token={:?} phone_number_id={:?} guard-mode={:?} tone={:?}",
             host::config("app_secret"),
             host::config("access_token"),
+            host::config("phone_number_id"),
             host::config("guard-mode"),
+            host::config("tone"),
         ))),
         _ => Ok(Verdict::Allow),
     }
