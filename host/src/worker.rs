@@ -20,6 +20,10 @@ use crate::pipeline::delivery::{self, DeliveryConfig, JobOutcome, Sender};
 use crate::pipeline::reply;
 use crate::storage::{Job, new_secret_id};
 
+/// How long a job stays leased without its worker's heartbeat: the longest a
+/// crashed process's jobs wait before another worker runs them.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(20);
+
 /// Worker settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -31,8 +35,11 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// Jobs leased per claim.
     pub batch: u32,
-    /// How long a claimed job is held before another worker may take it
-    /// over; longer than a responder call with its retries.
+    /// How long a claimed job stays leased without a heartbeat. Each worker
+    /// renews its leases every quarter of this while it lives, so a lease
+    /// need not outlast the longest job (an LLM call with its retries), only
+    /// a worker's silence: the jobs of a worker that died (a crash, a
+    /// SIGKILL, a lost replica) are taken over within one lease.
     pub lease: Duration,
     /// Retry policy for deliveries and processing.
     pub delivery: DeliveryConfig,
@@ -47,7 +54,7 @@ impl Default for WorkerConfig {
             workers: 4,
             poll_interval: Duration::from_millis(250),
             batch: 4,
-            lease: Duration::from_secs(180),
+            lease: DEFAULT_LEASE,
             delivery: DeliveryConfig::default(),
             jobs_per_tenant: None,
         }
@@ -95,6 +102,20 @@ impl Workers {
         let _ = self.stop.send(true);
         for h in self.handles {
             let _ = h.await;
+        }
+    }
+}
+
+/// Renew every lease `owner` holds, every quarter lease, for as long as its
+/// worker runs. A task beside the worker (not inside its job), so a job busy
+/// for minutes keeps its lease, and a process that dies stops renewing.
+async fn heartbeat(db: crate::storage::Db, owner: String, lease: Duration) {
+    let every = lease / 4;
+    let lease_ms = lease.as_millis() as i64;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = db.extend_leases(&owner, lease_ms).await {
+            tracing::warn!(%owner, error = %e, "renewing job leases failed; they expire unless the next renewal succeeds");
         }
     }
 }
@@ -171,7 +192,19 @@ impl Drop for JobSlot {
 }
 
 impl Worker {
-    async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Claim and run jobs until stopped, renewing this worker's leases
+    /// meanwhile (including while it finishes the jobs in hand).
+    async fn run(self, stop: watch::Receiver<bool>) {
+        let beat = tokio::spawn(heartbeat(
+            self.pipeline.db.clone(),
+            self.owner.clone(),
+            self.config.lease,
+        ));
+        self.work(stop).await;
+        beat.abort();
+    }
+
+    async fn work(&self, mut stop: watch::Receiver<bool>) {
         loop {
             if *stop.borrow() {
                 return;

@@ -25,7 +25,9 @@ pub struct DeliveryConfig {
     pub max_delay: Duration,
     /// Whole-request timeout of a provider call.
     pub request_timeout: Duration,
-    /// How long a worker holds a job per provider call.
+    /// How long a job stays leased without a heartbeat (see
+    /// [`WorkerConfig::lease`](crate::worker::WorkerConfig::lease)); also the
+    /// lease of a follow-up job handed to the same worker.
     pub lease: Duration,
 }
 
@@ -36,7 +38,7 @@ impl Default for DeliveryConfig {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
             request_timeout: Duration::from_secs(15),
-            lease: Duration::from_secs(60),
+            lease: crate::worker::DEFAULT_LEASE,
         }
     }
 }
@@ -46,7 +48,24 @@ pub struct Sender {
     pub client: reqwest::Client,
     pub policy: OutboundPolicy,
     pub config: DeliveryConfig,
+    /// Sends the provider accepted whose record failed (a full disk, a lost
+    /// database connection), by message id: the job's retry records them
+    /// instead of sending again. Held in memory, so a crash in between is
+    /// within the documented limit of one repeat per job in flight.
+    unrecorded: parking_lot::Mutex<std::collections::HashMap<String, Accepted>>,
 }
+
+/// A provider's acceptance of one part, not yet recorded.
+#[derive(Debug, Clone)]
+struct Accepted {
+    external_id: Option<String>,
+    status: DeliveryStatus,
+    http_status: u16,
+}
+
+/// Most unrecorded acceptances kept (each is a few dozen bytes; past this
+/// the database has been failing for a long time, and the oldest repeat).
+const MAX_UNRECORDED: usize = 100_000;
 
 impl Sender {
     pub fn new(policy: OutboundPolicy, config: DeliveryConfig) -> anyhow::Result<Sender> {
@@ -57,6 +76,7 @@ impl Sender {
             client,
             policy,
             config,
+            unrecorded: Default::default(),
         })
     }
 }
@@ -163,6 +183,57 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
     }
 }
 
+/// Record a part the provider accepted. A failing record is tried again a
+/// few times, then kept in memory for the job's retry: whatever happens to
+/// the record, this part is not sent again.
+async fn record_accepted(
+    p: &Pipeline,
+    sender: &Sender,
+    tenant: &str,
+    target: &DeliveryTarget,
+    accepted: Accepted,
+    complete: Option<&Job>,
+) -> Result<PartResult, crate::storage::StorageError> {
+    let attempt = Attempt {
+        outcome: "sent",
+        http_status: Some(accepted.http_status),
+        error_code: None,
+        error: None,
+    };
+    let mut pause = Duration::from_millis(50);
+    let mut tries = 0;
+    let error = loop {
+        match p
+            .db
+            .record_sent(
+                tenant,
+                target,
+                accepted.external_id.as_deref(),
+                accepted.status,
+                &attempt,
+                complete,
+            )
+            .await
+        {
+            Ok(true) => return Ok(PartResult::Completed),
+            Ok(false) => return Ok(PartResult::Next),
+            Err(e) if tries < 3 => {
+                tracing::warn!(message = %target.id, error = %e, "recording an accepted send failed; trying again");
+                tries += 1;
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+            }
+            Err(e) => break e,
+        }
+    };
+    tracing::error!(message = %target.id, error = %error, "recording an accepted send failed; the job's retry records it without sending again");
+    let mut unrecorded = sender.unrecorded.lock();
+    if unrecorded.len() < MAX_UNRECORDED {
+        unrecorded.insert(target.id.clone(), accepted);
+    }
+    Err(error)
+}
+
 async fn deliver_part(
     p: &Pipeline,
     sender: &Sender,
@@ -177,6 +248,12 @@ async fn deliver_part(
     if target.status != "queued" {
         // Sent by an earlier attempt (or final): never send twice.
         return Ok(PartResult::Next);
+    }
+    // Accepted by the provider on an earlier attempt whose record failed:
+    // record it now; the provider already has it.
+    let earlier = sender.unrecorded.lock().remove(&target.id);
+    if let Some(accepted) = earlier {
+        return record_accepted(p, sender, tenant, &target, accepted, complete).await;
     }
     // Consent is read now, not when the reply was written: a STOP that
     // arrived in between wins. The opt-out confirmation is the exception.
@@ -281,32 +358,16 @@ async fn deliver_part(
     );
     match parsed {
         Ok(receipt) => {
-            let attempt = Attempt {
-                outcome: "sent",
-                http_status: Some(status),
-                error_code: None,
-                error: None,
+            let accepted = Accepted {
+                external_id: receipt.external_id,
+                status: match receipt.status {
+                    // A receipt can't take a message backwards or make it fail.
+                    DeliveryStatus::Queued | DeliveryStatus::Failed => DeliveryStatus::Sent,
+                    s => s,
+                },
+                http_status: status,
             };
-            let delivered = match receipt.status {
-                // A receipt can't take a message backwards or make it fail.
-                DeliveryStatus::Queued | DeliveryStatus::Failed => DeliveryStatus::Sent,
-                s => s,
-            };
-            let completed =
-                p.db.record_sent(
-                    tenant,
-                    &target,
-                    receipt.external_id.as_deref(),
-                    delivered,
-                    &attempt,
-                    complete,
-                )
-                .await?;
-            Ok(if completed {
-                PartResult::Completed
-            } else {
-                PartResult::Next
-            })
+            record_accepted(p, sender, tenant, &target, accepted, complete).await
         }
         Err(PluginError::Guest(GuestError::Provider(pe))) if pe.retryable => {
             let attempt = Attempt {

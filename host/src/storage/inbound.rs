@@ -462,7 +462,7 @@ async fn apply_status(
         upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, now).await?;
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $6, 'unknown', NULL, '[]', $7, $8, $9, $10, $11, $11) \
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $12, NULL, '[]', $7, $8, $9, $10, $11, $11) \
          ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
     )
     .bind(new_id("msg"))
@@ -476,6 +476,7 @@ async fn apply_status(
     .bind(new_rank)
     .bind(error)
     .bind(now)
+    .bind(super::replies::kind::PLACEHOLDER)
     .execute(&mut **tx)
     .await?;
     Ok(true)

@@ -118,6 +118,20 @@ impl Db {
             .collect())
     }
 
+    /// Push forward every lease `owner` holds (its heartbeat); returns how
+    /// many. A job taken over by another worker is no longer `owner`'s, so
+    /// this never revives a lost lease.
+    pub async fn extend_leases(&self, owner: &str, lease_ms: i64) -> Result<u64, StorageError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET lease_until = $1 WHERE status = 'leased' AND lease_owner = $2",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(owner)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Push a held lease forward; false when the lease was lost.
     pub async fn extend_lease(&self, job: &Job, lease_ms: i64) -> Result<bool, StorageError> {
         let r = sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'")

@@ -47,6 +47,9 @@ pub mod kind {
     /// The confirmation of an opt-out: the one message an opted-out contact
     /// may still receive.
     pub const OPT_OUT_CONFIRMATION: &str = "opt-out-confirmation";
+    /// A row a status callback created for a message we have no record of
+    /// yet (sent outside Switchboard, or racing our own send's record).
+    pub const PLACEHOLDER: &str = "unknown";
 }
 
 /// What the worker decided for an inbound message.
@@ -336,17 +339,27 @@ impl Db {
         let mut tx = self.write.begin().await?;
         let mut new_rank = rank(status);
         let mut new_status = super::inbound::status_name(status).to_string();
+        let mut external_id = external_id;
         if let Some(ext) = external_id {
             // A status callback that raced the send left a placeholder row
             // under the provider's id: fold its progress into ours.
-            if let Some(p) = sqlx::query("SELECT id, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
+            let holder = sqlx::query("SELECT id, kind, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
                 .bind(&target.channel_id)
                 .bind(ext)
                 .bind(tenant_id)
                 .bind(&target.id)
                 .fetch_optional(&mut *tx)
-                .await?
+                .await?;
+            // Another real message already has this id (a provider that
+            // reused one): keep that message as it is, and record this send
+            // without the id rather than fail, which would send it again.
+            if holder
+                .as_ref()
+                .is_some_and(|h| h.get::<String, _>("kind") != kind::PLACEHOLDER)
             {
+                tracing::warn!(message = %target.id, external_id = %ext, "the provider's id for this send is already another message's; recorded without it");
+                external_id = None;
+            } else if let Some(p) = holder {
                 let r: i64 = p.get("status_rank");
                 if r > i64::from(new_rank) {
                     new_rank = r as i32;

@@ -12,6 +12,7 @@ mod mock;
 mod personas;
 mod platform;
 mod plugins;
+mod recovery;
 mod sandbox;
 mod secrets;
 mod serving;

@@ -1,0 +1,123 @@
+//! Recovery of the outbound half: a send the provider accepted is never
+//! repeated because recording it failed, and a provider id that is already
+//! another message's neither fails the send nor loses that message.
+
+use serde_json::{Value, json};
+
+use crate::harness::{APP_SECRET, Backend, TestServer, unique, wa_text};
+use crate::mock::MockProvider;
+use crate::on_both;
+
+/// A channel whose persona answers every message with "Thanks!".
+async fn answering_channel(s: &TestServer, key: &str, graph: &MockProvider) -> String {
+    let persona = s
+        .persona(
+            key,
+            json!({ "name": "p", "responder": { "kind": "static", "text": "Thanks!" } }),
+        )
+        .await;
+    s.whatsapp_channel_to(key, &graph.base, &[], Some(&persona))
+        .await
+}
+
+/// Make the database refuse every delivery record of `tenant` (as a full
+/// disk would) until the returned statement drops the trigger again. Only
+/// this tenant's rows are refused: the PostgreSQL database is shared with
+/// the tests running beside this one.
+async fn refuse_delivery_records(pool: &sqlx::AnyPool, backend: &Backend, tenant: &str) -> String {
+    let name = format!("refuse_{}", unique());
+    let statements = match backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON delivery_attempts WHEN NEW.tenant_id = '{tenant}' \
+             BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+        )],
+        Backend::Postgres(_) => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON delivery_attempts FOR EACH ROW \
+                 WHEN (NEW.tenant_id = '{tenant}') EXECUTE FUNCTION {name}()"
+            ),
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    match backend {
+        Backend::Sqlite => format!("DROP TRIGGER {name}"),
+        Backend::Postgres(_) => format!("DROP FUNCTION {name} CASCADE"),
+    }
+}
+
+async fn an_accepted_send_is_not_repeated_when_recording_it_fails(backend: Backend) {
+    let s = TestServer::start(backend.clone()).await;
+    let graph = MockProvider::graph().await;
+    let (tenant, key) = s.tenant("full-disk").await;
+    let ch = answering_channel(&s, &key, &graph).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url(&backend))
+        .await
+        .unwrap();
+    let undo = refuse_delivery_records(&pool, &backend, &tenant).await;
+
+    let r = s
+        .post_signed(&ch, &wa_text("wamid.disk-1", "hello"), APP_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    // The provider takes the reply; recording it fails, in place and then
+    // on the job's first retry.
+    graph.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    sqlx::query(sqlx::AssertSqlSafe(undo))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out[0]["status"], "sent", "{out:#?}");
+    assert_eq!(out[0]["external_id"], "wamid.mock-0", "{out:#?}");
+    assert_eq!(
+        graph.requests().len(),
+        1,
+        "the provider already had the reply; it must not get it twice"
+    );
+    s.stop().await;
+}
+on_both!(an_accepted_send_is_not_repeated_when_recording_it_fails);
+
+async fn a_reused_provider_id_loses_no_message(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (_, key) = s.tenant("reused-id").await;
+    let ch = answering_channel(&s, &key, &graph).await;
+    // The provider answers both sends with the same message id.
+    let same_id = format!("wamid.same-{}", unique());
+    let same = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": "16315551181", "wa_id": "16315551181" }],
+        "messages": [{ "id": same_id }]
+    })
+    .to_string();
+    graph.push(200, same.clone());
+    graph.push(200, same);
+    s.post_signed(&ch, &wa_text("wamid.reuse-1", "one"), APP_SECRET)
+        .await;
+    s.settled_outbound(&key, &ch, 1).await;
+    s.post_signed(&ch, &wa_text("wamid.reuse-2", "two"), APP_SECRET)
+        .await;
+    let out = s.settled_outbound(&key, &ch, 2).await;
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert!(out.iter().all(|m| m["status"] == "sent"), "{out:#?}");
+    let with_id: Vec<&Value> = out
+        .iter()
+        .filter(|m| m["external_id"] == same_id.as_str())
+        .collect();
+    assert_eq!(with_id.len(), 1, "the id stays with one message: {out:#?}");
+    assert_eq!(graph.requests().len(), 2, "each reply sent once");
+    s.stop().await;
+}
+on_both!(a_reused_provider_id_loses_no_message);
