@@ -103,6 +103,19 @@ impl TestServer {
         }
     }
 
+    /// A client of a server running elsewhere (a real `switchboard serve`
+    /// process) at `base`, with its admin token.
+    pub fn attach(base: String, admin_token: String) -> TestServer {
+        switchboard::outbound::install_tls_provider();
+        TestServer {
+            base,
+            admin_token,
+            http: reqwest::Client::new(),
+            server: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.unwrap();

@@ -4,6 +4,7 @@
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
 mod conversation;
+mod crash;
 mod fuzz;
 mod guardrails;
 mod harness;

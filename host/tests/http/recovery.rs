@@ -54,7 +54,11 @@ async fn refuse_delivery_records(pool: &sqlx::AnyPool, backend: &Backend, tenant
 }
 
 async fn an_accepted_send_is_not_repeated_when_recording_it_fails(backend: Backend) {
-    let s = TestServer::start(backend.clone()).await;
+    // Enough attempts that the job outlives the failing records.
+    let s = TestServer::start_with(backend.clone(), |c| {
+        c.workers.delivery.max_attempts = 20;
+    })
+    .await;
     let graph = MockProvider::graph().await;
     let (tenant, key) = s.tenant("full-disk").await;
     let ch = answering_channel(&s, &key, &graph).await;
@@ -69,9 +73,27 @@ async fn an_accepted_send_is_not_repeated_when_recording_it_fails(backend: Backe
         .await;
     assert_eq!(r.status(), 200);
     // The provider takes the reply; recording it fails, in place and then
-    // on the job's first retry.
+    // on the job's retries. Once the delivery job has been retried, let
+    // the records through again.
     graph.wait_for(1).await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let retried: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(MAX(attempts) AS BIGINT) FROM outbox WHERE tenant_id = $1 AND kind = 'message.deliver'",
+        )
+        .bind(&tenant)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if retried.unwrap_or(0) >= 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery job was never retried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     sqlx::query(sqlx::AssertSqlSafe(undo))
         .execute(&pool)
         .await
