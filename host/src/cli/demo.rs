@@ -210,16 +210,23 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("  (webhook answered HTTP {status})");
             continue;
         }
-        // Replies may come in several parts; wait for the first, then
-        // take whatever follows quickly.
+        // Replies may come in several parts; wait for the first (or for
+        // the message's processing to end without one), then take
+        // whatever follows quickly.
         let wait = Duration::from_secs(args.reply_timeout);
-        let first = tokio::time::timeout(wait, sent_rx.recv()).await;
-        let mut parts = match first {
-            Ok(Some(s)) => vec![s],
-            _ => {
+        let mut parts = match first_part(&p, &tenant.id, &mut sent_rx, wait).await {
+            Answer::Sent(s) => vec![s],
+            Answer::Settled => {
                 println!(
                     "  (no reply: {})",
                     why_silent(&p, &tenant.id, &channel.id).await
+                );
+                continue;
+            }
+            Answer::TimedOut => {
+                println!(
+                    "  (no reply within {} s: the responder is still working or did not answer; see the log)",
+                    args.reply_timeout
                 );
                 continue;
             }
@@ -349,16 +356,91 @@ async fn final_status(
     last
 }
 
-/// Why nothing was sent: the last outbound message's state, if any.
+/// How the wait for a reply ended.
+enum Answer {
+    /// The provider got the reply's first part.
+    Sent(Sent),
+    /// Every job of the tenant finished and nothing was sent.
+    Settled,
+    /// Still working after the reply timeout.
+    TimedOut,
+}
+
+/// Wait for the first part of the answer to the message just posted, or
+/// until its processing is over without one (no job of the tenant left
+/// pending or leased), so every typed line ends with an outcome.
+async fn first_part(
+    p: &crate::pipeline::Pipeline,
+    tenant: &str,
+    sent: &mut mpsc::UnboundedReceiver<Sent>,
+    limit: Duration,
+) -> Answer {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut idle_checks = 0;
+    loop {
+        tokio::select! {
+            s = sent.recv() => return s.map_or(Answer::Settled, Answer::Sent),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let mut busy = false;
+        for status in ["pending", "leased"] {
+            busy |=
+                p.db.list_jobs(tenant, status, 1)
+                    .await
+                    .map_or(true, |jobs| !jobs.is_empty());
+        }
+        // Twice idle in a row: a job finishing can enqueue its follow-up
+        // in the same transaction, but a send in flight reaches `sent`
+        // just after.
+        idle_checks = if busy { 0 } else { idle_checks + 1 };
+        if idle_checks >= 2 {
+            return match sent.try_recv() {
+                Ok(s) => Answer::Sent(s),
+                Err(_) => Answer::Settled,
+            };
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Answer::TimedOut;
+        }
+    }
+}
+
+/// Why nothing was sent: the last outbound message's state, or the
+/// contact's consent.
 async fn why_silent(p: &crate::pipeline::Pipeline, tenant: &str, channel: &str) -> String {
+    let error_of = |m: &crate::storage::MessageRecord| {
+        m.error
+            .as_ref()
+            .map(|e| e["message"].as_str().map_or(e.to_string(), str::to_string))
+            .unwrap_or_default()
+    };
+    let opted_out = async {
+        let convs =
+            p.db.list_conversations(tenant, Some(channel), 1, None)
+                .await
+                .ok()?;
+        let contact =
+            p.db.get_contact(tenant, &convs.data.first()?.contact_id)
+                .await
+                .ok()?;
+        Some(
+            contact
+                .identities
+                .iter()
+                .any(|i| i["channel_id"] == channel && i["opted_out"] == true),
+        )
+    };
+    if opted_out.await == Some(true) {
+        return "you opted out on this channel; send START to opt back in".into();
+    }
     match latest_outbound(p, tenant, channel, |_| true).await {
-        Some(m) if m.status == "blocked" => format!(
-            "the reply was blocked by a guardrail: {}",
-            m.error
-                .map(|e| e["message"].to_string())
-                .unwrap_or_default()
-        ),
-        _ => "you opted out (send START), or the responder did not answer in time".into(),
+        Some(m) if m.status == "blocked" => {
+            format!("the reply was blocked by a guardrail: {}", error_of(&m))
+        }
+        Some(m) if m.status == "failed" || m.status == "refused" => {
+            format!("the reply could not be sent: {}", error_of(&m))
+        }
+        _ => "no reply was written (see the log)".into(),
     }
 }
 

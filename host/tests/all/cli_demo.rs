@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 #[test]
 fn demo_answers_typed_messages_and_honours_stop() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["demo", "--reply-timeout", "10", "--name", "Ada"])
+        // A long reply timeout: a message that gets no reply must still end
+        // with its reason as soon as its processing is over, not after it.
+        .args(["demo", "--reply-timeout", "120", "--name", "Ada"])
         // The demo must not pick up an LLM from the environment here.
         .env_remove("SWITCHBOARD_LLM_BASE_URL")
         .stdin(Stdio::piped())
@@ -33,7 +35,10 @@ fn demo_answers_typed_messages_and_honours_stop() {
     assert_eq!(bot.len(), 3, "{stdout}");
     assert!(bot[0].contains("Hi Ada!"), "{stdout}");
     assert!(bot[1].contains("unsubscribed"), "{stdout}");
-    assert!(stdout.contains("(no reply: "), "{stdout}");
+    assert!(
+        stdout.contains("(no reply: you opted out on this channel; send START"),
+        "{stdout}"
+    );
     assert!(bot[2].contains("resubscribed"), "{stdout}");
     // Every delivered reply was marked read by the simulated phone.
     assert_eq!(stdout.matches(" · read]").count(), 3, "{stdout}");
