@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::domain::Task;
 use crate::orchestrator::Responder;
 use crate::pipeline::Pipeline;
 use crate::pipeline::delivery::{self, DeliveryConfig, JobOutcome, Sender};
@@ -249,7 +250,7 @@ impl Worker {
                 // and runs at once: no claim round trip, no poll delay.
                 let mut next = Some(job);
                 while let Some(job) = next.take() {
-                    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, tenant = %job.tenant_id, attempt = job.attempts);
+                    let span = tracing::info_span!("job", id = %job.id, kind = job.kind_name(), tenant = %job.tenant_id, attempt = job.attempts);
                     // Each job on its own task: a bug that panics fails that
                     // job (it is retried after its lease), not this worker.
                     let worker = self.clone();
@@ -271,18 +272,34 @@ impl Worker {
     /// the outcome leased one to this worker.
     async fn run_job(&self, job: Job) -> Option<Job> {
         let p = &self.pipeline;
-        let outcome = match job.kind.as_str() {
-            "inbound.process" => {
-                reply::process(p, &self.responder, &self.config.delivery, &job).await
+        let outcome = match &job.task {
+            Ok(Task::Process {
+                message_id,
+                auto_reply,
+                ..
+            }) => {
+                reply::process(
+                    p,
+                    &self.responder,
+                    &self.config.delivery,
+                    &job,
+                    message_id,
+                    auto_reply.as_ref(),
+                )
+                .await
             }
             // `deliver` completes the job itself (with the last part's record).
-            "message.deliver" => delivery::deliver(p, &self.sender, &job).await,
-            other => JobOutcome::Dead {
-                error: format!("unknown job kind `{other}`"),
+            Ok(Task::Deliver {
+                channel_id,
+                message_ids,
+            }) => delivery::deliver(p, &self.sender, &job, channel_id, message_ids).await,
+            // A row this version cannot read: kept as a dead letter.
+            Err(error) => JobOutcome::Dead {
+                error: error.clone(),
             },
         };
         crate::metrics::metrics().job(
-            &job.kind,
+            job.kind_name(),
             match &outcome {
                 JobOutcome::Done | JobOutcome::Then(_) => "done",
                 JobOutcome::Retry { .. } => "retry",
@@ -294,11 +311,11 @@ impl Worker {
             JobOutcome::Done | JobOutcome::Then(_) => Ok(true),
             JobOutcome::LeaseLost => Ok(false),
             JobOutcome::Retry { delay, error } => {
-                tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, delay_ms = delay.as_millis() as u64, %error, "job will be retried");
+                tracing::info!(job = %job.id, kind = job.kind_name(), attempt = job.attempts, delay_ms = delay.as_millis() as u64, %error, "job will be retried");
                 p.db.retry_job(&job, delay.as_millis() as i64, error).await
             }
             JobOutcome::Dead { error } => {
-                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, %error, "job dead-lettered");
+                tracing::warn!(job = %job.id, kind = job.kind_name(), attempt = job.attempts, %error, "job dead-lettered");
                 p.db.dead_letter_job(&job, error).await
             }
         };

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::domain::MessageStatus;
 use crate::outbound::OutboundPolicy;
 use crate::server::{ServerConfig, start};
 use crate::storage::PersonaSpec;
@@ -434,10 +435,15 @@ async fn why_silent(p: &crate::pipeline::Pipeline, tenant: &str, channel: &str) 
         return "you opted out on this channel; send START to opt back in".into();
     }
     match latest_outbound(p, tenant, channel, |_| true).await {
-        Some(m) if m.status == "blocked" => {
+        Some(m) if MessageStatus::parse(&m.status) == Some(MessageStatus::Blocked) => {
             format!("the reply was blocked by a guardrail: {}", error_of(&m))
         }
-        Some(m) if m.status == "failed" || m.status == "refused" => {
+        Some(m)
+            if matches!(
+                MessageStatus::parse(&m.status),
+                Some(MessageStatus::Failed | MessageStatus::Refused)
+            ) =>
+        {
             format!("the reply could not be sent: {}", error_of(&m))
         }
         _ => "no reply was written (see the log)".into(),

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use super::Pipeline;
 use super::tenancy::Binding;
-use crate::domain::{DeliveryStatus, GuestError, HttpRequest, HttpResponse, OutboundMessage};
+use crate::domain::{
+    AttemptOutcome, DeliveryStatus, GuestError, HttpRequest, HttpResponse, MessageKind,
+    MessageStatus, OutboundMessage,
+};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::{CallContext, PluginError};
-use crate::storage::{Attempt, DeliveryTarget, Job, message_kind};
+use crate::storage::{Attempt, DeliveryTarget, Job};
 
 /// Delivery settings.
 #[derive(Debug, Clone)]
@@ -110,24 +113,18 @@ enum PartResult {
     },
 }
 
-/// Deliver the parts of a `message.deliver` job.
-pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
-    let Some(channel_id) = job.payload["channel_id"].as_str() else {
-        return JobOutcome::Dead {
-            error: "job without channel_id".into(),
-        };
-    };
-    let ids: Vec<String> = job.payload["message_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+/// Deliver the parts of a [`Task::Deliver`](crate::domain::Task::Deliver)
+/// job: messages `ids` of `channel_id`, in order.
+pub async fn deliver(
+    p: &Pipeline,
+    sender: &Sender,
+    job: &Job,
+    channel_id: &str,
+    ids: &[String],
+) -> JobOutcome {
     let binding = match p.tenant_channel(&job.tenant_id, channel_id).await {
         Ok(b) => b,
-        Err(e) => return fail_all(p, job, &ids, "channel_unavailable", &e.to_string()).await,
+        Err(e) => return fail_all(p, job, ids, "channel_unavailable", &e.to_string()).await,
     };
     let hosts = p
         .adapter_info(&binding)
@@ -159,7 +156,7 @@ pub async fn deliver(p: &Pipeline, sender: &Sender, job: &Job) -> JobOutcome {
             Ok(PartResult::Next) => {}
             Ok(PartResult::Completed) => return JobOutcome::Done,
             Ok(PartResult::Retry { error, retry_after }) => {
-                return retry_or_dead(p, sender, job, id, error, retry_after).await;
+                return retry_or_dead(p, sender, job, ids, id, error, retry_after).await;
             }
             Err(e) => {
                 return JobOutcome::Retry {
@@ -195,7 +192,7 @@ async fn record_accepted(
     complete: Option<&Job>,
 ) -> Result<PartResult, crate::storage::StorageError> {
     let attempt = Attempt {
-        outcome: "sent",
+        outcome: AttemptOutcome::Sent,
         http_status: Some(accepted.http_status),
         error_code: None,
         error: None,
@@ -245,7 +242,7 @@ async fn deliver_part(
 ) -> Result<PartResult, crate::storage::StorageError> {
     let tenant = job.tenant_id.as_str();
     let target = p.db.delivery_target(tenant, id).await?;
-    if target.status != "queued" {
+    if target.status != MessageStatus::Queued {
         // Sent by an earlier attempt (or final): never send twice.
         return Ok(PartResult::Next);
     }
@@ -257,16 +254,22 @@ async fn deliver_part(
     }
     // Consent is read now, not when the reply was written: a STOP that
     // arrived in between wins. The opt-out confirmation is the exception.
-    if target.opted_out && target.kind != message_kind::OPT_OUT_CONFIRMATION {
+    if target.opted_out && target.kind != MessageKind::OptOutConfirmation {
         let attempt = Attempt {
-            outcome: "refused",
+            outcome: AttemptOutcome::Refused,
             http_status: None,
             error_code: Some("contact_opted_out".into()),
             error: None,
         };
         let error = serde_json::json!({ "code": "contact_opted_out", "message": "the contact opted out of messages on this channel" });
-        p.db.record_failed_attempt(tenant, &target, &attempt, Some(("refused", &error)), false)
-            .await?;
+        p.db.record_failed_attempt(
+            tenant,
+            &target,
+            &attempt,
+            Some((MessageStatus::Refused, &error)),
+            false,
+        )
+        .await?;
         tracing::info!(message = %target.id, "send refused: contact opted out");
         return Ok(PartResult::Next);
     }
@@ -281,7 +284,7 @@ async fn deliver_part(
         // message id (Telegram's is the update id).
         reply_to: None,
     };
-    let rendered = if target.kind == message_kind::TEMPLATE {
+    let rendered = if target.kind == MessageKind::Template {
         match template_of(&target) {
             Some(t) => render_template(p, binding, t).await,
             None => {
@@ -333,7 +336,7 @@ async fn deliver_part(
         Err(e) => {
             count(binding, "network_error");
             let attempt = Attempt {
-                outcome: "retry",
+                outcome: AttemptOutcome::Retry,
                 http_status: None,
                 error_code: Some("network".into()),
                 error: Some(e.clone()),
@@ -371,7 +374,7 @@ async fn deliver_part(
         }
         Err(PluginError::Guest(GuestError::Provider(pe))) if pe.retryable => {
             let attempt = Attempt {
-                outcome: "retry",
+                outcome: AttemptOutcome::Retry,
                 http_status: Some(status),
                 error_code: pe.code.clone(),
                 error: Some(pe.message.clone()),
@@ -431,7 +434,7 @@ async fn permanent(
     consent_revoked: bool,
 ) -> Result<PartResult, crate::storage::StorageError> {
     let attempt = Attempt {
-        outcome: "failed",
+        outcome: AttemptOutcome::Failed,
         http_status,
         error_code: Some(code.to_string()),
         error: Some(message.to_string()),
@@ -441,7 +444,7 @@ async fn permanent(
         tenant,
         target,
         &attempt,
-        Some(("failed", &error)),
+        Some((MessageStatus::Failed, &error)),
         consent_revoked,
     )
     .await?;
@@ -455,6 +458,7 @@ async fn retry_or_dead(
     p: &Pipeline,
     sender: &Sender,
     job: &Job,
+    ids: &[String],
     failed_id: &str,
     error: String,
     retry_after: Option<Duration>,
@@ -464,15 +468,11 @@ async fn retry_or_dead(
             .max(retry_after.unwrap_or_default().min(sender.config.max_delay));
         return JobOutcome::Retry { delay, error };
     }
-    let ids: Vec<String> = job.payload["message_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .skip_while(|id| id != failed_id)
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids: Vec<String> = ids
+        .iter()
+        .skip_while(|id| *id != failed_id)
+        .cloned()
+        .collect();
     fail_all(
         p,
         job,
@@ -494,10 +494,10 @@ async fn fail_all(
     let error = serde_json::json!({ "code": code, "message": message });
     for id in ids {
         if let Ok(target) = p.db.delivery_target(&job.tenant_id, id).await
-            && target.status == "queued"
+            && target.status == MessageStatus::Queued
         {
             let attempt = Attempt {
-                outcome: "failed",
+                outcome: AttemptOutcome::Failed,
                 http_status: None,
                 error_code: Some(code.to_string()),
                 error: Some(message.to_string()),
@@ -508,7 +508,7 @@ async fn fail_all(
                     &job.tenant_id,
                     &target,
                     &attempt,
-                    Some(("failed", &error)),
+                    Some((MessageStatus::Failed, &error)),
                     false,
                 )
                 .await;

@@ -17,22 +17,24 @@ use super::delivery::{DeliveryConfig, JobOutcome, backoff};
 pub use super::split::split_text;
 use super::split::split_text_blocking;
 use super::tenancy::Binding;
-use crate::domain::{Direction, GuardrailContext, PersonaContext, Prompt};
+use crate::domain::{AutoReply, Direction, GuardrailContext, MessageKind, PersonaContext, Prompt};
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
-use crate::storage::{
-    Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage, message_kind,
-};
+use crate::storage::{Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage};
 
-/// Process one `inbound.process` job.
+/// Process one [`Task::Process`](crate::domain::Task::Process) job: answer
+/// inbound message `message_id`, with `auto_reply` when a guardrail fixed
+/// the answer.
 pub async fn process(
     p: &Pipeline,
     responder: &Responder,
     retry: &DeliveryConfig,
     job: &Job,
+    message_id: &str,
+    auto_reply: Option<&AutoReply>,
 ) -> JobOutcome {
-    match plan(p, responder, job).await {
+    match plan(p, responder, job, message_id, auto_reply).await {
         Ok((ctx, plan, tokens)) => match p
             .db
             .store_reply(job, &ctx, &plan, tokens, retry.lease.as_millis() as i64)
@@ -72,29 +74,24 @@ async fn plan(
     p: &Pipeline,
     responder: &Responder,
     job: &Job,
+    message_id: &str,
+    auto_reply: Option<&AutoReply>,
 ) -> Result<(ReplyContext, ReplyPlan, TokenUsage), Failure> {
     let tenant = job.tenant_id.as_str();
-    let message_id = job.payload["message_id"]
-        .as_str()
-        .ok_or_else(|| Failure::Permanent("job without message_id".into()))?;
     let ctx = p.db.reply_context(tenant, message_id).await?;
     let binding = p
         .tenant_channel(tenant, &ctx.channel_id)
         .await
         .map_err(|e| Failure::Permanent(format!("channel: {e}")))?;
     // A guardrail's fixed answer: no persona, no responder.
-    if let Some(text) = job.payload["auto_reply"].as_str() {
+    if let Some(AutoReply { text, kind }) = auto_reply {
         let max_len = max_text_length(p, &binding).await;
-        let kind = match job.payload["kind"].as_str() {
-            Some(message_kind::OPT_OUT_CONFIRMATION) => message_kind::OPT_OUT_CONFIRMATION,
-            _ => message_kind::AUTO_REPLY,
-        };
-        let plan = if ctx.opted_out && kind != message_kind::OPT_OUT_CONFIRMATION {
+        let plan = if ctx.opted_out && *kind != MessageKind::OptOutConfirmation {
             ReplyPlan::Refused
         } else {
             ReplyPlan::Send {
                 parts: split_text(text, max_len),
-                kind,
+                kind: *kind,
             }
         };
         return Ok((ctx, plan, TokenUsage::default()));
@@ -157,7 +154,7 @@ async fn plan(
     let plan = match outbound_guardrails(p, &binding, &persona, &ctx, reply.text).await {
         Ok(text) => ReplyPlan::Send {
             parts: split_text_blocking(text, max_len).await,
-            kind: message_kind::REPLY,
+            kind: MessageKind::Reply,
         },
         Err((text, reason)) => ReplyPlan::Blocked { text, reason },
     };

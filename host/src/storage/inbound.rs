@@ -5,9 +5,13 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
+use super::outbox::enqueue;
 use super::tenants::audit;
 use super::{Db, StorageError, new_id, now_ms};
-use crate::domain::{ContactAddress, DeliveryStatus, InboundMessage, StatusUpdate};
+use crate::domain::{
+    AutoReply, ContactAddress, DeliveryStatus, InboundMessage, MessageKind, MessageStatus,
+    StatusUpdate, Task,
+};
 
 /// What the inbound guardrails decided for a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,28 +93,6 @@ pub struct InboundOutcome {
     pub statuses_ignored: u32,
 }
 
-/// Order of statuses; `failed` is terminal.
-pub(crate) fn rank(s: DeliveryStatus) -> i32 {
-    match s {
-        DeliveryStatus::Queued => 0,
-        DeliveryStatus::Sent => 1,
-        DeliveryStatus::Delivered => 2,
-        DeliveryStatus::Read | DeliveryStatus::Played => 3,
-        DeliveryStatus::Failed => 9,
-    }
-}
-
-pub(crate) fn status_name(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Queued => "queued",
-        DeliveryStatus::Sent => "sent",
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Read => "read",
-        DeliveryStatus::Played => "played",
-        DeliveryStatus::Failed => "failed",
-    }
-}
-
 impl Db {
     /// Store one webhook's events for `tenant_id` on `channel_id`, in one
     /// transaction.
@@ -179,18 +161,15 @@ async fn store_in(
                     upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now)
                         .await?;
                 let (status, error) = match disposition {
-                    Disposition::Blocked { reason, .. } => (
-                        "blocked",
-                        Some(
-                            serde_json::json!({ "code": "blocked", "message": reason }).to_string(),
-                        ),
-                    ),
-                    _ => ("received", None),
+                    Disposition::Blocked { reason, .. } => {
+                        (MessageStatus::Blocked, Some(super::blocked_error(reason)))
+                    }
+                    _ => (MessageStatus::Received, None),
                 };
                 let id = new_id("msg");
                 let inserted = sqlx::query(
                     "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) \
+                     VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, $14, $12, $13, $13) \
                      ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
                 )
                 .bind(&id)
@@ -203,9 +182,10 @@ async fn store_in(
                 .bind(m.text.clone())
                 .bind(serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()))
                 .bind(serde_json::to_string(m).unwrap_or_default())
-                .bind(status)
+                .bind(status.as_str())
                 .bind(error)
                 .bind(now)
+                .bind(status.rank())
                 .execute(&mut **tx)
                 .await?
                 .rows_affected()
@@ -249,21 +229,26 @@ async fn store_in(
                 }
                 // Accepted messages go to the persona; a guardrail's fixed
                 // answer (consent confirmation, HELP) is sent as is.
-                let process = serde_json::json!({ "message_id": id, "channel_id": channel_id });
-                let job = match (disposition, disposition.auto_reply()) {
-                    (Disposition::Accept, _) => Some(process),
-                    (Disposition::OptIn { .. }, _) if !changed => Some(process),
+                let process = |auto_reply: Option<(&str, MessageKind)>| Task::Process {
+                    message_id: id.clone(),
+                    channel_id: channel_id.to_string(),
+                    auto_reply: auto_reply.map(|(text, kind)| AutoReply {
+                        text: text.to_string(),
+                        kind,
+                    }),
+                };
+                let task = match (disposition, disposition.auto_reply()) {
+                    (Disposition::Accept, _) => Some(process(None)),
+                    (Disposition::OptIn { .. }, _) if !changed => Some(process(None)),
                     (Disposition::OptOut { .. } | Disposition::OptIn { .. }, _) if !changed => None,
-                    (Disposition::OptOut { .. }, Some(reply)) => Some(
-                        serde_json::json!({ "message_id": id, "channel_id": channel_id, "auto_reply": reply, "kind": "opt-out-confirmation" }),
-                    ),
-                    (_, Some(reply)) => Some(
-                        serde_json::json!({ "message_id": id, "channel_id": channel_id, "auto_reply": reply, "kind": "auto-reply" }),
-                    ),
+                    (Disposition::OptOut { .. }, Some(reply)) => {
+                        Some(process(Some((reply, MessageKind::OptOutConfirmation))))
+                    }
+                    (_, Some(reply)) => Some(process(Some((reply, MessageKind::AutoReply)))),
                     (_, None) => None,
                 };
-                if let Some(job) = job {
-                    enqueue(tx, tenant_id, "inbound.process", &job, now).await?;
+                if let Some(task) = task {
+                    enqueue(tx, tenant_id, &task, now).await?;
                 }
             }
             InboundItem::Status(s) => {
@@ -407,32 +392,31 @@ async fn apply_status(
     s: &StatusUpdate,
     now: i64,
 ) -> Result<bool, StorageError> {
-    let new_rank = rank(s.status);
+    let status = MessageStatus::from(s.status);
+    let new_rank = status.rank();
     let error = s
         .error
         .as_ref()
         .map(|e| serde_json::to_string(e).unwrap_or_default());
     // Forward moves only: a non-failed status needs a lower stored rank; a
-    // failure applies unless the message was already read or failed.
-    let query = if s.status == DeliveryStatus::Failed {
-        sqlx::query(
-            "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
-             WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < 3",
-        )
+    // failure applies unless the message was already read or is final.
+    let below = if s.status == DeliveryStatus::Failed {
+        MessageStatus::FAILABLE_BELOW
     } else {
-        sqlx::query(
-            "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
-             WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < $2",
-        )
+        new_rank
     };
-    let updated = query
-        .bind(status_name(s.status))
+    let updated = sqlx::query(
+        "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
+         WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < $8",
+    )
+        .bind(status.as_str())
         .bind(new_rank)
         .bind(error.clone())
         .bind(now)
         .bind(channel_id)
         .bind(&s.external_id)
         .bind(tenant_id)
+        .bind(below)
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -472,11 +456,11 @@ async fn apply_status(
     .bind(&contact)
     .bind(&s.external_id)
     .bind(serde_json::to_string(s).unwrap_or_default())
-    .bind(status_name(s.status))
+    .bind(status.as_str())
     .bind(new_rank)
     .bind(error)
     .bind(now)
-    .bind(super::replies::kind::PLACEHOLDER)
+    .bind(MessageKind::Placeholder.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(true)
@@ -502,24 +486,6 @@ pub(crate) async fn set_consent(
         .execute(&mut **tx)
         .await?;
     Ok(r.rows_affected() > 0)
-}
-
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
-    kind: &str,
-    payload: &serde_json::Value,
-    now: i64,
-) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
-        .bind(new_id("job"))
-        .bind(tenant_id)
-        .bind(kind)
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 async fn count_usage(
@@ -565,13 +531,5 @@ mod tests {
         assert_eq!(super::period_of(0), "1970-01");
         assert_eq!(super::period_of(1_709_251_199_000), "2024-02"); // 2024-02-29T23:59:59Z
         assert_eq!(super::period_of(1_709_251_200_000), "2024-03");
-    }
-
-    #[test]
-    fn ranks_order_statuses() {
-        use crate::domain::DeliveryStatus::*;
-        assert!(super::rank(Sent) < super::rank(Delivered));
-        assert!(super::rank(Delivered) < super::rank(Read));
-        assert!(super::rank(Failed) > super::rank(Read));
     }
 }

@@ -36,10 +36,7 @@ pub use outbox::{Job, JobRecord};
 pub use personas::{PersonaRecord, PersonaSpec};
 pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
-pub use replies::{
-    Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage,
-    kind as message_kind,
-};
+pub use replies::{Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage};
 pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
 pub use tenants::{AuditEntry, NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
@@ -132,6 +129,11 @@ impl std::fmt::Debug for Db {
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The stored `error` of a message a guardrail blocked (inbound or out).
+pub(crate) fn blocked_error(reason: &str) -> String {
+    serde_json::json!({ "code": "blocked", "message": reason }).to_string()
+}
 
 /// The default database URL: a SQLite file in the data directory.
 pub fn default_url(data_dir: &Path) -> String {

@@ -7,14 +7,16 @@
 use sqlx::Row;
 
 use super::{Db, Dialect, StorageError, now_ms};
+use crate::domain::Task;
 
 /// A leased job.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: String,
     pub tenant_id: String,
-    pub kind: String,
-    pub payload: serde_json::Value,
+    /// What to do; `Err` says why the stored row cannot be read (the
+    /// worker dead-letters it).
+    pub task: Result<Task, String>,
     /// Attempts including this one.
     pub attempts: u32,
     /// Who holds the lease.
@@ -105,11 +107,11 @@ impl Db {
             .iter()
             .map(|r| {
                 let payload: String = r.get("payload");
+                let payload = serde_json::from_str(&payload).unwrap_or_default();
                 Job {
                     id: r.get("id"),
                     tenant_id: r.get("tenant_id"),
-                    kind: r.get("kind"),
-                    payload: serde_json::from_str(&payload).unwrap_or_default(),
+                    task: Task::from_row(r.get::<&str, _>("kind"), &payload),
                     attempts: r.get::<i64, _>("attempts").clamp(0, u32::MAX as i64) as u32,
                     owner: owner.to_string(),
                     claimed_at: std::time::Instant::now(),
@@ -221,13 +223,39 @@ impl Db {
     }
 }
 
+impl Job {
+    /// The task's kind for logs and metrics (`invalid` for an unreadable row).
+    pub fn kind_name(&self) -> &'static str {
+        self.task.as_ref().map_or("invalid", |t| t.kind().as_str())
+    }
+}
+
+/// Enqueue `task` for `tenant_id`, due now, inside the caller's
+/// transaction (so the change that asks for it and the job commit
+/// together).
+pub(crate) async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    task: &Task,
+    now: i64,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+        .bind(super::new_id("job"))
+        .bind(tenant_id)
+        .bind(task.kind().as_str())
+        .bind(task.payload().to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Enqueue a job already leased to `owner` (the worker that will run it
 /// next, without a claim round trip), inside the caller's transaction.
 pub(crate) async fn enqueue_leased(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
-    kind: &str,
-    payload: &serde_json::Value,
+    task: Task,
     owner: &str,
     lease_ms: i64,
     now: i64,
@@ -236,8 +264,8 @@ pub(crate) async fn enqueue_leased(
     sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at) VALUES ($1, $2, $3, $4, 'leased', 1, $5, $6, $7, $5)")
         .bind(&id)
         .bind(tenant_id)
-        .bind(kind)
-        .bind(payload.to_string())
+        .bind(task.kind().as_str())
+        .bind(task.payload().to_string())
         .bind(now)
         .bind(owner)
         .bind(now + lease_ms)
@@ -246,8 +274,7 @@ pub(crate) async fn enqueue_leased(
     Ok(Job {
         id,
         tenant_id: tenant_id.to_string(),
-        kind: kind.to_string(),
-        payload: payload.clone(),
+        task: Ok(task),
         attempts: 1,
         owner: owner.to_string(),
         claimed_at: std::time::Instant::now(),

@@ -6,11 +6,13 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::inbound::{ConsentSource, rank, set_consent};
+use super::inbound::{ConsentSource, set_consent};
 use super::outbox::{Job, complete_in, enqueue_leased};
 use super::tenants::audit;
 use super::{Db, StorageError, new_id, now_ms};
-use crate::domain::{DeliveryStatus, Direction, Turn};
+use crate::domain::{
+    AttemptOutcome, DeliveryStatus, Direction, MessageKind, MessageStatus, Task, Turn,
+};
 
 /// How many earlier turns the responder sees.
 pub const HISTORY_TURNS: i64 = 10;
@@ -34,31 +36,13 @@ pub struct ReplyContext {
     pub first_reply: bool,
 }
 
-/// Kinds of outbound message.
-pub mod kind {
-    /// A persona's reply.
-    pub const REPLY: &str = "text";
-    /// A guardrail's fixed answer (HELP, opt-in confirmation).
-    pub const AUTO_REPLY: &str = "auto-reply";
-    /// A business-initiated message (`POST /v1/messages`).
-    pub const PROACTIVE: &str = "proactive";
-    /// A business-initiated template message; the template is the payload.
-    pub const TEMPLATE: &str = "template";
-    /// The confirmation of an opt-out: the one message an opted-out contact
-    /// may still receive.
-    pub const OPT_OUT_CONFIRMATION: &str = "opt-out-confirmation";
-    /// A row a status callback created for a message we have no record of
-    /// yet (sent outside Switchboard, or racing our own send's record).
-    pub const PLACEHOLDER: &str = "unknown";
-}
-
 /// What the worker decided for an inbound message.
 #[derive(Debug, Clone)]
 pub enum ReplyPlan {
     /// Send these parts, in order, as messages of `kind`.
     Send {
         parts: Vec<String>,
-        kind: &'static str,
+        kind: MessageKind,
     },
     /// An outbound guardrail blocked the reply: stored, never sent.
     Blocked { text: String, reason: String },
@@ -82,8 +66,8 @@ pub struct DeliveryTarget {
     pub channel_id: String,
     pub contact_id: String,
     pub text: Option<String>,
-    pub kind: String,
-    pub status: String,
+    pub kind: MessageKind,
+    pub status: MessageStatus,
     /// The stored payload (a template message's template).
     pub payload: serde_json::Value,
     pub address: String,
@@ -94,8 +78,7 @@ pub struct DeliveryTarget {
 /// One provider call, for the record.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
-    /// `sent`, `retry`, `failed`, `refused`.
-    pub outcome: &'static str,
+    pub outcome: AttemptOutcome,
     pub http_status: Option<u16>,
     pub error_code: Option<String>,
     pub error: Option<String>,
@@ -217,10 +200,10 @@ impl Db {
                         tenant_id,
                         &Thread::from(ctx),
                         &id,
-                        kind,
+                        *kind,
                         text,
                         i,
-                        "queued",
+                        MessageStatus::Queued,
                         None,
                         now,
                     )
@@ -232,8 +215,10 @@ impl Db {
                         enqueue_leased(
                             &mut tx,
                             tenant_id,
-                            "message.deliver",
-                            &serde_json::json!({ "channel_id": ctx.channel_id, "message_ids": ids }),
+                            Task::Deliver {
+                                channel_id: ctx.channel_id.to_string(),
+                                message_ids: ids,
+                            },
                             &job.owner,
                             lease_ms,
                             now,
@@ -243,17 +228,17 @@ impl Db {
                 }
             }
             ReplyPlan::Blocked { text, reason } => {
-                let error = serde_json::json!({ "code": "blocked", "message": reason }).to_string();
+                let error = super::blocked_error(reason);
                 let id = format!("{}-000", new_id("msg"));
                 insert_outbound(
                     &mut tx,
                     tenant_id,
                     &Thread::from(ctx),
                     &id,
-                    kind::REPLY,
+                    MessageKind::Reply,
                     text,
                     0,
-                    "blocked",
+                    MessageStatus::Blocked,
                     Some(error),
                     now,
                 )
@@ -308,13 +293,22 @@ impl Db {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StorageError::NotFound("message"))?;
+        let column = |name: &str| -> String { r.get(name) };
+        let unknown = |what: &str, v: String| {
+            StorageError::Internal(anyhow::anyhow!(
+                "outbound message {message_id} has an unknown {what} `{v}`"
+            ))
+        };
+        let kind = column("kind");
+        let status = column("status");
         Ok(DeliveryTarget {
             id: r.get("id"),
             channel_id: r.get("channel_id"),
             contact_id: r.get("contact_id"),
             text: r.get("text"),
-            kind: r.get("kind"),
-            status: r.get("status"),
+            kind: MessageKind::parse(&kind).ok_or_else(|| unknown("kind", kind.clone()))?,
+            status: MessageStatus::parse(&status)
+                .ok_or_else(|| unknown("status", status.clone()))?,
             payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap_or_default(),
             address: r.get("address"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
@@ -337,8 +331,8 @@ impl Db {
     ) -> Result<bool, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let mut new_rank = rank(status);
-        let mut new_status = super::inbound::status_name(status).to_string();
+        let mut new_rank = MessageStatus::from(status).rank();
+        let mut new_status = MessageStatus::from(status).as_str().to_string();
         let mut external_id = external_id;
         if let Some(ext) = external_id {
             // A status callback that raced the send left a placeholder row
@@ -353,10 +347,9 @@ impl Db {
             // Another real message already has this id (a provider that
             // reused one): keep that message as it is, and record this send
             // without the id rather than fail, which would send it again.
-            if holder
-                .as_ref()
-                .is_some_and(|h| h.get::<String, _>("kind") != kind::PLACEHOLDER)
-            {
+            if holder.as_ref().is_some_and(|h| {
+                MessageKind::parse(h.get::<&str, _>("kind")) != Some(MessageKind::Placeholder)
+            }) {
                 tracing::warn!(message = %target.id, external_id = %ext, "the provider's id for this send is already another message's; recorded without it");
                 external_id = None;
             } else if let Some(p) = holder {
@@ -413,21 +406,22 @@ impl Db {
         tenant_id: &str,
         target: &DeliveryTarget,
         attempt: &Attempt,
-        terminal: Option<(&str, &serde_json::Value)>,
+        terminal: Option<(MessageStatus, &serde_json::Value)>,
         consent_revoked: bool,
     ) -> Result<(), StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let counted = i32::from(attempt.outcome != "refused");
+        let counted = i32::from(attempt.outcome != AttemptOutcome::Refused);
         match terminal {
             Some((status, error)) => {
-                sqlx::query("UPDATE messages SET status = $1, status_rank = 9, error = $2, attempts = attempts + $3, updated_at = $4 WHERE id = $5 AND tenant_id = $6 AND status_rank < 9")
-                    .bind(status)
+                sqlx::query("UPDATE messages SET status = $1, status_rank = $7, error = $2, attempts = attempts + $3, updated_at = $4 WHERE id = $5 AND tenant_id = $6 AND status_rank < $7")
+                    .bind(status.as_str())
                     .bind(error.to_string())
                     .bind(counted)
                     .bind(now)
                     .bind(&target.id)
                     .bind(tenant_id)
+                    .bind(MessageStatus::FINAL_RANK)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -442,7 +436,7 @@ impl Db {
             }
         }
         insert_attempt(&mut tx, tenant_id, target, attempt, now).await?;
-        if attempt.outcome == "refused" {
+        if attempt.outcome == AttemptOutcome::Refused {
             audit(
                 &mut tx,
                 Some(tenant_id),
@@ -531,14 +525,13 @@ pub(crate) async fn insert_outbound(
     tenant_id: &str,
     ctx: &Thread<'_>,
     id: &str,
-    kind: &str,
+    kind: MessageKind,
     text: &str,
     part: usize,
-    status: &str,
+    status: MessageStatus,
     error: Option<String>,
     now: i64,
 ) -> Result<(), StorageError> {
-    let rank = if status == "queued" { 0 } else { 9 };
     // Until the provider names it, an outbound message's external id is
     // its own id (unique, and never a provider's).
     sqlx::query(
@@ -550,10 +543,10 @@ pub(crate) async fn insert_outbound(
     .bind(ctx.channel_id)
     .bind(ctx.conversation_id)
     .bind(ctx.contact_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(text)
-    .bind(status)
-    .bind(rank)
+    .bind(status.as_str())
+    .bind(status.rank())
     .bind(error)
     .bind(now)
     .bind(ctx.reply_to.map(str::to_string))
@@ -583,7 +576,7 @@ async fn insert_attempt(
     .bind(tenant_id)
     .bind(&target.id)
     .bind(target.attempts + 1)
-    .bind(attempt.outcome)
+    .bind(attempt.outcome.as_str())
     .bind(attempt.http_status.map(i64::from))
     .bind(attempt.error_code.clone())
     .bind(attempt.error.clone())

@@ -4,11 +4,12 @@
 
 use sqlx::Row;
 
-use super::inbound::{enqueue, upsert_contact_and_conversation};
-use super::replies::{Thread, insert_outbound, kind};
+use super::inbound::upsert_contact_and_conversation;
+use super::outbox::enqueue;
+use super::replies::{Thread, insert_outbound};
 use super::tenants::audit;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
-use crate::domain::ContactAddress;
+use crate::domain::{ContactAddress, MessageKind, MessageStatus, Task};
 
 /// The recipient of a proactive send, as the channel knows them.
 #[derive(Debug, Clone)]
@@ -111,26 +112,26 @@ impl Db {
                 tenant_id,
                 &thread,
                 &id,
-                kind::PROACTIVE,
+                MessageKind::Proactive,
                 text,
                 i,
-                "queued",
+                MessageStatus::Queued,
                 None,
                 now,
             )
             .await?;
             ids.push(id);
         }
-        enqueue(
-            &mut tx,
-            tenant_id,
-            "message.deliver",
-            &serde_json::json!({ "channel_id": channel_id, "message_ids": ids }),
-            now,
-        )
-        .await?;
+        let task = Task::Deliver {
+            channel_id: channel_id.to_string(),
+            message_ids: ids,
+        };
+        enqueue(&mut tx, tenant_id, &task, now).await?;
         tx.commit().await?;
-        Ok(ids)
+        let Task::Deliver { message_ids, .. } = task else {
+            unreachable!("built above")
+        };
+        Ok(message_ids)
     }
 
     /// Store a template send (one message, no text: the template is its
@@ -151,10 +152,10 @@ impl Db {
             tenant_id,
             &thread,
             &id,
-            kind::TEMPLATE,
+            MessageKind::Template,
             "",
             0,
-            "queued",
+            MessageStatus::Queued,
             None,
             now,
         )
@@ -167,14 +168,11 @@ impl Db {
         .bind(tenant_id)
         .execute(&mut *tx)
         .await?;
-        enqueue(
-            &mut tx,
-            tenant_id,
-            "message.deliver",
-            &serde_json::json!({ "channel_id": channel_id, "message_ids": [id] }),
-            now,
-        )
-        .await?;
+        let task = Task::Deliver {
+            channel_id: channel_id.to_string(),
+            message_ids: vec![id.clone()],
+        };
+        enqueue(&mut tx, tenant_id, &task, now).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -191,17 +189,17 @@ impl Db {
         let now = now_ms();
         let thread = to.thread(channel_id);
         let id = format!("{}-000", new_id("msg"));
-        let error = serde_json::json!({ "code": "blocked", "message": reason }).to_string();
+        let error = super::blocked_error(reason);
         let mut tx = self.write.begin().await?;
         insert_outbound(
             &mut tx,
             tenant_id,
             &thread,
             &id,
-            kind::PROACTIVE,
+            MessageKind::Proactive,
             text,
             0,
-            "blocked",
+            MessageStatus::Blocked,
             Some(error),
             now,
         )

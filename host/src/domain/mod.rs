@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod vocabulary;
+pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
+
 /// One header, in wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
