@@ -1,7 +1,7 @@
 //! The key-value store behind the plugins' `kv` host import. Scoped by the
-//! host to (tenant, plugin); a plugin can never name another scope. In memory
-//! for now; the storage layer will provide a database-backed implementation
-//! of the same trait.
+//! host to (tenant, plugin); a plugin can never name another scope. The
+//! server uses the database-backed store (`storage::SqlKv`); [`MemoryKv`]
+//! serves tests and the CLI's one-off runs.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -3,11 +3,29 @@
 //! A multi-tenant messaging platform whose channel adapters and persona /
 //! guardrail policies are sandboxed WebAssembly components.
 //!
-//! - [`runtime`]: the wasm plugin runtime (wasmtime, component model).
-//! - [`domain`]: the host's message types.
-//! - [`kv`]: storage behind the plugins' key-value import.
+//! `docs/architecture.md` explains how the parts fit; in short, one-way:
+//! [`server`] (HTTP) → [`pipeline`] (the inbound stages, and the reply,
+//! guardrail and delivery stages the [`worker`]s run) → [`runtime`] (plugin
+//! calls) and [`storage`] (sqlx, SQLite or PostgreSQL).
+//!
+//! - [`cli`]: the `switchboard` commands (`serve`, `demo`, `plugin …`).
+//! - [`server`]: the axum app: webhooks, the REST API, admin, metrics.
+//! - [`pipeline`]: tenant resolution, adapter, guardrails, storage of a
+//!   webhook; replies, sends and deliveries.
+//! - [`worker`]: leases outbox jobs and runs them, with lease heartbeats.
+//! - [`runtime`]: the wasm plugin runtime (wasmtime, component model):
+//!   limits, fairness, caches, the one `bindgen!` site.
+//! - [`orchestrator`]: persona prompts and the LLM responder.
+//! - [`storage`]: the database: tenants, channels, messages, the outbox.
+//! - [`domain`]: the host's own types and vocabulary (statuses, kinds, tasks).
+//! - [`secrets`]: envelope encryption of secrets at rest.
+//! - [`outbound`]: the policy every outbound HTTP call passes.
+//! - [`kv`]: the plugins' key-value import (its store trait).
+//! - [`metrics`]: Prometheus counters and histograms.
 //! - [`first_party`]: the platform's built-in plugins.
 
+#[cfg(feature = "native-baseline")]
+mod bench_baseline;
 pub mod cli;
 pub mod domain;
 pub mod first_party;

@@ -58,7 +58,7 @@ pub use persona::Persona;
 #[doc(hidden)]
 pub use persona::PersonaExport as __PersonaExport;
 
-pub use request::{form_pairs, header_value, is_path_segment, query_pairs};
+pub use request::{form_pairs, is_path_segment, query_pairs};
 pub use types::*;
 
 /// Everything a plugin usually needs, in one import.

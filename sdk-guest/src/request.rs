@@ -1,15 +1,5 @@
-//! Pure request helpers: header lookup and url-encoded parsing. No host
-//! calls, so they are unit-tested natively.
-
-use crate::types::Header;
-
-/// The first value of header `name`, compared case-insensitively.
-pub fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
+//! Pure request helpers: url-encoded parsing and path-segment checks. No
+//! host calls, so they are unit-tested natively.
 
 /// Whether a configuration value may be pasted into a URL path as one
 /// segment: non-empty, ASCII letters and digits plus the `extra` bytes, so
@@ -41,30 +31,6 @@ pub fn query_pairs(url: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(name: &str, value: &str) -> Header {
-        Header {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-
-    #[test]
-    fn header_lookup_ignores_case_and_takes_first() {
-        let headers = vec![
-            h("X-Hub-Signature-256", "sha256=ab"),
-            h("x-hub-signature-256", "second"),
-        ];
-        assert_eq!(
-            header_value(&headers, "x-hub-signature-256"),
-            Some("sha256=ab")
-        );
-        assert_eq!(
-            header_value(&headers, "X-HUB-SIGNATURE-256"),
-            Some("sha256=ab")
-        );
-        assert_eq!(header_value(&headers, "content-type"), None);
-    }
 
     #[test]
     fn form_decoding_keeps_repeats_and_plus_as_space() {
@@ -119,8 +85,6 @@ mod tests {
             let _ = form_pairs(&bytes);
             let _ = query_pairs(&text);
             let _ = is_path_segment(&text, b"-_.");
-            let headers = vec![h(&text, &text)];
-            proptest::prop_assert_eq!(header_value(&headers, &text), Some(text.as_str()));
         }
     }
 }

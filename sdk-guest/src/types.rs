@@ -79,7 +79,7 @@ impl HttpResponse {
 
     /// Look up a header, ignoring case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::request::header_value(&self.headers, name)
+        header_value(&self.headers, name)
     }
 
     /// The body as UTF-8.
@@ -138,7 +138,7 @@ impl HttpRequest {
 
     /// Look up a header, ignoring case; the first value wins.
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::request::header_value(&self.headers, name)
+        header_value(&self.headers, name)
     }
 
     /// The body as UTF-8.
@@ -169,5 +169,50 @@ impl HttpRequest {
             .into_iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
+    }
+}
+
+/// The first value of header `name`, compared case-insensitively.
+pub fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    fn h(name: &str, value: &str) -> Header {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn header_lookup_ignores_case_and_takes_first() {
+        let headers = vec![
+            h("X-Hub-Signature-256", "sha256=ab"),
+            h("x-hub-signature-256", "second"),
+        ];
+        assert_eq!(
+            header_value(&headers, "x-hub-signature-256"),
+            Some("sha256=ab")
+        );
+        assert_eq!(
+            header_value(&headers, "X-HUB-SIGNATURE-256"),
+            Some("sha256=ab")
+        );
+        assert_eq!(header_value(&headers, "content-type"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_is_found_by_its_own_name(text in "\\PC{0,200}") {
+            let headers = vec![h(&text, &text)];
+            proptest::prop_assert_eq!(header_value(&headers, &text), Some(text.as_str()));
+        }
     }
 }

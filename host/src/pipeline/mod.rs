@@ -20,8 +20,6 @@ mod catalog;
 pub mod delivery;
 mod error;
 mod guardrails;
-#[cfg(feature = "native-baseline")]
-mod native_baseline;
 pub mod reply;
 pub mod send;
 mod shared;
@@ -37,6 +35,7 @@ use crate::runtime::PluginRuntime;
 use crate::secrets::Keyring;
 use crate::storage::{Db, InboundOutcome, InboundWriter};
 
+pub use adapter::NativeAdapter;
 pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
 pub use shared::SharedOutcome;
@@ -57,6 +56,9 @@ pub struct Pipeline {
     pub channels: Arc<tenancy::ChannelCache>,
     /// Woken when a commit enqueued work, so idle workers start at once.
     pub wake: Arc<tokio::sync::Notify>,
+    /// A compiled-in adapter for the benchmark's baseline; `None` in
+    /// production.
+    pub native_adapter: Option<Arc<dyn NativeAdapter>>,
 }
 
 /// How a webhook ended, for the HTTP layer.
@@ -149,8 +151,14 @@ impl Pipeline {
         adapter_name.clone_from(&binding.channel.adapter);
 
         let t = Instant::now();
-        let parsed =
-            adapter::verify_and_parse(&self.runtime, &binding, self.kv.clone(), request).await?;
+        let parsed = adapter::verify_and_parse(
+            &self.runtime,
+            self.native_adapter.as_deref(),
+            &binding,
+            self.kv.clone(),
+            request,
+        )
+        .await?;
         let adapter_us = t.elapsed().as_micros() as u64;
         let events = match parsed {
             crate::runtime::Verified::Handshake(response) => {

@@ -91,6 +91,7 @@ impl Pipeline {
             let binding = tenancy::bind(&self.db, &self.catalog, &self.runtime, channel).await?;
             let events = match adapter::verify_and_parse(
                 &self.runtime,
+                self.native_adapter.as_deref(),
                 &binding,
                 self.kv.clone(),
                 request.clone(),

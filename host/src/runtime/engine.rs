@@ -60,7 +60,8 @@ pub(crate) fn build_engine(options: &EngineOptions) -> wasmtime::Result<Engine> 
             // Calls run on fibers (async exports); their stacks come from
             // the pool too.
             .total_stacks(n)
-            // Measured (ARCHITECTURE.md): keeping touched pages resident and
+            // Measured with the plugin-call bench when chosen: keeping
+            // touched pages resident and
             // resetting them by pagemap scan instead of madvise halves
             // instantiation time and lets two threads scale.
             .linear_memory_keep_resident(2 << 20)

@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Tenant;
+use super::channel_view::channel_view;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
-use crate::domain::AdapterInfo;
 use crate::pipeline::CatalogError;
 use crate::runtime::World;
-use crate::storage::{ChannelRecord, OnFailure, PinnedVersion, PluginBinding, Slot, StorageError};
+use crate::storage::{OnFailure, PinnedVersion, PluginBinding, Slot, StorageError};
 
 /// The guardrail every channel has; it never fails open, because a lost
 /// opt-out is a compliance failure, not a degraded reply.
@@ -156,6 +156,23 @@ async fn bind(
     Ok(binding)
 }
 
+/// A binding must name a first-party plugin or one of the tenant's own
+/// plugins, of the right world. Another tenant's plugin is "not found".
+pub(crate) async fn check_binding(
+    state: &AppState,
+    tenant_id: &str,
+    reference: &str,
+    world: World,
+) -> Result<(), ApiError> {
+    let p = &state.pipeline;
+    let plugin = p
+        .catalog
+        .resolve(&p.db, &p.runtime, tenant_id, reference)
+        .await
+        .map_err(|e| catalog_error(e, reference))?;
+    expect_world(reference, plugin.detected.world, world)
+}
+
 fn world_of(slot: Slot) -> World {
     match slot {
         Slot::Adapter => World::ChannelAdapter,
@@ -164,7 +181,10 @@ fn world_of(slot: Slot) -> World {
 }
 
 fn check_world(reference: &str, actual: World, slot: Slot) -> Result<(), ApiError> {
-    let expected = world_of(slot);
+    expect_world(reference, actual, world_of(slot))
+}
+
+fn expect_world(reference: &str, actual: World, expected: World) -> Result<(), ApiError> {
     if actual == expected {
         return Ok(());
     }
@@ -187,50 +207,6 @@ fn catalog_error(e: CatalogError, reference: &str) -> ApiError {
             format!("`{reference}` cannot be loaded: {e}"),
         ),
     }
-}
-
-/// The channel's bindings as the API shows them, with the version each
-/// runs now (what `latest` resolves to at this moment).
-pub(crate) async fn bindings_json(state: &AppState, ch: &ChannelRecord) -> Vec<Value> {
-    let p = &state.pipeline;
-    let mut out = Vec::with_capacity(ch.bindings.len());
-    for b in &ch.bindings {
-        let current = p
-            .catalog
-            .current_version(&p.db, &ch.tenant_id, b)
-            .await
-            .ok()
-            .flatten();
-        out.push(json!({
-            "slot": b.slot,
-            "plugin": b.plugin,
-            "version": current.map(|c| c.version),
-            "pinned": b.pinned.is_some(),
-            "first_party": p.catalog.is_first_party(&b.plugin) && b.pinned.is_none(),
-            "previous_version": b.previous.as_ref().map(|v| v.version.clone()),
-            "on_failure": b.on_failure,
-            "config": b.config,
-        }));
-    }
-    out
-}
-
-/// A channel as the API shows it, with its bindings.
-pub(crate) async fn channel_view(state: &AppState, ch: &ChannelRecord) -> Value {
-    let info = adapter_info(state, ch).await;
-    let mut v = super::api::channel_json(state, ch, info.as_ref());
-    v["bindings"] = json!(bindings_json(state, ch).await);
-    v
-}
-
-/// What the channel's adapter (the version it runs now) declares; `None`
-/// when it cannot be loaded or does not answer.
-async fn adapter_info(state: &AppState, ch: &ChannelRecord) -> Option<AdapterInfo> {
-    let p = &state.pipeline;
-    let binding = crate::pipeline::bind(&p.db, &p.catalog, &p.runtime, ch.clone())
-        .await
-        .ok()?;
-    p.adapter_info(&binding).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

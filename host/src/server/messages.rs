@@ -76,7 +76,7 @@ pub async fn patch_channel(
         .db()
         .get_channel(&tenant.id, &id, &state.pipeline.secrets)
         .await?;
-    Ok(Json(super::bindings::channel_view(&state, &ch).await))
+    Ok(Json(super::channel_view::channel_view(&state, &ch).await))
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).

@@ -2,12 +2,15 @@
 //! Handlers translate HTTP to calls on the pipeline and storage; they hold no
 //! business logic of their own.
 
-mod api;
 mod auth;
 mod bindings;
+mod channel_view;
+mod channels;
 mod connections;
+mod conversations;
 mod error;
 mod extract;
+mod health;
 mod limits;
 mod messages;
 mod openapi;
@@ -16,6 +19,7 @@ mod platform;
 mod plugins;
 mod scrape;
 mod send;
+mod tenants;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -34,13 +38,13 @@ use crate::secrets::{Keyring, MasterKey};
 use crate::storage::{Db, InboundWriter, SqlKv};
 use crate::worker::{WorkerConfig, Workers};
 
-pub use api::validate_slug;
 pub use auth::MIN_ADMIN_TOKEN_CHARS;
 pub use connections::ReadTimeouts;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use plugins::upload as upload_plugin;
 pub use scrape::ScrapeConfig;
+pub use tenants::validate_slug;
 
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
@@ -166,7 +170,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document) }
             }),
         )
-        .fallback(api::not_found)
+        .fallback(health::not_found)
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
             connections::read_body_within,
@@ -284,6 +288,10 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             writer,
             channels: Arc::default(),
             wake: wake.clone(),
+            #[cfg(feature = "native-baseline")]
+            native_adapter: crate::bench_baseline::from_env(),
+            #[cfg(not(feature = "native-baseline"))]
+            native_adapter: None,
         },
         admin_token: Arc::new(admin_token.clone()),
         public_url: Arc::new(public_url),

@@ -12,7 +12,8 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, api, bindings, messages, personas, platform, plugins, scrape, send, webhooks,
+    AppState, bindings, channels, conversations, health, messages, personas, platform, plugins,
+    scrape, send, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -64,16 +65,16 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         max_plugin_bytes.saturating_add(64 << 10),
     ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(api::healthz))
-        .routes(routes!(api::readyz))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
         .routes(routes!(scrape::metrics))
         .routes(routes!(webhooks::webhook))
         .routes(routes!(webhooks::shared_webhook))
-        .routes(routes!(api::create_tenant))
-        .routes(routes!(platform::get_tenant, api::delete_tenant))
+        .routes(routes!(tenants::create_tenant))
+        .routes(routes!(platform::get_tenant, tenants::delete_tenant))
         .routes(routes!(platform::set_limits))
-        .routes(routes!(api::create_channel, api::list_channels))
-        .routes(routes!(api::get_channel, messages::patch_channel))
+        .routes(routes!(channels::create_channel, channels::list_channels))
+        .routes(routes!(channels::get_channel, messages::patch_channel))
         .routes(routes!(personas::create_persona, personas::list_personas))
         .routes(routes!(personas::get_persona, personas::update_persona))
         .routes(routes!(send::send_message))
@@ -83,9 +84,9 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(platform::revoke_api_key))
         .routes(routes!(platform::list_audit))
         .routes(routes!(platform::usage))
-        .routes(routes!(api::list_conversations))
-        .routes(routes!(api::list_messages))
-        .routes(routes!(api::get_contact, platform::erase_contact))
+        .routes(routes!(conversations::list_conversations))
+        .routes(routes!(conversations::list_messages))
+        .routes(routes!(conversations::get_contact, platform::erase_contact))
         .routes((schemas, paths, uploads))
         .routes(routes!(plugins::get_plugin))
         .routes(routes!(bindings::activate))

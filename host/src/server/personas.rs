@@ -182,7 +182,7 @@ async fn check_persona_plugin(
     spec: &PersonaSpec,
 ) -> Result<(), ApiError> {
     if let Some(reference) = &spec.persona {
-        super::api::check_binding(state, tenant_id, reference, World::Persona).await?;
+        super::bindings::check_binding(state, tenant_id, reference, World::Persona).await?;
     }
     Ok(())
 }

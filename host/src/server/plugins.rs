@@ -116,7 +116,7 @@ pub async fn upload(
     bytes: Bytes,
     max_bytes: usize,
 ) -> Result<Value, ApiError> {
-    super::api::validate_slug(name)
+    super::tenants::validate_slug(name)
         .map_err(|_| ApiError::bad_request("`name` must be 1-63 characters of a-z, 0-9 and '-'"))?;
     validate_version(version)?;
     if catalog.is_first_party(name) {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::tenants::audit;
+use super::audit::audit;
 use super::{Db, StorageError};
 
 /// Where in the channel a plugin is bound.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use sqlx::Row;
 
+use super::audit::audit;
 use super::bindings::{PluginBinding, bindings_of};
-use super::tenants::audit;
 use super::{Db, StorageError, now_ms};
 use crate::secrets::{Keyring, Purpose};
 

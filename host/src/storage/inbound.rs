@@ -5,8 +5,9 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
+use super::consent::{ConsentChange, ConsentSource};
 use super::outbox::enqueue;
-use super::tenants::audit;
+use super::usage::count_usage;
 use super::{Db, StorageError, new_id, now_ms};
 use crate::domain::{
     AutoReply, ContactAddress, DeliveryStatus, InboundMessage, MessageKind, MessageStatus,
@@ -49,24 +50,6 @@ impl Disposition {
             Disposition::Blocked { reply, .. }
             | Disposition::OptOut { reply, .. }
             | Disposition::OptIn { reply, .. } => reply.as_deref(),
-        }
-    }
-}
-
-/// Where a consent change came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentSource {
-    /// A guardrail matched a keyword (STOP, START, …).
-    Keyword,
-    /// The provider signalled it (Twilio `OptOutType`, Telegram `kicked`).
-    Provider,
-}
-
-impl ConsentSource {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ConsentSource::Keyword => "keyword",
-            ConsentSource::Provider => "provider",
         }
     }
 }
@@ -208,24 +191,15 @@ async fn store_in(
                 // contact who never opted out is just a message.
                 let mut changed = false;
                 if let Some((opted_out, source)) = consent {
-                    changed = set_consent(
-                        tx,
-                        tenant_id,
+                    let change = ConsentChange {
                         channel_id,
-                        &m.sender.address,
+                        address: &m.sender.address,
+                        contact_id: &contact,
+                        message_id: &id,
                         opted_out,
                         source,
-                        now,
-                    )
-                    .await?;
-                    if changed {
-                        let action = if opted_out {
-                            "consent.opt_out"
-                        } else {
-                            "consent.opt_in"
-                        };
-                        audit(tx, Some(tenant_id), source.name(), action, &contact, &serde_json::json!({ "channel_id": channel_id, "message_id": id, "source": source.name() })).await?;
-                    }
+                    };
+                    changed = change.record(tx, tenant_id, None, now).await?;
                 }
                 // Accepted messages go to the persona; a guardrail's fixed
                 // answer (consent confirmation, HELP) is sent as is.
@@ -464,72 +438,4 @@ async fn apply_status(
     .execute(&mut **tx)
     .await?;
     Ok(true)
-}
-
-/// Record a contact's consent on one channel.
-pub(crate) async fn set_consent(
-    tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
-    channel_id: &str,
-    address: &str,
-    opted_out: bool,
-    source: ConsentSource,
-    now: i64,
-) -> Result<bool, StorageError> {
-    let r = sqlx::query("UPDATE contact_identities SET opted_out = $1, consent_source = $2, consent_updated_at = $3 WHERE channel_id = $4 AND address = $5 AND tenant_id = $6 AND opted_out <> $1")
-        .bind(i32::from(opted_out))
-        .bind(source.name())
-        .bind(now)
-        .bind(channel_id)
-        .bind(address)
-        .bind(tenant_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(r.rows_affected() > 0)
-}
-
-async fn count_usage(
-    tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
-    channel_id: &str,
-    inbound: i64,
-    now: i64,
-) -> Result<(), StorageError> {
-    let period = period_of(now);
-    sqlx::query(
-        "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, $4, 0) \
-         ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET inbound = usage.inbound + excluded.inbound",
-    )
-    .bind(tenant_id)
-    .bind(period)
-    .bind(channel_id)
-    .bind(inbound)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// The calendar month (UTC) of a Unix-ms time, as `YYYY-MM`.
-pub(crate) fn period_of(ms: i64) -> String {
-    // Civil-from-days (Howard Hinnant), to avoid a date crate for one field.
-    let days = ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn periods_are_calendar_months() {
-        assert_eq!(super::period_of(0), "1970-01");
-        assert_eq!(super::period_of(1_709_251_199_000), "2024-02"); // 2024-02-29T23:59:59Z
-        assert_eq!(super::period_of(1_709_251_200_000), "2024-03");
-    }
 }

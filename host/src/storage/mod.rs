@@ -2,8 +2,10 @@
 //! scale-out, one code path (`sqlx::Any`) and the same schema and behaviour
 //! on both. Every tenant-owned query filters by `tenant_id`.
 
+mod audit;
 mod bindings;
 mod channels;
+mod consent;
 mod conversations;
 mod ids;
 mod inbound;
@@ -17,6 +19,7 @@ mod retention;
 mod sends;
 mod tenant_keys;
 mod tenants;
+mod usage;
 mod writer;
 
 use std::path::Path;
@@ -26,11 +29,13 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use audit::AuditEntry;
 pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
 pub use channels::{ChannelRecord, NewChannel};
+pub use consent::ConsentSource;
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use ids::{new_id, new_secret_id};
-pub use inbound::{ConsentSource, Disposition, InboundItem, InboundOutcome};
+pub use inbound::{Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
 pub use personas::{PersonaRecord, PersonaSpec};
@@ -38,7 +43,7 @@ pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
 pub use replies::{Attempt, AttemptRecord, DeliveryTarget, ReplyContext, ReplyPlan, TokenUsage};
 pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
-pub use tenants::{AuditEntry, NewTenant, TenantRecord};
+pub use tenants::{NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 
 /// Which database a URL points at.

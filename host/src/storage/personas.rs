@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::tenants::audit;
+use super::audit::audit;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
 use crate::secrets::{Keyring, Purpose};
 

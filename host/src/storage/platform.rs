@@ -2,11 +2,12 @@
 //! limits and retention, usage, and the audit log as pages.
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use sqlx::Row;
 
+use super::audit::{AuditEntry, audit, audit_from_row};
 use super::conversations::Page;
-use super::inbound::period_of;
-use super::tenants::{AuditEntry, audit, audit_from_row, key_hash};
+use super::usage::period_of;
 use super::{Db, StorageError, new_id, now_ms};
 
 /// An API key as listed (never the key itself).
@@ -49,6 +50,11 @@ pub struct UsageRow {
     pub outbound: i64,
     pub llm_prompt_tokens: i64,
     pub llm_completion_tokens: i64,
+}
+
+/// Hash of an API key as stored.
+pub(crate) fn key_hash(key: &str) -> String {
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 /// A new API key: the record and the secret, shown once.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::tenants::audit;
+use super::audit::audit;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
 
 /// A tenant's plugin version.

@@ -6,9 +6,9 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::inbound::{ConsentSource, set_consent};
+use super::audit::audit;
+use super::consent::{ConsentChange, ConsentSource};
 use super::outbox::{Job, complete_in, enqueue_leased};
-use super::tenants::audit;
 use super::{Db, StorageError, new_id, now_ms};
 use crate::domain::{
     AttemptOutcome, DeliveryStatus, Direction, MessageKind, MessageStatus, Task, Turn,
@@ -263,7 +263,7 @@ impl Db {
                  ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET llm_prompt_tokens = usage.llm_prompt_tokens + excluded.llm_prompt_tokens, llm_completion_tokens = usage.llm_completion_tokens + excluded.llm_completion_tokens",
             )
             .bind(tenant_id)
-            .bind(super::inbound::period_of(now))
+            .bind(super::usage::period_of(now))
             .bind(&ctx.channel_id)
             .bind(i64::from(tokens.prompt))
             .bind(i64::from(tokens.completion))
@@ -385,7 +385,7 @@ impl Db {
              ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
         )
         .bind(tenant_id)
-        .bind(super::inbound::period_of(now))
+        .bind(super::usage::period_of(now))
         .bind(&target.channel_id)
         .execute(&mut *tx)
         .await?;
@@ -448,28 +448,17 @@ impl Db {
             .await?;
         }
         if consent_revoked && !target.opted_out {
-            let source = ConsentSource::Provider;
-            if set_consent(
-                &mut tx,
-                tenant_id,
-                &target.channel_id,
-                &target.address,
-                true,
-                source,
-                now,
-            )
-            .await?
-            {
-                audit(
-                    &mut tx,
-                    Some(tenant_id),
-                    source.name(),
-                    "consent.opt_out",
-                    &target.contact_id,
-                    &serde_json::json!({ "channel_id": target.channel_id, "message_id": target.id, "source": source.name(), "error_code": attempt.error_code }),
-                )
+            let change = ConsentChange {
+                channel_id: &target.channel_id,
+                address: &target.address,
+                contact_id: &target.contact_id,
+                message_id: &target.id,
+                opted_out: true,
+                source: ConsentSource::Provider,
+            };
+            change
+                .record(&mut tx, tenant_id, attempt.error_code.as_deref(), now)
                 .await?;
-            }
         }
         tx.commit().await?;
         Ok(())

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::tenants::audit;
+use super::audit::audit;
 use super::{Db, StorageError, now_ms};
 
 const DAY_MS: i64 = 86_400_000;

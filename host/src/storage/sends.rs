@@ -4,10 +4,10 @@
 
 use sqlx::Row;
 
+use super::audit::audit;
 use super::inbound::upsert_contact_and_conversation;
 use super::outbox::enqueue;
 use super::replies::{Thread, insert_outbound};
-use super::tenants::audit;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
 use crate::domain::{ContactAddress, MessageKind, MessageStatus, Task};
 

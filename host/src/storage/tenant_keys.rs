@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::tenants::audit;
+use super::audit::audit;
 use super::{Db, Dialect, StorageError, now_ms};
 
 /// A tenant's wrapped data key.

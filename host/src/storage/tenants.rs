@@ -1,9 +1,10 @@
 //! Tenants and their API keys (stored as SHA-256; shown once).
 
 use serde::Serialize;
-use sha2::Digest;
 use sqlx::Row;
 
+use super::audit::audit;
+use super::platform::key_hash;
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
 
 /// A tenant.
@@ -21,11 +22,6 @@ pub struct NewTenant {
     pub id: String,
     pub slug: String,
     pub api_key: String,
-}
-
-/// Hash of an API key as stored.
-pub(crate) fn key_hash(key: &str) -> String {
-    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 impl Db {
@@ -113,45 +109,6 @@ impl Db {
     }
 }
 
-/// An audit-log entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: serde_json::Value,
-    pub created_at: i64,
-}
-
-impl Db {
-    /// The tenant's most recent audit entries, newest first.
-    pub async fn audit_entries(
-        &self,
-        tenant_id: &str,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StorageError> {
-        let rows = sqlx::query("SELECT id, actor, action, target, detail, created_at FROM audit_log WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(tenant_id)
-            .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(&self.read)
-            .await?;
-        Ok(rows.iter().map(audit_from_row).collect())
-    }
-}
-
-pub(crate) fn audit_from_row(r: &sqlx::any::AnyRow) -> AuditEntry {
-    let detail: String = r.get("detail");
-    AuditEntry {
-        id: r.get("id"),
-        actor: r.get("actor"),
-        action: r.get("action"),
-        target: r.get("target"),
-        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-        created_at: r.get("created_at"),
-    }
-}
-
 fn tenant_from_row(r: &sqlx::any::AnyRow) -> TenantRecord {
     TenantRecord {
         id: r.get("id"),
@@ -159,26 +116,4 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> TenantRecord {
         name: r.get("name"),
         status: r.get("status"),
     }
-}
-
-/// Append to the audit log inside the caller's transaction.
-pub(crate) async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: Option<&str>,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &serde_json::Value,
-) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id("aud"))
-        .bind(tenant_id.map(str::to_string))
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(detail.to_string())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

@@ -24,6 +24,7 @@ mod status;
 pub mod template;
 pub mod verify;
 pub mod webhook;
+mod wire;
 
 #[cfg(test)]
 mod tests;

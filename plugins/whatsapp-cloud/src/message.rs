@@ -14,7 +14,7 @@ use switchboard_sdk::{
 };
 
 use crate::address::{is_phone_number, phone_digits};
-use crate::webhook::{WaContact, lenient_timestamp};
+use crate::wire::{WaContact, lenient_timestamp};
 
 #[derive(Deserialize)]
 struct WaMessage {

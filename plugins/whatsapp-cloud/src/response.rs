@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchboard_sdk::{DeliveryStatus, HttpResponse, PluginError, ProviderError, Receipt};
 
-use crate::webhook::code_text;
+use crate::wire::code_text;
 
 /// Error codes that mean "slow down, try again later": Meta's throttling
 /// codes as courier's WhatsApp handler lists them (4 app rate limit, 80007

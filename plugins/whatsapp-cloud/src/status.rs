@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchboard_sdk::{DeliveryStatus, ProviderError, StatusUpdate};
 
-use crate::webhook::{code_text, lenient_timestamp};
+use crate::wire::{code_text, lenient_timestamp};
 
 #[derive(Deserialize)]
 struct WaStatus {

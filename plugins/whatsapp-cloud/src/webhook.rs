@@ -7,10 +7,11 @@
 //! items are converted one by one and the ones that cannot be used are
 //! reported in [`ParsedWebhook::skipped`] for the caller to log.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use switchboard_sdk::{Event, PluginError};
 
+use crate::wire::WaContact;
 use crate::{message, status};
 
 /// The `object` every WhatsApp Business Account webhook carries.
@@ -67,23 +68,6 @@ struct MessagesValue {
 #[derive(Deserialize)]
 struct Metadata {
     phone_number_id: Option<String>,
-}
-
-/// A `contacts[]` entry: who the senders in this change are.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct WaContact {
-    pub(crate) profile: Option<Profile>,
-    /// Phone number; for username-only users Meta may put the BSUID here or
-    /// leave it out.
-    pub(crate) wa_id: Option<String>,
-    /// The BSUID.
-    pub(crate) user_id: Option<String>,
-}
-
-/// `contacts[].profile`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Profile {
-    pub(crate) name: Option<String>,
 }
 
 /// Read and check the envelope, with a bad-request error saying what is wrong.
@@ -184,31 +168,4 @@ pub fn route_keys(body: &[u8]) -> Result<Vec<String>, PluginError> {
         }
     }
     Ok(keys)
-}
-
-/// Deserialize a Unix timestamp that Meta sends as a string of seconds (and
-/// in a few places as a number). Anything unreadable becomes `None` rather
-/// than failing the item, since the time is informational.
-pub(crate) fn lenient_timestamp<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<u64>, D::Error> {
-    let value = Option::<Value>::deserialize(deserializer)?;
-    let seconds = match value {
-        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-        Some(Value::Number(n)) => n.as_u64(),
-        _ => None,
-    };
-    // Meta has been seen sending milliseconds; no seconds value is this big
-    // before the year 33658.
-    Ok(seconds.map(|s| if s >= 1_000_000_000_000 { s / 1000 } else { s }))
-}
-
-/// Read an error `code` that should be a number but is kept as text, since
-/// the contract carries codes as strings.
-pub(crate) fn code_text(code: &Option<Value>) -> Option<String> {
-    match code {
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
 }

@@ -1,16 +1,31 @@
 //! Bench-only (`--features native-baseline`): the WhatsApp Cloud adapter's
 //! own verify + parse code compiled into the host, so the load test can
 //! compare the wasm pipeline with the same pipeline minus the sandbox.
-//! Enabled at run time by `SWITCHBOARD_BENCH_NATIVE_ADAPTER=1`.
+//! Plugged in at the edge (the server's setup) when
+//! `SWITCHBOARD_BENCH_NATIVE_ADAPTER=1`; production builds have none of it.
 
 use switchboard_sdk as sdk;
 
 use crate::domain as d;
 
-/// Whether the native path is switched on for this process.
-pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("SWITCHBOARD_BENCH_NATIVE_ADAPTER").is_ok_and(|v| v == "1"))
+/// The native adapter, when this process was asked for it.
+pub fn from_env() -> Option<std::sync::Arc<dyn crate::pipeline::NativeAdapter>> {
+    std::env::var("SWITCHBOARD_BENCH_NATIVE_ADAPTER")
+        .is_ok_and(|v| v == "1")
+        .then(|| std::sync::Arc::new(NativeWhatsApp) as _)
+}
+
+struct NativeWhatsApp;
+
+impl crate::pipeline::NativeAdapter for NativeWhatsApp {
+    fn verify_and_parse(
+        &self,
+        adapter: &str,
+        request: &d::HttpRequest,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Option<Result<Vec<d::Event>, d::GuestError>> {
+        (adapter == "whatsapp-cloud").then(|| verify_and_parse(request, config))?
+    }
 }
 
 struct NativeCrypto;
@@ -29,7 +44,7 @@ impl whatsapp_cloud::verify::Crypto for NativeCrypto {
 
 /// Native verify + parse of a signed POST; `None` means "not handled here"
 /// (the caller falls back to the component).
-pub fn verify_and_parse(
+fn verify_and_parse(
     request: &d::HttpRequest,
     config: &std::collections::BTreeMap<String, String>,
 ) -> Option<Result<Vec<d::Event>, d::GuestError>> {

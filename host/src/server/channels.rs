@@ -1,0 +1,117 @@
+//! A tenant's channels: create, list, read.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Tenant;
+use super::bindings::{GuardrailEntry, bindings_for_new_channel, plugin_config};
+use super::channel_view::channel_view;
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateChannel {
+    name: String,
+    adapter: String,
+    /// Adapter configuration (strings, numbers or booleans); secret keys
+    /// are stored encrypted.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: BTreeMap<String, Value>,
+    /// References (`name`, `name@version`, `name@latest`, a plugin id) or
+    /// `{"plugin", "on_failure"}` objects.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    guardrails: Vec<GuardrailEntry>,
+    #[serde(default)]
+    persona_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel, responses((status = 201, description = "The channel with its webhook_url", body = Object), (status = 400, body = Object), (status = 404, description = "Unknown plugin or persona", body = Object), (status = 409, description = "The routing key is taken", body = Object), (status = 422, description = "A plugin of the wrong world", body = Object)), security(("api_key" = [])))]
+pub async fn create_channel(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<CreateChannel>,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("`name` must not be empty"));
+    }
+    let config = plugin_config("config", &body.config)?;
+    let p = &state.pipeline;
+    // Consent handling is never optional, and runs first wherever the
+    // tenant listed it: a guardrail before it could rewrite or block a
+    // "STOP" and lose the opt-out.
+    let (consent, others): (Vec<GuardrailEntry>, Vec<GuardrailEntry>) = body
+        .guardrails
+        .into_iter()
+        .partition(|g| g.reference() == "consent");
+    let mut guardrails = vec![
+        consent
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| GuardrailEntry::Reference("consent".to_string())),
+    ];
+    guardrails.extend(others);
+    let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;
+    let guardrails: Vec<String> = guardrails
+        .iter()
+        .map(|g| g.reference().to_string())
+        .collect();
+    if let Some(persona) = &body.persona_id {
+        // Checked before the channel exists, so a bad id creates nothing.
+        p.db.get_persona(&tenant.id, persona, &p.secrets).await?;
+    }
+    let mut new = p
+        .catalog
+        .new_channel(body.name, body.adapter, config, guardrails, |id| {
+            state.webhook_url(id)
+        });
+    new.bindings = bindings;
+    let mut ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
+    if let Some(persona) = &body.persona_id {
+        p.db.set_channel_persona(&tenant.id, "api", &ch.id, Some(persona))
+            .await?;
+        ch.persona_id = Some(persona.clone());
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_view(&state, &ch).await }),
+        ),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", responses((status = 200, description = "`{data, next_cursor}`", body = Object)), security(("api_key" = [])))]
+pub async fn list_channels(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, ApiError> {
+    let channels = state
+        .db()
+        .list_channels(&tenant.id, &state.pipeline.secrets)
+        .await?;
+    let mut data = Vec::with_capacity(channels.len());
+    for c in &channels {
+        data.push(channel_view(&state, c).await);
+    }
+    Ok(Json(json!({ "data": data, "next_cursor": null })))
+}
+
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
+pub async fn get_channel(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ch = state
+        .db()
+        .get_channel(&tenant.id, &id, &state.pipeline.secrets)
+        .await?;
+    Ok(Json(channel_view(&state, &ch).await))
+}
