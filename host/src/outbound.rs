@@ -161,29 +161,88 @@ fn host_port(raw: &str) -> Option<(String, u16)> {
 }
 
 impl OutboundPolicy {
-    /// Check a URL, then resolve its host and check every address, before
-    /// the host connects on a plugin's (or a tenant's) behalf. (A name that
-    /// re-resolves differently between this check and the connect is not
-    /// caught; the operator's egress firewall is the backstop.)
+    /// The one check before the host connects on a plugin's or a tenant's
+    /// behalf: the URL (against the adapter's `declared` hosts, or, with
+    /// `None`, any public host — a tenant's LLM endpoint), then every
+    /// address its host resolves to. A name that does not resolve (in 5 s)
+    /// is left to the HTTP client to report. (A name that re-resolves
+    /// differently between this check and the connect is not caught; the
+    /// operator's egress firewall is the backstop.)
     pub async fn check_before_send(
         &self,
         url: &str,
-        declared: &[String],
+        declared: Option<&[String]>,
     ) -> Result<(), OutboundRefused> {
-        let (host, port) = self.check_url(url, declared)?;
+        let (host, port) = match declared {
+            Some(hosts) => self.check_url(url, hosts)?,
+            None => self.check_public_url(url)?,
+        };
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            // Unresolvable names are left to the HTTP client to report.
-            Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(a) => a.collect(),
-                Err(_) => return Ok(()),
-            },
+            Err(_) => {
+                let lookup = tokio::net::lookup_host((host.as_str(), port));
+                match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+                    Ok(Ok(a)) => a.collect(),
+                    _ => return Ok(()),
+                }
+            }
         };
         for addr in addrs {
             self.check_resolved(&host, addr)?;
         }
         Ok(())
     }
+}
+
+/// Exponential backoff with jitter for attempt `attempt` (1-based): uniform
+/// in [d/2, d] where d = min(max, base·2ⁿ⁻¹). The random half spreads a
+/// burst of failures so retries don't stampede; the fixed half keeps a
+/// retry from hammering at once. Every retried outbound call uses it.
+pub fn backoff(
+    base: std::time::Duration,
+    max: std::time::Duration,
+    attempt: u32,
+) -> std::time::Duration {
+    let d = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    let mut b = [0u8; 4];
+    // No randomness: the plain exponential delay is still correct.
+    if getrandom::fill(&mut b).is_err() {
+        return d;
+    }
+    d.mul_f64(0.5 + f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) / 2.0)
+}
+
+/// A response body read up to `max` bytes.
+pub struct CappedBody {
+    pub bytes: Vec<u8>,
+    /// The body went on past `max`; `bytes` is its first `max` bytes.
+    pub truncated: bool,
+}
+
+/// Read `response`'s body, never holding more than `max` bytes of it (a
+/// provider or LLM endpoint decides how much it sends, not how much we keep).
+pub async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<CappedBody, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(CappedBody {
+                bytes,
+                truncated: true,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(CappedBody {
+        bytes,
+        truncated: false,
+    })
 }
 
 /// Make rustls use the ring provider process-wide. reqwest is built without

@@ -10,7 +10,6 @@
 //! DNS answer that changes in between cannot reach the internal network.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -236,14 +235,7 @@ impl RetryPolicy {
     /// `[0, min(max_delay, base_delay * 2^(attempt-1))]`, so many workers
     /// hitting the same rate limit do not retry in lockstep.
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        let cap = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        let mut bytes = [0u8; 8];
-        match getrandom::fill(&mut bytes) {
-            Ok(()) => cap.mul_f64(u64::from_le_bytes(bytes) as f64 / u64::MAX as f64),
-            // No randomness: plain exponential backoff is still correct.
-            Err(_) => cap,
-        }
+        crate::outbound::backoff(self.base_delay, self.max_delay, attempt)
     }
 }
 
@@ -318,32 +310,12 @@ impl Responder {
     }
 
     /// Refuse the URL unless the policy allows it and every address it
-    /// resolves to.
+    /// resolves to (the same check as every provider call).
     async fn vet(&self, url: &str) -> Result<(), ResponderError> {
-        let refused = |e: crate::outbound::OutboundRefused| ResponderError::Refused(e.to_string());
-        let (host, port) = self.policy.check_public_url(url).map_err(refused)?;
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return self
-                .policy
-                .check_resolved(&host, SocketAddr::new(ip, port))
-                .map_err(refused);
-        }
-        let lookup = tokio::net::lookup_host((host.as_str(), port));
-        let addrs = tokio::time::timeout(Duration::from_secs(5), lookup)
+        self.policy
+            .check_before_send(url, None)
             .await
-            .map_err(|_| ResponderError::Timeout)?
-            .map_err(|e| ResponderError::Network(format!("resolving `{host}`: {e}")))?;
-        let mut any = false;
-        for addr in addrs {
-            self.policy.check_resolved(&host, addr).map_err(refused)?;
-            any = true;
-        }
-        if !any {
-            return Err(ResponderError::Network(format!(
-                "`{host}` resolves to no address"
-            )));
-        }
-        Ok(())
+            .map_err(|e| ResponderError::Refused(e.to_string()))
     }
 
     async fn with_retries(
@@ -451,18 +423,17 @@ fn request_body(
     body
 }
 
-/// The body, up to [`MAX_BODY_BYTES`].
+/// The body, refused when it is larger than [`MAX_BODY_BYTES`].
 async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, ResponderError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ResponderError::BadResponse(format!(
-                "response body larger than {MAX_BODY_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
+    let body = crate::outbound::read_capped(response, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| transport_error(&e))?;
+    if body.truncated {
+        return Err(ResponderError::BadResponse(format!(
+            "response body larger than {MAX_BODY_BYTES} bytes"
+        )));
     }
-    Ok(body)
+    Ok(body.bytes)
 }
 
 fn transport_error(e: &reqwest::Error) -> ResponderError {
@@ -886,7 +857,7 @@ mod tests {
         let allowed = VettingResolver {
             policy: OutboundPolicy::parse("localhost:8080"),
         };
-        let addrs: Vec<SocketAddr> = allowed.resolve(name()).await.unwrap().collect();
+        let addrs: Vec<std::net::SocketAddr> = allowed.resolve(name()).await.unwrap().collect();
         assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()));
     }
 

@@ -318,7 +318,11 @@ async fn deliver_part(
             .await;
         }
     };
-    if let Err(refused) = sender.policy.check_before_send(&request.url, hosts).await {
+    if let Err(refused) = sender
+        .policy
+        .check_before_send(&request.url, Some(hosts))
+        .await
+    {
         return permanent(
             p,
             tenant,
@@ -519,17 +523,9 @@ async fn fail_all(
     }
 }
 
-/// Exponential backoff with full jitter: uniform in [base·2ⁿ⁻¹/2, base·2ⁿ⁻¹],
-/// capped. Jitter spreads a burst of failures so retries don't stampede.
+/// The delay before a job's next attempt (see [`crate::outbound::backoff`]).
 pub fn backoff(config: &DeliveryConfig, attempt: u32) -> Duration {
-    let exp = config
-        .base_delay
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(config.max_delay);
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).expect("OS random source");
-    let frac = 0.5 + f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) / 2.0;
-    exp.mul_f64(frac)
+    crate::outbound::backoff(config.base_delay, config.max_delay, attempt)
 }
 
 fn call_context(p: &Pipeline, binding: &Binding) -> CallContext {
@@ -623,21 +619,15 @@ async fn send(client: &reqwest::Client, request: &HttpRequest) -> Result<HttpRes
             value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
         })
         .collect();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    // A longer answer is cut: the adapter reads ids and errors from its
+    // start, and a provider does not get to make us hold more.
+    let body = crate::outbound::read_capped(&mut response, MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| format!("reading the provider's response: {}", without_url(e)))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            break;
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(|e| format!("reading the provider's response: {}", without_url(e)))?;
     Ok(HttpResponse {
         status,
         headers,
-        body,
+        body: body.bytes,
     })
 }
 
