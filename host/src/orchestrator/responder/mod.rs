@@ -9,162 +9,22 @@
 //! before sending, and again by the client's resolver at connect time so a
 //! DNS answer that changes in between cannot reach the internal network.
 
+mod config;
+mod openai;
+
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::domain::{Direction, Turn};
+use crate::domain::Turn;
 use crate::outbound::OutboundPolicy;
+pub use config::ResponderConfig;
+use openai::{completions_url, error_message, parse_completion, request_body};
 
-/// Longest static reply text, in characters.
-const MAX_STATIC_CHARS: usize = 4096;
-/// Largest `max_tokens` accepted; above any current chat model's output.
-const MAX_TOKENS_LIMIT: u32 = 32_768;
 /// Largest response body read from an endpoint; a chat reply is far
 /// smaller, and a hostile endpoint must not make the host buffer gigabytes.
 const MAX_BODY_BYTES: usize = 1 << 20;
-/// Longest error message kept from an endpoint's error body.
-const MAX_ERROR_CHARS: usize = 300;
-
-/// A persona's responder, as stored (JSON) and accepted by the API.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ResponderConfig {
-    /// Always the same text; `{{contact_name}}` is filled in.
-    Static { text: String },
-    /// An OpenAI-compatible chat-completions endpoint.
-    Openai {
-        /// e.g. `https://api.openai.com/v1`; `/chat/completions` is appended
-        /// unless already there.
-        base_url: String,
-        model: String,
-        /// Empty for endpoints without auth (a local Ollama).
-        api_key: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        temperature: Option<f32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max_tokens: Option<u32>,
-    },
-}
-
-// By hand, so the API key never reaches a log line through `{:?}`.
-impl fmt::Debug for ResponderConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Static { text } => f.debug_struct("Static").field("text", text).finish(),
-            Self::Openai {
-                base_url,
-                model,
-                api_key,
-                temperature,
-                max_tokens,
-            } => f
-                .debug_struct("Openai")
-                .field("base_url", base_url)
-                .field("model", model)
-                .field("api_key", &key_state(api_key))
-                .field("temperature", temperature)
-                .field("max_tokens", max_tokens)
-                .finish(),
-        }
-    }
-}
-
-/// How a key is shown outside the store.
-fn key_state(api_key: &str) -> &'static str {
-    if api_key.is_empty() { "unset" } else { "set" }
-}
-
-impl ResponderConfig {
-    /// Check a configuration before storing it, so a bad one is refused at
-    /// the API instead of failing every message later.
-    pub fn validate(&self) -> Result<(), String> {
-        match self {
-            Self::Static { text } => {
-                if text.trim().is_empty() {
-                    return Err("static responder text must not be empty".into());
-                }
-                let chars = text.chars().count();
-                if chars > MAX_STATIC_CHARS {
-                    return Err(format!(
-                        "static responder text is {chars} characters; the limit is {MAX_STATIC_CHARS}"
-                    ));
-                }
-                Ok(())
-            }
-            Self::Openai {
-                base_url,
-                model,
-                api_key,
-                temperature,
-                max_tokens,
-            } => {
-                let url =
-                    url::Url::parse(base_url).map_err(|e| format!("base_url is not a URL: {e}"))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err("base_url must be an http(s) URL with a host".into());
-                }
-                // The outbound policy refuses userinfo (it can disguise the
-                // host); say so now rather than at the first message.
-                if !url.username().is_empty() || url.password().is_some() {
-                    return Err("base_url must not contain credentials; use api_key".into());
-                }
-                if model.trim().is_empty() {
-                    return Err("model must not be empty".into());
-                }
-                // The key goes into a header: control characters or spaces
-                // would make every request fail.
-                if !api_key.chars().all(|c| c.is_ascii_graphic()) {
-                    return Err("api_key must be printable ASCII without spaces".into());
-                }
-                if let Some(t) = temperature
-                    && !(0.0..=2.0).contains(t)
-                {
-                    return Err(format!("temperature must be between 0 and 2, not {t}"));
-                }
-                if let Some(m) = max_tokens
-                    && !(1..=MAX_TOKENS_LIMIT).contains(m)
-                {
-                    return Err(format!(
-                        "max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, not {m}"
-                    ));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// For API responses: the stored JSON, but `api_key` is `"set"` or
-    /// `"unset"` instead of the key.
-    pub fn redacted(&self) -> Value {
-        match self {
-            Self::Static { text } => json!({ "kind": "static", "text": text }),
-            Self::Openai {
-                base_url,
-                model,
-                api_key,
-                temperature,
-                max_tokens,
-            } => {
-                let mut v = json!({
-                    "kind": "openai",
-                    "base_url": base_url,
-                    "model": model,
-                    "api_key": key_state(api_key),
-                });
-                if let Some(t) = temperature {
-                    v["temperature"] = f32_json(*t);
-                }
-                if let Some(m) = max_tokens {
-                    v["max_tokens"] = json!(m);
-                }
-                v
-            }
-        }
-    }
-}
 
 /// A responder's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -385,44 +245,6 @@ impl Responder {
     }
 }
 
-/// The chat-completions URL for a base URL.
-fn completions_url(base_url: &str) -> String {
-    let base = base_url.trim().trim_end_matches('/');
-    if base.ends_with("/chat/completions") {
-        base.to_string()
-    } else {
-        format!("{base}/chat/completions")
-    }
-}
-
-fn request_body(
-    model: &str,
-    system: &str,
-    history: &[Turn],
-    message: &str,
-    temperature: Option<f32>,
-    max_tokens: Option<u32>,
-) -> Value {
-    let mut messages = Vec::with_capacity(history.len() + 2);
-    messages.push(json!({ "role": "system", "content": system }));
-    messages.extend(history.iter().map(|turn| {
-        let role = match turn.direction {
-            Direction::Inbound => "user",
-            Direction::Outbound => "assistant",
-        };
-        json!({ "role": role, "content": turn.text })
-    }));
-    messages.push(json!({ "role": "user", "content": message }));
-    let mut body = json!({ "model": model, "messages": messages });
-    if let Some(t) = temperature {
-        body["temperature"] = f32_json(t);
-    }
-    if let Some(m) = max_tokens {
-        body["max_tokens"] = json!(m);
-    }
-    body
-}
-
 /// The body, refused when it is larger than [`MAX_BODY_BYTES`].
 async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, ResponderError> {
     let body = crate::outbound::read_capped(response, MAX_BODY_BYTES)
@@ -452,111 +274,6 @@ fn transport_error(e: &reqwest::Error) -> ResponderError {
     ResponderError::Network(message)
 }
 
-/// The message of an error body: OpenAI's `{"error":{"message":..}}`,
-/// Ollama's `{"error":".."}`, a bare `{"message":..}`, or the text itself.
-fn error_message(body: &[u8], reason: Option<&str>) -> String {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let from_json = parsed.as_ref().and_then(|v| {
-        v.pointer("/error/message")
-            .or_else(|| v.get("error"))
-            .or_else(|| v.get("message"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let message = from_json
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
-        .trim()
-        .to_string();
-    let message = if message.is_empty() {
-        reason.unwrap_or("no error message").to_string()
-    } else {
-        message
-    };
-    truncate_chars(&message, MAX_ERROR_CHARS)
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
-}
-
-/// The parts of a chat-completions response the platform uses.
-#[derive(Deserialize)]
-struct Completion {
-    #[serde(default)]
-    choices: Vec<Choice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    model: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    message: Option<ChoiceMessage>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceMessage {
-    #[serde(default)]
-    content: Option<String>,
-    /// Set instead of `content` when the model declines (OpenAI).
-    #[serde(default)]
-    refusal: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: u32,
-    #[serde(default)]
-    completion_tokens: u32,
-}
-
-fn parse_completion(body: &[u8]) -> Result<Reply, ResponderError> {
-    let completion: Completion = serde_json::from_slice(body)
-        .map_err(|e| ResponderError::BadResponse(format!("not a chat completion: {e}")))?;
-    let message = completion
-        .choices
-        .into_iter()
-        .next()
-        .and_then(|c| c.message)
-        .ok_or_else(|| ResponderError::BadResponse("no choices[0].message".into()))?;
-    let text = message.content.as_deref().map(str::trim).unwrap_or("");
-    if text.is_empty() {
-        return Err(ResponderError::BadResponse(match message.refusal {
-            Some(refusal) => format!(
-                "the model refused: {}",
-                truncate_chars(&refusal, MAX_ERROR_CHARS)
-            ),
-            None => "empty choices[0].message.content".into(),
-        }));
-    }
-    let usage = completion.usage.unwrap_or(Usage {
-        prompt_tokens: 0,
-        completion_tokens: 0,
-    });
-    Ok(Reply {
-        text: text.to_string(),
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-        model: completion.model,
-    })
-}
-
-/// An `f32` as JSON, written as the user wrote it: widening to `f64` first
-/// would send a temperature of 0.7 as 0.699999988079071.
-fn f32_json(x: f32) -> Value {
-    x.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
-}
-
 /// A static text with the contact's name filled in.
 fn fill_contact_name(text: &str, contact_name: Option<&str>) -> String {
     let name = contact_name
@@ -578,7 +295,12 @@ mod tests {
     use axum::routing::post;
     use parking_lot::Mutex;
 
+    use serde_json::json;
+
+    use super::config::*;
+    use super::openai::*;
     use super::*;
+    use crate::domain::Direction;
     use crate::outbound::VettingResolver;
 
     /// What the mock endpoint received.
