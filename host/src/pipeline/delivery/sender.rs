@@ -1,0 +1,98 @@
+//! The HTTP side of a delivery: one client and policy for every provider
+//! call, the call itself with its capped answer, and the acceptances whose
+//! record failed (so they are recorded, not sent again).
+
+use super::DeliveryConfig;
+use crate::domain::{DeliveryStatus, HttpRequest, HttpResponse};
+use crate::outbound::OutboundPolicy;
+
+/// The HTTP client and policy deliveries share (one connection pool).
+pub struct Sender {
+    pub client: reqwest::Client,
+    pub policy: OutboundPolicy,
+    pub config: DeliveryConfig,
+    /// Sends the provider accepted whose record failed (a full disk, a lost
+    /// database connection), by message id: the job's retry records them
+    /// instead of sending again. Held in memory, so a crash in between is
+    /// within the documented limit of one repeat per job in flight.
+    pub(super) unrecorded: parking_lot::Mutex<std::collections::HashMap<String, Accepted>>,
+}
+
+/// A provider's acceptance of one part, not yet recorded.
+#[derive(Debug, Clone)]
+pub(super) struct Accepted {
+    pub(super) external_id: Option<String>,
+    pub(super) status: DeliveryStatus,
+    pub(super) http_status: u16,
+}
+
+/// Most unrecorded acceptances kept (each is a few dozen bytes; past this
+/// the database has been failing for a long time, and the oldest repeat).
+pub(super) const MAX_UNRECORDED: usize = 100_000;
+
+impl Sender {
+    pub fn new(policy: OutboundPolicy, config: DeliveryConfig) -> anyhow::Result<Sender> {
+        let client = crate::outbound::http_client_builder(&policy)
+            .timeout(config.request_timeout)
+            .build()?;
+        Ok(Sender {
+            client,
+            policy,
+            config,
+            unrecorded: Default::default(),
+        })
+    }
+}
+
+/// Largest provider response body read.
+pub(super) const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The HTTP call itself; errors are transport failures (retryable).
+pub(super) async fn send(
+    client: &reqwest::Client,
+    request: &HttpRequest,
+) -> Result<HttpResponse, String> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| format!("bad method {}", request.method))?;
+    let mut builder = client.request(method, &request.url);
+    for h in &request.headers {
+        builder = builder.header(&h.name, &h.value);
+    }
+    let mut response =
+        builder
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(|e: reqwest::Error| {
+                if e.is_timeout() {
+                    "provider timed out".to_string()
+                } else {
+                    format!("provider unreachable: {}", without_url(e))
+                }
+            })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| crate::domain::Header {
+            name: k.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
+        .collect();
+    // A longer answer is cut: the adapter reads ids and errors from its
+    // start, and a provider does not get to make us hold more.
+    let body = crate::outbound::read_capped(&mut response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| format!("reading the provider's response: {}", without_url(e)))?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.bytes,
+    })
+}
+
+/// reqwest errors print the URL, which can carry a bot token (Telegram's
+/// `/bot<token>/`): never let it reach logs or the API.
+pub(super) fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
