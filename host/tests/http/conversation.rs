@@ -407,7 +407,7 @@ on_both!(prohibited_topics_block_and_disclaimers_append_once);
 
 /// An OpenAI-compatible endpoint answering like the documented
 /// chat-completions response.
-async fn openai_mock() -> MockProvider {
+pub(crate) async fn openai_mock() -> MockProvider {
     MockProvider::start(|_, n| {
         (
             200,

@@ -143,3 +143,50 @@ async fn a_reused_provider_id_loses_no_message(backend: Backend) {
     s.stop().await;
 }
 on_both!(a_reused_provider_id_loses_no_message);
+
+/// A job that runs for longer than its lease (here a 4 s model answer
+/// against a 1 s lease) keeps it through its worker's heartbeat: no other
+/// worker takes it over, so the model is asked once and one reply is sent.
+async fn a_job_longer_than_its_lease_is_not_taken_over(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.workers.workers = 3;
+        // Every worker may run this tenant's jobs (by default a tenant
+        // gets half of them, which alone would keep the job with one).
+        c.workers.jobs_per_tenant = Some(3);
+        c.workers.lease = std::time::Duration::from_secs(1);
+        c.workers.delivery.lease = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let graph = MockProvider::graph().await;
+    let llm = crate::conversation::openai_mock().await;
+    llm.set_delay(std::time::Duration::from_secs(4));
+    let (_, key) = s.tenant("slow-model").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({
+                "name": "llm",
+                "responder": { "kind": "openai", "base_url": format!("{}/v1", llm.base), "model": "m", "api_key": "" }
+            }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    let r = s
+        .post_signed(
+            &ch,
+            &wa_text("wamid.slow-1", "tell me a long story"),
+            APP_SECRET,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out[0]["status"], "sent", "{out:#?}");
+    // Three more leases' time for a second worker to have taken it over.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(llm.requests().len(), 1, "the model was asked again");
+    assert_eq!(graph.requests().len(), 1, "the reply was sent again");
+    s.stop().await;
+}
+on_both!(a_job_longer_than_its_lease_is_not_taken_over);
