@@ -14,11 +14,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::domain::Task;
 use crate::orchestrator::Responder;
 use crate::pipeline::Pipeline;
-use crate::pipeline::delivery::{self, DeliveryConfig, JobOutcome, Sender};
-use crate::pipeline::reply;
+use crate::pipeline::delivery::{DeliveryConfig, JobOutcome, Sender};
+use crate::pipeline::outbound;
 use crate::storage::{Job, new_secret_id};
 
 /// How long a job stays leased without its worker's heartbeat: the longest a
@@ -272,32 +271,14 @@ impl Worker {
     /// the outcome leased one to this worker.
     async fn run_job(&self, job: Job) -> Option<Job> {
         let p = &self.pipeline;
-        let outcome = match &job.task {
-            Ok(Task::Process {
-                message_id,
-                auto_reply,
-                ..
-            }) => {
-                reply::process(
-                    p,
-                    &self.responder,
-                    &self.config.delivery,
-                    &job,
-                    message_id,
-                    auto_reply.as_ref(),
-                )
-                .await
-            }
-            // `deliver` completes the job itself (with the last part's record).
-            Ok(Task::Deliver {
-                channel_id,
-                message_ids,
-            }) => delivery::deliver(p, &self.sender, &job, channel_id, message_ids).await,
-            // A row this version cannot read: kept as a dead letter.
-            Err(error) => JobOutcome::Dead {
-                error: error.clone(),
-            },
-        };
+        let outcome = outbound::run(
+            p,
+            &self.responder,
+            &self.sender,
+            &self.config.delivery,
+            &job,
+        )
+        .await;
         crate::metrics::metrics().job(
             job.kind_name(),
             match &outcome {
