@@ -9,6 +9,7 @@
 //! calls) and [`storage`] (sqlx, SQLite or PostgreSQL).
 //!
 //! - [`cli`]: the `switchboard` commands (`serve`, `demo`, `plugin …`).
+//! - [`authoring`]: the plugin author's loop (`plugin new|build|test`).
 //! - [`server`]: the axum app: webhooks, the REST API, admin, metrics.
 //! - [`pipeline`]: tenant resolution, adapter, guardrails, storage of a
 //!   webhook; replies, sends and deliveries.
@@ -24,6 +25,7 @@
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`first_party`]: the platform's built-in plugins.
 
+pub mod authoring;
 #[cfg(feature = "native-baseline")]
 mod bench_baseline;
 pub mod cli;

@@ -4,6 +4,7 @@
 mod admin;
 mod demo;
 mod keys;
+mod author;
 mod plugin;
 mod serve;
 mod upload;

@@ -1,5 +1,6 @@
 //! `switchboard plugin check|run`: what a plugin author uses before uploading
-//! (`plugin upload` is in `upload.rs`).
+//! (`plugin new|build|test` are in `author.rs`, `plugin upload` in
+//! `upload.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,14 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::{Direction, GuardrailContext, Header, HttpRequest, PersonaContext};
+use crate::authoring::{Input, Project, error_json, invoke, load_request};
+use crate::domain::Direction;
 use crate::first_party;
-use crate::runtime::{
-    CallContext, LoadedPlugin, PluginError, PluginRuntime, RuntimeOptions, World,
-};
+use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime, RuntimeOptions, World};
 
 /// Plugin subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,7 +23,8 @@ pub enum PluginCommand {
     /// size, sha256 and compile time. Exits non-zero, with the reason, for
     /// anything this host cannot run.
     Check {
-        /// A `.wasm` component file, or the name of a first-party plugin.
+        /// A `.wasm` component file, a plugin directory (built first when it
+        /// has no component yet), or the name of a first-party plugin.
         plugin: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -34,7 +34,8 @@ pub enum PluginCommand {
     /// guardrail's check, or a persona's prompt, given `--message`), printing
     /// the normalized result as JSON.
     Run {
-        /// A `.wasm` component file, or the name of a first-party plugin.
+        /// A `.wasm` component file, a plugin directory (built first when it
+        /// has no component yet), or the name of a first-party plugin.
         plugin: String,
         /// A JSON file `{method, url, headers, body}` (adapters).
         #[arg(long)]
@@ -49,6 +50,16 @@ pub enum PluginCommand {
         #[arg(long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
     },
+    /// Create a plugin directory `NAME/`: source, build files, a saved case
+    /// with its expected output, and a README.
+    New(super::author::NewArgs),
+    /// Build a plugin directory into a component (cargo, componentize-js or
+    /// componentize-py) and print the path of the `.wasm`.
+    Build(super::author::BuildArgs),
+    /// Run a plugin directory's saved cases (`cases/*.json`) through the
+    /// runtime under the platform's limits; shows a diff when an output
+    /// differs.
+    Test(super::author::TestArgs),
     /// Validate a component exactly as the API does and store it as a
     /// tenant's plugin version (straight into the database); prints the
     /// plugin as JSON.
@@ -73,12 +84,18 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             config,
         } => run_plugin(&plugin, request, message, direction, &config),
         PluginCommand::Upload(args) => super::upload::upload(args),
+        PluginCommand::New(args) => super::author::new(args),
+        PluginCommand::Build(args) => super::author::build(args),
+        PluginCommand::Test(args) => super::author::test(args),
     }
 }
 
 /// Bytes of a plugin named by file path or first-party name.
-fn read_plugin(spec: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn read_plugin(spec: &str) -> anyhow::Result<Vec<u8>> {
     let path = std::path::Path::new(spec);
+    if path.is_dir() {
+        return super::author::component_bytes(path);
+    }
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("reading {spec}"));
     }
@@ -92,7 +109,7 @@ fn read_plugin(spec: &str) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-fn runtime() -> anyhow::Result<PluginRuntime> {
+pub(super) fn runtime() -> anyhow::Result<PluginRuntime> {
     // No disk cache: `check` reports the real compile time, and a one-shot
     // command gains nothing from caching.
     let mut options = RuntimeOptions::default();
@@ -153,82 +170,6 @@ fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A saved request: headers as a list of `{name, value}` or an object.
-#[derive(Deserialize)]
-struct RequestFile {
-    #[serde(default = "default_method")]
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: HeadersFile,
-    #[serde(default)]
-    body: BodyFile,
-}
-
-fn default_method() -> String {
-    "POST".into()
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum HeadersFile {
-    List(Vec<Header>),
-    Map(BTreeMap<String, String>),
-}
-
-impl Default for HeadersFile {
-    fn default() -> Self {
-        HeadersFile::List(Vec::new())
-    }
-}
-
-/// A body as text, as `{"base64": ...}`, or as inline JSON (sent compact).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BodyFile {
-    Text(String),
-    Base64 { base64: String },
-    Json(serde_json::Value),
-}
-
-impl Default for BodyFile {
-    fn default() -> Self {
-        BodyFile::Text(String::new())
-    }
-}
-
-fn load_request(path: &PathBuf) -> anyhow::Result<HttpRequest> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: RequestFile = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a request file ({{method, url, headers, body}})",
-            path.display()
-        )
-    })?;
-    let headers = match file.headers {
-        HeadersFile::List(l) => l,
-        HeadersFile::Map(m) => m
-            .into_iter()
-            .map(|(name, value)| Header { name, value })
-            .collect(),
-    };
-    let body = match file.body {
-        BodyFile::Text(t) => t.into_bytes(),
-        BodyFile::Base64 { base64 } => {
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64)
-                .context("body.base64 is not valid base64")?
-        }
-        BodyFile::Json(v) => serde_json::to_vec(&v)?,
-    };
-    Ok(HttpRequest {
-        method: file.method.to_uppercase(),
-        url: file.url,
-        headers,
-        body,
-    })
-}
-
 pub(crate) fn parse_config(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     pairs
         .iter()
@@ -252,75 +193,27 @@ fn run_plugin(
     let Some(plugin) = load_or_report(&rt, spec, &bytes) else {
         return Ok(ExitCode::from(1));
     };
-    let name = std::path::Path::new(spec)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(spec)
-        .to_string();
-    let ctx = CallContext::for_tenant("cli", &name).with_config(config);
-    let mut inst = match rt.instantiate(&plugin, &ctx) {
-        Ok(i) => i,
-        Err(e) => return Ok(fail(&e)),
+    let name = plugin_name(spec);
+    let input = match (plugin.detected.world, request, message) {
+        (World::ChannelAdapter, Some(path), _) => Input::Request(load_request(&path)?),
+        (World::ChannelAdapter, None, _) => bail!("an adapter needs --request REQ.json"),
+        (_, _, Some(text)) => Input::Message {
+            text,
+            direction: match direction {
+                DirectionArg::Inbound => Direction::Inbound,
+                DirectionArg::Outbound => Direction::Outbound,
+            },
+        },
+        (World::Guardrail, _, None) => bail!("a guardrail needs --message TEXT"),
+        (World::Persona, _, None) => bail!("a persona needs --message TEXT"),
     };
-    let outcome: Result<serde_json::Value, PluginError> = match plugin.detected.world {
-        World::ChannelAdapter => {
-            let Some(path) = request else {
-                bail!("an adapter needs --request REQ.json")
-            };
-            let req = load_request(&path)?;
-            match inst.verify(&req) {
-                Err(e) => Err(e),
-                Ok(Some(handshake)) => Ok(json!({ "verify": "handshake", "response": handshake })),
-                Ok(None) => inst
-                    .parse(&req)
-                    .map(|events| json!({ "verify": "accepted", "events": events })),
-            }
-        }
-        World::Guardrail => {
-            let Some(text) = message else {
-                bail!("a guardrail needs --message TEXT")
-            };
-            let ctx = GuardrailContext {
-                direction: match direction {
-                    DirectionArg::Inbound => Direction::Inbound,
-                    DirectionArg::Outbound => Direction::Outbound,
-                },
-                text,
-                channel_adapter: "cli".into(),
-                contact_address: "cli-user".into(),
-                first_reply: true,
-                prohibited_topics: vec![],
-                required_disclaimers: vec![],
-            };
-            inst.check(&ctx).map(|v| json!({ "verdict": v }))
-        }
-        World::Persona => {
-            let Some(text) = message else {
-                bail!("a persona needs --message TEXT")
-            };
-            let ctx = PersonaContext {
-                name: name.clone(),
-                display_name: name.clone(),
-                contact_name: None,
-                channel_adapter: "cli".into(),
-                history: vec![],
-                message: text,
-            };
-            inst.build_prompt(&ctx).map(|p| json!({ "prompt": p }))
-        }
-    };
-    let report = inst.finish();
-    for line in &report.logs {
-        eprintln!(
-            "[plugin {}] {}{}",
-            line.level,
-            line.message,
-            fmt_fields(&line.fields)
-        );
+    let call = invoke(&rt, &plugin, &name, config, input)?;
+    for line in &call.logs {
+        eprintln!("{line}");
     }
-    match outcome {
+    match call.outcome {
         Ok(mut value) => {
-            value["fuel_consumed"] = json!(report.fuel_consumed);
+            value["fuel_consumed"] = json!(call.fuel_consumed);
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -328,21 +221,23 @@ fn run_plugin(
     }
 }
 
-fn fmt_fields(fields: &[(String, String)]) -> String {
-    fields.iter().map(|(k, v)| format!(" {k}={v}")).collect()
+/// The name a plugin is called by in logs: the manifest's, the file's stem
+/// or the first-party name.
+fn plugin_name(spec: &str) -> String {
+    let path = std::path::Path::new(spec);
+    if let Ok(project) = Project::open(path) {
+        return project.manifest.name;
+    }
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(spec)
+        .to_string()
 }
 
 fn fail(e: &PluginError) -> ExitCode {
-    let detail = match e {
-        PluginError::Guest(g) => serde_json::to_value(g).unwrap_or_default(),
-        _ => json!(e.to_string()),
-    };
     eprintln!(
         "{}",
-        serde_json::to_string_pretty(
-            &json!({ "error": { "code": e.code(), "message": e.to_string(), "detail": detail } })
-        )
-        .unwrap_or_default()
+        serde_json::to_string_pretty(&error_json(e)).unwrap_or_default()
     );
     ExitCode::from(1)
 }

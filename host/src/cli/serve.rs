@@ -75,7 +75,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
     /// Largest accepted plugin component upload, in bytes.
-    #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = crate::server::DEFAULT_MAX_PLUGIN_BYTES)]
     pub max_plugin_bytes: usize,
     /// Background workers (replies and deliveries) in this process; 0 runs
     /// none (another replica delivers).

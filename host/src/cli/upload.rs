@@ -14,27 +14,43 @@ use crate::runtime::{PluginRuntime, RuntimeOptions};
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// The `.wasm` component.
+    /// The `.wasm` component, or a plugin directory (built first when
+    /// needed; its `plugin.json` gives the default name and version).
     file: PathBuf,
     /// The tenant's slug or id.
     #[arg(long)]
     tenant: String,
     /// Plugin name (a-z, 0-9, '-'); not a first-party plugin's name.
+    /// Required for a `.wasm` file.
     #[arg(long)]
-    name: String,
-    /// Version, e.g. 1.2.0.
+    name: Option<String>,
+    /// Version, e.g. 1.2.0. Required for a `.wasm` file.
     #[arg(long)]
-    version: String,
+    version: Option<String>,
     /// Largest accepted component, in bytes (as `serve`'s flag).
-    #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = crate::server::DEFAULT_MAX_PLUGIN_BYTES)]
     max_plugin_bytes: usize,
     #[command(flatten)]
     data: DataArgs,
 }
 
 pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let (bytes, name, version) = if args.file.is_dir() {
+        let project = crate::authoring::Project::open(&args.file)?;
+        let bytes = super::author::component_bytes(&args.file)?;
+        (
+            bytes,
+            args.name.unwrap_or(project.manifest.name),
+            args.version.unwrap_or(project.manifest.version),
+        )
+    } else {
+        let bytes = std::fs::read(&args.file)
+            .with_context(|| format!("reading {}", args.file.display()))?;
+        let (Some(name), Some(version)) = (args.name, args.version) else {
+            anyhow::bail!("uploading a .wasm file needs --name and --version");
+        };
+        (bytes, name, version)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -57,8 +73,8 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
             &runtime,
             &catalog,
             &tenant.id,
-            &args.name,
-            &args.version,
+            &name,
+            &version,
             bytes.into(),
             args.max_plugin_bytes,
         )

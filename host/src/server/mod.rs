@@ -46,6 +46,11 @@ pub use plugins::upload as upload_plugin;
 pub use scrape::ScrapeConfig;
 pub use tenants::validate_slug;
 
+/// Largest plugin component accepted by default. A JavaScript component
+/// carries its engine (StarlingMonkey, ~12 MiB) and a Python one CPython and
+/// its standard library (~18 MiB), so 16 MiB refused every Python plugin.
+pub const DEFAULT_MAX_PLUGIN_BYTES: usize = 32 << 20;
+
 /// Server settings (from flags and environment).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -103,7 +108,7 @@ impl ServerConfig {
             admin_token: None,
             public_url: None,
             max_body_bytes: 1 << 20,
-            max_plugin_bytes: 16 << 20,
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
             component_cache_dir: None,
             workers: WorkerConfig::default(),
             outbound: OutboundPolicy::from_env(),
