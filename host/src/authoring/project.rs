@@ -85,8 +85,8 @@ impl Project {
             }
             Err(source) => return Err(ProjectError::Io { path, source }),
         };
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|source| ProjectError::Invalid { path, source })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|source| ProjectError::Invalid { path, source })?;
         if !matches!(
             manifest.world.as_str(),
             "channel-adapter" | "guardrail" | "persona"

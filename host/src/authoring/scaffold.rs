@@ -138,7 +138,10 @@ pub fn scaffold(
         ));
     }
     files.push(("README.md".into(), readme(name, language, world)));
-    files.push((".gitignore".into(), "dist/\ntarget/\nnode_modules/\n.venv/\n__pycache__/\n".into()));
+    files.push((
+        ".gitignore".into(),
+        "dist/\ntarget/\nnode_modules/\n.venv/\n__pycache__/\n".into(),
+    ));
     for (file, text) in files {
         let path = dir.join(&file);
         std::fs::create_dir_all(path.parent().expect("inside the plugin directory"))?;
@@ -207,7 +210,8 @@ panic = "abort"
 fn cases(name: &str, world: &str) -> Vec<(&'static str, Value)> {
     match world {
         "channel-adapter" => {
-            let body = r#"{"messages":[{"id":"m-1","from":"+15551234567","name":"Ann","text":"Hello"}]}"#;
+            let body =
+                r#"{"messages":[{"id":"m-1","from":"+15551234567","name":"Ann","text":"Hello"}]}"#;
             let signature = {
                 use hmac::Mac;
                 let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(CASE_SECRET.as_bytes())
@@ -281,7 +285,9 @@ fn readme(name: &str, language: Language, world: &str) -> String {
     let build_tool = match language {
         Language::Rust => "cargo (with `rustup target add wasm32-wasip2`)",
         Language::Js => "componentize-js (`npm install` here installs the pinned version)",
-        Language::Python => "componentize-py (`pip install -r requirements.txt`, in a venv at `.venv`)",
+        Language::Python => {
+            "componentize-py (`pip install -r requirements.txt`, in a venv at `.venv`)"
+        }
     };
     format!(
         r#"# {name}

@@ -41,8 +41,9 @@ impl Toolchain {
         if find_on_path("node").is_none() {
             return Err(Missing {
                 tool: "node",
-                install: "install Node.js 18 or newer (Debian/Ubuntu: `apt-get install nodejs npm`)"
-                    .into(),
+                install:
+                    "install Node.js 18 or newer (Debian/Ubuntu: `apt-get install nodejs npm`)"
+                        .into(),
             });
         }
         self.find(

@@ -2,9 +2,9 @@
 //! only parses and dispatches.
 
 mod admin;
+mod author;
 mod demo;
 mod keys;
-mod author;
 mod plugin;
 mod serve;
 mod upload;

@@ -15,6 +15,7 @@ mod guardrail_disclaimers;
 mod guardrail_pii_redact;
 mod guardrail_prohibited_topics;
 mod hostile;
+mod polyglot;
 mod runtime_cache;
 mod sandbox;
 mod telegram;
