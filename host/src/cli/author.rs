@@ -63,7 +63,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let project = Project::open(&args.dir)?;
     let bytes = component_bytes(&args.dir)?;
-    let rt = super::plugin::runtime()?;
+    let rt = super::plugin::runtime_for(&args.dir.to_string_lossy())?;
     let plugin = match rt.load(&bytes) {
         Ok(p) => p,
         Err(e) => {
