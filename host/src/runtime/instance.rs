@@ -29,6 +29,9 @@ pub struct CallReport {
     pub dropped_output_bytes: u64,
     /// Fuel consumed by the whole instance (instantiation included).
     pub fuel_consumed: u64,
+    /// Linear memory the instance had grown to (all its memories): what the
+    /// `memory_bytes` limit is measured against.
+    pub memory_bytes: u64,
 }
 
 /// A live instance. Dropping it frees the store; after any failure it is
@@ -144,6 +147,7 @@ impl PluginInstance {
     /// End the call and collect its logs.
     pub fn finish(mut self) -> CallReport {
         let fuel_consumed = self.fuel_consumed();
+        let memory_bytes = self.store.data().limiter.total() as u64;
         let host = &mut self.store.data_mut().host;
         let mut logs = std::mem::take(&mut host.logs.lines);
         let dropped_log_lines = host.logs.dropped;
@@ -167,6 +171,7 @@ impl PluginInstance {
             dropped_log_lines,
             dropped_output_bytes,
             fuel_consumed,
+            memory_bytes,
         }
     }
 

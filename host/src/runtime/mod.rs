@@ -602,6 +602,13 @@ pub(crate) struct MemoryLimiter {
     pub(crate) exceeded: bool,
 }
 
+impl MemoryLimiter {
+    /// Bytes of linear memory granted so far.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit exceeded")]
 struct MemoryLimitExceeded;
