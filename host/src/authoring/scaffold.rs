@@ -26,6 +26,8 @@ const RS_ADAPTER: &str = include_str!("../../../examples/simple-json-adapter/src
 const RS_GUARDRAIL: &str = include_str!("templates/guardrail.rs");
 const RS_PERSONA: &str = include_str!("templates/persona.rs");
 
+const WORKSPACE_LOCK: &str = include_str!("../../../Cargo.lock");
+
 /// The secret the saved adapter cases are signed with.
 const CASE_SECRET: &str = "example-secret";
 
@@ -116,6 +118,10 @@ pub fn scaffold(
             };
             files.push(("src/lib.rs".into(), fill(text)));
             files.push(("Cargo.toml".into(), cargo_toml(name)));
+            // The versions this repository builds with: already downloaded
+            // wherever it was built, so the first build needs no registry
+            // (cargo drops the entries the plugin does not use).
+            files.push(("Cargo.lock".into(), WORKSPACE_LOCK.into()));
             None
         }
     };
