@@ -2,9 +2,9 @@
 // provider as examples/simple-json-adapter (webhooks signed with
 // `X-Signature: <hex HMAC-SHA256 of the body>`, sends with
 // `POST {api_base_url}/messages`). Built with componentize-js against wit/;
-// the host-side tests are host/tests/all/js_adapter.rs and
+// the host-side tests are host/tests/all/polyglot.rs and
 // host/tests/http/polyglot.rs.
-import { config, hmac, constantTimeEq, log } from "switchboard:plugin/host@0.1.1";
+import { config, hmac, constantTimeEq, log } from "switchboard:plugin/host@0.1.2";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -129,6 +129,14 @@ export const adapter = {
 
   routeKey(_request) {
     return [];
+  },
+};
+
+// Since contract 0.1.2: which configuration values are secrets (the API
+// shows them only as set/unset); the rest are shown as they were set.
+export const configuration = {
+  secretKeys() {
+    return ["secret", "api_key"];
   },
 };
 

@@ -1,12 +1,12 @@
 """A guardrail in Python: blocks inbound messages that contain a blocked
 word, and masks listed words in both directions.
 
-Configuration (the channel's, without its secrets):
+Configuration (this guardrail binding's own `config`):
   block_words  comma-separated words that block a message (default "forbidden")
   mask_words   comma-separated words replaced by asterisks (default none)
 
 Built with componentize-py against wit/; the host-side tests are
-host/tests/all/python_guardrail.rs and host/tests/http/polyglot.rs.
+host/tests/all/polyglot.rs and host/tests/http/polyglot.rs.
 """
 
 import re

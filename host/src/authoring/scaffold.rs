@@ -156,7 +156,7 @@ pub fn scaffold(
     Ok(dir)
 }
 
-/// JS imports name the contract version (`switchboard:plugin/host@0.1.1`):
+/// JS imports name the contract version (`switchboard:plugin/host@0.1.2`):
 /// point the template's at the version this binary's WIT declares.
 fn pin_host_import(text: &str, version: &str) -> String {
     const PREFIX: &str = "switchboard:plugin/host@";

@@ -126,8 +126,8 @@ async fn author_loop(lang: &str) {
             &key,
             "/v1/channels",
             &json!({ "name": format!("{lang}-{}", unique()), "adapter": adapter,
-                     "config": { "secret": CASE_SECRET, "mask_words": "darn" },
-                     "guardrails": [guard] }),
+                     "config": { "secret": CASE_SECRET },
+                     "guardrails": [{ "plugin": guard, "config": { "mask_words": "darn" } }] }),
         )
         .await;
     assert_eq!(st, 201, "{ch}");

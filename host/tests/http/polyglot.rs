@@ -93,8 +93,9 @@ async fn js_adapter_and_python_guardrail_end_to_end(backend: Backend) {
             &key,
             "/v1/channels",
             &json!({ "name": "polyglot", "adapter": "js-chat",
-                     "config": { "secret": SECRET, "block_words": "forbidden", "mask_words": "darn" },
-                     "guardrails": ["py-filter"] }),
+                     "config": { "secret": SECRET },
+                     "guardrails": [{ "plugin": "py-filter",
+                                      "config": { "block_words": "forbidden", "mask_words": "darn" } }] }),
         )
         .await;
     assert_eq!(st, 201, "{ch}");

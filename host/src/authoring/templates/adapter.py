@@ -118,6 +118,12 @@ class Adapter(exports.Adapter):
         return []
 
 
+class Configuration(exports.Configuration):
+    def secret_keys(self) -> list[str] | None:
+        # Since contract 0.1.2: these values are shown only as set/unset.
+        return ["secret", "api_key"]
+
+
 class Templates(exports.Templates):
     def render_template(self, message: TemplateMessage) -> HttpRequest:
         raise Err(PluginError_Unsupported("SimpleChat has no templates"))
