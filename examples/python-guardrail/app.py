@@ -11,6 +11,7 @@ host/tests/all/polyglot.rs and host/tests/http/polyglot.rs.
 
 import re
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import host
 from wit_world.imports.types import (
@@ -35,11 +36,26 @@ def mask(text: str, masked: list[str]) -> str:
     return text
 
 
+def count_strike(contact: str) -> int:
+    """Blocked messages from `contact` so far, kept in the plugin's kv store
+    (scoped by the host to this tenant and plugin). A refused kv call (quota,
+    store unavailable) must not change the verdict, so it only logs."""
+    key = f"strikes:{contact}"[:256]
+    try:
+        strikes = int((host.kv_get(key) or b"0").decode()) + 1
+        host.kv_set(key, str(strikes).encode())
+        return strikes
+    except Err as e:
+        host.log(host.LogLevel.WARN, "kv refused", [("error", repr(e.value))])
+        return 0
+
+
 def decide(context: GuardrailContext) -> Verdict:
     if context.direction == Direction.INBOUND:
         found = [w for w in words("block_words", "forbidden") if re.search(rf"\b{re.escape(w)}\b", context.text, re.IGNORECASE)]
         if found:
-            host.log(host.LogLevel.INFO, "blocked", [("word", found[0])])
+            strikes = count_strike(context.contact_address)
+            host.log(host.LogLevel.INFO, "blocked", [("word", found[0]), ("strikes", str(strikes))])
             return Verdict_Block(BlockDetails(reason=f"contains blocked word `{found[0]}`", reply=None))
     rewritten = mask(context.text, words("mask_words", ""))
     if rewritten != context.text:
