@@ -25,7 +25,9 @@ pub fn example_component(name: &str) -> Option<PathBuf> {
         .unwrap_or_else(|e| e.into_inner());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
-        .join(name);
+        .join(name)
+        .canonicalize()
+        .expect("example directory");
     let project = Project::open(&dir).expect("example project");
     if !needs_build(&project) {
         return Some(project.output());
