@@ -3,6 +3,7 @@
 //! shared instead of rebuilt per file.
 
 mod cli;
+mod cli_author;
 mod cli_demo;
 mod cli_keys;
 mod cli_serve;
