@@ -391,3 +391,25 @@ pub fn unique() -> String {
     getrandom::fill(&mut b).unwrap();
     hex::encode(b)
 }
+
+/// Upload raw component bytes as `name@version` with a tenant key;
+/// returns (status, json).
+pub async fn upload_plugin(
+    s: &TestServer,
+    key: &str,
+    name: &str,
+    version: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/plugins?name={name}&version={version}")))
+        .bearer_auth(key)
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}

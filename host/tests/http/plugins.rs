@@ -7,6 +7,7 @@
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
+use crate::harness::upload_plugin as upload;
 use crate::harness::{Backend, TestServer, unique};
 use crate::on_both;
 
@@ -18,27 +19,6 @@ fn wasm(path: &str) -> Vec<u8> {
 
 fn simple_json() -> Vec<u8> {
     wasm(switchboard_artifacts::examples::SIMPLE_JSON_ADAPTER)
-}
-
-/// Upload raw bytes; returns (status, json).
-async fn upload(
-    s: &TestServer,
-    key: &str,
-    name: &str,
-    version: &str,
-    bytes: Vec<u8>,
-) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/plugins?name={name}&version={version}")))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Upload as `multipart/form-data` (a `file` part, `name` and `version`

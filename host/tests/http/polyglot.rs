@@ -7,6 +7,7 @@
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
+use crate::harness::upload_plugin as upload;
 use crate::harness::{Backend, TestServer};
 use crate::on_both;
 
@@ -15,27 +16,6 @@ mod polyglot_build;
 pub use polyglot_build::example_component;
 
 pub const SECRET: &str = "polyglot-secret";
-
-/// Upload raw bytes as `name@version`; returns (status, json).
-pub async fn upload(
-    s: &TestServer,
-    key: &str,
-    name: &str,
-    version: &str,
-    bytes: Vec<u8>,
-) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/plugins?name={name}&version={version}")))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// A SimpleChat webhook (the protocol every example adapter speaks).
 pub async fn simplechat_webhook(

@@ -10,15 +10,9 @@ use crate::on_both;
 
 /// Upload a test guest as `name` for the tenant.
 async fn upload(s: &TestServer, key: &str, name: &str, path: &str) {
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/plugins?name={name}&version=1.0.0")))
-        .bearer_auth(key)
-        .body(std::fs::read(path).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let (status, v) =
+        crate::harness::upload_plugin(s, key, name, "1.0.0", std::fs::read(path).unwrap()).await;
+    assert_eq!(status, 201, "{v}");
 }
 
 async fn hostile_channel(s: &TestServer, key: &str, config: Value, guardrails: Value) -> String {
