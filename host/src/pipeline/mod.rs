@@ -184,7 +184,7 @@ impl Pipeline {
             .map_err(WebhookError::from_storage)?;
         let store_us = t.elapsed().as_micros() as u64;
         crate::metrics::metrics().db("store_inbound", t.elapsed());
-        if outcome.inserted > 0 {
+        if outcome.queued > 0 {
             self.wake.notify_waiters();
         }
 

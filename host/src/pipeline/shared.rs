@@ -121,7 +121,7 @@ impl Pipeline {
                 .await
                 .map_err(WebhookError::from_storage)?;
             tracing::info!(tenant = %binding.channel.tenant_id, channel = %binding.channel.id, inserted = stored.inserted, "shared webhook stored");
-            if stored.inserted > 0 {
+            if stored.queued > 0 {
                 self.wake.notify_waiters();
             }
             outcome.channels.push((binding.channel.id.clone(), stored));

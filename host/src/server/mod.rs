@@ -272,7 +272,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     let kv = Arc::new(SqlKv::new(db.clone()));
     let writers = match db.dialect() {
         crate::storage::Dialect::Sqlite => 1,
-        crate::storage::Dialect::Postgres => 4,
+        crate::storage::Dialect::Postgres => 1,
     };
     let writer = InboundWriter::start(db.clone(), writers);
     let wake = Arc::new(tokio::sync::Notify::new());

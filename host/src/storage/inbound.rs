@@ -6,9 +6,9 @@ use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::consent::{ConsentChange, ConsentSource};
-use super::outbox::enqueue;
+use super::outbox::enqueue_many;
 use super::usage::count_usage;
-use super::{Db, StorageError, new_id, now_ms};
+use super::{Db, StorageError, json_rows, new_id, now_ms};
 use crate::domain::{
     AutoReply, ContactAddress, DeliveryStatus, InboundMessage, MessageKind, MessageStatus,
     StatusUpdate, Task,
@@ -52,6 +52,40 @@ impl Disposition {
             | Disposition::OptIn { reply, .. } => reply.as_deref(),
         }
     }
+
+    /// The consent change it asks for: (opted out, source).
+    fn consent(&self) -> Option<(bool, ConsentSource)> {
+        match self {
+            Disposition::OptOut { source, .. } => Some((true, *source)),
+            Disposition::OptIn { source, .. } => Some((false, *source)),
+            _ => None,
+        }
+    }
+
+    /// The job a stored message gets: accepted messages go to the persona;
+    /// a guardrail's fixed answer (consent confirmation, HELP) is sent as
+    /// is; a consent keyword that changed nothing gets no answer (an opt-in
+    /// from a contact who never opted out is processed as a message).
+    pub fn task(&self, message_id: &str, channel_id: &str, consent_changed: bool) -> Option<Task> {
+        let process = |auto_reply: Option<(&str, MessageKind)>| Task::Process {
+            message_id: message_id.to_string(),
+            channel_id: channel_id.to_string(),
+            auto_reply: auto_reply.map(|(text, kind)| AutoReply {
+                text: text.to_string(),
+                kind,
+            }),
+        };
+        match (self, self.auto_reply()) {
+            (Disposition::Accept, _) => Some(process(None)),
+            (Disposition::OptIn { .. }, _) if !consent_changed => Some(process(None)),
+            (Disposition::OptOut { .. } | Disposition::OptIn { .. }, _) if !consent_changed => None,
+            (Disposition::OptOut { .. }, Some(reply)) => {
+                Some(process(Some((reply, MessageKind::OptOutConfirmation))))
+            }
+            (_, Some(reply)) => Some(process(Some((reply, MessageKind::AutoReply)))),
+            (_, None) => None,
+        }
+    }
 }
 
 /// One parsed, checked event.
@@ -74,6 +108,9 @@ pub struct InboundOutcome {
     pub statuses_applied: u32,
     /// Status updates ignored (older than the stored status, or terminal).
     pub statuses_ignored: u32,
+    /// Jobs queued for the workers (an idle worker need not look otherwise).
+    #[serde(skip)]
+    pub queued: u32,
 }
 
 impl Db {
@@ -85,14 +122,10 @@ impl Db {
         channel_id: &str,
         items: &[InboundItem],
     ) -> Result<InboundOutcome, StorageError> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
-        if out.inserted > 0 {
-            count_usage(&mut tx, tenant_id, channel_id, i64::from(out.inserted), now).await?;
-        }
-        tx.commit().await?;
-        Ok(out)
+        let mut outcomes = self
+            .store_inbound_batch(&[(tenant_id, channel_id, items)])
+            .await?;
+        Ok(outcomes.pop().unwrap_or_default())
     }
 
     /// Store several webhooks in one transaction (group commit): one
@@ -103,148 +136,256 @@ impl Db {
     ) -> Result<Vec<InboundOutcome>, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        // Usage is counted once per channel per batch, not per webhook.
-        let mut usage: Vec<(&str, &str, i64)> = Vec::new();
-        for (tenant_id, channel_id, items) in batch {
-            let out = store_in(&mut tx, tenant_id, channel_id, items, now).await?;
-            match usage
-                .iter_mut()
-                .find(|(t, c, _)| t == tenant_id && c == channel_id)
-            {
-                Some(u) => u.2 += i64::from(out.inserted),
-                None => usage.push((tenant_id, channel_id, i64::from(out.inserted))),
-            }
-            outcomes.push(out);
-        }
-        for (tenant_id, channel_id, inserted) in usage {
-            if inserted > 0 {
-                count_usage(&mut tx, tenant_id, channel_id, inserted, now).await?;
-            }
-        }
+        let outcomes = store_batch(&mut tx, batch, now).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 }
 
-/// One webhook's events inside the caller's transaction.
-async fn store_in(
+/// One inbound message of a batch, with where it came from.
+struct Incoming<'a> {
+    /// Index of its webhook in the batch.
+    hook: usize,
+    tenant_id: &'a str,
+    channel_id: &'a str,
+    message: &'a InboundMessage,
+    disposition: &'a Disposition,
+}
+
+/// A batch's events inside the caller's transaction. The statements are
+/// per batch, not per message (the rows travel as one JSON parameter), so
+/// a batch of 64 webhooks costs about as many round trips as one: that is
+/// what group commit is for. Only what is rare (a first-seen sender, a
+/// consent change, a delivery status) costs statements of its own.
+async fn store_batch(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
-    channel_id: &str,
-    items: &[InboundItem],
+    batch: &[(&str, &str, &[InboundItem])],
     now: i64,
-) -> Result<InboundOutcome, StorageError> {
-    let mut out = InboundOutcome::default();
-    let mut touched_conversations: Vec<String> = Vec::new();
-    for item in items {
-        match item {
-            InboundItem::Message(m, disposition) => {
-                let (contact, conversation) =
-                    upsert_contact_and_conversation(tx, tenant_id, channel_id, &m.sender, now)
-                        .await?;
-                let (status, error) = match disposition {
-                    Disposition::Blocked { reason, .. } => {
-                        (MessageStatus::Blocked, Some(super::blocked_error(reason)))
+) -> Result<Vec<InboundOutcome>, StorageError> {
+    let mut outcomes = vec![InboundOutcome::default(); batch.len()];
+    let mut incoming = Vec::new();
+    for (hook, (tenant_id, channel_id, items)) in batch.iter().enumerate() {
+        for item in items.iter() {
+            match item {
+                InboundItem::Message(message, disposition) => incoming.push(Incoming {
+                    hook,
+                    tenant_id,
+                    channel_id,
+                    message,
+                    disposition,
+                }),
+                InboundItem::Status(s) => {
+                    if apply_status(tx, tenant_id, channel_id, s, now).await? {
+                        outcomes[hook].statuses_applied += 1;
+                    } else {
+                        outcomes[hook].statuses_ignored += 1;
                     }
-                    _ => (MessageStatus::Received, None),
-                };
-                let id = new_id("msg");
-                let inserted = sqlx::query(
-                    "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'inbound', $6, $7, $8, $9, $10, $11, $14, $12, $13, $13) \
-                     ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
-                )
-                .bind(&id)
-                .bind(tenant_id)
-                .bind(channel_id)
-                .bind(&conversation)
-                .bind(&contact)
-                .bind(&m.external_id)
-                .bind(&m.kind)
-                .bind(m.text.clone())
-                .bind(serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()))
-                .bind(serde_json::to_string(m).unwrap_or_default())
-                .bind(status.as_str())
-                .bind(error)
-                .bind(now)
-                .bind(status.rank())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !inserted {
-                    out.duplicates += 1;
-                    continue;
-                }
-                out.inserted += 1;
-                if !touched_conversations.contains(&conversation) {
-                    touched_conversations.push(conversation.clone());
-                }
-                let consent = match disposition {
-                    Disposition::OptOut { source, .. } => Some((true, *source)),
-                    Disposition::OptIn { source, .. } => Some((false, *source)),
-                    _ => None,
-                };
-                // Only a change of consent is recorded and confirmed: a
-                // second STOP gets no second confirmation, and "yes" from a
-                // contact who never opted out is just a message.
-                let mut changed = false;
-                if let Some((opted_out, source)) = consent {
-                    let change = ConsentChange {
-                        channel_id,
-                        address: &m.sender.address,
-                        contact_id: &contact,
-                        message_id: &id,
-                        opted_out,
-                        source,
-                    };
-                    changed = change.record(tx, tenant_id, None, now).await?;
-                }
-                // Accepted messages go to the persona; a guardrail's fixed
-                // answer (consent confirmation, HELP) is sent as is.
-                let process = |auto_reply: Option<(&str, MessageKind)>| Task::Process {
-                    message_id: id.clone(),
-                    channel_id: channel_id.to_string(),
-                    auto_reply: auto_reply.map(|(text, kind)| AutoReply {
-                        text: text.to_string(),
-                        kind,
-                    }),
-                };
-                let task = match (disposition, disposition.auto_reply()) {
-                    (Disposition::Accept, _) => Some(process(None)),
-                    (Disposition::OptIn { .. }, _) if !changed => Some(process(None)),
-                    (Disposition::OptOut { .. } | Disposition::OptIn { .. }, _) if !changed => None,
-                    (Disposition::OptOut { .. }, Some(reply)) => {
-                        Some(process(Some((reply, MessageKind::OptOutConfirmation))))
-                    }
-                    (_, Some(reply)) => Some(process(Some((reply, MessageKind::AutoReply)))),
-                    (_, None) => None,
-                };
-                if let Some(task) = task {
-                    enqueue(tx, tenant_id, &task, now).await?;
-                }
-            }
-            InboundItem::Status(s) => {
-                if apply_status(tx, tenant_id, channel_id, s, now).await? {
-                    out.statuses_applied += 1;
-                } else {
-                    out.statuses_ignored += 1;
                 }
             }
         }
     }
-    for conversation in &touched_conversations {
-        sqlx::query(
-            "UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3",
-        )
+    if incoming.is_empty() {
+        return Ok(outcomes);
+    }
+
+    let parties = resolve_parties(tx, &incoming, now).await?;
+    let ids: Vec<String> = incoming.iter().map(|_| new_id("msg")).collect();
+    let inserted = insert_messages(tx, &incoming, &parties, &ids, now).await?;
+
+    let mut tasks: Vec<(&str, Task)> = Vec::new();
+    let mut touched: Vec<(&str, &str)> = Vec::new();
+    let mut usage: Vec<(&str, &str, i64)> = Vec::new();
+    for (n, m) in incoming.iter().enumerate() {
+        if !inserted.contains(ids[n].as_str()) {
+            outcomes[m.hook].duplicates += 1;
+            continue;
+        }
+        outcomes[m.hook].inserted += 1;
+        let (contact, conversation) = &parties[n];
+        if !touched.contains(&(m.tenant_id, conversation.as_str())) {
+            touched.push((m.tenant_id, conversation));
+        }
+        match usage
+            .iter_mut()
+            .find(|(t, c, _)| *t == m.tenant_id && *c == m.channel_id)
+        {
+            Some(u) => u.2 += 1,
+            None => usage.push((m.tenant_id, m.channel_id, 1)),
+        }
+        // Only a change of consent is recorded and confirmed: a second
+        // STOP gets no second confirmation, and "yes" from a contact who
+        // never opted out is just a message.
+        let consent_changed = match m.disposition.consent() {
+            Some((opted_out, source)) => {
+                ConsentChange {
+                    channel_id: m.channel_id,
+                    address: &m.message.sender.address,
+                    contact_id: contact,
+                    message_id: &ids[n],
+                    opted_out,
+                    source,
+                }
+                .record(tx, m.tenant_id, None, now)
+                .await?
+            }
+            None => false,
+        };
+        if let Some(task) = m.disposition.task(&ids[n], m.channel_id, consent_changed) {
+            outcomes[m.hook].queued += 1;
+            tasks.push((m.tenant_id, task));
+        }
+    }
+    enqueue_many(tx, &tasks, now).await?;
+    touch_conversations(tx, &touched, now).await?;
+    for (tenant_id, channel_id, inbound) in usage {
+        count_usage(tx, tenant_id, channel_id, inbound, now).await?;
+    }
+    Ok(outcomes)
+}
+
+/// The contact and conversation of every message's sender: one lookup for
+/// the whole batch; a sender seen for the first time, or whose profile
+/// changed, goes through [`upsert_contact_and_conversation`] on its own.
+async fn resolve_parties(
+    tx: &mut Transaction<'_, Any>,
+    incoming: &[Incoming<'_>],
+    now: i64,
+) -> Result<Vec<(String, String)>, StorageError> {
+    let rows: Vec<serde_json::Value> = incoming
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            serde_json::json!({
+                "i": i, "t": m.tenant_id, "c": m.channel_id, "a": m.message.sender.address,
+            })
+        })
+        .collect();
+    let sql = format!(
+        "SELECT CAST(value ->> 'i' AS BIGINT) AS i, ci.contact_id, c.display_name, c.phone, cv.id AS conversation_id \
+         FROM {} \
+         JOIN contact_identities ci ON ci.channel_id = value ->> 'c' AND ci.address = value ->> 'a' AND ci.tenant_id = value ->> 't' \
+         JOIN contacts c ON c.id = ci.contact_id \
+         LEFT JOIN conversations cv ON cv.channel_id = ci.channel_id AND cv.contact_id = ci.contact_id",
+        json_rows(tx)
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut known: Vec<Option<(String, Option<String>, Option<String>, Option<String>)>> =
+        vec![None; incoming.len()];
+    for r in found {
+        let i: i64 = r.get("i");
+        if let Some(slot) = known.get_mut(i as usize) {
+            *slot = Some((
+                r.get("contact_id"),
+                r.get("display_name"),
+                r.get("phone"),
+                r.get("conversation_id"),
+            ));
+        }
+    }
+    let mut parties: Vec<(String, String)> = Vec::with_capacity(incoming.len());
+    for (i, m) in incoming.iter().enumerate() {
+        let who = &m.message.sender;
+        let hit = known[i].take().and_then(|(contact, name, phone, conversation)| {
+            let changed = (who.display_name.is_some() && who.display_name != name)
+                || (who.phone.is_some() && who.phone != phone);
+            conversation.filter(|_| !changed).map(|cv| (contact, cv))
+        });
+        // A sender already resolved earlier in this batch (perhaps just
+        // created) is reused rather than looked up again.
+        let earlier = || {
+            incoming[..i]
+                .iter()
+                .position(|e| {
+                    e.tenant_id == m.tenant_id
+                        && e.channel_id == m.channel_id
+                        && e.message.sender == *who
+                })
+                .map(|j| parties[j].clone())
+        };
+        let party = match hit.or_else(earlier) {
+            Some(p) => p,
+            None => {
+                upsert_contact_and_conversation(tx, m.tenant_id, m.channel_id, who, now).await?
+            }
+        };
+        parties.push(party);
+    }
+    Ok(parties)
+}
+
+/// Insert the batch's messages idempotently (a provider's retry of a stored
+/// message is skipped); returns the ids of the rows actually inserted.
+async fn insert_messages(
+    tx: &mut Transaction<'_, Any>,
+    incoming: &[Incoming<'_>],
+    parties: &[(String, String)],
+    ids: &[String],
+    now: i64,
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    let rows: Vec<serde_json::Value> = incoming
+        .iter()
+        .zip(parties)
+        .zip(ids)
+        .map(|((m, (contact, conversation)), id)| {
+            let (status, error) = match m.disposition {
+                Disposition::Blocked { reason, .. } => {
+                    (MessageStatus::Blocked, Some(super::blocked_error(reason)))
+                }
+                _ => (MessageStatus::Received, None),
+            };
+            serde_json::json!({
+                "id": id, "t": m.tenant_id, "c": m.channel_id, "cv": conversation, "ct": contact,
+                "x": m.message.external_id, "k": m.message.kind, "tx": m.message.text,
+                "at": serde_json::to_string(&m.message.attachments).unwrap_or_else(|_| "[]".into()),
+                "p": serde_json::to_string(m.message).unwrap_or_default(),
+                "s": status.as_str(), "r": status.rank(), "e": error,
+            })
+        })
+        .collect();
+    // `WHERE true` lets SQLite parse the upsert after a SELECT.
+    let sql = format!(
+        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'cv', value ->> 'ct', 'inbound', value ->> 'x', value ->> 'k', value ->> 'tx', \
+                value ->> 'at', value ->> 'p', value ->> 's', CAST(value ->> 'r' AS INTEGER), value ->> 'e', $2, $2 \
+         FROM {} WHERE true \
+         ON CONFLICT (channel_id, direction, external_id) DO NOTHING RETURNING id",
+        json_rows(tx)
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
         .bind(now)
-        .bind(conversation)
-        .bind(tenant_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<String, _>("id")).collect())
+}
+
+/// Move the touched conversations' `last_message_at` to `now`.
+async fn touch_conversations(
+    tx: &mut Transaction<'_, Any>,
+    touched: &[(&str, &str)],
+    now: i64,
+) -> Result<(), StorageError> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = touched
+        .iter()
+        .map(|(t, id)| serde_json::json!({ "t": t, "id": id }))
+        .collect();
+    let sql = format!(
+        "UPDATE conversations SET last_message_at = $2 \
+         WHERE (id, tenant_id) IN (SELECT value ->> 'id', value ->> 't' FROM {})",
+        json_rows(tx)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(now)
         .execute(&mut **tx)
         .await?;
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// The contact and conversation behind a channel address, created on first
@@ -270,7 +411,7 @@ pub(crate) async fn upsert_contact_and_conversation(
     .await?;
     let Some(row) = row else {
         let contact = create_contact(tx, tenant_id, channel_id, who, now).await?;
-        let conversation = upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+        let conversation = create_conversation(tx, tenant_id, channel_id, &contact, now).await?;
         return Ok((contact, conversation));
     };
     let contact: String = row.get("contact_id");
@@ -343,6 +484,17 @@ async fn upsert_conversation(
     {
         return Ok(row.get("id"));
     }
+    create_conversation(tx, tenant_id, channel_id, contact, now).await
+}
+
+/// A contact's conversation on a channel, which does not exist yet.
+async fn create_conversation(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    contact: &str,
+    now: i64,
+) -> Result<String, StorageError> {
     let id = new_id("cv");
     sqlx::query("INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) VALUES ($1, $2, $3, $4, 'open', $5, $5)")
         .bind(&id)

@@ -142,6 +142,20 @@ pub(crate) fn blocked_error(reason: &str) -> String {
     serde_json::json!({ "code": "blocked", "message": reason }).to_string()
 }
 
+/// A table of the JSON array bound as parameter `$1`: one row per element,
+/// in a column named `value` (read a field with `value ->> 'key'`). Rows
+/// travel this way so that a batch is one statement with one parameter,
+/// whose text (and prepared plan) does not change with the batch's size.
+pub(crate) fn json_rows(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name() == "PostgreSQL" {
+        // migrations/postgres/0008_batch_rows.sql: json_array_elements
+        // with a row estimate that fits a batch.
+        "batch_rows($1) AS j(value)"
+    } else {
+        "json_each($1)"
+    }
+}
+
 /// The default database URL: a SQLite file in the data directory.
 pub fn default_url(data_dir: &Path) -> String {
     format!(

@@ -239,11 +239,34 @@ pub(crate) async fn enqueue(
     task: &Task,
     now: i64,
 ) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
-        .bind(super::new_id("job"))
-        .bind(tenant_id)
-        .bind(task.kind().as_str())
-        .bind(task.payload().to_string())
+    enqueue_many(tx, &[(tenant_id, task.clone())], now).await
+}
+
+/// Enqueue several jobs in one statement, inside the caller's transaction.
+pub(crate) async fn enqueue_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tasks: &[(&str, Task)],
+    now: i64,
+) -> Result<(), StorageError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = tasks
+        .iter()
+        .map(|(tenant_id, task)| {
+            serde_json::json!({
+                "id": super::new_id("job"), "t": tenant_id, "k": task.kind().as_str(),
+                "p": task.payload().to_string(),
+            })
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'pending', 0, $2, $2 FROM {}",
+        super::json_rows(tx)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
         .bind(now)
         .execute(&mut **tx)
         .await?;
