@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod disposition;
 mod vocabulary;
+pub use disposition::{ConsentSource, Disposition};
 pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
 
 /// One header, in wire order.

@@ -6,24 +6,7 @@ use sqlx::{Any, Transaction};
 
 use super::StorageError;
 use super::audit::audit;
-
-/// Where a consent change came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentSource {
-    /// A guardrail matched a keyword (STOP, START, …).
-    Keyword,
-    /// The provider signalled it (Twilio `OptOutType`, Telegram `kicked`).
-    Provider,
-}
-
-impl ConsentSource {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ConsentSource::Keyword => "keyword",
-            ConsentSource::Provider => "provider",
-        }
-    }
-}
+pub use crate::domain::ConsentSource;
 
 /// A contact's consent changing on one channel, because of `message_id`
 /// (what the contact sent, or the message a provider refused).

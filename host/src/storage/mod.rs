@@ -37,7 +37,8 @@ pub use consent::ConsentSource;
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
 pub use ids::{new_id, new_secret_id};
-pub use inbound::{Disposition, InboundItem, InboundOutcome};
+pub use crate::domain::Disposition;
+pub use inbound::{InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
 pub use personas::{PersonaRecord, PersonaSpec};
@@ -148,7 +149,7 @@ pub(crate) fn blocked_error(reason: &str) -> String {
 /// whose text (and prepared plan) does not change with the batch's size.
 pub(crate) fn json_rows(conn: &sqlx::AnyConnection) -> &'static str {
     if conn.backend_name() == "PostgreSQL" {
-        // migrations/postgres/0008_batch_rows.sql: json_array_elements
+        // migrations/postgres/0008_hot_paths.sql: json_array_elements
         // with a row estimate that fits a batch.
         "batch_rows($1) AS j(value)"
     } else {
@@ -184,7 +185,11 @@ impl Db {
                         if dialect == Dialect::Sqlite {
                             // WAL: readers never block the writer; NORMAL is
                             // durable across crashes of the process in WAL.
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                            // Pages are read through a memory map (256 MiB)
+                            // and a 64 MiB cache per connection rather than a
+                            // read() copy each: the reply path's reads were
+                            // mostly kernel copies (perf, BENCHMARKS.md).
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536;").await?;
                         }
                         Ok(())
                     })

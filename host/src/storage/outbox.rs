@@ -54,40 +54,76 @@ impl Db {
         let now = now_ms();
         // Placeholders after the four fixed ones; ids come from the caller's
         // own state, bound, never spliced.
-        let skip = if skip_tenants.is_empty() {
-            String::new()
-        } else {
+        let skip_list = |column: &str| {
+            if skip_tenants.is_empty() {
+                return String::new();
+            }
             let list: Vec<String> = (0..skip_tenants.len())
                 .map(|i| format!("${}", i + 5))
                 .collect();
-            format!(" AND tenant_id NOT IN ({})", list.join(", "))
+            format!(" AND {column} NOT IN ({})", list.join(", "))
         };
-        let due = format!(
-            "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'leased' AND lease_until < $1)){skip}"
-        );
-        let ranked = format!(
-            "SELECT id FROM (
+        // Ranking every due job would cost a sort of the whole queue per
+        // claim (a 10,000-job backlog made draining it quadratic). Instead:
+        // the tenants with pending jobs, found by walking the (status,
+        // tenant_id, next_attempt_at) index one tenant at a time, plus those
+        // holding an expired lease (no more than the jobs in flight); then
+        // each tenant's oldest `limit` due jobs, read in index order; then
+        // the round-robin ranking over those few.
+        let busy = "pending_tenants(tenant_id) AS (
+                SELECT MIN(tenant_id) FROM outbox WHERE status = 'pending'
+                UNION ALL
+                SELECT (SELECT MIN(o.tenant_id) FROM outbox o WHERE o.status = 'pending' AND o.tenant_id > p.tenant_id)
+                FROM pending_tenants p WHERE p.tenant_id IS NOT NULL),
+             busy AS (
+                SELECT tenant_id FROM pending_tenants WHERE tenant_id IS NOT NULL
+                UNION
+                SELECT tenant_id FROM outbox WHERE status = 'leased' AND lease_until < $1)";
+        let oldest = "(SELECT x.id, x.tenant_id, x.next_attempt_at FROM outbox x
+                  WHERE x.status = 'pending' AND x.tenant_id = b.tenant_id AND x.next_attempt_at <= $1
+                  ORDER BY x.next_attempt_at LIMIT $2)";
+        let expired = "SELECT y.id, y.tenant_id, y.next_attempt_at FROM outbox y
+                  WHERE y.status = 'leased' AND y.tenant_id = b.tenant_id AND y.lease_until < $1";
+        let candidates = match self.dialect {
+            Dialect::Postgres => format!(
+                "SELECT c.id, c.tenant_id, c.next_attempt_at FROM busy b
+                 CROSS JOIN LATERAL ({oldest} UNION ALL {expired}) c WHERE true{}",
+                skip_list("b.tenant_id")
+            ),
+            // No LATERAL in SQLite: the same per-tenant reads as a
+            // correlated list, each id then found by primary key.
+            Dialect::Sqlite => format!(
+                "SELECT c.id, c.tenant_id, c.next_attempt_at FROM busy b
+                 JOIN outbox c ON c.id IN (SELECT id FROM {oldest} UNION ALL SELECT id FROM ({expired}))
+                 WHERE true{}",
+                skip_list("b.tenant_id")
+            ),
+        };
+        let with = format!("WITH RECURSIVE {busy}, candidates AS ({candidates})");
+        let ranked = "SELECT id FROM (
                 SELECT id, next_attempt_at,
                        ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at) AS turn
-                FROM outbox WHERE {due}) r
-             ORDER BY turn, next_attempt_at LIMIT $2"
+                FROM candidates) r
+             ORDER BY turn, next_attempt_at LIMIT $2";
+        let due = format!(
+            "((o.status = 'pending' AND o.next_attempt_at <= $1) OR (o.status = 'leased' AND o.lease_until < $1)){}",
+            skip_list("o.tenant_id")
         );
         let sql = match self.dialect {
             // Window functions cannot take row locks, so the fair pick is
             // made first and locked after; a row another replica locked
             // meanwhile is skipped (and the due check repeated).
             Dialect::Postgres => format!(
-                "WITH picked AS ({ranked}),
+                "{with}, picked AS ({ranked}),
                  due AS (
-                    SELECT o.id FROM outbox o WHERE o.id IN (SELECT id FROM picked) AND {due_o}
+                    SELECT o.id FROM outbox o WHERE o.id IN (SELECT id FROM picked) AND {due}
                     FOR UPDATE OF o SKIP LOCKED)
                  UPDATE outbox o SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = o.attempts + 1
                  FROM due WHERE o.id = due.id
-                 RETURNING o.id, o.tenant_id, o.kind, o.payload, CAST(o.attempts AS BIGINT) AS attempts",
-                due_o = due.replace("status", "o.status").replace("next_attempt_at", "o.next_attempt_at").replace("lease_until", "o.lease_until").replace("tenant_id", "o.tenant_id"),
+                 RETURNING o.id, o.tenant_id, o.kind, o.payload, CAST(o.attempts AS BIGINT) AS attempts"
             ),
             Dialect::Sqlite => format!(
-                "UPDATE outbox SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = attempts + 1
+                "{with} UPDATE outbox SET status = 'leased', lease_owner = $3, lease_until = $4, attempts = attempts + 1
                  WHERE id IN ({ranked})
                  RETURNING id, tenant_id, kind, payload, CAST(attempts AS BIGINT) AS attempts"
             ),
