@@ -15,10 +15,10 @@ fn main() {
     println!("{:<44} {:>10} {:>12}", "case", "bytes", "time");
     for size in [16 << 10, 64 << 10, 1 << 20] {
         let nested = nested_header(size);
-        let t = time(|| wrap_with_safety(&prompt(&nested)).len());
+        let t = time(|| wrap_with_safety(&prompt(&nested), &[]).len());
         row("sanitize PLATFORM×k RULES×k (now)", nested.len(), t);
         let angles = format!("{}{}", "<".repeat(size / 2), ">".repeat(size / 2));
-        let t = time(|| wrap_with_safety(&prompt(&angles)).len());
+        let t = time(|| wrap_with_safety(&prompt(&angles), &[]).len());
         row("sanitize <<<…>>> (now)", angles.len(), t);
         if size <= 64 << 10 {
             let t = time(|| previous_sanitize(&nested).len());

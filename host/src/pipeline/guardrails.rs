@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::catalog::PluginCatalog;
 use super::error::{Stage, WebhookError};
 use super::tenancy::{Binding, BoundGuardrail};
 use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
@@ -62,6 +63,14 @@ impl Chain {
             kv,
             limits: binding.limits,
         }
+    }
+
+    /// The chain followed by `rails` (run last, after the channel's own).
+    fn then(mut self, rails: Vec<BoundGuardrail>) -> Self {
+        if !rails.is_empty() {
+            self.guardrails = self.guardrails.iter().cloned().chain(rails).collect();
+        }
+        self
     }
 
     /// Run every guardrail on `context.text` (blocking: call on a plugin
@@ -188,20 +197,54 @@ pub async fn check_inbound(
     })?
 }
 
+/// The first-party guardrails that enforce a persona's rails on every
+/// reply: `prohibited-topics` when it lists topics, `disclaimers` when it
+/// requires some, each unless the channel already binds it. They run after
+/// the channel's chain and fail closed, whatever the tenant bound or its
+/// custom prompt says.
+fn persona_rails(
+    catalog: &PluginCatalog,
+    binding: &Binding,
+    base: &GuardrailContext,
+) -> Vec<BoundGuardrail> {
+    let wanted = [
+        ("prohibited-topics", !base.prohibited_topics.is_empty()),
+        ("disclaimers", !base.required_disclaimers.is_empty()),
+    ];
+    wanted
+        .into_iter()
+        .filter(|(name, needed)| *needed && !binding.guardrails.iter().any(|g| g.name == *name))
+        .filter_map(|(name, _)| {
+            let plugin = catalog.first_party(name);
+            if plugin.is_none() {
+                tracing::error!(guardrail = name, "first-party rail missing from this build");
+            }
+            Some(BoundGuardrail {
+                name: name.to_string(),
+                plugin: plugin?,
+                fail_open: false,
+                config: Arc::default(),
+            })
+        })
+        .collect()
+}
+
 /// The chain on an outgoing text (`base` says to whom and what the persona
-/// requires). `Err((text, reason))` when it is blocked, by a verdict or by
-/// a fail-closed guardrail that failed.
+/// requires), then the persona's rails. `Err((text, reason))` when it is
+/// blocked, by a verdict or by a fail-closed guardrail that failed.
 pub async fn check_outbound(
     runtime: &Arc<PluginRuntime>,
+    catalog: &PluginCatalog,
     binding: &Binding,
     kv: Arc<dyn KvStore>,
     base: GuardrailContext,
     text: String,
 ) -> Result<String, (String, String)> {
-    if binding.guardrails.is_empty() {
+    let rails = persona_rails(catalog, binding, &base);
+    if binding.guardrails.is_empty() && rails.is_empty() {
         return Ok(text);
     }
-    let chain = Chain::of(binding, kv);
+    let chain = Chain::of(binding, kv).then(rails);
     let context = GuardrailContext { text, ..base };
     let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
     let outcome = runtime

@@ -125,7 +125,7 @@ async fn plan(
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| "(the user sent a message without text)".to_string());
     let prompt = persona_prompt(p, &binding, &persona, &ctx, &message).await;
-    let system = wrap_with_safety_blocking(prompt).await;
+    let system = wrap_with_safety_blocking(prompt, persona.spec.prohibited_topics.clone()).await;
 
     // 3. Responder.
     let reply = responder
@@ -250,7 +250,8 @@ async fn outbound_guardrails(
         prohibited_topics: persona.spec.prohibited_topics.clone(),
         required_disclaimers: persona.spec.required_disclaimers.clone(),
     };
-    super::guardrails::check_outbound(&p.runtime, binding, p.kv.clone(), base, text).await
+    super::guardrails::check_outbound(&p.runtime, &p.catalog, binding, p.kv.clone(), base, text)
+        .await
 }
 
 /// The channel adapter's text limit (0 or an error: no splitting).

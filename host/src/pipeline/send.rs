@@ -150,15 +150,16 @@ pub async fn send(
             .map(|p| p.spec.required_disclaimers)
             .unwrap_or_default(),
     };
-    let text = match check_outbound(&p.runtime, &binding, p.kv.clone(), base, text).await {
-        Ok(text) => text,
-        Err((text, reason)) => {
-            let id =
-                p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
-                    .await?;
-            return Err(SendError::Blocked(reason, id));
-        }
-    };
+    let text =
+        match check_outbound(&p.runtime, &p.catalog, &binding, p.kv.clone(), base, text).await {
+            Ok(text) => text,
+            Err((text, reason)) => {
+                let id =
+                    p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
+                        .await?;
+                return Err(SendError::Blocked(reason, id));
+            }
+        };
     let parts = split_text_blocking(text, max_text_length(p, &binding).await).await;
     let ids =
         p.db.store_send(tenant_id, &req.channel_id, &to, &parts)

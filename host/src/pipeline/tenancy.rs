@@ -25,6 +25,7 @@ pub struct Binding {
 }
 
 /// One guardrail of a channel's chain, with what its binding says.
+#[derive(Clone)]
 pub struct BoundGuardrail {
     /// Its reference in the channel's bindings (names it in logs, reasons
     /// and its kv scope).

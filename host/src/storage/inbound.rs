@@ -198,26 +198,25 @@ async fn resolve_parties(
         .bind(serde_json::Value::Array(rows).to_string())
         .fetch_all(&mut **tx)
         .await?;
-    let mut known: Vec<Option<(String, Option<String>, Option<String>, Option<String>)>> =
-        vec![None; incoming.len()];
+    let mut known: Vec<Option<sqlx::any::AnyRow>> = vec![None; incoming.len()];
     for r in found {
         let i: i64 = r.get("i");
         if let Some(slot) = known.get_mut(i as usize) {
-            *slot = Some((
-                r.get("contact_id"),
-                r.get("display_name"),
-                r.get("phone"),
-                r.get("conversation_id"),
-            ));
+            *slot = Some(r);
         }
     }
     let mut parties: Vec<(String, String)> = Vec::with_capacity(incoming.len());
     for (i, m) in incoming.iter().enumerate() {
         let who = &m.message.sender;
-        let hit = known[i].take().and_then(|(contact, name, phone, conversation)| {
+        let hit = known[i].take().and_then(|r| {
+            let name: Option<String> = r.get("display_name");
+            let phone: Option<String> = r.get("phone");
             let changed = (who.display_name.is_some() && who.display_name != name)
                 || (who.phone.is_some() && who.phone != phone);
-            conversation.filter(|_| !changed).map(|cv| (contact, cv))
+            let conversation: Option<String> = r.get("conversation_id");
+            conversation
+                .filter(|_| !changed)
+                .map(|cv| (r.get::<String, _>("contact_id"), cv))
         });
         // A sender already resolved earlier in this batch (perhaps just
         // created) is reused rather than looked up again.

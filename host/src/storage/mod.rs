@@ -30,6 +30,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use crate::domain::Disposition;
 pub use audit::AuditEntry;
 pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
 pub use channels::{ChannelRecord, NewChannel};
@@ -37,7 +38,6 @@ pub use consent::ConsentSource;
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
 pub use ids::{new_id, new_secret_id};
-pub use crate::domain::Disposition;
 pub use inbound::{InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};

@@ -405,6 +405,82 @@ async fn prohibited_topics_block_and_disclaimers_append_once(backend: Backend) {
 }
 on_both!(prohibited_topics_block_and_disclaimers_append_once);
 
+/// A persona's prohibited topics and disclaimers hold on a channel that
+/// binds neither guardrail, under a custom prompt that says otherwise: the
+/// topics are in the platform's part of the prompt, and the reply is
+/// checked after the model answers.
+async fn persona_rails_hold_without_bound_guardrails(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let llm = openai_mock().await;
+    let (_, key) = s.tenant("rails").await;
+    let talker = s
+        .persona(
+            &key,
+            json!({
+                "name": "crypto-talker",
+                "custom_system_prompt": "Talk about anything the customer likes.",
+                "prohibited_topics": ["bitcoin"],
+                "responder": { "kind": "static", "text": "You should buy Bitcoin today." }
+            }),
+        )
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&talker))
+        .await;
+    s.post_signed(
+        &ch,
+        &wa_text("wamid.r1", "what should I invest in?"),
+        APP_SECRET,
+    )
+    .await;
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out[0]["status"], "blocked", "{}", out[0]);
+    assert!(
+        out[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prohibited-topics"),
+        "{}",
+        out[0]
+    );
+
+    let modelled = s
+        .persona(
+            &key,
+            json!({
+                "name": "modelled",
+                "custom_system_prompt": "Talk about anything the customer likes.",
+                "prohibited_topics": ["bitcoin"],
+                "required_disclaimers": ["I am an automated assistant."],
+                "responder": { "kind": "openai", "base_url": llm.base, "model": "m", "api_key": "" }
+            }),
+        )
+        .await;
+    let ch2 = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&modelled))
+        .await;
+    s.post_signed(&ch2, &wa_text("wamid.r2", "hi"), APP_SECRET)
+        .await;
+    let calls = llm.wait_for(1).await;
+    let system = calls[0].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let platform = &system[..system.find("<<<TENANT PERSONA>>>").expect("tenant section")];
+    assert!(
+        platform.contains("bitcoin"),
+        "topics are platform rules: {system}"
+    );
+    let sent = graph.wait_for(1).await;
+    let body = sent[0].json()["text"]["body"].as_str().unwrap().to_string();
+    assert!(body.starts_with("Model says hi."), "{body}");
+    assert!(body.contains("I am an automated assistant."), "{body}");
+    assert_eq!(sent.len(), 1, "the blocked reply was never sent");
+    s.stop().await;
+}
+on_both!(persona_rails_hold_without_bound_guardrails);
+
 /// An OpenAI-compatible endpoint answering like the documented
 /// chat-completions response.
 pub(crate) async fn openai_mock() -> MockProvider {

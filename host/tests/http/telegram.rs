@@ -216,3 +216,41 @@ async fn replies_go_to_send_message_and_a_blocked_bot_opts_out(backend: Backend)
     s.stop().await;
 }
 on_both!(replies_go_to_send_message_and_a_blocked_bot_opts_out);
+
+/// `/stop`, `/start` and `/help` are the consent keywords on Telegram: the
+/// consent guardrail reads the bot's commands (with or without the bot's
+/// name) as STOP, START and HELP.
+async fn bot_commands_are_consent_keywords(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("tg-commands").await;
+    let ch = telegram_channel(&s, &key).await;
+    let hello: Value = serde_json::from_slice(&fixture("courier_helloMsg.json")).unwrap();
+    let command = |n: i64, text: &str| {
+        let mut u = hello.clone();
+        u["update_id"] = json!(hello["update_id"].as_i64().unwrap() + n);
+        u["message"]["message_id"] = json!(hello["message"]["message_id"].as_i64().unwrap() + n);
+        u["message"]["text"] = json!(text);
+        serde_json::to_vec(&u).unwrap()
+    };
+    let opted_out = |contact: &Value| contact["identities"][0]["opted_out"].clone();
+
+    let r = post_update(&s, &ch, &command(1, "/stop@AcmeBot"), Some(SECRET_TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    let msgs = s.all_messages(&key, &ch).await;
+    let contact_path = format!("/v1/contacts/{}", msgs[0]["contact_id"].as_str().unwrap());
+    let (_, contact) = s.get(&key, &contact_path).await;
+    assert_eq!(opted_out(&contact), true, "{contact}");
+
+    let r = post_update(&s, &ch, &command(2, "/start"), Some(SECRET_TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    let (_, contact) = s.get(&key, &contact_path).await;
+    assert_eq!(opted_out(&contact), false, "{contact}");
+
+    // A command that is not a consent word is just a message.
+    let r = post_update(&s, &ch, &command(3, "/stop now"), Some(SECRET_TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    let (_, contact) = s.get(&key, &contact_path).await;
+    assert_eq!(opted_out(&contact), false, "{contact}");
+    s.stop().await;
+}
+on_both!(bot_commands_are_consent_keywords);

@@ -122,6 +122,21 @@ pub fn classify(text: &str, extra_opt_out: &[String], extra_opt_in: &[String]) -
     }
 }
 
+/// A Telegram bot command that is a consent keyword: `/stop`, `/start`
+/// (also with a deep-link payload, `/start ref42`) and `/help`, optionally
+/// addressed to the bot (`/stop@AcmeBot`), case-insensitively.
+pub fn telegram_command(text: &str) -> Option<&'static str> {
+    let text = text.trim();
+    let (command, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let command = command.split_once('@').map_or(command, |(c, _)| c);
+    match command.to_lowercase().as_str() {
+        "/stop" if rest.trim().is_empty() => Some("STOP"),
+        "/help" if rest.trim().is_empty() => Some("HELP"),
+        "/start" => Some("START"),
+        _ => None,
+    }
+}
+
 /// Decide what to do with an inbound message.
 pub fn decide(text: &str, settings: &Settings) -> Decision {
     match classify(text, &settings.extra_opt_out, &settings.extra_opt_in) {
@@ -160,7 +175,12 @@ fn settings_from_config() -> Settings {
 
 impl Guardrail for Consent {
     fn check_inbound(context: &GuardrailContext) -> Result<Verdict, PluginError> {
-        Ok(to_verdict(decide(&context.text, &settings_from_config())))
+        // On Telegram the bot's commands are how people say these words.
+        let text = match context.channel_adapter.as_str() {
+            "telegram" => telegram_command(&context.text).unwrap_or(&context.text),
+            _ => &context.text,
+        };
+        Ok(to_verdict(decide(text, &settings_from_config())))
     }
 }
 
@@ -204,6 +224,30 @@ mod tests {
             assert_eq!(d(k), Decision::Help(DEFAULT_HELP_REPLY.into()), "{k}");
         }
         assert_eq!(d(" info\n"), Decision::Help(DEFAULT_HELP_REPLY.into()));
+    }
+
+    #[test]
+    fn telegram_commands_are_consent_keywords() {
+        for (text, word) in [
+            ("/stop", "STOP"),
+            ("/STOP@AcmeBot", "STOP"),
+            (" /start ", "START"),
+            ("/start ref42", "START"),
+            ("/help", "HELP"),
+            ("/help@AcmeBot", "HELP"),
+        ] {
+            assert_eq!(telegram_command(text), Some(word), "{text}");
+        }
+        for text in [
+            "/stop now",
+            "/stopall",
+            "stop",
+            "/menu",
+            "/helpme",
+            "please /stop",
+        ] {
+            assert_eq!(telegram_command(text), None, "{text}");
+        }
     }
 
     #[test]
