@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod lifecycle;
 mod vocabulary;
+pub use lifecycle::{ChannelStatus, TenantStatus};
 pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
 
 /// One header, in wire order.

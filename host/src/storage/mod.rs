@@ -4,6 +4,7 @@
 
 mod audit;
 mod bindings;
+mod channel_changes;
 mod channels;
 mod consent;
 mod conversations;
@@ -32,7 +33,8 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::AuditEntry;
 pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
-pub use channels::{ChannelRecord, NewChannel};
+pub use channel_changes::{ChannelChange, RoutedChannel};
+pub use channels::{ChannelRecord, ChannelState, NewChannel};
 pub use consent::ConsentSource;
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
@@ -40,7 +42,7 @@ pub use ids::{new_id, new_secret_id};
 pub use inbound::{Disposition, InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
-pub use personas::{PersonaRecord, PersonaSpec};
+pub use personas::{PersonaDeletion, PersonaRecord, PersonaSpec};
 pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
 pub use replies::{ReplyContext, ReplyPlan, TokenUsage};
