@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::auth::Tenant;
-use super::bindings::{GuardrailEntry, bindings_for_new_channel, plugin_config, with_consent_first};
+use super::bindings::{
+    GuardrailEntry, bindings_for_new_channel, plugin_config, with_consent_first,
+};
 use super::channel_view::channel_view;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};

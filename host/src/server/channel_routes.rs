@@ -43,7 +43,9 @@ pub async fn put_route(
     {
         return Err(ApiError::unprocessable(
             "invalid_field",
-            format!("`route_key` must be 1-{MAX_ROUTE_KEY_BYTES} bytes without control characters, or null"),
+            format!(
+                "`route_key` must be 1-{MAX_ROUTE_KEY_BYTES} bytes without control characters, or null"
+            ),
         ));
     }
     let p = &state.pipeline;

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channel_changes, channel_routes, channels, conversations, health, messages, personas, platform, plugins,
-    scrape, send, tenants, webhooks,
+    AppState, bindings, channel_changes, channel_routes, channels, conversations, health, messages,
+    personas, platform, plugins, scrape, send, tenants, webhooks,
 };
 
 #[derive(OpenApi)]

@@ -142,7 +142,8 @@ impl Db {
                 .bind(tenant_id)
                 .execute(&mut *tx)
                 .await?;
-            detail["persona_id"] = serde_json::json!({ "before": persona_before, "after": persona });
+            detail["persona_id"] =
+                serde_json::json!({ "before": persona_before, "after": persona });
         }
         if let Some(status) = change.status {
             debug_assert!(status != ChannelStatus::Deleted);

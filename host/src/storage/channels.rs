@@ -69,9 +69,7 @@ impl ChannelState {
     pub fn tenant_id(&self) -> &str {
         match self {
             ChannelState::Active(c) => &c.tenant_id,
-            ChannelState::Disabled { tenant_id } | ChannelState::Deleted { tenant_id } => {
-                tenant_id
-            }
+            ChannelState::Disabled { tenant_id } | ChannelState::Deleted { tenant_id } => tenant_id,
         }
     }
 }
@@ -194,9 +192,9 @@ impl Db {
         let rows = sqlx::query(select!(
             "WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY created_at, id"
         ))
-            .bind(tenant_id)
-            .fetch_all(&self.read)
-            .await?;
+        .bind(tenant_id)
+        .fetch_all(&self.read)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(channel_from_row(r, secrets).await?);
@@ -214,11 +212,11 @@ impl Db {
         let row = sqlx::query(select!(
             "WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'"
         ))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound("channel"))?;
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StorageError::NotFound("channel"))?;
         channel_from_row(&row, secrets).await
     }
 

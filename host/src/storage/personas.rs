@@ -219,13 +219,14 @@ impl Db {
         id: &str,
     ) -> Result<PersonaDeletion, StorageError> {
         let mut tx = self.write.begin().await?;
-        let name: String = sqlx::query("SELECT name FROM personas WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StorageError::NotFound("persona"))?
-            .get("name");
+        let name: String =
+            sqlx::query("SELECT name FROM personas WHERE id = $1 AND tenant_id = $2")
+                .bind(id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StorageError::NotFound("persona"))?
+                .get("name");
         let users: Vec<String> = sqlx::query(
             "SELECT id FROM channels WHERE tenant_id = $1 AND persona_id = $2 AND status <> 'deleted' ORDER BY id LIMIT 100",
         )

@@ -22,7 +22,10 @@ pub struct TenantRecord {
 /// The tenant columns (sqlx only takes literal SQL).
 macro_rules! select {
     ($tail:literal) => {
-        concat!("SELECT id, slug, name, status, created_at FROM tenants ", $tail)
+        concat!(
+            "SELECT id, slug, name, status, created_at FROM tenants ",
+            $tail
+        )
     };
 }
 
@@ -41,14 +44,16 @@ impl Db {
         let api_key = super::platform::generate_api_key();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let inserted = sqlx::query("INSERT INTO tenants (id, slug, name, status, created_at) VALUES ($1, $2, $3, $5, $4)")
-            .bind(&id)
-            .bind(slug)
-            .bind(name)
-            .bind(now)
-            .bind(TenantStatus::Active.as_str())
-            .execute(&mut *tx)
-            .await;
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, slug, name, status, created_at) VALUES ($1, $2, $3, $5, $4)",
+        )
+        .bind(&id)
+        .bind(slug)
+        .bind(name)
+        .bind(now)
+        .bind(TenantStatus::Active.as_str())
+        .execute(&mut *tx)
+        .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 return Err(StorageError::Conflict("a tenant with this slug"));
@@ -112,11 +117,10 @@ impl Db {
         &self,
         reference: &str,
     ) -> Result<Option<TenantRecord>, StorageError> {
-        let row =
-            sqlx::query(select!("WHERE slug = $1 OR id = $1"))
-                .bind(reference)
-                .fetch_optional(&self.read)
-                .await?;
+        let row = sqlx::query(select!("WHERE slug = $1 OR id = $1"))
+            .bind(reference)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.map(|r| tenant_from_row(&r)))
     }
 

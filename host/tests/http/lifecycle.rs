@@ -73,7 +73,11 @@ async fn patch_changes_what_it_names_and_hides_secrets(backend: Backend) {
         assert!(message.contains(field), "{body}: {message}");
     }
     let (status, _) = s
-        .patch_json(&key, &channel_path(&ch), &json!({ "guardrails": ["no-such-plugin"] }))
+        .patch_json(
+            &key,
+            &channel_path(&ch),
+            &json!({ "guardrails": ["no-such-plugin"] }),
+        )
         .await;
     assert_eq!(status, 404);
     let (_, v) = s.get(&key, &channel_path(&ch)).await;
@@ -82,7 +86,11 @@ async fn patch_changes_what_it_names_and_hides_secrets(backend: Backend) {
 
     // Guardrails: the new chain, consent still first.
     let (status, v) = s
-        .patch_json(&key, &channel_path(&ch), &json!({ "guardrails": ["pii-redact"] }))
+        .patch_json(
+            &key,
+            &channel_path(&ch),
+            &json!({ "guardrails": ["pii-redact"] }),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["guardrails"], json!(["consent", "pii-redact"]));
@@ -107,7 +115,11 @@ async fn a_rekeyed_secret_applies_to_the_next_webhook(backend: Backend) {
         .await;
     assert_eq!(r.status(), 200);
     let (status, _) = s
-        .patch_json(&key, &channel_path(&ch), &json!({ "config": { "app_secret": "rotated-app-secret" } }))
+        .patch_json(
+            &key,
+            &channel_path(&ch),
+            &json!({ "config": { "app_secret": "rotated-app-secret" } }),
+        )
         .await;
     assert_eq!(status, 200);
     // At once, not after the cache's lifetime.
@@ -155,7 +167,11 @@ async fn a_disabled_channel_takes_and_sends_nothing_until_enabled(backend: Backe
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "channel_disabled");
     let (status, v) = s
-        .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": USER, "text": "hi" }))
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": USER, "text": "hi" }),
+        )
         .await;
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"]["code"], "channel_disabled");
@@ -163,7 +179,13 @@ async fn a_disabled_channel_takes_and_sends_nothing_until_enabled(backend: Backe
     assert!(graph.requests().is_empty());
     // Still listed and readable, as disabled.
     let (_, list) = s.get(&key, "/v1/channels").await;
-    assert!(list["data"].as_array().unwrap().iter().any(|c| c["id"] == json!(ch) && c["status"] == "disabled"));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == json!(ch) && c["status"] == "disabled")
+    );
 
     let (status, v) = s
         .patch_json(&key, &channel_path(&ch), &json!({ "enabled": true }))
@@ -179,12 +201,22 @@ async fn a_disabled_channel_takes_and_sends_nothing_until_enabled(backend: Backe
     );
     assert_eq!(s.all_messages(&key, &ch).await.len(), 2);
     let (status, v) = s
-        .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": USER, "text": "back" }))
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": USER, "text": "back" }),
+        )
         .await;
     assert_eq!(status, 202, "{v}");
     let (_, audit) = s.get(&key, "/v1/audit?action=channel.update").await;
-    assert_eq!(audit["data"][0]["detail"]["status"]["after"], "active", "{audit}");
-    assert_eq!(audit["data"][1]["detail"]["status"]["after"], "disabled", "{audit}");
+    assert_eq!(
+        audit["data"][0]["detail"]["status"]["after"], "active",
+        "{audit}"
+    );
+    assert_eq!(
+        audit["data"][1]["detail"]["status"]["after"], "disabled",
+        "{audit}"
+    );
     s.stop().await;
 }
 on_both!(a_disabled_channel_takes_and_sends_nothing_until_enabled);
@@ -204,14 +236,23 @@ async fn a_deleted_channel_is_gone_but_its_conversations_stay(backend: Backend) 
         200
     );
     let (status, sent) = s
-        .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": USER, "text": "queued" }))
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": USER, "text": "queued" }),
+        )
         .await;
     assert_eq!(status, 202, "{sent}");
     let sent_id = sent["id"].as_str().unwrap().to_string();
 
     // Another tenant cannot delete (or see, or change) it.
     assert_eq!(s.delete(&other, &channel_path(&ch)).await.0, 404);
-    assert_eq!(s.patch_json(&other, &channel_path(&ch), &json!({ "enabled": false })).await.0, 404);
+    assert_eq!(
+        s.patch_json(&other, &channel_path(&ch), &json!({ "enabled": false }))
+            .await
+            .0,
+        404
+    );
     assert_eq!(s.get(&other, &channel_path(&ch)).await.0, 404);
 
     let (status, _) = s.delete(&key, &channel_path(&ch)).await;
@@ -222,24 +263,38 @@ async fn a_deleted_channel_is_gone_but_its_conversations_stay(backend: Backend) 
     assert_eq!(r.status(), 404);
     assert_eq!(s.get(&key, &channel_path(&ch)).await.0, 404);
     assert_eq!(s.delete(&key, &channel_path(&ch)).await.0, 404);
-    assert_eq!(s.patch_json(&key, &channel_path(&ch), &json!({ "enabled": true })).await.0, 404);
+    assert_eq!(
+        s.patch_json(&key, &channel_path(&ch), &json!({ "enabled": true }))
+            .await
+            .0,
+        404
+    );
     let (_, list) = s.get(&key, "/v1/channels").await;
     assert!(!list.to_string().contains(&ch));
     let (status, v) = s
-        .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": USER, "text": "x" }))
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": USER, "text": "x" }),
+        )
         .await;
     assert_eq!(status, 404, "{v}");
 
     // Its conversation is still readable.
     let msgs = s.all_messages(&key, &ch).await;
-    assert!(msgs.iter().any(|m| m["external_id"] == "wamid.del1"), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|m| m["external_id"] == "wamid.del1"),
+        "{msgs:?}"
+    );
 
     // The queued send fails as channel_deleted, without reaching the
     // provider.
     let url = s.database_url(&backend);
     let worker = TestServer::start_with(backend.clone(), |c| c.database_url = Some(url)).await;
     let done = s
-        .eventually(&key, &format!("/v1/messages/{sent_id}"), |m| m["status"] != "queued")
+        .eventually(&key, &format!("/v1/messages/{sent_id}"), |m| {
+            m["status"] != "queued"
+        })
         .await;
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(done["error"]["code"], "channel_deleted", "{done}");
@@ -272,7 +327,11 @@ async fn a_persona_in_use_is_not_deleted(backend: Backend) {
     assert_eq!(s.delete(&other, &path).await.0, 404);
     let other_ch = s.whatsapp_channel(&other).await;
     let (status, v) = s
-        .patch_json(&other, &channel_path(&other_ch), &json!({ "persona_id": persona }))
+        .patch_json(
+            &other,
+            &channel_path(&other_ch),
+            &json!({ "persona_id": persona }),
+        )
         .await;
     assert_eq!(status, 404, "{v}");
 
@@ -291,10 +350,17 @@ async fn a_persona_in_use_is_not_deleted(backend: Backend) {
     // A deleted channel does not hold a persona.
     let persona2 = static_persona(&s, &key).await;
     let ch2 = s.whatsapp_channel(&key).await;
-    s.patch_json(&key, &channel_path(&ch2), &json!({ "persona_id": persona2 }))
-        .await;
+    s.patch_json(
+        &key,
+        &channel_path(&ch2),
+        &json!({ "persona_id": persona2 }),
+    )
+    .await;
     assert_eq!(s.delete(&key, &channel_path(&ch2)).await.0, 204);
-    assert_eq!(s.delete(&key, &format!("/v1/personas/{persona2}")).await.0, 204);
+    assert_eq!(
+        s.delete(&key, &format!("/v1/personas/{persona2}")).await.0,
+        204
+    );
     s.stop().await;
 }
 on_both!(a_persona_in_use_is_not_deleted);
@@ -333,19 +399,35 @@ async fn the_admin_lists_renames_and_suspends_tenants(backend: Backend) {
     assert_eq!(s.get(&key, "/v1/admin/tenants").await.0, 401);
 
     let tpath = format!("/v1/admin/tenants/{id}");
-    let (status, v) = s.patch_json(&admin, &tpath, &json!({ "name": "Renamed Inc" })).await;
+    let (status, v) = s
+        .patch_json(&admin, &tpath, &json!({ "name": "Renamed Inc" }))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["name"], "Renamed Inc");
     let (_, v) = s.get(&admin, &tpath).await;
     assert_eq!(v["name"], "Renamed Inc");
-    for bad in [json!({ "status": "deleted" }), json!({ "status": "paused" }), json!({ "slug": "x" })] {
+    for bad in [
+        json!({ "status": "deleted" }),
+        json!({ "status": "paused" }),
+        json!({ "slug": "x" }),
+    ] {
         assert_eq!(s.patch_json(&admin, &tpath, &bad).await.0, 422, "{bad}");
     }
-    assert_eq!(s.patch_json(&admin, "/v1/admin/tenants/tn_nope", &json!({ "name": "x" })).await.0, 404);
-    assert_eq!(s.patch_json(&key, &tpath, &json!({ "name": "x" })).await.0, 401);
+    assert_eq!(
+        s.patch_json(&admin, "/v1/admin/tenants/tn_nope", &json!({ "name": "x" }))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.patch_json(&key, &tpath, &json!({ "name": "x" })).await.0,
+        401
+    );
 
     // Suspended: its keys get 403, its channels behave as disabled.
-    let (status, v) = s.patch_json(&admin, &tpath, &json!({ "status": "suspended" })).await;
+    let (status, v) = s
+        .patch_json(&admin, &tpath, &json!({ "status": "suspended" }))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "suspended");
     let (status, v) = s.get(&key, "/v1/channels").await;
@@ -359,7 +441,9 @@ async fn the_admin_lists_renames_and_suspends_tenants(backend: Backend) {
     assert_eq!(v["error"]["code"], "channel_disabled");
 
     // Reactivated: both work again.
-    let (status, _) = s.patch_json(&admin, &tpath, &json!({ "status": "active" })).await;
+    let (status, _) = s
+        .patch_json(&admin, &tpath, &json!({ "status": "active" }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(s.get(&key, "/v1/channels").await.0, 200);
     assert_eq!(
@@ -383,7 +467,9 @@ async fn the_admin_lists_renames_and_suspends_tenants(backend: Backend) {
     assert_eq!(s.delete(&admin, &tpath).await.0, 204);
     let (_, v) = s.get(&admin, &tpath).await;
     assert_eq!(v["status"], "deleted");
-    let (status, v) = s.patch_json(&admin, &tpath, &json!({ "status": "active" })).await;
+    let (status, v) = s
+        .patch_json(&admin, &tpath, &json!({ "status": "active" }))
+        .await;
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"]["code"], "tenant_deleted");
     assert_eq!(s.get(&key, "/v1/channels").await.0, 401);

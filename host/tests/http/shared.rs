@@ -217,7 +217,11 @@ async fn a_number_routes_only_where_the_admin_assigned_it(backend: Backend) {
     // Withdrawn: the number routes nowhere again, and can go elsewhere.
     assert_eq!(s.put_route(&owner, None).await.0, 200);
     let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "w", "changes": [change_for(&pa, "wamid.withdrawn", "x")] }] });
-    let v: Value = post_shared(&s, &body, APP_SECRET).await.json().await.unwrap();
+    let v: Value = post_shared(&s, &body, APP_SECRET)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["channels"], 0);
     assert_eq!(s.all_messages(&key_a, &owner).await.len(), 1);
     s.stop().await;
@@ -238,7 +242,11 @@ async fn one_channel_failing_does_not_fail_the_others(backend: Backend) {
     // B's tenant set another app secret: the platform's signature fails
     // for B alone.
     let (status, v) = s
-        .patch_json(&key_b, &format!("/v1/channels/{ch_b}"), &json!({ "config": { "app_secret": "b-own-secret" } }))
+        .patch_json(
+            &key_b,
+            &format!("/v1/channels/{ch_b}"),
+            &json!({ "config": { "app_secret": "b-own-secret" } }),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     let batch = |n: &str| json!({ "object": "whatsapp_business_account", "entry": [{ "id": "w", "changes": [change_for(&pa, &format!("wamid.a{n}"), "for A"), change_for(&pb, &format!("wamid.b{n}"), "for B")] }] });
@@ -246,18 +254,32 @@ async fn one_channel_failing_does_not_fail_the_others(backend: Backend) {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["channels"], 1, "{v}");
-    assert_eq!(v["failed"], json!([{ "route_key": pb, "code": "invalid_signature" }]));
+    assert_eq!(
+        v["failed"],
+        json!([{ "route_key": pb, "code": "invalid_signature" }])
+    );
     assert_eq!(s.all_messages(&key_a, &ch_a).await.len(), 1);
     assert!(s.all_messages(&key_b, &ch_b).await.is_empty());
 
     // B disabled: the same, with B's reason.
     let (status, _) = s
-        .patch_json(&key_b, &format!("/v1/channels/{ch_b}"), &json!({ "enabled": false, "config": { "app_secret": APP_SECRET } }))
+        .patch_json(
+            &key_b,
+            &format!("/v1/channels/{ch_b}"),
+            &json!({ "enabled": false, "config": { "app_secret": APP_SECRET } }),
+        )
         .await;
     assert_eq!(status, 200);
-    let v: Value = post_shared(&s, &batch("2"), APP_SECRET).await.json().await.unwrap();
+    let v: Value = post_shared(&s, &batch("2"), APP_SECRET)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["channels"], 1, "{v}");
-    assert_eq!(v["failed"], json!([{ "route_key": pb, "code": "channel_disabled" }]));
+    assert_eq!(
+        v["failed"],
+        json!([{ "route_key": pb, "code": "channel_disabled" }])
+    );
     assert_eq!(s.all_messages(&key_a, &ch_a).await.len(), 2);
     assert!(s.all_messages(&key_b, &ch_b).await.is_empty());
     // A request only for B's disabled number is refused like B's own
@@ -267,7 +289,11 @@ async fn one_channel_failing_does_not_fail_the_others(backend: Backend) {
     assert_eq!(r.status(), 409);
     // Enabled again: B receives (a retry of the refused request).
     let (status, _) = s
-        .patch_json(&key_b, &format!("/v1/channels/{ch_b}"), &json!({ "enabled": true }))
+        .patch_json(
+            &key_b,
+            &format!("/v1/channels/{ch_b}"),
+            &json!({ "enabled": true }),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(post_shared(&s, &only_b, APP_SECRET).await.status(), 200);
