@@ -68,7 +68,7 @@ impl Binding {
 /// suspension) drops the entry on the replica that made it, so it applies
 /// to that replica's next webhook; other replicas see it within this time
 /// (documented in the README: keep them in step).
-pub const CHANNEL_TTL: Duration = Duration::from_secs(2);
+const CHANNEL_TTL: Duration = Duration::from_secs(2);
 const CHANNEL_CACHE_MAX: usize = 10_000;
 
 /// Recently resolved channels (and unknown ids, so a flood of bad ids does
