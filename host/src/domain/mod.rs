@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 mod disposition;
+mod lifecycle;
 mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
+pub use lifecycle::{ChannelStatus, TenantStatus};
 pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
 
 /// One header, in wire order.

@@ -32,6 +32,14 @@ pub enum WebhookError {
     /// No active channel with that id (404).
     #[error("unknown channel")]
     UnknownChannel,
+    /// The channel is disabled by its tenant, or its tenant is suspended
+    /// (409): nothing is stored, processed or sent until it is enabled.
+    #[error("the channel is disabled")]
+    ChannelDisabled,
+    /// The channel was deleted (404): its webhook URL is gone for good and
+    /// its queued sends fail.
+    #[error("the channel was deleted")]
+    ChannelDeleted,
     /// The signature or token did not verify (401); nothing is stored.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
@@ -68,7 +76,11 @@ impl WebhookError {
     /// The HTTP status for the provider.
     pub fn status(&self) -> u16 {
         match self {
-            WebhookError::UnknownChannel => 404,
+            WebhookError::UnknownChannel | WebhookError::ChannelDeleted => 404,
+            // Not a 2xx, so a provider that retries keeps the events until
+            // the channel is enabled again; not a 5xx, which would page
+            // the platform for a tenant's own choice.
+            WebhookError::ChannelDisabled => 409,
             WebhookError::InvalidSignature(_) => 401,
             WebhookError::BadRequest(_) => 400,
             // The tenant's own flood: the provider retries later, and no
@@ -101,6 +113,8 @@ impl WebhookError {
     pub fn code(&self) -> &'static str {
         match self {
             WebhookError::UnknownChannel => "unknown_channel",
+            WebhookError::ChannelDisabled => "channel_disabled",
+            WebhookError::ChannelDeleted => "channel_deleted",
             WebhookError::InvalidSignature(_) => "invalid_signature",
             WebhookError::BadRequest(_) => "bad_request",
             WebhookError::Plugin {

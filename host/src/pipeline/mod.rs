@@ -79,11 +79,7 @@ impl Pipeline {
         tenant_id: &str,
         channel_id: &str,
     ) -> Result<tenancy::Binding, WebhookError> {
-        let binding = self.channel(channel_id).await?;
-        if binding.channel.tenant_id != tenant_id {
-            return Err(WebhookError::UnknownChannel);
-        }
-        Ok(binding)
+        self.channel(channel_id, Some(tenant_id)).await
     }
 
     /// The channel adapter's `info` (name, limits, declared hosts), asked
@@ -106,8 +102,13 @@ impl Pipeline {
             .flatten()
     }
 
-    /// Stage 1: a channel by id (from the webhook URL) with its plugins.
-    async fn channel(&self, channel_id: &str) -> Result<tenancy::Binding, WebhookError> {
+    /// Stage 1: a channel by id (from the webhook URL) with its plugins;
+    /// with `tenant`, only that tenant's.
+    async fn channel(
+        &self,
+        channel_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<tenancy::Binding, WebhookError> {
         tenancy::resolve(
             &self.db,
             &self.secrets,
@@ -115,6 +116,7 @@ impl Pipeline {
             &self.runtime,
             &self.channels,
             channel_id,
+            tenant,
         )
         .await
     }
@@ -146,7 +148,7 @@ impl Pipeline {
         let span = tracing::Span::current();
         let started = Instant::now();
 
-        let binding = self.channel(channel_id).await?;
+        let binding = self.channel(channel_id, None).await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
         adapter_name.clone_from(&binding.channel.adapter);

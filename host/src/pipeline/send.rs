@@ -51,6 +51,8 @@ pub enum Content {
 pub enum SendError {
     #[error("channel not found")]
     UnknownChannel,
+    #[error("the channel is disabled; enable it to send")]
+    ChannelDisabled,
     #[error("the contact opted out of messages on this channel")]
     OptedOut,
     #[error(
@@ -77,7 +79,11 @@ pub async fn send(
         .tenant_channel(tenant_id, &req.channel_id)
         .await
         .map_err(|e| match e {
-            super::WebhookError::UnknownChannel => SendError::UnknownChannel,
+            // A deleted channel is not found through the API.
+            super::WebhookError::UnknownChannel | super::WebhookError::ChannelDeleted => {
+                SendError::UnknownChannel
+            }
+            super::WebhookError::ChannelDisabled => SendError::ChannelDisabled,
             other => SendError::Channel(other.to_string()),
         })?;
 

@@ -12,7 +12,7 @@ use super::error::{Stage, WebhookError};
 use crate::kv::KvStore;
 use crate::runtime::{CallContext, LimitOverrides, LoadedPlugin, PluginError, PluginRuntime};
 use crate::secrets::Keyring;
-use crate::storage::{ChannelRecord, Db, OnFailure, Slot};
+use crate::storage::{ChannelRecord, ChannelState, Db, OnFailure, Slot};
 
 /// A resolved channel with its adapter and guardrail components.
 pub struct Binding {
@@ -65,7 +65,10 @@ impl Binding {
 }
 
 /// How long a channel lookup is reused. Webhooks for one channel arrive in
-/// bursts; a disabled or reconfigured channel takes effect within this time.
+/// bursts. A change through the API (re-key, disable, delete, a tenant's
+/// suspension) drops the entry on the replica that made it, so it applies
+/// to that replica's next webhook; other replicas see it within this time
+/// (documented in the README: keep them in step).
 const CHANNEL_TTL: Duration = Duration::from_secs(2);
 const CHANNEL_CACHE_MAX: usize = 10_000;
 
@@ -73,7 +76,7 @@ const CHANNEL_CACHE_MAX: usize = 10_000;
 /// not become a flood of queries).
 #[derive(Default)]
 pub struct ChannelCache {
-    entries: Mutex<HashMap<String, (Instant, Option<ChannelRecord>)>>,
+    entries: Mutex<HashMap<String, (Instant, Option<ChannelState>)>>,
     /// Tenants' plugin limits, reused like channels.
     limits: Mutex<HashMap<String, (Instant, LimitOverrides)>>,
 }
@@ -90,7 +93,7 @@ impl ChannelCache {
         db: &Db,
         secrets: &Keyring,
         channel_id: &str,
-    ) -> Result<Option<ChannelRecord>, WebhookError> {
+    ) -> Result<Option<ChannelState>, WebhookError> {
         if let Some((at, rec)) = self.entries.lock().get(channel_id)
             && at.elapsed() < CHANNEL_TTL
         {
@@ -136,15 +139,20 @@ impl ChannelCache {
         Ok(l)
     }
 
-    /// Drop a tenant's channels (after its deletion), so none of them is
-    /// served from here with its configuration still opened.
+    /// Drop a tenant's channels (after its deletion, suspension or
+    /// reactivation), so none of them is served from here in its old
+    /// state, or with its configuration still opened.
     pub fn forget_tenant(&self, tenant_id: &str) {
         self.entries
             .lock()
-            .retain(|_, (_, rec)| rec.as_ref().is_none_or(|c| c.tenant_id != tenant_id));
+            .retain(|_, (_, rec)| rec.as_ref().is_none_or(|c| c.tenant_id() != tenant_id));
     }
 }
 
+/// The active channel `channel_id` with its plugins. With `tenant`, a
+/// channel of another tenant is unknown, whatever its state; a disabled
+/// (or suspended tenant's) channel is `ChannelDisabled`, a deleted one
+/// `ChannelDeleted`.
 pub async fn resolve(
     db: &Db,
     secrets: &Keyring,
@@ -152,11 +160,18 @@ pub async fn resolve(
     runtime: &Arc<PluginRuntime>,
     cache: &ChannelCache,
     channel_id: &str,
+    tenant: Option<&str>,
 ) -> Result<Binding, WebhookError> {
-    let channel = cache
+    let state = cache
         .get(db, secrets, channel_id)
         .await?
+        .filter(|s| tenant.is_none_or(|t| s.tenant_id() == t))
         .ok_or(WebhookError::UnknownChannel)?;
+    let channel = match state {
+        ChannelState::Active(channel) => channel,
+        ChannelState::Disabled { .. } => return Err(WebhookError::ChannelDisabled),
+        ChannelState::Deleted { .. } => return Err(WebhookError::ChannelDeleted),
+    };
     let limits = cache.tenant_limits(db, &channel.tenant_id).await?;
     let mut binding = bind(db, catalog, runtime, channel).await?;
     binding.limits = limits;

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
+use crate::domain::TenantStatus;
 use crate::storage::TenantRecord;
 
 /// The shortest platform-admin token `serve` accepts. The token opens
@@ -87,6 +88,15 @@ impl FromRequestParts<AppState> for Tenant {
         let Some((tenant, key_id)) = state.db().tenant_by_api_key(key).await? else {
             return Err(ApiError::unauthorized());
         };
+        // The key is right, the tenant is not allowed in: 403, so the
+        // business sees why rather than a key problem.
+        if tenant.status != TenantStatus::Active {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "tenant_suspended",
+                "this tenant is suspended; contact the platform operator",
+            ));
+        }
         let limits = state.limiter.limits(state.db(), &tenant.id).await?;
         if let Some(rps) = limits.api_rate_limit_rps.filter(|r| *r > 0)
             && let Err(limited) = state.limiter.check(&tenant.id, rps as u64)

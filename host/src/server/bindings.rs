@@ -63,6 +63,23 @@ impl GuardrailEntry {
     }
 }
 
+/// A guardrail chain as the tenant lists it, with consent first: consent
+/// handling is never optional, and runs first wherever the tenant listed
+/// it, because a guardrail before it could rewrite or block a "STOP" and
+/// lose the opt-out.
+pub(crate) fn with_consent_first(entries: Vec<GuardrailEntry>) -> Vec<GuardrailEntry> {
+    let (consent, others): (Vec<GuardrailEntry>, Vec<GuardrailEntry>) =
+        entries.into_iter().partition(|g| g.reference() == CONSENT);
+    let mut chain = vec![
+        consent
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| GuardrailEntry::Reference(CONSENT.to_string())),
+    ];
+    chain.extend(others);
+    chain
+}
+
 /// Most keys one plugin configuration may have.
 const MAX_CONFIG_KEYS: usize = 100;
 /// Longest configuration key, in bytes.

@@ -62,6 +62,7 @@ pub(crate) fn channel_json(
         "persona_id": ch.persona_id,
         "webhook_url": state.webhook_url(&ch.id),
         "status": ch.status,
+        "route_key": ch.route_key,
         "created_at": ch.created_at,
     })
 }

@@ -1,4 +1,5 @@
-//! A tenant's channels: create, list, read.
+//! A tenant's channels: create, list, read. (Changes and deletion:
+//! `channel_changes`.)
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Tenant;
-use super::bindings::{GuardrailEntry, bindings_for_new_channel, plugin_config};
+use super::bindings::{
+    GuardrailEntry, bindings_for_new_channel, plugin_config, with_consent_first,
+};
 use super::channel_view::channel_view;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
@@ -33,7 +36,7 @@ pub struct CreateChannel {
     persona_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel, responses((status = 201, description = "The channel with its webhook_url", body = Object), (status = 400, body = Object), (status = 404, description = "Unknown plugin or persona", body = Object), (status = 409, description = "The routing key is taken", body = Object), (status = 422, description = "A plugin of the wrong world", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel, responses((status = 201, description = "The channel with its webhook_url", body = Object), (status = 400, body = Object), (status = 404, description = "Unknown plugin or persona", body = Object), (status = 422, description = "A plugin of the wrong world", body = Object)), security(("api_key" = [])))]
 pub async fn create_channel(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -44,20 +47,7 @@ pub async fn create_channel(
     }
     let config = plugin_config("config", &body.config)?;
     let p = &state.pipeline;
-    // Consent handling is never optional, and runs first wherever the
-    // tenant listed it: a guardrail before it could rewrite or block a
-    // "STOP" and lose the opt-out.
-    let (consent, others): (Vec<GuardrailEntry>, Vec<GuardrailEntry>) = body
-        .guardrails
-        .into_iter()
-        .partition(|g| g.reference() == "consent");
-    let mut guardrails = vec![
-        consent
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| GuardrailEntry::Reference("consent".to_string())),
-    ];
-    guardrails.extend(others);
+    let guardrails = with_consent_first(body.guardrails);
     let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;
     let guardrails: Vec<String> = guardrails
         .iter()
@@ -73,6 +63,10 @@ pub async fn create_channel(
             state.webhook_url(id)
         });
     new.bindings = bindings;
+    // A shared endpoint's route key is the platform admin's to assign
+    // (`PUT /v1/admin/channels/{id}/route`): a number in a tenant's
+    // configuration proves nothing about who owns it.
+    new.route_key = None;
     let mut ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
     if let Some(persona) = &body.persona_id {
         p.db.set_channel_persona(&tenant.id, "api", &ch.id, Some(persona))

@@ -112,8 +112,16 @@ impl From<StorageError> for ApiError {
 
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
+        ApiError::from_webhook(&e)
+    }
+}
+
+impl ApiError {
+    /// The answer to a webhook refused with `e` (one of several failures
+    /// of a shared webhook is borrowed from its outcome).
+    pub fn from_webhook(e: &WebhookError) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = match &e {
+        let message = match e {
             WebhookError::Internal(err) => {
                 tracing::error!(error = ?err, "webhook internal error");
                 "internal error".to_string()
@@ -122,7 +130,7 @@ impl From<WebhookError> for ApiError {
             other => other.to_string(),
         };
         let mut api = ApiError::new(status, e.code(), message);
-        if let WebhookError::Plugin { stage, error } = &e {
+        if let WebhookError::Plugin { stage, error } = e {
             api.extra = Some(serde_json::json!({ "stage": stage, "plugin_error": error.code() }));
         }
         if let Some(secs) = e.retry_after_secs() {

@@ -1,5 +1,4 @@
-//! Message detail with delivery attempts, dead letters, and binding a
-//! persona to a channel.
+//! Message detail with delivery attempts, and dead letters.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -8,7 +7,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Tenant;
-use super::extract::JsonBody;
 use super::{ApiError, AppState};
 
 /// `GET /v1/messages/{id}`: the message and, for outbound ones, every
@@ -45,47 +43,4 @@ pub async fn dead_letters(
         .list_jobs(&tenant.id, "dead", q.limit.unwrap_or(100))
         .await?;
     Ok(Json(json!({ "data": jobs, "next_cursor": null })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchChannel {
-    /// `null` unbinds; absent leaves it.
-    #[serde(default, with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    persona_id: Option<Option<String>>,
-}
-
-/// `PATCH /v1/channels/{id}`: bind (or unbind) the channel's persona.
-#[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), request_body = PatchChannel, responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
-pub async fn patch_channel(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<PatchChannel>,
-) -> Result<impl IntoResponse, ApiError> {
-    if let Some(persona) = body.persona_id {
-        state
-            .db()
-            .set_channel_persona(&tenant.id, "api", &id, persona.as_deref())
-            .await?;
-        // The next webhook on this replica sees the new persona at once.
-        state.pipeline.channels.invalidate(&id);
-    }
-    let ch = state
-        .db()
-        .get_channel(&tenant.id, &id, &state.pipeline.secrets)
-        .await?;
-    Ok(Json(super::channel_view::channel_view(&state, &ch).await))
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Ok(Some(Option::<String>::deserialize(d)?))
-    }
 }

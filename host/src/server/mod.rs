@@ -4,6 +4,8 @@
 
 mod auth;
 mod bindings;
+mod channel_changes;
+mod channel_routes;
 mod channel_view;
 mod channels;
 mod connections;

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channels, conversations, health, messages, personas, platform, plugins,
-    scrape, send, tenants, webhooks,
+    AppState, bindings, channel_changes, channel_routes, channels, conversations, health, messages,
+    personas, platform, plugins, scrape, send, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -70,13 +70,26 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(scrape::metrics))
         .routes(routes!(webhooks::webhook))
         .routes(routes!(webhooks::shared_webhook))
-        .routes(routes!(tenants::create_tenant))
-        .routes(routes!(platform::get_tenant, tenants::delete_tenant))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(
+            platform::get_tenant,
+            tenants::delete_tenant,
+            tenants::patch_tenant
+        ))
+        .routes(routes!(channel_routes::put_route))
         .routes(routes!(platform::set_limits))
         .routes(routes!(channels::create_channel, channels::list_channels))
-        .routes(routes!(channels::get_channel, messages::patch_channel))
+        .routes(routes!(
+            channels::get_channel,
+            channel_changes::patch_channel,
+            channel_changes::delete_channel
+        ))
         .routes(routes!(personas::create_persona, personas::list_personas))
-        .routes(routes!(personas::get_persona, personas::update_persona))
+        .routes(routes!(
+            personas::get_persona,
+            personas::update_persona,
+            personas::delete_persona
+        ))
         .routes(routes!(send::send_message))
         .routes(routes!(messages::get_message))
         .routes(routes!(messages::dead_letters))

@@ -15,7 +15,7 @@ use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::orchestrator::ResponderConfig;
 use crate::runtime::World;
-use crate::storage::{PersonaRecord, PersonaSpec};
+use crate::storage::{PersonaDeletion, PersonaRecord, PersonaSpec};
 
 /// The default responder: a fixed acknowledgement.
 const DEFAULT_STATIC_REPLY: &str =
@@ -228,6 +228,31 @@ pub async fn get_persona(
     let p = &state.pipeline;
     let rec = p.db.get_persona(&tenant.id, &id, &p.secrets).await?;
     Ok(Json(persona_json(&rec)))
+}
+
+/// `DELETE /v1/personas/{id}`: refused with 409 `persona_in_use` (naming
+/// the channels) while a channel uses it; audited.
+#[utoipa::path(delete, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), responses((status = 204, description = "Deleted"), (status = 404, body = Object), (status = 409, description = "`persona_in_use`: unbind it from `channel_ids` first", body = Object)), security(("api_key" = [])))]
+pub async fn delete_persona(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    match state.db().delete_persona(&tenant.id, "api", &id).await? {
+        PersonaDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        PersonaDeletion::InUse(channels) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "persona_in_use",
+                format!(
+                    "{} channel(s) use this persona; unbind it first (`PATCH /v1/channels/{{id}}` with `\"persona_id\": null`)",
+                    channels.len()
+                ),
+            );
+            e.extra = Some(json!({ "channel_ids": channels }));
+            Err(e)
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/personas", tag = "personas", responses((status = 200, body = Object)), security(("api_key" = [])))]

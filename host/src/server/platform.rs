@@ -143,6 +143,7 @@ pub async fn get_tenant(
         "slug": tenant.slug,
         "name": tenant.name,
         "status": tenant.status,
+        "created_at": tenant.created_at,
         "limits": limits,
         "defaults": {
             "plugin_fuel": d.fuel,

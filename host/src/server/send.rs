@@ -238,6 +238,11 @@ async fn handle(
             Ok((StatusCode::ACCEPTED, v))
         }
         Err(SendError::UnknownChannel) => Err(ApiError::not_found("channel")),
+        Err(e @ SendError::ChannelDisabled) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "channel_disabled",
+            e.to_string(),
+        )),
         Err(SendError::OptedOut) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "contact_opted_out",

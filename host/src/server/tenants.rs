@@ -1,7 +1,8 @@
-//! Platform admin: creating and deleting tenants.
+//! Platform admin: creating, listing, changing (name, suspension) and
+//! deleting tenants.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -10,6 +11,7 @@ use serde_json::json;
 use super::auth::Admin;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
+use crate::domain::TenantStatus;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateTenant {
@@ -52,6 +54,86 @@ pub async fn delete_tenant(
     p.secrets.forget(&id);
     p.channels.forget_tenant(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantsQuery {
+    /// Page size, 1-500 (default 100).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `GET /v1/admin/tenants`: every tenant (deleted ones too, with their
+/// status), oldest first, by page.
+#[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin", params(TenantsQuery), responses((status = 200, description = "`{data: [{id, slug, name, status, created_at}], next_cursor}`", body = Object), (status = 401, body = Object)), security(("admin_token" = [])))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<TenantsQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = state
+        .db()
+        .list_tenants(q.limit.unwrap_or(100), q.cursor.as_deref())
+        .await?;
+    Ok(Json(page))
+}
+
+/// What the admin may set on a tenant.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SettableStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTenant {
+    #[serde(default)]
+    name: Option<String>,
+    /// `suspended`: its API keys get 403 `tenant_suspended` and its
+    /// channels behave as disabled; `active` lifts that.
+    #[serde(default)]
+    status: Option<SettableStatus>,
+}
+
+/// `PATCH /v1/admin/tenants/{id}`: rename, suspend or reactivate a tenant
+/// (audited as `tenant.update`, `tenant.suspend`, `tenant.reactivate`).
+#[utoipa::path(patch, path = "/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path, description = "Tenant id")), request_body = PatchTenant, responses((status = 200, description = "The tenant", body = Object), (status = 401, body = Object), (status = 404, body = Object), (status = 409, description = "`tenant_deleted`", body = Object), (status = 422, description = "An unknown field or status", body = Object)), security(("admin_token" = [])))]
+pub async fn patch_tenant(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PatchTenant>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body.name.as_deref().map(str::trim);
+    if name.is_some_and(str::is_empty) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "`name` must not be empty",
+        ));
+    }
+    let status = body.status.map(|s| match s {
+        SettableStatus::Active => TenantStatus::Active,
+        SettableStatus::Suspended => TenantStatus::Suspended,
+    });
+    let db = state.db();
+    if db.tenant(&id).await?.status == TenantStatus::Deleted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "tenant_deleted",
+            "the tenant is deleted; it cannot be changed",
+        ));
+    }
+    let tenant = db.update_tenant(&id, "admin", name, status).await?;
+    if status.is_some() {
+        // This replica's webhooks and jobs see it at once; others within
+        // the channel cache's lifetime. API keys are checked per request.
+        state.pipeline.channels.forget_tenant(&id);
+    }
+    Ok(Json(tenant))
 }
 
 /// Slugs appear in URLs and logs: lowercase letters, digits and dashes.

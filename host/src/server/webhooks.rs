@@ -54,7 +54,7 @@ async fn read_request(state: &AppState, request: Request) -> Result<HttpRequest,
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(adapter = %adapter, outcome = tracing::field::Empty))]
-#[utoipa::path(post, path = "/webhooks/shared/{adapter}", tag = "webhooks", params(("adapter" = String, Path, description = "First-party adapter with a shared endpoint")), responses((status = 200, description = "Stored for the channels the events route to"), (status = 401, body = Object), (status = 404, body = Object)))]
+#[utoipa::path(post, path = "/webhooks/shared/{adapter}", tag = "webhooks", params(("adapter" = String, Path, description = "First-party adapter with a shared endpoint")), responses((status = 200, description = "Stored for the channels the events route to; `failed` lists the route keys whose channel refused its events (`{route_key, code}`)"), (status = 401, description = "Every routed channel refused the signature", body = Object), (status = 404, body = Object), (status = 409, description = "Every routed channel is disabled (`channel_disabled`)", body = Object), (status = 503, description = "A routed channel could not store its events now; retry (the others' are kept)", body = Object)))]
 pub async fn shared_webhook(
     State(state): State<AppState>,
     Path(adapter): Path<String>,
@@ -67,8 +67,20 @@ pub async fn shared_webhook(
     };
     match state.pipeline.handle_shared_webhook(&adapter, req).await {
         Ok(outcome) => {
+            if let Some(e) = outcome.refusal() {
+                span.record("outcome", e.code());
+                tracing::info!(error = %e, "shared webhook refused");
+                return ApiError::from_webhook(e).into_response();
+            }
             span.record("outcome", "stored");
-            (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "channels": outcome.channels.len(), "unknown_keys": outcome.unknown_keys }))).into_response()
+            // Route keys and error codes only: channel ids are secrets of
+            // their tenants, and this answer goes to whoever posted.
+            let failed: Vec<serde_json::Value> = outcome
+                .failed
+                .iter()
+                .map(|(key, e)| serde_json::json!({ "route_key": key, "code": e.code() }))
+                .collect();
+            (StatusCode::OK, axum::Json(serde_json::json!({ "ok": true, "channels": outcome.channels.len(), "unknown_keys": outcome.unknown_keys, "failed": failed }))).into_response()
         }
         Err(crate::pipeline::WebhookError::UnknownChannel) => {
             ApiError::not_found("shared endpoint for this adapter").into_response()
@@ -82,7 +94,7 @@ pub async fn shared_webhook(
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(channel = %channel_id, tenant = tracing::field::Empty, plugin = tracing::field::Empty, outcome = tracing::field::Empty))]
-#[utoipa::path(method(get, post), path = "/webhooks/{channel_id}", tag = "webhooks", params(("channel_id" = String, Path, description = "The channel's unguessable id")), responses((status = 200, description = "Stored (or a handshake answer)"), (status = 401, description = "Invalid signature", body = Object), (status = 404, body = Object), (status = 413, body = Object)))]
+#[utoipa::path(method(get, post), path = "/webhooks/{channel_id}", tag = "webhooks", params(("channel_id" = String, Path, description = "The channel's unguessable id")), responses((status = 200, description = "Stored (or a handshake answer)"), (status = 401, description = "Invalid signature", body = Object), (status = 404, description = "Unknown or deleted channel (`unknown_channel`, `channel_deleted`)", body = Object), (status = 409, description = "The channel is disabled, or its tenant suspended (`channel_disabled`): nothing stored", body = Object), (status = 413, body = Object)))]
 pub async fn webhook(
     State(state): State<AppState>,
     Path(channel_id): Path<String>,

@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::audit::audit;
 use super::bindings::{PluginBinding, bindings_of};
 use super::{Db, StorageError, now_ms};
+use crate::domain::{ChannelStatus, TenantStatus};
 use crate::secrets::{Keyring, Purpose};
 
 /// What a tenant asks for.
@@ -44,8 +45,33 @@ pub struct ChannelRecord {
     /// The adapter's and guardrails' bindings, in chain order.
     pub bindings: Vec<PluginBinding>,
     pub persona_id: Option<String>,
-    pub status: String,
+    pub status: ChannelStatus,
+    /// The key its adapter's shared endpoint routes to it, as the platform
+    /// admin assigned it (`None`: the shared endpoint does not route to it).
+    pub route_key: Option<String>,
     pub created_at: i64,
+}
+
+/// What a channel id names when a webhook or a job arrives for it.
+#[derive(Debug, Clone)]
+pub enum ChannelState {
+    /// Active, of an active tenant: its configuration opened.
+    Active(ChannelRecord),
+    /// Disabled by its tenant, or its tenant is suspended. Its
+    /// configuration is not opened: nothing will use it.
+    Disabled { tenant_id: String },
+    /// Deleted, or its tenant deleted.
+    Deleted { tenant_id: String },
+}
+
+impl ChannelState {
+    /// The tenant owning the channel.
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            ChannelState::Active(c) => &c.tenant_id,
+            ChannelState::Disabled { tenant_id } | ChannelState::Deleted { tenant_id } => tenant_id,
+        }
+    }
 }
 
 impl std::fmt::Debug for ChannelRecord {
@@ -59,6 +85,7 @@ impl std::fmt::Debug for ChannelRecord {
             .field("guardrails", &self.guardrails)
             .field("persona_id", &self.persona_id)
             .field("status", &self.status)
+            .field("route_key", &self.route_key)
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +93,16 @@ impl std::fmt::Debug for ChannelRecord {
 /// The channel columns, then a literal tail (sqlx only takes literal SQL).
 macro_rules! select {
     ($tail:literal) => {
-        concat!("SELECT id, tenant_id, name, adapter, config_enc, guardrails, bindings, persona_id, status, created_at FROM channels ", $tail)
+        concat!("SELECT id, tenant_id, name, adapter, config_enc, guardrails, bindings, persona_id, status, route_key, created_at FROM channels ", $tail)
+    };
+}
+
+/// The channel columns with its tenant's status, for webhooks and jobs
+/// (which name a channel by id alone), then a literal tail.
+macro_rules! select_with_tenant {
+    ($tail:literal) => {
+        concat!("SELECT c.id, c.tenant_id, c.name, c.adapter, c.config_enc, c.guardrails, c.bindings, c.persona_id, c.status, c.route_key, c.created_at, t.status AS tenant_status \
+                 FROM channels c JOIN tenants t ON t.id = c.tenant_id ", $tail)
     };
 }
 
@@ -99,7 +135,7 @@ impl Db {
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO channels (id, tenant_id, name, adapter, config_enc, config_keys, guardrails, persona_id, status, created_at, route_key, bindings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'active', $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $11, $8, $9, $10)",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -111,6 +147,7 @@ impl Db {
         .bind(now)
         .bind(ch.route_key.clone())
         .bind(stored_bindings.clone())
+        .bind(ChannelStatus::Active.as_str())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -140,21 +177,24 @@ impl Db {
             guardrails: ch.guardrails.clone(),
             bindings: bindings_of(stored_bindings.as_deref(), &ch.adapter, &ch.guardrails),
             persona_id: None,
-            status: "active".into(),
+            status: ChannelStatus::Active,
+            route_key: ch.route_key.clone(),
             created_at: now,
         })
     }
 
-    /// The tenant's channels, oldest first.
+    /// The tenant's channels (not the deleted ones), oldest first.
     pub async fn list_channels(
         &self,
         tenant_id: &str,
         secrets: &Keyring,
     ) -> Result<Vec<ChannelRecord>, StorageError> {
-        let rows = sqlx::query(select!("WHERE tenant_id = $1 ORDER BY created_at, id"))
-            .bind(tenant_id)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(select!(
+            "WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY created_at, id"
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.read)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(channel_from_row(r, secrets).await?);
@@ -162,59 +202,85 @@ impl Db {
         Ok(out)
     }
 
-    /// One of the tenant's channels.
+    /// One of the tenant's channels; a deleted one is not found.
     pub async fn get_channel(
         &self,
         tenant_id: &str,
         id: &str,
         secrets: &Keyring,
     ) -> Result<ChannelRecord, StorageError> {
-        let row = sqlx::query(select!("WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound("channel"))?;
+        let row = sqlx::query(select!(
+            "WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StorageError::NotFound("channel"))?;
         channel_from_row(&row, secrets).await
     }
 
-    /// The active channel of `adapter` whose routing key is `key` (shared
-    /// provider endpoints); the tenant comes from that channel.
+    /// The channel of `adapter` the platform admin assigned routing key
+    /// `key` (shared provider endpoints), in whatever state it is; the
+    /// tenant comes from that channel.
     pub async fn channel_by_route(
         &self,
         adapter: &str,
         key: &str,
         secrets: &Keyring,
-    ) -> Result<Option<ChannelRecord>, StorageError> {
-        let row = sqlx::query(select!(
-            "WHERE adapter = $1 AND route_key = $2 AND status = 'active'"
+    ) -> Result<Option<ChannelState>, StorageError> {
+        let row = sqlx::query(select_with_tenant!(
+            "WHERE c.adapter = $1 AND c.route_key = $2 AND c.status <> 'deleted'"
         ))
         .bind(adapter)
         .bind(key)
         .fetch_optional(&self.read)
         .await?;
         match row {
-            Some(r) => Ok(Some(channel_from_row(&r, secrets).await?)),
+            Some(r) => Ok(Some(state_from_row(&r, secrets).await?)),
             None => Ok(None),
         }
     }
 
-    /// The channel a webhook addresses, whoever owns it: the tenant comes
-    /// from the channel, never from the request.
+    /// The channel a webhook (or a job) addresses, whoever owns it, in
+    /// whatever state it is: the tenant comes from the channel, never from
+    /// the request. `None` when no channel ever had this id.
     pub async fn channel_for_webhook(
         &self,
         id: &str,
         secrets: &Keyring,
-    ) -> Result<Option<ChannelRecord>, StorageError> {
-        let row = sqlx::query(select!("WHERE id = $1 AND status = 'active'"))
+    ) -> Result<Option<ChannelState>, StorageError> {
+        let row = sqlx::query(select_with_tenant!("WHERE c.id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
         match row {
-            Some(r) => Ok(Some(channel_from_row(&r, secrets).await?)),
+            Some(r) => Ok(Some(state_from_row(&r, secrets).await?)),
             None => Ok(None),
         }
     }
+}
+
+/// A channel row joined with its tenant's status: only an active channel
+/// of an active tenant is opened (a deleted tenant's data key is gone).
+async fn state_from_row(
+    r: &sqlx::any::AnyRow,
+    secrets: &Keyring,
+) -> Result<ChannelState, StorageError> {
+    let tenant_id: String = r.get("tenant_id");
+    let status = ChannelStatus::parse(&r.get::<String, _>("status"));
+    let tenant_status = TenantStatus::parse(&r.get::<String, _>("tenant_status"));
+    Ok(match (status, tenant_status) {
+        (ChannelStatus::Deleted, _) | (_, TenantStatus::Deleted) => {
+            ChannelState::Deleted { tenant_id }
+        }
+        (ChannelStatus::Disabled, _) | (_, TenantStatus::Suspended) => {
+            ChannelState::Disabled { tenant_id }
+        }
+        (ChannelStatus::Active, TenantStatus::Active) => {
+            ChannelState::Active(channel_from_row(r, secrets).await?)
+        }
+    })
 }
 
 /// The tenant and channel come from the row itself, so a configuration
@@ -253,7 +319,8 @@ async fn channel_from_row(
         adapter,
         guardrails,
         persona_id: r.get("persona_id"),
-        status: r.get("status"),
+        status: ChannelStatus::parse(&r.get::<String, _>("status")),
+        route_key: r.get("route_key"),
         created_at: r.get("created_at"),
     })
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod bindings;
+mod channel_changes;
 mod channels;
 mod consent;
 mod conversations;
@@ -33,7 +34,8 @@ use sqlx::{AnyPool, Executor};
 pub use crate::domain::Disposition;
 pub use audit::AuditEntry;
 pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
-pub use channels::{ChannelRecord, NewChannel};
+pub use channel_changes::{ChannelChange, RoutedChannel};
+pub use channels::{ChannelRecord, ChannelState, NewChannel};
 pub use consent::ConsentSource;
 pub use conversations::{ContactRecord, ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
@@ -41,7 +43,7 @@ pub use ids::{new_id, new_secret_id};
 pub use inbound::{InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
-pub use personas::{PersonaRecord, PersonaSpec};
+pub use personas::{PersonaDeletion, PersonaRecord, PersonaSpec};
 pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
 pub use replies::{ReplyContext, ReplyPlan, TokenUsage};

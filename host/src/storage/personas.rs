@@ -59,6 +59,14 @@ impl std::fmt::Debug for PersonaRecord {
     }
 }
 
+/// What [`Db::delete_persona`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PersonaDeletion {
+    Deleted,
+    /// Nothing: these channels use it (at most 100 named).
+    InUse(Vec<String>),
+}
+
 impl Db {
     /// Store a new persona. `Conflict` when the tenant has one by that name.
     pub async fn create_persona(
@@ -199,6 +207,55 @@ impl Db {
             out.push(persona_from(r, tenant_id, secrets).await?);
         }
         Ok(out)
+    }
+
+    /// Delete one of the tenant's personas, unless a channel (not a
+    /// deleted one) uses it: then nothing changes and those channels are
+    /// named. `NotFound` when it is not the tenant's.
+    pub async fn delete_persona(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        id: &str,
+    ) -> Result<PersonaDeletion, StorageError> {
+        let mut tx = self.write.begin().await?;
+        let name: String =
+            sqlx::query("SELECT name FROM personas WHERE id = $1 AND tenant_id = $2")
+                .bind(id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StorageError::NotFound("persona"))?
+                .get("name");
+        let users: Vec<String> = sqlx::query(
+            "SELECT id FROM channels WHERE tenant_id = $1 AND persona_id = $2 AND status <> 'deleted' ORDER BY id LIMIT 100",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
+        if !users.is_empty() {
+            return Ok(PersonaDeletion::InUse(users));
+        }
+        sqlx::query("DELETE FROM personas WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "persona.delete",
+            id,
+            &serde_json::json!({ "name": name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PersonaDeletion::Deleted)
     }
 
     /// Bind a persona (or none) to one of the tenant's channels. The persona

@@ -73,6 +73,8 @@ fn api_json_bodies_never_cause_a_server_error() {
         ("POST", "/v1/api-keys".into(), false),
         ("POST", "/v1/admin/tenants".into(), true),
         ("PUT", format!("/v1/admin/tenants/{tenant_id}/limits"), true),
+        ("PATCH", format!("/v1/admin/tenants/{tenant_id}"), true),
+        ("PUT", format!("/v1/admin/channels/{channel}/route"), true),
     ];
     runner
         .run(&(json_value(), 0..endpoints.len()), |(body, which)| {

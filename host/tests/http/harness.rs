@@ -158,15 +158,16 @@ impl TestServer {
         )
     }
 
-    /// A whatsapp-cloud channel with a phone-number id of its own (one
-    /// active channel per number: the PostgreSQL database is shared by every
-    /// test); returns its id.
+    /// A whatsapp-cloud channel with a phone-number id of its own (the
+    /// PostgreSQL database is shared by every test); returns its id.
     pub async fn whatsapp_channel(&self, key: &str) -> String {
         let pnid = format!("9{}", u64::from_str_radix(&unique(), 16).unwrap());
         self.whatsapp_channel_for(key, &pnid).await
     }
 
-    /// A whatsapp-cloud channel for phone-number id `pnid`; returns its id.
+    /// A whatsapp-cloud channel for phone-number id `pnid` (the shared
+    /// endpoint routes it there only once the admin assigns it:
+    /// [`Self::assign_route`]); returns its id.
     pub async fn whatsapp_channel_for(&self, key: &str, pnid: &str) -> String {
         let body = json!({
             "name": "WhatsApp",
@@ -269,6 +270,55 @@ impl TestServer {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// PATCH JSON with a bearer token; returns (status, json).
+    pub async fn patch_json(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// DELETE with a bearer token; returns (status, json or null).
+    pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The platform admin assigns `route_key` to a channel (shared
+    /// endpoints route only keys the admin assigned); returns (status,
+    /// json).
+    pub async fn put_route(&self, channel: &str, route_key: Option<&str>) -> (u16, Value) {
+        let r = self
+            .http
+            .put(self.url(&format!("/v1/admin/channels/{channel}/route")))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({ "route_key": route_key }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// [`Self::put_route`], which must succeed.
+    pub async fn assign_route(&self, channel: &str, route_key: &str) {
+        let (status, v) = self.put_route(channel, Some(route_key)).await;
+        assert_eq!(status, 200, "{v}");
     }
 
     /// Create a persona; returns its id.

@@ -9,6 +9,7 @@ mod fuzz;
 mod guardrails;
 mod harness;
 mod isolation;
+mod lifecycle;
 mod mock;
 mod personas;
 mod platform;

@@ -470,8 +470,30 @@ async fn openapi_document_matches_the_router(backend: Backend) {
         "/v1/audit",
         "/v1/usage",
         "/metrics",
+        "/v1/admin/tenants",
+        "/v1/admin/tenants/{id}",
+        "/v1/admin/channels/{id}/route",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the document");
+    }
+    // The lifecycle operations (issue 12), by method.
+    for (p, method) in [
+        ("/v1/channels/{id}", "patch"),
+        ("/v1/channels/{id}", "delete"),
+        ("/v1/personas/{id}", "delete"),
+        ("/v1/admin/tenants", "get"),
+        ("/v1/admin/tenants/{id}", "get"),
+        ("/v1/admin/tenants/{id}", "patch"),
+        ("/v1/admin/channels/{id}/route", "put"),
+    ] {
+        assert!(
+            paths[p].get(method).is_some(),
+            "{method} {p} missing from the document"
+        );
+    }
+    let patch = &doc["components"]["schemas"]["PatchChannel"]["properties"];
+    for field in ["name", "config", "guardrails", "persona_id", "enabled"] {
+        assert!(patch.get(field).is_some(), "PatchChannel.{field}: {patch}");
     }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["api_key"]["scheme"], "bearer");

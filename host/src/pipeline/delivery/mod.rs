@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::Pipeline;
+use super::{Pipeline, WebhookError};
 use crate::storage::Job;
 
 mod calls;
@@ -89,7 +89,15 @@ pub async fn deliver(
 ) -> JobOutcome {
     let binding = match p.tenant_channel(&job.tenant_id, channel_id).await {
         Ok(b) => b,
-        Err(e) => return fail_all(p, job, ids, "channel_unavailable", &e.to_string()).await,
+        Err(e) => {
+            // Sends of a deleted or disabled channel fail for good, named
+            // so; anything else about the channel is `channel_unavailable`.
+            let code = match e {
+                WebhookError::ChannelDeleted | WebhookError::ChannelDisabled => e.code(),
+                _ => "channel_unavailable",
+            };
+            return fail_all(p, job, ids, code, &e.to_string()).await;
+        }
     };
     let hosts = p
         .adapter_info(&binding)
