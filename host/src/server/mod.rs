@@ -342,11 +342,15 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     }
     let app = router(state.clone());
     let header_timeout = config.read_timeouts.header;
+    // Installed before `start` returns (and the caller prints "listening"),
+    // so a SIGTERM sent as soon as the server says it is up shuts it down
+    // gracefully rather than killing it with the default action.
+    let signals = Signals::install(handle_signals)?;
     let task = tokio::spawn(async move {
         connections::serve(listener, app, header_timeout, async move {
             tokio::select! {
                 _ = rx.wait_for(|stop| *stop) => {}
-                _ = signal(handle_signals) => { tracing::info!("signal received; finishing in-flight requests"); }
+                _ = signals.recv() => { tracing::info!("signal received; finishing in-flight requests"); }
             }
         })
         .await
@@ -362,21 +366,50 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     })
 }
 
-async fn signal(enabled: bool) {
-    if !enabled {
-        return std::future::pending().await;
-    }
+/// SIGINT and SIGTERM listeners, registered when created.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
+    handlers: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    enabled: bool,
+}
+
+impl Signals {
+    fn install(enabled: bool) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let handlers = if enabled {
+                Some((
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                ))
+            } else {
+                None
+            };
+            Ok(Signals { handlers })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals { enabled })
+    }
+
+    /// Resolves on the first signal; never, when not handling signals.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        match self.handlers.as_mut() {
+            Some((int, term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        if self.enabled {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await
+        }
     }
 }

@@ -75,9 +75,12 @@ fn a_0_1_1_adapter_still_runs_with_templates_and_every_value_secret() {
     assert_eq!(req.url, "https://v011.example/templates/hello_world");
 }
 
+/// A component, its name, the keys it declares secret, and keys it does not.
+type SecretCase<'a> = (&'a [u8], &'a str, &'a [&'a str], &'a [&'a str]);
+
 #[test]
 fn first_party_adapters_declare_their_secret_keys() {
-    let cases: [(&[u8], &str, &[&str], &[&str]); 3] = [
+    let cases: [SecretCase; 3] = [
         (
             switchboard_artifacts::first_party::WHATSAPP_CLOUD,
             "whatsapp-cloud",
