@@ -80,7 +80,7 @@ type SecretCase<'a> = (&'a [u8], &'a str, &'a [&'a str], &'a [&'a str]);
 
 #[test]
 fn first_party_adapters_declare_their_secret_keys() {
-    let cases: [SecretCase; 3] = [
+    let cases: [SecretCase<'_>; 3] = [
         (
             switchboard_artifacts::first_party::WHATSAPP_CLOUD,
             "whatsapp-cloud",
