@@ -239,8 +239,8 @@ impl Worker {
             for job in jobs {
                 let cap = self
                     .pipeline
-                    .db
-                    .tenant_limits(&job.tenant_id)
+                    .channels
+                    .tenant_limits(&self.pipeline.db, &job.tenant_id)
                     .await
                     .ok()
                     .and_then(|l| l.max_concurrent_jobs);

@@ -107,7 +107,12 @@ async fn plan(
     };
     // Over the plan's monthly limit, automated replies pause (inbound is
     // still stored; the pause is recorded once a month).
-    if let Some(limit) = p.db.tenant_limits(tenant).await?.monthly_message_limit {
+    if let Some(limit) = p
+        .channels
+        .tenant_limits(&p.db, tenant)
+        .await?
+        .monthly_message_limit
+    {
         let used = p.db.messages_this_month(tenant).await?;
         if used >= limit {
             p.db.pause_replies_for_month(tenant, used, limit).await?;

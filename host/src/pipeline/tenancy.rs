@@ -77,8 +77,8 @@ const CHANNEL_CACHE_MAX: usize = 10_000;
 #[derive(Default)]
 pub struct ChannelCache {
     entries: Mutex<HashMap<String, (Instant, Option<ChannelState>)>>,
-    /// Tenants' plugin limits, reused like channels.
-    limits: Mutex<HashMap<String, (Instant, LimitOverrides)>>,
+    /// Tenants' limits, reused like channels.
+    limits: Mutex<HashMap<String, (Instant, crate::storage::TenantLimits)>>,
 }
 
 impl ChannelCache {
@@ -116,21 +116,20 @@ impl ChannelCache {
         self.limits.lock().remove(tenant_id);
     }
 
-    async fn tenant_limits(
+    /// A tenant's limits, at most [`CHANNEL_TTL`] old: read for every
+    /// webhook and every job, changed rarely (and forgotten here when the
+    /// admin changes them on this replica).
+    pub async fn tenant_limits(
         &self,
         db: &Db,
         tenant_id: &str,
-    ) -> Result<LimitOverrides, WebhookError> {
+    ) -> Result<crate::storage::TenantLimits, crate::storage::StorageError> {
         if let Some((at, l)) = self.limits.lock().get(tenant_id)
             && at.elapsed() < CHANNEL_TTL
         {
             return Ok(*l);
         }
-        let l = plugin_limits(
-            &db.tenant_limits(tenant_id)
-                .await
-                .map_err(WebhookError::from_storage)?,
-        );
+        let l = db.tenant_limits(tenant_id).await?;
         let mut limits = self.limits.lock();
         if limits.len() >= CHANNEL_CACHE_MAX {
             limits.clear();
@@ -172,7 +171,12 @@ pub async fn resolve(
         ChannelState::Disabled { .. } => return Err(WebhookError::ChannelDisabled),
         ChannelState::Deleted { .. } => return Err(WebhookError::ChannelDeleted),
     };
-    let limits = cache.tenant_limits(db, &channel.tenant_id).await?;
+    let limits = plugin_limits(
+        &cache
+            .tenant_limits(db, &channel.tenant_id)
+            .await
+            .map_err(WebhookError::from_storage)?,
+    );
     let mut binding = bind(db, catalog, runtime, channel).await?;
     binding.limits = limits;
     Ok(binding)
