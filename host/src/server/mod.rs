@@ -9,6 +9,7 @@ mod channel_routes;
 mod channel_view;
 mod channels;
 mod connections;
+mod contacts;
 mod conversations;
 mod error;
 mod extract;
