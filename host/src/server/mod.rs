@@ -22,6 +22,7 @@ mod platform;
 mod plugins;
 mod scrape;
 mod send;
+mod tenant_settings;
 mod tenants;
 mod webhooks;
 

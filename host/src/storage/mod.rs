@@ -21,6 +21,7 @@ mod replies;
 mod retention;
 mod sends;
 mod tenant_keys;
+mod tenant_settings;
 mod tenants;
 mod usage;
 mod writer;
@@ -50,6 +51,7 @@ pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
 pub use replies::{ReplyContext, ReplyPlan, TokenUsage};
 pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
+pub use tenant_settings::TenantSettings;
 pub use tenants::{NewTenant, TenantRecord};
 pub use writer::{InboundWriter, MAX_BATCH};
 

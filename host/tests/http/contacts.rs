@@ -303,3 +303,115 @@ async fn contacts_are_listed_filtered_found_and_have_a_timeline(backend: Backend
     s.stop().await;
 }
 on_both!(contacts_are_listed_filtered_found_and_have_a_timeline);
+
+async fn identities_link_by_phone_only_when_the_tenant_asks(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("link").await;
+    let ch1 = s.whatsapp_channel(&key).await;
+    let ch2 = s.whatsapp_channel(&key).await;
+    let (status, t) = s.get(&key, "/v1/tenant").await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["link_identities_by_phone"], false, "off by default");
+
+    // Off: the same number on a second channel is another contact.
+    let p = phone();
+    say(&s, &ch1, &p, "Pat", "on one").await;
+    say(&s, &ch2, &p, "Pat", "on two").await;
+    assert_ne!(
+        contact_of(&s, &key, &ch1, &p).await,
+        contact_of(&s, &key, &ch2, &p).await
+    );
+
+    let (status, t) = s
+        .patch_json(
+            &key,
+            "/v1/tenant",
+            &json!({ "link_identities_by_phone": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["link_identities_by_phone"], true);
+    assert_eq!(
+        s.get(&key, "/v1/tenant").await.1["link_identities_by_phone"],
+        true
+    );
+    let (status, _) = s
+        .patch_json(
+            &key,
+            "/v1/tenant",
+            &json!({ "link_identities_by_phone": "yes" }),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = s
+        .patch_json(&key, "/v1/tenant", &json!({ "other": 1 }))
+        .await;
+    assert_eq!(status, 422);
+    let (_, audit) = s.get(&key, "/v1/audit?action=tenant.settings").await;
+    assert_eq!(
+        audit["data"][0]["detail"]["after"]["link_identities_by_phone"], true,
+        "{audit}"
+    );
+    assert_eq!(
+        audit["data"][0]["detail"]["before"]["link_identities_by_phone"],
+        false
+    );
+
+    // On: the second channel's first message joins the contact with that
+    // phone number; one contact, two identities, two conversations, one
+    // timeline.
+    let q = phone();
+    say(&s, &ch1, &q, "Quinn", "first, on one").await;
+    say(&s, &ch2, &q, "Quinn", "then on two").await;
+    say(&s, &ch2, &q, "Quinn", "again on two").await;
+    let contact = contact_of(&s, &key, &ch1, &q).await;
+    assert_eq!(contact_of(&s, &key, &ch2, &q).await, contact);
+    let (_, c) = s.get(&key, &format!("/v1/contacts/{contact}")).await;
+    let channels: Vec<&str> = c["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, [&ch1, &ch2], "{c}");
+    let (_, page) = s.get(&key, &format!("/v1/contacts?q={q}")).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+    for ch in [&ch1, &ch2] {
+        let convs = conversations(&s, &key, ch).await;
+        assert_eq!(
+            convs
+                .iter()
+                .filter(|cv| cv["contact_id"] == contact.as_str())
+                .count(),
+            1
+        );
+    }
+    let (_, timeline) = s
+        .get(&key, &format!("/v1/contacts/{contact}/messages"))
+        .await;
+    let texts: Vec<&str> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["first, on one", "then on two", "again on two"]);
+
+    // Another tenant with the setting on never links to this tenant's
+    // contact.
+    let (_, other) = s.tenant("link-other").await;
+    let ch3 = s.whatsapp_channel(&other).await;
+    s.patch_json(
+        &other,
+        "/v1/tenant",
+        &json!({ "link_identities_by_phone": true }),
+    )
+    .await;
+    say(&s, &ch3, &q, "Quinn", "elsewhere").await;
+    let theirs = contact_of(&s, &other, &ch3, &q).await;
+    assert_ne!(theirs, contact);
+    let (_, c) = s.get(&key, &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(c["identities"].as_array().unwrap().len(), 2, "{c}");
+    s.stop().await;
+}
+on_both!(identities_link_by_phone_only_when_the_tenant_asks);

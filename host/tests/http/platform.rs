@@ -489,6 +489,8 @@ async fn openapi_document_matches_the_router(backend: Backend) {
         ("/v1/contacts", "get"),
         ("/v1/contacts/{id}/messages", "get"),
         ("/v1/contacts/{id}/merge", "post"),
+        ("/v1/tenant", "get"),
+        ("/v1/tenant", "patch"),
     ] {
         assert!(
             paths[p].get(method).is_some(),
