@@ -607,8 +607,14 @@ mod tests {
     #[test]
     fn phone_numbers_compare_as_e164() {
         assert_eq!(super::e164("16315551181").as_deref(), Some("+16315551181"));
-        assert_eq!(super::e164("+1 (631) 555-1181").as_deref(), Some("+16315551181"));
-        assert_eq!(super::e164("whatsapp:+16315551181").as_deref(), Some("+16315551181"));
+        assert_eq!(
+            super::e164("+1 (631) 555-1181").as_deref(),
+            Some("+16315551181")
+        );
+        assert_eq!(
+            super::e164("whatsapp:+16315551181").as_deref(),
+            Some("+16315551181")
+        );
         assert_eq!(super::e164("+"), None);
     }
 }
