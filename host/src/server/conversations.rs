@@ -1,4 +1,4 @@
-//! A tenant's conversations, their messages, and contacts.
+//! A tenant's conversations and their messages.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,9 +11,9 @@ use super::{ApiError, AppState};
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    channel_id: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<String>,
+    pub(super) channel_id: Option<String>,
+    pub(super) limit: Option<u32>,
+    pub(super) cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/conversations", tag = "conversations", params(ListQuery), responses((status = 200, description = "`{data, next_cursor}`, newest first", body = Object)), security(("api_key" = [])))]
@@ -46,13 +46,4 @@ pub async fn list_messages(
         .list_messages(&tenant.id, &id, q.limit.unwrap_or(100), q.cursor.as_deref())
         .await?;
     Ok(Json(page))
-}
-
-#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "Contact id")), responses((status = 200, description = "The contact with its channel identities and consent", body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
-pub async fn get_contact(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
 }

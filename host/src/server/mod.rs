@@ -9,6 +9,7 @@ mod channel_routes;
 mod channel_view;
 mod channels;
 mod connections;
+mod contacts;
 mod conversations;
 mod error;
 mod extract;
@@ -21,6 +22,7 @@ mod platform;
 mod plugins;
 mod scrape;
 mod send;
+mod tenant_settings;
 mod tenants;
 mod webhooks;
 

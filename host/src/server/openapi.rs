@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channel_changes, channel_routes, channels, conversations, health, messages,
-    personas, platform, plugins, scrape, send, tenants, webhooks,
+    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, health,
+    messages, personas, platform, plugins, scrape, send, tenant_settings, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -25,7 +25,7 @@ use super::{
     modifiers(&BearerSchemes),
     tags(
         (name = "webhooks", description = "Provider webhooks (authenticated by the provider's signature)"),
-        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"),
+        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"), (name = "tenant", description = "The calling tenant's own settings"),
         (name = "messages"), (name = "plugins"), (name = "api-keys"), (name = "audit"), (name = "usage"),
         (name = "admin", description = "Platform-admin endpoints"), (name = "health"),
     )
@@ -99,7 +99,14 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(platform::usage))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::list_messages))
-        .routes(routes!(conversations::get_contact, platform::erase_contact))
+        .routes(routes!(
+            tenant_settings::get_tenant_settings,
+            tenant_settings::patch_tenant_settings
+        ))
+        .routes(routes!(contacts::list_contacts))
+        .routes(routes!(contacts::get_contact, platform::erase_contact))
+        .routes(routes!(contacts::contact_messages))
+        .routes(routes!(contacts::merge_contact))
         .routes((schemas, paths, uploads))
         .routes(routes!(plugins::get_plugin))
         .routes(routes!(bindings::activate))

@@ -1,4 +1,4 @@
-//! Tenant-scoped reads: conversations, messages, contacts.
+//! Tenant-scoped reads: conversations and their messages.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -37,16 +37,6 @@ pub struct MessageRecord {
     pub attachments: serde_json::Value,
     pub status: String,
     pub error: Option<serde_json::Value>,
-    pub created_at: i64,
-}
-
-/// A contact with its channel addresses.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactRecord {
-    pub id: String,
-    pub display_name: Option<String>,
-    pub phone: Option<String>,
-    pub identities: Vec<serde_json::Value>,
     pub created_at: i64,
 }
 
@@ -134,50 +124,9 @@ impl Db {
         .ok_or(StorageError::NotFound("message"))?;
         Ok(message_from(&r))
     }
-
-    /// One of the tenant's contacts.
-    pub async fn get_contact(
-        &self,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<ContactRecord, StorageError> {
-        let r = sqlx::query("SELECT id, display_name, phone, created_at FROM contacts WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound("contact"))?;
-        let identities = sqlx::query("SELECT channel_id, address, user_id, CAST(opted_out AS BIGINT) AS opted_out, consent_source, consent_updated_at FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|i| {
-                let user_id: Option<String> = i.get("user_id");
-                let source: Option<String> = i.get("consent_source");
-                let at: Option<i64> = i.get("consent_updated_at");
-                serde_json::json!({
-                    "channel_id": i.get::<String, _>("channel_id"),
-                    "address": i.get::<String, _>("address"),
-                    "user_id": user_id,
-                    "opted_out": i.get::<i64, _>("opted_out") != 0,
-                    "consent_source": source,
-                    "consent_updated_at": at,
-                })
-            })
-            .collect();
-        Ok(ContactRecord {
-            id: r.get("id"),
-            display_name: r.get("display_name"),
-            phone: r.get("phone"),
-            identities,
-            created_at: r.get("created_at"),
-        })
-    }
 }
 
-fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
+pub(super) fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
     let attachments: String = r.get("attachments");
     let error: Option<String> = r.get("error");
     MessageRecord {
@@ -197,7 +146,11 @@ fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
 }
 
 /// Trim the look-ahead row and return the cursor when there is another page.
-fn page_cursor<T>(data: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
+pub(super) fn page_cursor<T>(
+    data: &mut Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> String,
+) -> Option<String> {
     if data.len() > limit as usize {
         data.truncate(limit as usize);
         data.last().map(key)

@@ -206,6 +206,9 @@ async fn resolve_parties(
         }
     }
     let mut parties: Vec<(String, String)> = Vec::with_capacity(incoming.len());
+    // Each tenant's `link_identities_by_phone`, read at most once per batch
+    // and only when a first-seen sender has a phone number.
+    let mut linking: Vec<(&str, bool)> = Vec::new();
     for (i, m) in incoming.iter().enumerate() {
         let who = &m.message.sender;
         let hit = known[i].take().and_then(|r| {
@@ -233,12 +236,36 @@ async fn resolve_parties(
         let party = match hit.or_else(earlier) {
             Some(p) => p,
             None => {
-                upsert_contact_and_conversation(tx, m.tenant_id, m.channel_id, who, now).await?
+                let link =
+                    who.phone.is_some() && links_by_phone(tx, &mut linking, m.tenant_id).await?;
+                upsert_contact_and_conversation(tx, m.tenant_id, m.channel_id, who, link, now)
+                    .await?
             }
         };
         parties.push(party);
     }
     Ok(parties)
+}
+
+/// Whether the tenant links new identities by phone, from the batch's
+/// `cache` or read once.
+async fn links_by_phone<'a>(
+    tx: &mut Transaction<'_, Any>,
+    cache: &mut Vec<(&'a str, bool)>,
+    tenant_id: &'a str,
+) -> Result<bool, StorageError> {
+    if let Some((_, on)) = cache.iter().find(|(t, _)| *t == tenant_id) {
+        return Ok(*on);
+    }
+    let on = sqlx::query(
+        "SELECT CAST(link_identities_by_phone AS BIGINT) AS on_ FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some_and(|r| r.get::<i64, _>("on_") != 0);
+    cache.push((tenant_id, on));
+    Ok(on)
 }
 
 /// Insert the batch's messages idempotently (a provider's retry of a stored
@@ -315,12 +342,15 @@ async fn touch_conversations(
 
 /// The contact and conversation behind a channel address, created on first
 /// sight, in one lookup on the hot path (a known sender). Profile fields are
-/// refreshed only when the provider sends different ones.
+/// refreshed only when the provider sends different ones. With
+/// `link_by_phone` (the tenant's `link_identities_by_phone`), a first-seen
+/// address whose phone number is already a contact's joins that contact.
 pub(crate) async fn upsert_contact_and_conversation(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
     channel_id: &str,
     who: &ContactAddress,
+    link_by_phone: bool,
     now: i64,
 ) -> Result<(String, String), StorageError> {
     let row = sqlx::query(
@@ -335,6 +365,18 @@ pub(crate) async fn upsert_contact_and_conversation(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
+        let linked = match link_by_phone {
+            true => contact_with_phone(tx, tenant_id, who).await?,
+            false => None,
+        };
+        if let Some(contact) = linked {
+            add_identity(tx, tenant_id, channel_id, &contact, who, now).await?;
+            // The contact may already talk on this channel from another
+            // address (a phone number and a BSUID on WhatsApp).
+            let conversation =
+                upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+            return Ok((contact, conversation));
+        }
         let contact = create_contact(tx, tenant_id, channel_id, who, now).await?;
         let conversation = create_conversation(tx, tenant_id, channel_id, &contact, now).await?;
         return Ok((contact, conversation));
@@ -378,17 +420,59 @@ async fn create_contact(
         .bind(now)
         .execute(&mut **tx)
         .await?;
+    add_identity(tx, tenant_id, channel_id, &contact, who, now).await?;
+    Ok(contact)
+}
+
+/// A channel identity of an existing contact, for a never-seen address.
+async fn add_identity(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    contact: &str,
+    who: &ContactAddress,
+    now: i64,
+) -> Result<(), StorageError> {
     sqlx::query("INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(new_id("cid"))
         .bind(tenant_id)
-        .bind(&contact)
+        .bind(contact)
         .bind(channel_id)
         .bind(&who.address)
         .bind(who.user_id.clone())
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    Ok(contact)
+    Ok(())
+}
+
+/// The E.164 form of a phone number: its digits with a leading `+`;
+/// `None` when it has no digits. Adapters store the digits with or
+/// without the `+` (WhatsApp's `wa_id` has none).
+fn e164(phone: &str) -> Option<String> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then(|| format!("+{digits}"))
+}
+
+/// The tenant's oldest contact with the first-seen sender's phone number
+/// (asked only when the tenant links identities by phone).
+async fn contact_with_phone(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    who: &ContactAddress,
+) -> Result<Option<String>, StorageError> {
+    let Some(plus) = who.phone.as_deref().and_then(e164) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT id FROM contacts WHERE tenant_id = $1 AND phone IN ($2, $3) ORDER BY id LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(&plus[1..])
+    .bind(&plus)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| r.get("id")))
 }
 
 async fn upsert_conversation(
@@ -493,8 +577,9 @@ async fn apply_status(
         user_id: None,
         display_name: None,
     };
+    // No phone on a status callback: nothing to link by.
     let (contact, conversation) =
-        upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, now).await?;
+        upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, false, now).await?;
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $12, NULL, '[]', $7, $8, $9, $10, $11, $11) \
@@ -515,4 +600,21 @@ async fn apply_status(
     .execute(&mut **tx)
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phone_numbers_compare_as_e164() {
+        assert_eq!(super::e164("16315551181").as_deref(), Some("+16315551181"));
+        assert_eq!(
+            super::e164("+1 (631) 555-1181").as_deref(),
+            Some("+16315551181")
+        );
+        assert_eq!(
+            super::e164("whatsapp:+16315551181").as_deref(),
+            Some("+16315551181")
+        );
+        assert_eq!(super::e164("+"), None);
+    }
 }

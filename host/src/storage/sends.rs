@@ -71,7 +71,8 @@ impl Db {
             display_name: None,
         };
         let (contact_id, conversation_id) =
-            upsert_contact_and_conversation(&mut tx, tenant_id, channel_id, &who, now).await?;
+            upsert_contact_and_conversation(&mut tx, tenant_id, channel_id, &who, false, now)
+                .await?;
         let r = sqlx::query(
             "SELECT CAST(ci.opted_out AS BIGINT) AS opted_out, \
              (SELECT MAX(m.created_at) FROM messages m WHERE m.tenant_id = ci.tenant_id AND m.channel_id = ci.channel_id AND m.contact_id = ci.contact_id AND m.direction = 'inbound') AS last_inbound_at \

@@ -3,6 +3,7 @@
 //! `tests/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
+mod contacts;
 mod conversation;
 mod crash;
 mod fuzz;

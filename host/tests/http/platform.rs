@@ -485,6 +485,12 @@ async fn openapi_document_matches_the_router(backend: Backend) {
         ("/v1/admin/tenants/{id}", "get"),
         ("/v1/admin/tenants/{id}", "patch"),
         ("/v1/admin/channels/{id}/route", "put"),
+        // One customer across channels (issue 12).
+        ("/v1/contacts", "get"),
+        ("/v1/contacts/{id}/messages", "get"),
+        ("/v1/contacts/{id}/merge", "post"),
+        ("/v1/tenant", "get"),
+        ("/v1/tenant", "patch"),
     ] {
         assert!(
             paths[p].get(method).is_some(),
