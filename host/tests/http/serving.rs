@@ -201,9 +201,12 @@ async fn a_disconnected_send_does_not_hold_its_idempotency_key(backend: Backend)
     .await
     .unwrap();
 
-    // Retrying: "in progress" for a moment at most, then the answer.
+    // Retrying: "in progress" while the first request finishes on its own
+    // task, then its answer. Up to 30 s, well under the 60 s lease that
+    // would free an abandoned key: a loaded CI machine (the whole suite on
+    // two cores) has taken over 10 s to finish that first request.
     let mut answer = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         let r = s
             .http
             .post(s.url("/v1/messages"))
