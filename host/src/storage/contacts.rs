@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::audit::audit;
-use super::conversations::{MessageRecord, Page, message_from, page_cursor};
+use super::conversations::{MessageRecord, MessagesOf, Page, page_cursor};
 use super::{Db, StorageError, json_rows, now_ms};
 
 /// A contact with its channel addresses.
@@ -193,28 +193,8 @@ impl Db {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<MessageRecord>, StorageError> {
-        sqlx::query("SELECT 1 FROM contacts WHERE id = $1 AND tenant_id = $2")
-            .bind(contact_id)
-            .bind(tenant_id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound("contact"))?;
-        let limit = limit.clamp(1, 500);
-        // Ids are time-ordered: `ORDER BY id` is creation order and the
-        // id is the cursor, as for a conversation's messages.
-        let rows = sqlx::query(
-            "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages \
-             WHERE tenant_id = $1 AND contact_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
-        )
-        .bind(tenant_id)
-        .bind(contact_id)
-        .bind(cursor.map(str::to_string))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut data: Vec<MessageRecord> = rows.iter().map(message_from).collect();
-        let next_cursor = page_cursor(&mut data, limit, |m| m.id.clone());
-        Ok(Page { data, next_cursor })
+        self.messages_page(tenant_id, MessagesOf::Contact(contact_id), limit, cursor)
+            .await
     }
 
     /// Merge contact `from` into `into` (both the tenant's), in one

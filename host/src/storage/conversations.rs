@@ -40,6 +40,13 @@ pub struct MessageRecord {
     pub created_at: i64,
 }
 
+/// Whose messages a page lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MessagesOf<'a> {
+    Conversation(&'a str),
+    Contact(&'a str),
+}
+
 impl Db {
     /// The tenant's conversations, newest first, optionally on one channel.
     pub async fn list_conversations(
@@ -84,21 +91,50 @@ impl Db {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<MessageRecord>, StorageError> {
-        let owned = sqlx::query("SELECT 1 FROM conversations WHERE id = $1 AND tenant_id = $2")
-            .bind(conversation_id)
-            .bind(tenant_id)
-            .fetch_optional(&self.read)
-            .await?;
+        self.messages_page(
+            tenant_id,
+            MessagesOf::Conversation(conversation_id),
+            limit,
+            cursor,
+        )
+        .await
+    }
+
+    /// A page of the tenant's messages of one conversation or one contact,
+    /// oldest first (ids are time-ordered: `ORDER BY id` is creation order
+    /// and the id is the cursor). `NotFound` when the owner is not the
+    /// tenant's.
+    pub(crate) async fn messages_page(
+        &self,
+        tenant_id: &str,
+        of: MessagesOf<'_>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<MessageRecord>, StorageError> {
+        // Fixed SQL per variant: the column names come from this match.
+        let (owner, column, what, id) = match of {
+            MessagesOf::Conversation(id) => {
+                ("conversations", "conversation_id", "conversation", id)
+            }
+            MessagesOf::Contact(id) => ("contacts", "contact_id", "contact", id),
+        };
+        let owned = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT 1 FROM {owner} WHERE id = $1 AND tenant_id = $2"
+        )))
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&self.read)
+        .await?;
         if owned.is_none() {
-            return Err(StorageError::NotFound("conversation"));
+            return Err(StorageError::NotFound(what));
         }
         let limit = limit.clamp(1, 500);
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages \
-             WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
-        )
+             WHERE tenant_id = $1 AND {column} = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
+        )))
         .bind(tenant_id)
-        .bind(conversation_id)
+        .bind(id)
         .bind(cursor.map(str::to_string))
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
