@@ -207,13 +207,23 @@ impl TestServer {
 
     /// GET with a tenant key; returns (status, json).
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
+        self.call(reqwest::Method::GET, key, path, None).await
+    }
+
+    /// One request with a bearer token and an optional JSON body; returns
+    /// (status, json or null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -260,59 +270,29 @@ impl TestServer {
 impl TestServer {
     /// POST JSON with a tenant key; returns (status, json).
     pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
+        self.call(reqwest::Method::POST, key, path, Some(body))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// PATCH JSON with a bearer token; returns (status, json).
     pub async fn patch_json(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
+        self.call(reqwest::Method::PATCH, token, path, Some(body))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// DELETE with a bearer token; returns (status, json or null).
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.call(reqwest::Method::DELETE, token, path, None).await
     }
 
     /// The platform admin assigns `route_key` to a channel (shared
     /// endpoints route only keys the admin assigned); returns (status,
     /// json).
     pub async fn put_route(&self, channel: &str, route_key: Option<&str>) -> (u16, Value) {
-        let r = self
-            .http
-            .put(self.url(&format!("/v1/admin/channels/{channel}/route")))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({ "route_key": route_key }))
-            .send()
+        let path = format!("/v1/admin/channels/{channel}/route");
+        let body = json!({ "route_key": route_key });
+        self.call(reqwest::Method::PUT, &self.admin_token, &path, Some(&body))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// [`Self::put_route`], which must succeed.
