@@ -19,7 +19,10 @@
 //! - [`orchestrator`]: persona prompts and the LLM responder.
 //! - [`storage`]: the database: tenants, channels, messages, the outbox.
 //! - [`domain`]: the host's own types and vocabulary (statuses, kinds, tasks).
-//! - [`secrets`]: envelope encryption of secrets at rest.
+//! - [`secrets`]: tenant data keys (wrapped by the master key) and the
+//!   sealing of secrets.
+//! - [`crypto`]: the ciphertext format and message content under a
+//!   tenant's key (sealed fields, blind indexes); no I/O.
 //! - [`outbound`]: the policy every outbound HTTP call passes.
 //! - [`kv`]: the plugins' key-value import (its store trait).
 //! - [`metrics`]: Prometheus counters and histograms.
@@ -29,6 +32,7 @@ pub mod authoring;
 #[cfg(feature = "native-baseline")]
 mod bench_baseline;
 pub mod cli;
+pub mod crypto;
 pub mod domain;
 pub mod first_party;
 pub mod kv;

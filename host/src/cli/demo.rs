@@ -420,8 +420,9 @@ async fn why_silent(p: &crate::pipeline::Pipeline, tenant: &str, channel: &str) 
             p.db.list_conversations(tenant, Some(channel), 1, None)
                 .await
                 .ok()?;
+        let cipher = p.secrets.cipher(tenant).await.ok()?;
         let contact =
-            p.db.get_contact(tenant, &convs.data.first()?.contact_id)
+            p.db.get_contact(&cipher, &convs.data.first()?.contact_id)
                 .await
                 .ok()?;
         Some(
@@ -461,11 +462,12 @@ async fn latest_outbound(
             .await
             .ok()?;
     let conv = convs.data.first()?;
+    let cipher = p.secrets.cipher(tenant).await.ok()?;
     let mut cursor = None;
     let mut found = None;
     loop {
         let page =
-            p.db.list_messages(tenant, &conv.id, 500, cursor.as_deref())
+            p.db.list_messages(&cipher, &conv.id, 500, cursor.as_deref())
                 .await
                 .ok()?;
         for m in page.data {

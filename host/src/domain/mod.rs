@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 mod disposition;
 mod lifecycle;
+mod phone;
 mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
 pub use lifecycle::{ChannelStatus, TenantStatus};
+pub use phone::e164;
 pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
 
 /// One header, in wire order.

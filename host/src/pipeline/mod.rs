@@ -34,7 +34,7 @@ use crate::domain::{HttpRequest, HttpResponse};
 use crate::kv::KvStore;
 use crate::runtime::PluginRuntime;
 use crate::secrets::Keyring;
-use crate::storage::{Db, InboundOutcome, InboundWriter};
+use crate::storage::{Db, InboundItem, InboundOutcome, InboundWriter};
 
 pub use adapter::NativeAdapter;
 pub use catalog::{CatalogError, PluginCatalog};
@@ -121,6 +121,24 @@ impl Pipeline {
         .await
     }
 
+    /// The last stage: store a channel's checked items through the group
+    /// commit writer, sealed under its tenant's key.
+    pub(crate) async fn store(
+        &self,
+        binding: &tenancy::Binding,
+        items: Vec<InboundItem>,
+    ) -> Result<InboundOutcome, WebhookError> {
+        let cipher = self
+            .secrets
+            .cipher(&binding.channel.tenant_id)
+            .await
+            .map_err(|e| WebhookError::from_storage(e.into()))?;
+        self.writer
+            .store(&cipher, &binding.channel.id, items)
+            .await
+            .map_err(WebhookError::from_storage)
+    }
+
     /// Run one webhook through the stages.
     pub async fn handle_webhook(
         &self,
@@ -179,11 +197,7 @@ impl Pipeline {
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();
-        let outcome = self
-            .writer
-            .store(&binding.channel.tenant_id, &binding.channel.id, items)
-            .await
-            .map_err(WebhookError::from_storage)?;
+        let outcome = self.store(&binding, items).await?;
         let store_us = t.elapsed().as_micros() as u64;
         crate::metrics::metrics().db("store_inbound", t.elapsed());
         if outcome.queued > 0 {

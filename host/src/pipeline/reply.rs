@@ -17,6 +17,7 @@ use super::delivery::{DeliveryConfig, JobOutcome, backoff};
 pub use super::split::split_text;
 use super::split::split_text_blocking;
 use super::tenancy::Binding;
+use crate::crypto::TenantCipher;
 use crate::domain::{AutoReply, Direction, GuardrailContext, MessageKind, PersonaContext, Prompt};
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
@@ -35,9 +36,16 @@ pub async fn process(
     auto_reply: Option<&AutoReply>,
 ) -> JobOutcome {
     match plan(p, responder, job, message_id, auto_reply).await {
-        Ok((ctx, plan, tokens)) => match p
+        Ok((cipher, ctx, plan, tokens)) => match p
             .db
-            .store_reply(job, &ctx, &plan, tokens, retry.lease.as_millis() as i64)
+            .store_reply(
+                &cipher,
+                job,
+                &ctx,
+                &plan,
+                tokens,
+                retry.lease.as_millis() as i64,
+            )
             .await
         {
             Ok(Some(Some(delivery))) => JobOutcome::Then(delivery),
@@ -76,9 +84,10 @@ async fn plan(
     job: &Job,
     message_id: &str,
     auto_reply: Option<&AutoReply>,
-) -> Result<(ReplyContext, ReplyPlan, TokenUsage), Failure> {
+) -> Result<(TenantCipher, ReplyContext, ReplyPlan, TokenUsage), Failure> {
     let tenant = job.tenant_id.as_str();
-    let ctx = p.db.reply_context(tenant, message_id).await?;
+    let cipher = p.secrets.cipher(tenant).await.map_err(StorageError::from)?;
+    let ctx = p.db.reply_context(&cipher, message_id).await?;
     let binding = p
         .tenant_channel(tenant, &ctx.channel_id)
         .await
@@ -94,16 +103,16 @@ async fn plan(
                 kind: *kind,
             }
         };
-        return Ok((ctx, plan, TokenUsage::default()));
+        return Ok((cipher, ctx, plan, TokenUsage::default()));
     }
 
     // 1. Consent.
     if ctx.opted_out {
-        return Ok((ctx, ReplyPlan::Refused, TokenUsage::default()));
+        return Ok((cipher, ctx, ReplyPlan::Refused, TokenUsage::default()));
     }
     let Some(persona_id) = binding.channel.persona_id.clone() else {
         // No persona: the conversation waits for a human.
-        return Ok((ctx, ReplyPlan::Nothing, TokenUsage::default()));
+        return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
     };
     // Over the plan's monthly limit, automated replies pause (inbound is
     // still stored; the pause is recorded once a month).
@@ -116,7 +125,7 @@ async fn plan(
         let used = p.db.messages_this_month(tenant).await?;
         if used >= limit {
             p.db.pause_replies_for_month(tenant, used, limit).await?;
-            return Ok((ctx, ReplyPlan::Nothing, TokenUsage::default()));
+            return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
         }
     }
     let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
@@ -163,7 +172,7 @@ async fn plan(
         },
         Err((text, reason)) => ReplyPlan::Blocked { text, reason },
     };
-    Ok((ctx, plan, tokens))
+    Ok((cipher, ctx, plan, tokens))
 }
 
 /// The persona's prompt: its component's, when it has one and the call

@@ -94,7 +94,12 @@ pub async fn send(
         return Err(SendError::MonthlyLimit { limit });
     }
 
-    let to = p.db.recipient(tenant_id, &req.channel_id, &req.to).await?;
+    let cipher = p
+        .secrets
+        .cipher(tenant_id)
+        .await
+        .map_err(crate::storage::StorageError::from)?;
+    let to = p.db.recipient(&cipher, &req.channel_id, &req.to).await?;
     if to.opted_out {
         p.db.record_refused_send(
             tenant_id,
@@ -115,7 +120,7 @@ pub async fn send(
             let template =
                 serde_json::json!({ "name": name, "language": language, "parameters": parameters });
             let id =
-                p.db.store_template_send(tenant_id, &req.channel_id, &to, &template)
+                p.db.store_template_send(&cipher, &req.channel_id, &to, &template)
                     .await?;
             p.wake.notify_waiters();
             return Ok(vec![id]);
@@ -161,14 +166,14 @@ pub async fn send(
             Ok(text) => text,
             Err((text, reason)) => {
                 let id =
-                    p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
+                    p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
                         .await?;
                 return Err(SendError::Blocked(reason, id));
             }
         };
     let parts = split_text_blocking(text, max_text_length(p, &binding).await).await;
     let ids =
-        p.db.store_send(tenant_id, &req.channel_id, &to, &parts)
+        p.db.store_send(&cipher, &req.channel_id, &to, &parts)
             .await?;
     p.wake.notify_waiters();
     Ok(ids)

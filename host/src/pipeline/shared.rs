@@ -170,10 +170,7 @@ impl Pipeline {
             guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), mine).await?;
         let items = guardrails::without_persona(items, &binding);
         bounds::check(&items)?;
-        self.writer
-            .store(&binding.channel.tenant_id, &binding.channel.id, items)
-            .await
-            .map_err(WebhookError::from_storage)
+        self.store(&binding, items).await
     }
 }
 

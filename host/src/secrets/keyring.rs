@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::envelope::{Key, OpenFailure};
 use super::master::{MASTER_KEY_ENV, MasterKey};
+use crate::crypto::TenantCipher;
+use crate::crypto::envelope::{Key, OpenFailure};
 use crate::storage::{Db, StorageError};
 
 /// What a sealed value is, and which record it belongs to. Both go into the
@@ -60,6 +61,8 @@ impl From<SecretError> for StorageError {
     fn from(e: SecretError) -> Self {
         match e {
             SecretError::Storage(s) => s,
+            // A deleted tenant: nothing of it is stored or read any more.
+            SecretError::Destroyed => StorageError::NotFound("tenant"),
             other => StorageError::Internal(other.into()),
         }
     }
@@ -81,7 +84,7 @@ struct Inner {
     db: Db,
     master: MasterKey,
     master_cipher: Key,
-    cache: Mutex<HashMap<String, (Instant, Key)>>,
+    cache: Mutex<HashMap<String, (Instant, TenantCipher)>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -132,8 +135,8 @@ impl Keyring {
         purpose: Purpose<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SecretError> {
-        let key = self.data_key(tenant_id, true).await?;
-        Ok(key.seal(&purpose.context(tenant_id), plaintext))
+        let cipher = self.data_key(tenant_id, true).await?;
+        Ok(cipher.key().seal(&purpose.context(tenant_id), plaintext))
     }
 
     /// Decrypt what [`Keyring::seal`] produced for the same tenant and purpose.
@@ -143,11 +146,21 @@ impl Keyring {
         purpose: Purpose<'_>,
         sealed: &[u8],
     ) -> Result<Vec<u8>, SecretError> {
-        let key = self.data_key(tenant_id, false).await?;
-        key.open(&purpose.context(tenant_id), sealed).map_err(|f| {
-            tracing::warn!(tenant = tenant_id, reason = ?f, "a sealed value did not open");
-            SecretError::Undecryptable
-        })
+        let cipher = self.data_key(tenant_id, false).await?;
+        cipher
+            .key()
+            .open(&purpose.context(tenant_id), sealed)
+            .map_err(|f| {
+                tracing::warn!(tenant = tenant_id, reason = ?f, "a sealed value did not open");
+                SecretError::Undecryptable
+            })
+    }
+
+    /// The tenant's cipher for message content and blind indexes
+    /// (`crate::crypto::content`), creating its data key on first use.
+    /// `Destroyed` for a deleted tenant: nothing of it is stored or read.
+    pub async fn cipher(&self, tenant_id: &str) -> Result<TenantCipher, SecretError> {
+        self.data_key(tenant_id, true).await
     }
 
     /// Drop the tenant's cached data key (after its deletion).
@@ -155,7 +168,7 @@ impl Keyring {
         self.inner.cache.lock().remove(tenant_id);
     }
 
-    async fn data_key(&self, tenant_id: &str, create: bool) -> Result<Key, SecretError> {
+    async fn data_key(&self, tenant_id: &str, create: bool) -> Result<TenantCipher, SecretError> {
         if let Some((at, key)) = self.inner.cache.lock().get(tenant_id)
             && at.elapsed() < CACHE_TTL
         {
@@ -201,18 +214,17 @@ impl Keyring {
         Ok(key)
     }
 
-    fn unwrap_key(&self, tenant_id: &str, wrapped: &[u8]) -> Result<Key, OpenFailure> {
-        unwrap_with(&self.inner.master_cipher, tenant_id, wrapped)
+    fn unwrap_key(&self, tenant_id: &str, wrapped: &[u8]) -> Result<TenantCipher, OpenFailure> {
+        let mut bytes = self
+            .inner
+            .master_cipher
+            .open(&wrap_context(tenant_id), wrapped)?;
+        let cipher = <[u8; 32]>::try_from(bytes.as_slice())
+            .map(|b| TenantCipher::new(tenant_id, &b))
+            .map_err(|_| OpenFailure::Malformed);
+        bytes.fill(0);
+        cipher
     }
-}
-
-fn unwrap_with(master: &Key, tenant_id: &str, wrapped: &[u8]) -> Result<Key, OpenFailure> {
-    let mut bytes = master.open(&wrap_context(tenant_id), wrapped)?;
-    let key = <[u8; 32]>::try_from(bytes.as_slice())
-        .map(|b| Key::new(&b))
-        .map_err(|_| OpenFailure::Malformed);
-    bytes.fill(0);
-    key
 }
 
 /// Re-wrap every tenant's data key from `old` to `new` in one transaction;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
-use super::envelope::{Key, key_id};
+use crate::crypto::envelope::{Key, key_id};
 use crate::storage::Dialect;
 
 /// The environment variable holding the master key.

@@ -5,14 +5,14 @@
 //! SQLite database). Rotating the master key re-wraps data keys only
 //! (`switchboard keys rotate`); deleting a tenant destroys its data key.
 //!
-//! - `envelope`: the versioned ciphertext format
+//! - `crate::crypto::envelope`: the versioned ciphertext format (shared
+//!   with message content, `crate::crypto::content`)
 //! - `master`: where the master key comes from
 //! - `keyring`: tenant data keys, sealing, opening and rotation
 //!
 //! Secrets never appear in logs, API responses or errors: key types redact
 //! themselves in `Debug`, and errors carry no key, plaintext or ciphertext.
 
-mod envelope;
 mod keyring;
 mod master;
 

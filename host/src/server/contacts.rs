@@ -59,7 +59,7 @@ pub async fn list_contacts(
     let page = state
         .db()
         .list_contacts(
-            &tenant.id,
+            &state.cipher(&tenant.id).await?,
             q.channel_id.as_deref(),
             q.q.as_deref(),
             q.limit.unwrap_or(50),
@@ -76,7 +76,8 @@ pub async fn get_contact(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
+    let cipher = state.cipher(&tenant.id).await?;
+    Ok(Json(state.db().get_contact(&cipher, &id).await?))
 }
 
 /// `GET /v1/contacts/{id}/messages`: the customer's timeline across all
@@ -90,7 +91,12 @@ pub async fn contact_messages(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = state
         .db()
-        .contact_messages(&tenant.id, &id, q.limit.unwrap_or(100), q.cursor.as_deref())
+        .contact_messages(
+            &state.cipher(&tenant.id).await?,
+            &id,
+            q.limit.unwrap_or(100),
+            q.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(page))
 }
@@ -105,9 +111,10 @@ pub async fn merge_contact(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<MergeBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let cipher = state.cipher(&tenant.id).await?;
     match state
         .db()
-        .merge_contacts(&tenant.id, "api", &id, &body.from)
+        .merge_contacts(&cipher, "api", &id, &body.from)
         .await
     {
         Ok(_) => {}
@@ -116,5 +123,5 @@ pub async fn merge_contact(
         }
         Err(MergeError::Storage(e)) => return Err(e.into()),
     }
-    Ok(Json(state.db().get_contact(&tenant.id, &id).await?))
+    Ok(Json(state.db().get_contact(&cipher, &id).await?))
 }

@@ -43,7 +43,12 @@ pub async fn list_messages(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = state
         .db()
-        .list_messages(&tenant.id, &id, q.limit.unwrap_or(100), q.cursor.as_deref())
+        .list_messages(
+            &state.cipher(&tenant.id).await?,
+            &id,
+            q.limit.unwrap_or(100),
+            q.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(page))
 }

@@ -18,7 +18,9 @@ pub async fn get_message(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let db = state.db();
-    let message = db.get_message(&tenant.id, &id).await?;
+    let message = db
+        .get_message(&state.cipher(&tenant.id).await?, &id)
+        .await?;
     let attempts = db.delivery_attempts(&tenant.id, &id).await?;
     let mut v = serde_json::to_value(&message).map_err(|_| ApiError::internal())?;
     v["attempts"] = json!(attempts);

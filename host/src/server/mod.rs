@@ -39,7 +39,7 @@ use crate::pipeline::delivery::Sender;
 use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
 use crate::secrets::{Keyring, MasterKey};
-use crate::storage::{Db, InboundWriter, SqlKv};
+use crate::storage::{Db, InboundWriter, SqlKv, StorageError};
 use crate::worker::{WorkerConfig, Workers};
 
 pub use auth::MIN_ADMIN_TOKEN_CHARS;
@@ -148,6 +148,15 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.pipeline.db
+    }
+
+    /// The tenant's content cipher (message content and contacts are
+    /// sealed under its data key; see `crate::crypto::content`).
+    pub async fn cipher(
+        &self,
+        tenant_id: &str,
+    ) -> Result<crate::crypto::TenantCipher, StorageError> {
+        Ok(self.pipeline.secrets.cipher(tenant_id).await?)
     }
 
     pub(crate) fn webhook_url(&self, channel_id: &str) -> String {

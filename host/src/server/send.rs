@@ -50,8 +50,9 @@ pub async fn send_message(
             Some(k)
         }
     };
+    let cipher = state.cipher(&tenant.id).await?;
     let Some(key) = key else {
-        return Ok(into_response(handle(&state, &tenant.id, &body).await));
+        return Ok(into_response(handle(&state, &cipher, &body).await));
     };
     // The body's hash (of its JSON value, so formatting does not matter).
     let canonical = serde_json::from_slice::<Value>(&body)
@@ -59,7 +60,7 @@ pub async fn send_message(
         .unwrap_or_else(|_| body.to_vec());
     let hash = hex::encode(sha2::Sha256::digest(&canonical));
     let db = state.db();
-    match db.begin_idempotent(&tenant.id, &key, &hash).await? {
+    match db.begin_idempotent(&cipher, &key, &hash).await? {
         Idempotency::Replay { status, response } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut r = (status, [("content-type", "application/json")], response).into_response();
@@ -92,13 +93,13 @@ pub async fn send_message(
     // claim lost with the process expires after IDEMPOTENCY_LEASE_MS.
     let claim = Claim {
         db: db.clone(),
-        tenant_id: tenant.id.clone(),
+        cipher,
         key,
         armed: true,
     };
     let task = tokio::spawn(async move {
         let mut claim = claim;
-        let result = handle(&state, &claim.tenant_id, &body).await;
+        let result = handle(&state, &claim.cipher, &body).await;
         // Answers are remembered, except server-side failures worth retrying.
         let remembered = match &result {
             Ok((status, v)) => Some((status.as_u16(), v.to_string())),
@@ -112,7 +113,7 @@ pub async fn send_message(
         claim
             .db
             .finish_idempotent(
-                &claim.tenant_id,
+                &claim.cipher,
                 &claim.key,
                 remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
             )
@@ -132,7 +133,7 @@ pub async fn send_message(
 /// still armed (its request ended without an answer to remember).
 struct Claim {
     db: crate::storage::Db,
-    tenant_id: String,
+    cipher: crate::crypto::TenantCipher,
     key: String,
     armed: bool,
 }
@@ -142,12 +143,12 @@ impl Drop for Claim {
         if !self.armed {
             return;
         }
-        let (db, tenant_id, key) = (self.db.clone(), self.tenant_id.clone(), self.key.clone());
+        let (db, cipher, key) = (self.db.clone(), self.cipher.clone(), self.key.clone());
         // Drop cannot wait: release on the runtime if there still is one
         // (else the lease expires the claim).
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = db.finish_idempotent(&tenant_id, &key, None).await {
+                if let Err(e) = db.finish_idempotent(&cipher, &key, None).await {
                     tracing::warn!(error = %e, "releasing an idempotency key failed");
                 }
             });
@@ -198,9 +199,10 @@ fn into_response(result: Result<(StatusCode, Value), ApiError>) -> Response {
 
 async fn handle(
     state: &AppState,
-    tenant_id: &str,
+    cipher: &crate::crypto::TenantCipher,
     body: &[u8],
 ) -> Result<(StatusCode, Value), ApiError> {
+    let tenant_id = cipher.tenant_id();
     let body: SendBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     if body.to.trim().is_empty() {
@@ -232,7 +234,7 @@ async fn handle(
     let p = &state.pipeline;
     match send(p, tenant_id, &req).await {
         Ok(ids) => {
-            let first = p.db.get_message(tenant_id, &ids[0]).await?;
+            let first = p.db.get_message(cipher, &ids[0]).await?;
             let mut v = serde_json::to_value(&first).map_err(|_| ApiError::internal())?;
             v["parts"] = json!(ids);
             Ok((StatusCode::ACCEPTED, v))
@@ -289,9 +291,10 @@ mod tests {
             .unwrap();
         db.migrate().await.unwrap();
         let t = db.create_tenant("t", "T").await.unwrap().id;
+        let t = crate::crypto::TenantCipher::new(&t, &[5; 32]);
         let claim = |key: &str| Claim {
             db: db.clone(),
-            tenant_id: t.clone(),
+            cipher: t.clone(),
             key: key.into(),
             armed: true,
         };

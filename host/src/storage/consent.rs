@@ -12,7 +12,8 @@ pub use crate::domain::ConsentSource;
 /// (what the contact sent, or the message a provider refused).
 pub(crate) struct ConsentChange<'a> {
     pub channel_id: &'a str,
-    pub address: &'a str,
+    /// The identity's blind address index (`TenantCipher::address_index`).
+    pub address_index: &'a str,
     pub contact_id: &'a str,
     pub message_id: &'a str,
     pub opted_out: bool,
@@ -30,12 +31,12 @@ impl ConsentChange<'_> {
         error_code: Option<&str>,
         now: i64,
     ) -> Result<bool, StorageError> {
-        let r = sqlx::query("UPDATE contact_identities SET opted_out = $1, consent_source = $2, consent_updated_at = $3 WHERE channel_id = $4 AND address = $5 AND tenant_id = $6 AND opted_out <> $1")
+        let r = sqlx::query("UPDATE contact_identities SET opted_out = $1, consent_source = $2, consent_updated_at = $3 WHERE channel_id = $4 AND address_index = $5 AND tenant_id = $6 AND opted_out <> $1")
             .bind(i32::from(self.opted_out))
             .bind(self.source.name())
             .bind(now)
             .bind(self.channel_id)
-            .bind(self.address)
+            .bind(self.address_index)
             .bind(tenant_id)
             .execute(&mut **tx)
             .await?;

@@ -7,7 +7,9 @@ use sqlx::Row;
 
 use super::audit::audit;
 use super::conversations::{MessageRecord, MessagesOf, Page, page_cursor};
+use super::inbound::SealedProfile;
 use super::{Db, StorageError, json_rows, now_ms};
+use crate::crypto::{Field, Index, TenantCipher};
 
 /// A contact with its channel addresses.
 #[derive(Debug, Clone, Serialize)]
@@ -41,72 +43,84 @@ pub enum MergeError {
     Storage(#[from] StorageError),
 }
 
-const IDENTITY_COLUMNS: &str = "contact_id, channel_id, address, user_id, CAST(opted_out AS BIGINT) AS opted_out, consent_source, consent_updated_at";
+const IDENTITY_COLUMNS: &str = "id, contact_id, channel_id, address_sealed, user_id_sealed, CAST(opted_out AS BIGINT) AS opted_out, consent_source, consent_updated_at";
 
-fn identity_json(i: &sqlx::any::AnyRow) -> serde_json::Value {
-    let user_id: Option<String> = i.get("user_id");
+/// An identity row (`IDENTITY_COLUMNS`) as the API shows it, opened.
+fn identity_json(
+    cipher: &TenantCipher,
+    i: &sqlx::any::AnyRow,
+) -> Result<serde_json::Value, StorageError> {
+    let id: String = i.get("id");
+    let sealed = |column: &str| i.get::<Option<String>, _>(column);
+    let address = cipher.open_opt(
+        Field::IdentityAddress,
+        &id,
+        sealed("address_sealed").as_deref(),
+    )?;
+    let user_id = cipher.open_opt(
+        Field::IdentityUserId,
+        &id,
+        sealed("user_id_sealed").as_deref(),
+    )?;
     let source: Option<String> = i.get("consent_source");
     let at: Option<i64> = i.get("consent_updated_at");
-    serde_json::json!({
+    Ok(serde_json::json!({
         "channel_id": i.get::<String, _>("channel_id"),
-        "address": i.get::<String, _>("address"),
+        // An erased identity has no address left.
+        "address": address.unwrap_or_default(),
         "user_id": user_id,
         "opted_out": i.get::<i64, _>("opted_out") != 0,
         "consent_source": source,
         "consent_updated_at": at,
+    }))
+}
+
+/// A contact row (`id, name_sealed, phone_sealed, created_at`), opened.
+fn contact_from(
+    cipher: &TenantCipher,
+    r: &sqlx::any::AnyRow,
+) -> Result<ContactRecord, StorageError> {
+    let id: String = r.get("id");
+    let sealed = |column: &str| r.get::<Option<String>, _>(column);
+    Ok(ContactRecord {
+        display_name: cipher.open_opt(Field::ContactName, &id, sealed("name_sealed").as_deref())?,
+        phone: cipher.open_opt(Field::ContactPhone, &id, sealed("phone_sealed").as_deref())?,
+        id,
+        identities: Vec::new(),
+        created_at: r.get("created_at"),
     })
 }
 
-fn contact_from(r: &sqlx::any::AnyRow) -> ContactRecord {
-    ContactRecord {
-        id: r.get("id"),
-        display_name: r.get("display_name"),
-        phone: r.get("phone"),
-        identities: Vec::new(),
-        created_at: r.get("created_at"),
-    }
-}
-
-/// `LIKE` pattern matching values that start with `q` (wildcards in `q`
-/// are literal).
-fn prefix_pattern(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 1);
-    for ch in q.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
 /// The search condition of `GET /v1/contacts?q=`, on the contact aliased
-/// `c`, with the pattern bound as `$n`: the display name starts with `q`
-/// (case-insensitive), or the phone or one of the channel addresses does.
-/// The one place that knows how an address is found: when addresses are
-/// encrypted this becomes a blind-index equality.
+/// `c`, with the blind indexes of `q` bound as `$n` (as a name), `$n+1`
+/// (as a phone number) and `$n+2` (as a channel address): names, phone
+/// numbers and addresses are sealed, so a contact is found by an exact
+/// (normalised) value, never by a fragment. The one place that knows how
+/// an address is found.
 fn search_condition(n: usize) -> String {
     format!(
-        "(LOWER(c.display_name) LIKE LOWER(${n}) ESCAPE '\\' OR c.phone LIKE ${n} ESCAPE '\\' \
-          OR EXISTS (SELECT 1 FROM contact_identities s WHERE s.contact_id = c.id AND s.tenant_id = c.tenant_id AND s.address LIKE ${n} ESCAPE '\\'))"
+        "(c.name_index = ${n} OR c.phone_index = ${} \
+          OR EXISTS (SELECT 1 FROM contact_identities s WHERE s.contact_id = c.id AND s.tenant_id = c.tenant_id AND s.address_index = ${}))",
+        n + 1,
+        n + 2
     )
 }
 
 impl Db {
-    /// One of the tenant's contacts.
+    /// One of the cipher's tenant's contacts, opened.
     pub async fn get_contact(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         id: &str,
     ) -> Result<ContactRecord, StorageError> {
-        let r = sqlx::query("SELECT id, display_name, phone, created_at FROM contacts WHERE id = $1 AND tenant_id = $2")
+        let tenant_id = cipher.tenant_id();
+        let r = sqlx::query("SELECT id, name_sealed, phone_sealed, created_at FROM contacts WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
             .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound("contact"))?;
-        let mut contact = contact_from(&r);
+        let mut contact = contact_from(cipher, &r)?;
         contact.identities = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {IDENTITY_COLUMNS} FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id"
         )))
@@ -115,8 +129,8 @@ impl Db {
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(identity_json)
-        .collect();
+        .map(|i| identity_json(cipher, i))
+        .collect::<Result<_, _>>()?;
         Ok(contact)
     }
 
@@ -126,12 +140,13 @@ impl Db {
     /// all their identities.
     pub async fn list_contacts(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: Option<&str>,
         q: Option<&str>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<ContactRecord>, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let limit = limit.clamp(1, 200);
         let q = q.map(str::trim).filter(|q| !q.is_empty());
         let search = if q.is_some() {
@@ -140,7 +155,7 @@ impl Db {
             "true".to_string()
         };
         let sql = format!(
-            "SELECT c.id, c.display_name, c.phone, c.created_at FROM contacts c \
+            "SELECT c.id, c.name_sealed, c.phone_sealed, c.created_at FROM contacts c \
              WHERE c.tenant_id = $1 AND ($2 IS NULL OR c.id < $2) \
                AND ($3 IS NULL OR EXISTS (SELECT 1 FROM contact_identities f WHERE f.contact_id = c.id AND f.tenant_id = c.tenant_id AND f.channel_id = $3)) \
                AND {search} ORDER BY c.id DESC LIMIT $4"
@@ -151,10 +166,16 @@ impl Db {
             .bind(channel_id.map(str::to_string))
             .bind(i64::from(limit) + 1);
         if let Some(q) = q {
-            query = query.bind(prefix_pattern(q));
+            query = query
+                .bind(cipher.index(Index::Name, q))
+                .bind(cipher.index(Index::Phone, q))
+                .bind(cipher.address_index(q));
         }
         let rows = query.fetch_all(&self.read).await?;
-        let mut data: Vec<ContactRecord> = rows.iter().map(contact_from).collect();
+        let mut data: Vec<ContactRecord> = rows
+            .iter()
+            .map(|r| contact_from(cipher, r))
+            .collect::<Result<_, _>>()?;
         let next_cursor = page_cursor(&mut data, limit, |c| c.id.clone());
         if data.is_empty() {
             return Ok(Page { data, next_cursor });
@@ -177,7 +198,7 @@ impl Db {
         for i in &identities {
             let owner: String = i.get("contact_id");
             if let Some(c) = data.iter_mut().find(|c| c.id == owner) {
-                c.identities.push(identity_json(i));
+                c.identities.push(identity_json(cipher, i)?);
             }
         }
         Ok(Page { data, next_cursor })
@@ -188,12 +209,12 @@ impl Db {
     /// the tenant's.
     pub async fn contact_messages(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         contact_id: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<MessageRecord>, StorageError> {
-        self.messages_page(tenant_id, MessagesOf::Contact(contact_id), limit, cursor)
+        self.messages_page(cipher, MessagesOf::Contact(contact_id), limit, cursor)
             .await
     }
 
@@ -207,7 +228,7 @@ impl Db {
     /// `contact.merge`.
     pub async fn merge_contacts(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         actor: &str,
         into: &str,
         from: &str,
@@ -215,11 +236,12 @@ impl Db {
         if into == from {
             return Err(MergeError::SameContact);
         }
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let mut tx = self.write.begin().await.map_err(StorageError::from)?;
         let mut counts = MergeCounts::default();
         let found = sqlx::query(
-            "SELECT id, display_name, phone FROM contacts WHERE id IN ($1, $2) AND tenant_id = $3",
+            "SELECT id, name_sealed, phone_sealed, created_at FROM contacts WHERE id IN ($1, $2) AND tenant_id = $3",
         )
         .bind(into)
         .bind(from)
@@ -227,14 +249,26 @@ impl Db {
         .fetch_all(&mut *tx)
         .await
         .map_err(StorageError::from)?;
-        if !found.iter().any(|r| r.get::<String, _>("id") == into) {
-            return Err(StorageError::NotFound("contact").into());
-        }
-        let Some(other) = found.iter().find(|r| r.get::<String, _>("id") == from) else {
+        let found: Vec<ContactRecord> = found
+            .iter()
+            .map(|r| contact_from(cipher, r))
+            .collect::<Result<_, _>>()?;
+        let (Some(ours), Some(theirs)) = (
+            found.iter().find(|c| c.id == into),
+            found.iter().find(|c| c.id == from),
+        ) else {
             return Err(StorageError::NotFound("contact").into());
         };
-        let (from_name, from_phone): (Option<String>, Option<String>) =
-            (other.get("display_name"), other.get("phone"));
+        // Ours first, theirs where we have none; sealed again for `into`'s
+        // row (a sealed value only opens on the row it was written for).
+        let profile = SealedProfile::of(
+            cipher,
+            into,
+            ours.display_name
+                .as_deref()
+                .or(theirs.display_name.as_deref()),
+            ours.phone.as_deref().or(theirs.phone.as_deref()),
+        );
 
         // Same-channel pairs first: fold `from`'s conversation into ours.
         let pairs = sqlx::query(
@@ -308,9 +342,11 @@ impl Db {
         .await
         .map_err(StorageError::from)?
         .rows_affected();
-        sqlx::query("UPDATE contacts SET display_name = COALESCE(display_name, $1), phone = COALESCE(phone, $2), updated_at = $3 WHERE id = $4 AND tenant_id = $5")
-            .bind(from_name)
-            .bind(from_phone)
+        sqlx::query("UPDATE contacts SET name_sealed = $1, name_index = $2, phone_sealed = $3, phone_index = $4, updated_at = $5 WHERE id = $6 AND tenant_id = $7")
+            .bind(profile.name_sealed)
+            .bind(profile.name_index)
+            .bind(profile.phone_sealed)
+            .bind(profile.phone_index)
             .bind(now)
             .bind(into)
             .bind(tenant_id)

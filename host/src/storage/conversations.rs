@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Db, StorageError};
+use crate::crypto::{Field, TenantCipher};
 
 /// A page of results with the cursor for the next one.
 #[derive(Debug, Clone, Serialize)]
@@ -82,17 +83,17 @@ impl Db {
         Ok(Page { data, next_cursor })
     }
 
-    /// Messages of one of the tenant's conversations, oldest first.
-    /// `NotFound` when the conversation is not the tenant's.
+    /// Messages of one of the cipher's tenant's conversations, oldest
+    /// first. `NotFound` when the conversation is not the tenant's.
     pub async fn list_messages(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         conversation_id: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<MessageRecord>, StorageError> {
         self.messages_page(
-            tenant_id,
+            cipher,
             MessagesOf::Conversation(conversation_id),
             limit,
             cursor,
@@ -106,11 +107,12 @@ impl Db {
     /// tenant's.
     pub(crate) async fn messages_page(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         of: MessagesOf<'_>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<MessageRecord>, StorageError> {
+        let tenant_id = cipher.tenant_id();
         // Fixed SQL per variant: the column names come from this match.
         let (owner, column, what, id) = match of {
             MessagesOf::Conversation(id) => {
@@ -139,17 +141,21 @@ impl Db {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut data: Vec<MessageRecord> = rows.iter().map(message_from).collect();
+        let mut data: Vec<MessageRecord> = rows
+            .iter()
+            .map(|r| message_from(cipher, r))
+            .collect::<Result<_, _>>()?;
         let next_cursor = page_cursor(&mut data, limit, |m| m.id.clone());
         Ok(Page { data, next_cursor })
     }
 
-    /// One of the tenant's messages.
+    /// One of the cipher's tenant's messages, opened.
     pub async fn get_message(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         id: &str,
     ) -> Result<MessageRecord, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
             "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages WHERE id = $1 AND tenant_id = $2",
         )
@@ -158,14 +164,40 @@ impl Db {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StorageError::NotFound("message"))?;
-        Ok(message_from(&r))
+        message_from(cipher, &r)
     }
 }
 
-pub(super) fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
-    let attachments: String = r.get("attachments");
+/// One of a message row's sealed columns (`text`, `attachments`,
+/// `payload`, and `id` selected), opened; `None` when NULL or `''` (an
+/// empty list or an erased payload).
+pub(super) fn open_column(
+    cipher: &TenantCipher,
+    r: &sqlx::any::AnyRow,
+    field: Field,
+) -> Result<Option<String>, StorageError> {
+    let column = match field {
+        Field::MessageText => "text",
+        Field::MessageAttachments => "attachments",
+        Field::MessagePayload => "payload",
+        other => {
+            return Err(StorageError::Internal(anyhow::anyhow!(
+                "{other:?} is not a message column"
+            )));
+        }
+    };
+    let sealed: Option<String> = r.get(column);
+    let id: String = r.get("id");
+    Ok(cipher.open_opt(field, &id, sealed.as_deref().filter(|s| !s.is_empty()))?)
+}
+
+pub(super) fn message_from(
+    cipher: &TenantCipher,
+    r: &sqlx::any::AnyRow,
+) -> Result<MessageRecord, StorageError> {
+    let attachments = open_column(cipher, r, Field::MessageAttachments)?;
     let error: Option<String> = r.get("error");
-    MessageRecord {
+    Ok(MessageRecord {
         id: r.get("id"),
         channel_id: r.get("channel_id"),
         conversation_id: r.get("conversation_id"),
@@ -173,12 +205,14 @@ pub(super) fn message_from(r: &sqlx::any::AnyRow) -> MessageRecord {
         direction: r.get("direction"),
         external_id: r.get("external_id"),
         kind: r.get("kind"),
-        text: r.get("text"),
-        attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+        text: open_column(cipher, r, Field::MessageText)?,
+        attachments: attachments
+            .and_then(|a| serde_json::from_str(&a).ok())
+            .unwrap_or_else(|| serde_json::json!([])),
         status: r.get("status"),
         error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
         created_at: r.get("created_at"),
-    }
+    })
 }
 
 /// Trim the look-ahead row and return the cursor when there is another page.
@@ -196,26 +230,31 @@ pub(super) fn page_cursor<T>(
 }
 
 impl Db {
-    /// Every stored text column of the tenant's messages (text, payload,
-    /// error), for tests proving what never reaches storage.
+    /// What storage holds of the tenant's messages, opened (text,
+    /// payload, error), for tests proving what never reaches storage even
+    /// under encryption.
     #[doc(hidden)]
-    pub async fn raw_message_payloads(&self, tenant_id: &str) -> Result<Vec<String>, StorageError> {
-        let rows = sqlx::query("SELECT text, payload, error FROM messages WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_all(&self.read)
-            .await?;
-        Ok(rows
-            .iter()
+    pub async fn stored_message_contents(
+        &self,
+        cipher: &TenantCipher,
+    ) -> Result<Vec<String>, StorageError> {
+        let rows =
+            sqlx::query("SELECT id, text, payload, error FROM messages WHERE tenant_id = $1")
+                .bind(cipher.tenant_id())
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter()
             .map(|r| {
-                let text: Option<String> = r.get("text");
-                let payload: String = r.get("payload");
+                let text = open_column(cipher, r, Field::MessageText)?;
+                let payload = open_column(cipher, r, Field::MessagePayload)?;
                 let error: Option<String> = r.get("error");
-                format!(
-                    "{} {payload} {}",
+                Ok(format!(
+                    "{} {} {}",
                     text.unwrap_or_default(),
+                    payload.unwrap_or_default(),
                     error.unwrap_or_default()
-                )
+                ))
             })
-            .collect())
+            .collect()
     }
 }

@@ -8,8 +8,10 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::audit;
 use super::consent::{ConsentChange, ConsentSource};
+use super::conversations::open_column;
 use super::outbox::{Job, complete_in};
 use super::{Db, StorageError, new_id, now_ms};
+use crate::crypto::{Field, TenantCipher};
 use crate::domain::{AttemptOutcome, DeliveryStatus, MessageKind, MessageStatus};
 
 /// An outbound message as delivery needs it.
@@ -24,6 +26,8 @@ pub struct DeliveryTarget {
     /// The stored payload (a template message's template).
     pub payload: serde_json::Value,
     pub address: String,
+    /// The address's blind index (where consent changes are recorded).
+    pub address_index: String,
     pub opted_out: bool,
     pub attempts: i64,
 }
@@ -49,16 +53,17 @@ pub struct AttemptRecord {
 }
 
 impl Db {
-    /// An outbound message of the tenant, with its recipient and consent
-    /// as they are now.
+    /// An outbound message of the cipher's tenant, opened, with its
+    /// recipient and consent as they are now.
     pub async fn delivery_target(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         message_id: &str,
     ) -> Result<DeliveryTarget, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
             "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, CAST(m.attempts AS BIGINT) AS attempts, \
-             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out \
+             ci.id AS identity_id, ci.address_index, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
              WHERE m.id = $1 AND m.tenant_id = $2 AND m.direction = 'outbound'",
@@ -76,16 +81,27 @@ impl Db {
         };
         let kind = column("kind");
         let status = column("status");
+        let identity = column("identity_id");
+        let address = cipher
+            .open_opt(
+                Field::IdentityAddress,
+                &identity,
+                r.get::<Option<String>, _>("address_sealed").as_deref(),
+            )?
+            .unwrap_or_default();
         Ok(DeliveryTarget {
             id: r.get("id"),
             channel_id: r.get("channel_id"),
             contact_id: r.get("contact_id"),
-            text: r.get("text"),
+            text: open_column(cipher, &r, Field::MessageText)?,
             kind: MessageKind::parse(&kind).ok_or_else(|| unknown("kind", kind.clone()))?,
             status: MessageStatus::parse(&status)
                 .ok_or_else(|| unknown("status", status.clone()))?,
-            payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap_or_default(),
-            address: r.get("address"),
+            payload: open_column(cipher, &r, Field::MessagePayload)?
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default(),
+            address,
+            address_index: column("address_index"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
             attempts: r.get("attempts"),
         })
@@ -225,7 +241,7 @@ impl Db {
         if consent_revoked && !target.opted_out {
             let change = ConsentChange {
                 channel_id: &target.channel_id,
-                address: &target.address,
+                address_index: &target.address_index,
                 contact_id: &target.contact_id,
                 message_id: &target.id,
                 opted_out: true,

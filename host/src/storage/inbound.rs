@@ -9,6 +9,7 @@ use super::consent::ConsentChange;
 use super::outbox::enqueue_many;
 use super::usage::count_usage;
 use super::{Db, StorageError, json_rows, new_id, now_ms};
+use crate::crypto::{Field, Index, TenantCipher};
 use crate::domain::{
     ContactAddress, DeliveryStatus, Disposition, InboundMessage, MessageKind, MessageStatus,
     StatusUpdate, Task,
@@ -40,16 +41,16 @@ pub struct InboundOutcome {
 }
 
 impl Db {
-    /// Store one webhook's events for `tenant_id` on `channel_id`, in one
-    /// transaction.
+    /// Store one webhook's events for the cipher's tenant on `channel_id`,
+    /// in one transaction; content is sealed under the tenant's key.
     pub async fn store_inbound(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         items: &[InboundItem],
     ) -> Result<InboundOutcome, StorageError> {
         let mut outcomes = self
-            .store_inbound_batch(&[(tenant_id, channel_id, items)])
+            .store_inbound_batch(&[(cipher, channel_id, items)])
             .await?;
         Ok(outcomes.pop().unwrap_or_default())
     }
@@ -58,7 +59,7 @@ impl Db {
     /// outcome per webhook, all committed or none.
     pub async fn store_inbound_batch(
         &self,
-        batch: &[(&str, &str, &[InboundItem])],
+        batch: &[(&TenantCipher, &str, &[InboundItem])],
     ) -> Result<Vec<InboundOutcome>, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
@@ -73,6 +74,7 @@ struct Incoming<'a> {
     /// Index of its webhook in the batch.
     hook: usize,
     tenant_id: &'a str,
+    cipher: &'a TenantCipher,
     channel_id: &'a str,
     message: &'a InboundMessage,
     disposition: &'a Disposition,
@@ -85,23 +87,25 @@ struct Incoming<'a> {
 /// consent change, a delivery status) costs statements of its own.
 async fn store_batch(
     tx: &mut Transaction<'_, Any>,
-    batch: &[(&str, &str, &[InboundItem])],
+    batch: &[(&TenantCipher, &str, &[InboundItem])],
     now: i64,
 ) -> Result<Vec<InboundOutcome>, StorageError> {
     let mut outcomes = vec![InboundOutcome::default(); batch.len()];
     let mut incoming = Vec::new();
-    for (hook, (tenant_id, channel_id, items)) in batch.iter().enumerate() {
+    for (hook, (cipher, channel_id, items)) in batch.iter().enumerate() {
+        let tenant_id = cipher.tenant_id();
         for item in items.iter() {
             match item {
                 InboundItem::Message(message, disposition) => incoming.push(Incoming {
                     hook,
                     tenant_id,
+                    cipher,
                     channel_id,
                     message,
                     disposition,
                 }),
                 InboundItem::Status(s) => {
-                    if apply_status(tx, tenant_id, channel_id, s, now).await? {
+                    if apply_status(tx, cipher, channel_id, s, now).await? {
                         outcomes[hook].statuses_applied += 1;
                     } else {
                         outcomes[hook].statuses_ignored += 1;
@@ -145,7 +149,7 @@ async fn store_batch(
             Some((opted_out, source)) => {
                 ConsentChange {
                     channel_id: m.channel_id,
-                    address: &m.message.sender.address,
+                    address_index: &m.cipher.address_index(&m.message.sender.address),
                     contact_id: contact,
                     message_id: &ids[n],
                     opted_out,
@@ -182,14 +186,14 @@ async fn resolve_parties(
         .enumerate()
         .map(|(i, m)| {
             serde_json::json!({
-                "i": i, "t": m.tenant_id, "c": m.channel_id, "a": m.message.sender.address,
+                "i": i, "t": m.tenant_id, "c": m.channel_id, "a": m.cipher.address_index(&m.message.sender.address),
             })
         })
         .collect();
     let sql = format!(
-        "SELECT CAST(value ->> 'i' AS BIGINT) AS i, ci.contact_id, c.display_name, c.phone, cv.id AS conversation_id \
+        "SELECT CAST(value ->> 'i' AS BIGINT) AS i, ci.contact_id, c.name_sealed, c.phone_index, cv.id AS conversation_id \
          FROM {} \
-         JOIN contact_identities ci ON ci.channel_id = value ->> 'c' AND ci.address = value ->> 'a' AND ci.tenant_id = value ->> 't' \
+         JOIN contact_identities ci ON ci.channel_id = value ->> 'c' AND ci.address_index = value ->> 'a' AND ci.tenant_id = value ->> 't' \
          JOIN contacts c ON c.id = ci.contact_id \
          LEFT JOIN conversations cv ON cv.channel_id = ci.channel_id AND cv.contact_id = ci.contact_id",
         json_rows(tx)
@@ -211,16 +215,15 @@ async fn resolve_parties(
     let mut linking: Vec<(&str, bool)> = Vec::new();
     for (i, m) in incoming.iter().enumerate() {
         let who = &m.message.sender;
-        let hit = known[i].take().and_then(|r| {
-            let name: Option<String> = r.get("display_name");
-            let phone: Option<String> = r.get("phone");
-            let changed = (who.display_name.is_some() && who.display_name != name)
-                || (who.phone.is_some() && who.phone != phone);
-            let conversation: Option<String> = r.get("conversation_id");
-            conversation
-                .filter(|_| !changed)
-                .map(|cv| (r.get::<String, _>("contact_id"), cv))
-        });
+        let hit = match known[i].take() {
+            Some(r) => {
+                let contact: String = r.get("contact_id");
+                let changed = profile_changed(m.cipher, &contact, who, &r)?;
+                let conversation: Option<String> = r.get("conversation_id");
+                conversation.filter(|_| !changed).map(|cv| (contact, cv))
+            }
+            None => None,
+        };
         // A sender already resolved earlier in this batch (perhaps just
         // created) is reused rather than looked up again.
         let earlier = || {
@@ -238,8 +241,7 @@ async fn resolve_parties(
             None => {
                 let link =
                     who.phone.is_some() && links_by_phone(tx, &mut linking, m.tenant_id).await?;
-                upsert_contact_and_conversation(tx, m.tenant_id, m.channel_id, who, link, now)
-                    .await?
+                upsert_contact_and_conversation(tx, m.cipher, m.channel_id, who, link, now).await?
             }
         };
         parties.push(party);
@@ -288,11 +290,17 @@ async fn insert_messages(
                 }
                 _ => (MessageStatus::Received, None),
             };
+            let sealed = SealedMessage::new(
+                m.cipher,
+                id,
+                m.message.text.as_deref(),
+                &m.message.attachments,
+                m.message,
+            );
             serde_json::json!({
                 "id": id, "t": m.tenant_id, "c": m.channel_id, "cv": conversation, "ct": contact,
-                "x": m.message.external_id, "k": m.message.kind, "tx": m.message.text,
-                "at": serde_json::to_string(&m.message.attachments).unwrap_or_else(|_| "[]".into()),
-                "p": serde_json::to_string(m.message).unwrap_or_default(),
+                "x": m.message.external_id, "k": m.message.kind, "tx": sealed.text,
+                "at": sealed.attachments, "p": sealed.payload,
                 "s": status.as_str(), "r": status.rank(), "e": error,
             })
         })
@@ -347,49 +355,50 @@ async fn touch_conversations(
 /// address whose phone number is already a contact's joins that contact.
 pub(crate) async fn upsert_contact_and_conversation(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     channel_id: &str,
     who: &ContactAddress,
     link_by_phone: bool,
     now: i64,
 ) -> Result<(String, String), StorageError> {
+    let tenant_id = cipher.tenant_id();
     let row = sqlx::query(
-        "SELECT ci.contact_id, c.display_name, c.phone, cv.id AS conversation_id FROM contact_identities ci \
+        "SELECT ci.contact_id, c.name_sealed, c.phone_index, cv.id AS conversation_id FROM contact_identities ci \
          JOIN contacts c ON c.id = ci.contact_id \
          LEFT JOIN conversations cv ON cv.channel_id = ci.channel_id AND cv.contact_id = ci.contact_id \
-         WHERE ci.channel_id = $1 AND ci.address = $2 AND ci.tenant_id = $3",
+         WHERE ci.channel_id = $1 AND ci.address_index = $2 AND ci.tenant_id = $3",
     )
     .bind(channel_id)
-    .bind(&who.address)
+    .bind(cipher.address_index(&who.address))
     .bind(tenant_id)
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
         let linked = match link_by_phone {
-            true => contact_with_phone(tx, tenant_id, who).await?,
+            true => contact_with_phone(tx, cipher, who).await?,
             false => None,
         };
         if let Some(contact) = linked {
-            add_identity(tx, tenant_id, channel_id, &contact, who, now).await?;
+            add_identity(tx, cipher, channel_id, &contact, who, now).await?;
             // The contact may already talk on this channel from another
             // address (a phone number and a BSUID on WhatsApp).
             let conversation =
                 upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
             return Ok((contact, conversation));
         }
-        let contact = create_contact(tx, tenant_id, channel_id, who, now).await?;
+        let contact = create_contact(tx, cipher, channel_id, who, now).await?;
         let conversation = create_conversation(tx, tenant_id, channel_id, &contact, now).await?;
         return Ok((contact, conversation));
     };
     let contact: String = row.get("contact_id");
-    let name: Option<String> = row.get("display_name");
-    let phone: Option<String> = row.get("phone");
-    let changed = (who.display_name.is_some() && who.display_name != name)
-        || (who.phone.is_some() && who.phone != phone);
-    if changed {
-        sqlx::query("UPDATE contacts SET display_name = COALESCE($1, display_name), phone = COALESCE($2, phone), updated_at = $3 WHERE id = $4 AND tenant_id = $5")
-            .bind(who.display_name.clone())
-            .bind(who.phone.clone())
+    if profile_changed(cipher, &contact, who, &row)? {
+        let p = SealedProfile::new(cipher, &contact, who);
+        sqlx::query("UPDATE contacts SET name_sealed = COALESCE($1, name_sealed), name_index = COALESCE($2, name_index), \
+                     phone_sealed = COALESCE($3, phone_sealed), phone_index = COALESCE($4, phone_index), updated_at = $5 WHERE id = $6 AND tenant_id = $7")
+            .bind(p.name_sealed)
+            .bind(p.name_index)
+            .bind(p.phone_sealed)
+            .bind(p.phone_index)
             .bind(now)
             .bind(&contact)
             .bind(tenant_id)
@@ -403,73 +412,165 @@ pub(crate) async fn upsert_contact_and_conversation(
     Ok((contact, conversation))
 }
 
+/// Whether the provider sent a name or phone number other than the
+/// contact's stored ones (in `row`: `name_sealed`, `phone_index`).
+fn profile_changed(
+    cipher: &TenantCipher,
+    contact: &str,
+    who: &ContactAddress,
+    row: &sqlx::any::AnyRow,
+) -> Result<bool, StorageError> {
+    if let Some(name) = &who.display_name {
+        let stored = cipher.open_opt(
+            Field::ContactName,
+            contact,
+            row.get::<Option<String>, _>("name_sealed").as_deref(),
+        )?;
+        if stored.as_ref() != Some(name) {
+            return Ok(true);
+        }
+    }
+    Ok(who.phone.as_deref().is_some_and(|phone| {
+        cipher.index(Index::Phone, phone) != row.get::<Option<String>, _>("phone_index")
+    }))
+}
+
+/// A contact's name and phone number as stored: sealed, with their
+/// blind indexes.
+pub(super) struct SealedProfile {
+    pub name_sealed: Option<String>,
+    pub name_index: Option<String>,
+    pub phone_sealed: Option<String>,
+    pub phone_index: Option<String>,
+}
+
+impl SealedProfile {
+    pub(super) fn new(cipher: &TenantCipher, contact: &str, who: &ContactAddress) -> SealedProfile {
+        SealedProfile::of(
+            cipher,
+            contact,
+            who.display_name.as_deref(),
+            who.phone.as_deref(),
+        )
+    }
+
+    pub(super) fn of(
+        cipher: &TenantCipher,
+        contact: &str,
+        name: Option<&str>,
+        phone: Option<&str>,
+    ) -> SealedProfile {
+        SealedProfile {
+            name_sealed: cipher.seal_opt(Field::ContactName, contact, name),
+            name_index: name.and_then(|n| cipher.index(Index::Name, n)),
+            phone_sealed: cipher.seal_opt(Field::ContactPhone, contact, phone),
+            phone_index: phone.and_then(|p| cipher.index(Index::Phone, p)),
+        }
+    }
+}
+
+/// A message's content as stored: sealed under the tenant's key and bound
+/// to the message id. An empty attachment list is stored as `''`.
+pub(super) struct SealedMessage {
+    pub text: Option<String>,
+    pub attachments: String,
+    pub payload: String,
+}
+
+impl SealedMessage {
+    pub(super) fn new(
+        cipher: &TenantCipher,
+        id: &str,
+        text: Option<&str>,
+        attachments: &[crate::domain::Attachment],
+        payload: &impl Serialize,
+    ) -> SealedMessage {
+        SealedMessage {
+            text: cipher.seal_opt(Field::MessageText, id, text),
+            attachments: match attachments {
+                [] => String::new(),
+                some => cipher.seal(
+                    Field::MessageAttachments,
+                    id,
+                    &serde_json::to_string(some).unwrap_or_else(|_| "[]".into()),
+                ),
+            },
+            payload: cipher.seal(
+                Field::MessagePayload,
+                id,
+                &serde_json::to_string(payload).unwrap_or_default(),
+            ),
+        }
+    }
+}
+
 /// Create a contact and its first identity for a never-seen address.
 async fn create_contact(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     channel_id: &str,
     who: &ContactAddress,
     now: i64,
 ) -> Result<String, StorageError> {
     let contact = new_id("ct");
-    sqlx::query("INSERT INTO contacts (id, tenant_id, display_name, phone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+    let p = SealedProfile::new(cipher, &contact, who);
+    sqlx::query("INSERT INTO contacts (id, tenant_id, name_sealed, name_index, phone_sealed, phone_index, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
         .bind(&contact)
-        .bind(tenant_id)
-        .bind(who.display_name.clone())
-        .bind(who.phone.clone())
+        .bind(cipher.tenant_id())
+        .bind(p.name_sealed)
+        .bind(p.name_index)
+        .bind(p.phone_sealed)
+        .bind(p.phone_index)
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    add_identity(tx, tenant_id, channel_id, &contact, who, now).await?;
+    add_identity(tx, cipher, channel_id, &contact, who, now).await?;
     Ok(contact)
 }
 
 /// A channel identity of an existing contact, for a never-seen address.
 async fn add_identity(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     channel_id: &str,
     contact: &str,
     who: &ContactAddress,
     now: i64,
 ) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id("cid"))
-        .bind(tenant_id)
+    let id = new_id("cid");
+    sqlx::query("INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address_index, address_sealed, user_id_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(&id)
+        .bind(cipher.tenant_id())
         .bind(contact)
         .bind(channel_id)
-        .bind(&who.address)
-        .bind(who.user_id.clone())
+        .bind(cipher.address_index(&who.address))
+        .bind(cipher.seal(Field::IdentityAddress, &id, &who.address))
+        .bind(cipher.seal_opt(Field::IdentityUserId, &id, who.user_id.as_deref()))
         .bind(now)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// The E.164 form of a phone number: its digits with a leading `+`;
-/// `None` when it has no digits. Adapters store the digits with or
-/// without the `+` (WhatsApp's `wa_id` has none).
-fn e164(phone: &str) -> Option<String> {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    (!digits.is_empty()).then(|| format!("+{digits}"))
-}
-
 /// The tenant's oldest contact with the first-seen sender's phone number
 /// (asked only when the tenant links identities by phone).
 async fn contact_with_phone(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     who: &ContactAddress,
 ) -> Result<Option<String>, StorageError> {
-    let Some(plus) = who.phone.as_deref().and_then(e164) else {
+    let Some(index) = who
+        .phone
+        .as_deref()
+        .and_then(|p| cipher.index(Index::Phone, p))
+    else {
         return Ok(None);
     };
     let row = sqlx::query(
-        "SELECT id FROM contacts WHERE tenant_id = $1 AND phone IN ($2, $3) ORDER BY id LIMIT 1",
+        "SELECT id FROM contacts WHERE tenant_id = $1 AND phone_index = $2 ORDER BY id LIMIT 1",
     )
-    .bind(tenant_id)
-    .bind(&plus[1..])
-    .bind(&plus)
+    .bind(cipher.tenant_id())
+    .bind(index)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.map(|r| r.get("id")))
@@ -522,11 +623,12 @@ async fn create_conversation(
 /// placeholder so later callbacks still apply in order.
 async fn apply_status(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     channel_id: &str,
     s: &StatusUpdate,
     now: i64,
 ) -> Result<bool, StorageError> {
+    let tenant_id = cipher.tenant_id();
     let status = MessageStatus::from(s.status);
     let new_rank = status.rank();
     let error = s
@@ -579,19 +681,21 @@ async fn apply_status(
     };
     // No phone on a status callback: nothing to link by.
     let (contact, conversation) =
-        upsert_contact_and_conversation(tx, tenant_id, channel_id, &who, false, now).await?;
+        upsert_contact_and_conversation(tx, cipher, channel_id, &who, false, now).await?;
+    let id = new_id("msg");
+    let sealed = SealedMessage::new(cipher, &id, None, &[], s);
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $12, NULL, '[]', $7, $8, $9, $10, $11, $11) \
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $12, NULL, '', $7, $8, $9, $10, $11, $11) \
          ON CONFLICT (channel_id, direction, external_id) DO NOTHING",
     )
-    .bind(new_id("msg"))
+    .bind(&id)
     .bind(tenant_id)
     .bind(channel_id)
     .bind(&conversation)
     .bind(&contact)
     .bind(&s.external_id)
-    .bind(serde_json::to_string(s).unwrap_or_default())
+    .bind(sealed.payload)
     .bind(status.as_str())
     .bind(new_rank)
     .bind(error)
@@ -600,21 +704,4 @@ async fn apply_status(
     .execute(&mut **tx)
     .await?;
     Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn phone_numbers_compare_as_e164() {
-        assert_eq!(super::e164("16315551181").as_deref(), Some("+16315551181"));
-        assert_eq!(
-            super::e164("+1 (631) 555-1181").as_deref(),
-            Some("+16315551181")
-        );
-        assert_eq!(
-            super::e164("whatsapp:+16315551181").as_deref(),
-            Some("+16315551181")
-        );
-        assert_eq!(super::e164("+"), None);
-    }
 }

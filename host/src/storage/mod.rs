@@ -96,6 +96,12 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
+impl From<crate::crypto::ContentError> for StorageError {
+    fn from(e: crate::crypto::ContentError) -> Self {
+        StorageError::Internal(e.into())
+    }
+}
+
 /// SQLite BUSY/LOCKED and PostgreSQL serialization/connection classes mean
 /// "try again", not "bug".
 fn is_busy(code: Option<&str>) -> bool {

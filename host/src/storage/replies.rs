@@ -6,8 +6,10 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::audit;
+use super::conversations::open_column;
 use super::outbox::{Job, complete_in, enqueue_leased};
 use super::{Db, StorageError, new_id, now_ms};
+use crate::crypto::{Field, TenantCipher};
 use crate::domain::{Direction, MessageKind, MessageStatus, Task, Turn};
 
 /// How many earlier turns the responder sees.
@@ -61,12 +63,13 @@ impl Db {
     /// that asks was committed with, or after, what it reads.)
     pub async fn reply_context(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         message_id: &str,
     ) -> Result<ReplyContext, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
             "SELECT m.id, m.channel_id, m.conversation_id, m.contact_id, m.text, m.external_id, m.created_at, \
-             ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out, c.display_name \
+             ci.id AS identity_id, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out, c.name_sealed \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
              JOIN contacts c ON c.id = m.contact_id AND c.tenant_id = m.tenant_id \
@@ -81,7 +84,7 @@ impl Db {
         let created_at: i64 = r.get("created_at");
         // Earlier turns that were actually exchanged (not blocked/refused).
         let rows = sqlx::query(
-            "SELECT direction, text FROM messages \
+            "SELECT id, direction, text FROM messages \
              WHERE tenant_id = $1 AND conversation_id = $2 AND id <> $3 AND created_at <= $4 AND text IS NOT NULL \
              AND status NOT IN ('blocked', 'refused', 'failed') \
              ORDER BY created_at DESC, id DESC LIMIT $5",
@@ -96,15 +99,17 @@ impl Db {
         let history: Vec<Turn> = rows
             .iter()
             .rev()
-            .map(|h| Turn {
-                direction: if h.get::<String, _>("direction") == "inbound" {
-                    Direction::Inbound
-                } else {
-                    Direction::Outbound
-                },
-                text: h.get("text"),
+            .map(|h| {
+                Ok(Turn {
+                    direction: if h.get::<String, _>("direction") == "inbound" {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    },
+                    text: open_column(cipher, h, Field::MessageText)?.unwrap_or_default(),
+                })
             })
-            .collect();
+            .collect::<Result<_, StorageError>>()?;
         let first_reply = sqlx::query(
             "SELECT 1 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND direction = 'outbound' AND kind = 'text' AND status NOT IN ('blocked', 'refused') LIMIT 1",
         )
@@ -113,15 +118,28 @@ impl Db {
         .fetch_optional(&self.read)
         .await?
         .is_none();
+        let sealed = |column: &str| r.get::<Option<String>, _>(column);
+        let identity: String = r.get("identity_id");
+        let contact_id: String = r.get("contact_id");
         Ok(ReplyContext {
             message_id: r.get("id"),
             channel_id: r.get("channel_id"),
             conversation_id,
-            contact_id: r.get("contact_id"),
-            text: r.get("text"),
+            text: open_column(cipher, &r, Field::MessageText)?,
+            contact_address: cipher
+                .open_opt(
+                    Field::IdentityAddress,
+                    &identity,
+                    sealed("address_sealed").as_deref(),
+                )?
+                .unwrap_or_default(),
+            contact_name: cipher.open_opt(
+                Field::ContactName,
+                &contact_id,
+                sealed("name_sealed").as_deref(),
+            )?,
+            contact_id,
             external_id: r.get("external_id"),
-            contact_address: r.get("address"),
-            contact_name: r.get("display_name"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
             history,
             first_reply,
@@ -135,6 +153,7 @@ impl Db {
     /// `lease_ms` so it can run it at once.
     pub async fn store_reply(
         &self,
+        cipher: &TenantCipher,
         job: &Job,
         ctx: &ReplyContext,
         plan: &ReplyPlan,
@@ -143,6 +162,11 @@ impl Db {
     ) -> Result<Option<Option<Job>>, StorageError> {
         let now = now_ms();
         let tenant_id = job.tenant_id.as_str();
+        if tenant_id != cipher.tenant_id() {
+            return Err(StorageError::Internal(anyhow::anyhow!(
+                "a reply sealed under another tenant's key"
+            )));
+        }
         let mut tx = self.write.begin().await?;
         if !complete_in(&mut tx, job).await? {
             return Ok(None);
@@ -157,7 +181,7 @@ impl Db {
                     let id = format!("{base}-{i:03}");
                     insert_outbound(
                         &mut tx,
-                        tenant_id,
+                        cipher,
                         &Thread::from(ctx),
                         &id,
                         *kind,
@@ -192,7 +216,7 @@ impl Db {
                 let id = format!("{}-000", new_id("msg"));
                 insert_outbound(
                     &mut tx,
-                    tenant_id,
+                    cipher,
                     &Thread::from(ctx),
                     &id,
                     MessageKind::Reply,
@@ -257,7 +281,7 @@ impl<'a> From<&'a ReplyContext> for Thread<'a> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_outbound(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
     ctx: &Thread<'_>,
     id: &str,
     kind: MessageKind,
@@ -267,11 +291,13 @@ pub(crate) async fn insert_outbound(
     error: Option<String>,
     now: i64,
 ) -> Result<(), StorageError> {
+    let tenant_id = cipher.tenant_id();
     // Until the provider names it, an outbound message's external id is
-    // its own id (unique, and never a provider's).
+    // its own id (unique, and never a provider's). No attachments and no
+    // payload yet: both `''`.
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, '[]', '{}', $8, $9, $10, $11, $11, $12, $13, 0)",
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, '', '', $8, $9, $10, $11, $11, $12, $13, 0)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -279,7 +305,7 @@ pub(crate) async fn insert_outbound(
     .bind(ctx.conversation_id)
     .bind(ctx.contact_id)
     .bind(kind.as_str())
-    .bind(text)
+    .bind(cipher.seal(Field::MessageText, id, text))
     .bind(status.as_str())
     .bind(status.rank())
     .bind(error)

@@ -68,20 +68,20 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StorageError::NotFound("contact"))?;
-        sqlx::query("UPDATE contacts SET display_name = NULL, phone = NULL, updated_at = $1 WHERE id = $2 AND tenant_id = $3")
+        sqlx::query("UPDATE contacts SET name_sealed = NULL, name_index = NULL, phone_sealed = NULL, phone_index = NULL, updated_at = $1 WHERE id = $2 AND tenant_id = $3")
             .bind(now)
             .bind(contact_id)
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
-        // The address column is unique per channel: an erased identity
+        // The address index is unique per channel: an erased identity
         // keeps a placeholder made from its own id.
-        sqlx::query("UPDATE contact_identities SET address = 'erased:' || id, user_id = NULL WHERE contact_id = $1 AND tenant_id = $2")
+        sqlx::query("UPDATE contact_identities SET address_index = 'erased:' || id, address_sealed = NULL, user_id_sealed = NULL WHERE contact_id = $1 AND tenant_id = $2")
             .bind(contact_id)
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
-        let messages = sqlx::query("UPDATE messages SET text = NULL, payload = '{}', attachments = '[]', updated_at = $1 WHERE contact_id = $2 AND tenant_id = $3")
+        let messages = sqlx::query("UPDATE messages SET text = NULL, payload = '', attachments = '', updated_at = $1 WHERE contact_id = $2 AND tenant_id = $3")
             .bind(now)
             .bind(contact_id)
             .bind(tenant_id)

@@ -9,6 +9,7 @@ use super::inbound::upsert_contact_and_conversation;
 use super::outbox::enqueue;
 use super::replies::{Thread, insert_outbound};
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
+use crate::crypto::{Field, TenantCipher};
 use crate::domain::{ContactAddress, MessageKind, MessageStatus, Task};
 
 /// The recipient of a proactive send, as the channel knows them.
@@ -58,10 +59,11 @@ impl Db {
     /// their consent and last inbound message.
     pub async fn recipient(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         to: &str,
     ) -> Result<Recipient, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let who = ContactAddress {
@@ -71,15 +73,14 @@ impl Db {
             display_name: None,
         };
         let (contact_id, conversation_id) =
-            upsert_contact_and_conversation(&mut tx, tenant_id, channel_id, &who, false, now)
-                .await?;
+            upsert_contact_and_conversation(&mut tx, cipher, channel_id, &who, false, now).await?;
         let r = sqlx::query(
             "SELECT CAST(ci.opted_out AS BIGINT) AS opted_out, \
              (SELECT MAX(m.created_at) FROM messages m WHERE m.tenant_id = ci.tenant_id AND m.channel_id = ci.channel_id AND m.contact_id = ci.contact_id AND m.direction = 'inbound') AS last_inbound_at \
-             FROM contact_identities ci WHERE ci.channel_id = $1 AND ci.address = $2 AND ci.tenant_id = $3",
+             FROM contact_identities ci WHERE ci.channel_id = $1 AND ci.address_index = $2 AND ci.tenant_id = $3",
         )
         .bind(channel_id)
-        .bind(to)
+        .bind(cipher.address_index(to))
         .bind(tenant_id)
         .fetch_one(&mut *tx)
         .await?;
@@ -96,11 +97,12 @@ impl Db {
     /// job; returns the message ids in order.
     pub async fn store_send(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         to: &Recipient,
         parts: &[String],
     ) -> Result<Vec<String>, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let thread = to.thread(channel_id);
         let mut tx = self.write.begin().await?;
@@ -110,7 +112,7 @@ impl Db {
             let id = format!("{base}-{i:03}");
             insert_outbound(
                 &mut tx,
-                tenant_id,
+                cipher,
                 &thread,
                 &id,
                 MessageKind::Proactive,
@@ -139,18 +141,19 @@ impl Db {
     /// payload) and its delivery job; returns the message id.
     pub async fn store_template_send(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         to: &Recipient,
         template: &serde_json::Value,
     ) -> Result<String, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let thread = to.thread(channel_id);
         let id = format!("{}-000", new_id("msg"));
         let mut tx = self.write.begin().await?;
         insert_outbound(
             &mut tx,
-            tenant_id,
+            cipher,
             &thread,
             &id,
             MessageKind::Template,
@@ -164,7 +167,11 @@ impl Db {
         sqlx::query(
             "UPDATE messages SET text = NULL, payload = $1 WHERE id = $2 AND tenant_id = $3",
         )
-        .bind(serde_json::json!({ "template": template }).to_string())
+        .bind(cipher.seal(
+            Field::MessagePayload,
+            &id,
+            &serde_json::json!({ "template": template }).to_string(),
+        ))
         .bind(&id)
         .bind(tenant_id)
         .execute(&mut *tx)
@@ -181,7 +188,7 @@ impl Db {
     /// Store a proactive send an outbound guardrail blocked.
     pub async fn store_blocked_send(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         to: &Recipient,
         text: &str,
@@ -194,7 +201,7 @@ impl Db {
         let mut tx = self.write.begin().await?;
         insert_outbound(
             &mut tx,
-            tenant_id,
+            cipher,
             &thread,
             &id,
             MessageKind::Proactive,
@@ -234,12 +241,11 @@ impl Db {
     /// Claim an idempotency key for a request whose body hashes to `hash`.
     pub async fn begin_idempotent(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         key: &str,
         hash: &str,
     ) -> Result<Idempotency, StorageError> {
-        self.begin_idempotent_at(tenant_id, key, hash, now_ms())
-            .await
+        self.begin_idempotent_at(cipher, key, hash, now_ms()).await
     }
 
     /// [`Self::begin_idempotent`] as of `now` (Unix ms): an unfinished
@@ -247,11 +253,12 @@ impl Db {
     /// abandoned and taken over.
     pub async fn begin_idempotent_at(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         key: &str,
         hash: &str,
         now: i64,
     ) -> Result<Idempotency, StorageError> {
+        let tenant_id = cipher.tenant_id();
         // A released claim can vanish between a failed insert and the
         // read: then the key is free, and inserting again claims it.
         let mut attempts = 0;
@@ -305,7 +312,8 @@ impl Db {
         } else {
             Idempotency::Replay {
                 status: status as u16,
-                response: r.get("response"),
+                // The answer shows the message: sealed like it.
+                response: cipher.open(Field::IdempotentResponse, key, r.get("response"))?,
             }
         })
     }
@@ -314,15 +322,16 @@ impl Db {
     /// request failed in a way worth retrying: `status` is `None`).
     pub async fn finish_idempotent(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         key: &str,
         answer: Option<(u16, &str)>,
     ) -> Result<(), StorageError> {
+        let tenant_id = cipher.tenant_id();
         match answer {
             Some((status, response)) => {
                 sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE tenant_id = $3 AND key = $4")
                     .bind(i32::from(status))
-                    .bind(response)
+                    .bind(cipher.seal(Field::IdempotentResponse, key, response))
                     .bind(tenant_id)
                     .bind(key)
                     .execute(&self.write)
@@ -346,14 +355,14 @@ impl Db {
 mod tests {
     use super::*;
 
-    async fn db() -> (tempfile::TempDir, Db, String) {
+    async fn db() -> (tempfile::TempDir, Db, TenantCipher) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&super::super::default_url(dir.path()))
             .await
             .unwrap();
         db.migrate().await.unwrap();
         let t = db.create_tenant("t", "T").await.unwrap().id;
-        (dir, db, t)
+        (dir, db, TenantCipher::new(&t, &[3; 32]))
     }
 
     #[tokio::test]

@@ -214,4 +214,39 @@ impl Db {
         }
         Ok(out)
     }
+
+    /// The tables with a row whose text form contains `needle`
+    /// (PostgreSQL only: `row::text` shows every column, `bytea` in hex).
+    /// For tests proving what never reaches the database in the clear.
+    #[doc(hidden)]
+    pub async fn tables_containing(&self, needle: &str) -> Result<Vec<String>, StorageError> {
+        if self.dialect != Dialect::Postgres {
+            return Err(StorageError::Internal(anyhow::anyhow!(
+                "scanning tables as text needs PostgreSQL; scan the SQLite file instead"
+            )));
+        }
+        let tables = sqlx::query(
+            "SELECT CAST(table_name AS TEXT) AS t FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut found = Vec::new();
+        for t in tables {
+            let table: String = t.get("t");
+            // The name comes from the catalogue, quoted as an identifier.
+            let sql = format!(
+                "SELECT 1 AS hit FROM \"{}\" x WHERE strpos(CAST(x AS TEXT), $1) > 0 LIMIT 1",
+                table.replace('"', "\"\"")
+            );
+            let hit = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(needle)
+                .fetch_optional(&self.read)
+                .await?;
+            if hit.is_some() {
+                found.push(table);
+            }
+        }
+        Ok(found)
+    }
 }

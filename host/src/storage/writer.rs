@@ -12,12 +12,13 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Db, InboundItem, InboundOutcome, StorageError};
+use crate::crypto::TenantCipher;
 
 /// Most webhooks committed together.
 pub const MAX_BATCH: usize = 64;
 
 struct Job {
-    tenant_id: String,
+    cipher: TenantCipher,
     channel_id: String,
     items: Vec<InboundItem>,
     reply: oneshot::Sender<Result<InboundOutcome, StorageError>>,
@@ -61,16 +62,17 @@ impl InboundWriter {
         InboundWriter { tx }
     }
 
-    /// Store one webhook's items; resolves after its transaction committed.
+    /// Store one webhook's items for the cipher's tenant, sealed under its
+    /// key; resolves after its transaction committed.
     pub async fn store(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         channel_id: &str,
         items: Vec<InboundItem>,
     ) -> Result<InboundOutcome, StorageError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            tenant_id: tenant_id.to_string(),
+            cipher: cipher.clone(),
             channel_id: channel_id.to_string(),
             items,
             reply,
@@ -90,15 +92,9 @@ impl InboundWriter {
 
 async fn write_batch(db: &Db, batch: Vec<Job>) {
     if batch.len() > 1 {
-        let refs: Vec<(&str, &str, &[InboundItem])> = batch
+        let refs: Vec<(&TenantCipher, &str, &[InboundItem])> = batch
             .iter()
-            .map(|j| {
-                (
-                    j.tenant_id.as_str(),
-                    j.channel_id.as_str(),
-                    j.items.as_slice(),
-                )
-            })
+            .map(|j| (&j.cipher, j.channel_id.as_str(), j.items.as_slice()))
             .collect();
         match db.store_inbound_batch(&refs).await {
             Ok(outcomes) => {
@@ -114,7 +110,7 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
     }
     for job in batch {
         let result = db
-            .store_inbound(&job.tenant_id, &job.channel_id, &job.items)
+            .store_inbound(&job.cipher, &job.channel_id, &job.items)
             .await;
         let _ = job.reply.send(result);
     }

@@ -130,9 +130,23 @@ impl TestServer {
         }
     }
 
+    /// The data directory (the SQLite database and its WAL live here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// The server's database handle.
     pub fn db(&self) -> &switchboard::storage::Db {
         self.server.as_ref().unwrap().state().db()
+    }
+
+    /// What storage holds of a tenant's messages, opened with its key
+    /// (text, payload, error): for tests proving what never reaches
+    /// storage, encryption aside.
+    pub async fn stored_message_contents(&self, tenant_id: &str) -> Vec<String> {
+        let state = self.server.as_ref().unwrap().state();
+        let cipher = state.cipher(tenant_id).await.unwrap();
+        state.db().stored_message_contents(&cipher).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

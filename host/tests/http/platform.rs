@@ -365,7 +365,7 @@ async fn retention_sweeps_old_messages_and_contacts_can_be_erased(backend: Backe
     assert!(!c.to_string().contains(USER), "address erased: {c}");
     let msgs = s.all_messages(&key, &ch).await;
     assert!(msgs[0]["text"].is_null(), "{msgs:?}");
-    let raw = s.db().raw_message_payloads(&tenant).await.unwrap();
+    let raw = s.stored_message_contents(&tenant).await;
     assert!(raw.iter().all(|r| !r.contains("Ann")), "{raw:?}");
     let (_, audit) = s.get(&key, "/v1/audit?action=contact.erase").await;
     assert_eq!(audit["data"][0]["target"], contact.as_str());

@@ -11,7 +11,7 @@ use crate::harness::{Backend, TestServer, fixture_body, unique};
 use crate::on_both;
 
 /// The ways a secret could leak into stored bytes without being encrypted.
-fn encodings(secret: &str) -> Vec<Vec<u8>> {
+pub(crate) fn encodings(secret: &str) -> Vec<Vec<u8>> {
     let b = secret.as_bytes();
     vec![
         b.to_vec(),
@@ -26,7 +26,7 @@ fn encodings(secret: &str) -> Vec<Vec<u8>> {
     ]
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -77,8 +77,14 @@ pub(super) async fn fail_all(
     message: &str,
 ) -> JobOutcome {
     let error = serde_json::json!({ "code": code, "message": message });
+    let Ok(cipher) = p.secrets.cipher(&job.tenant_id).await else {
+        // A deleted tenant: its messages cannot be opened, nor sent.
+        return JobOutcome::Dead {
+            error: format!("{code}: {message}"),
+        };
+    };
     for id in ids {
-        if let Ok(target) = p.db.delivery_target(&job.tenant_id, id).await
+        if let Ok(target) = p.db.delivery_target(&cipher, id).await
             && target.status == MessageStatus::Queued
         {
             let attempt = Attempt {

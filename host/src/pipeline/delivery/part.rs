@@ -76,7 +76,8 @@ pub(super) async fn deliver_part(
     complete: Option<&Job>,
 ) -> Result<PartResult, crate::storage::StorageError> {
     let tenant = job.tenant_id.as_str();
-    let target = p.db.delivery_target(tenant, id).await?;
+    let cipher = p.secrets.cipher(tenant).await?;
+    let target = p.db.delivery_target(&cipher, id).await?;
     if target.status != MessageStatus::Queued {
         // Sent by an earlier attempt (or final): never send twice.
         return Ok(PartResult::Next);

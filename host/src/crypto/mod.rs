@@ -1,0 +1,15 @@
+//! Cryptography with no I/O, shared by `secrets` (which owns the keys and
+//! their table) and `storage` (which seals and opens message content):
+//!
+//! - `envelope`: the one versioned AES-256-GCM ciphertext format
+//! - `content`: a tenant's cipher for message content and contacts —
+//!   sealed fields bound to tenant and row, and keyed blind indexes for
+//!   the lookups that need equality
+//!
+//! Keeping it apart from `secrets` keeps the module graph one-way:
+//! `secrets` → `storage` → `crypto`.
+
+mod content;
+pub(crate) mod envelope;
+
+pub use content::{ContentError, Field, Index, TenantCipher};
