@@ -65,6 +65,8 @@ pub enum Field {
     /// `idempotency_keys.response` (the answer replayed, which shows the
     /// message), per idempotency key.
     IdempotentResponse,
+    /// `events.data` (the resource an event shows), per event cursor.
+    EventData,
 }
 
 impl Field {
@@ -78,6 +80,7 @@ impl Field {
             Field::IdentityAddress => "identity-address",
             Field::IdentityUserId => "identity-user-id",
             Field::IdempotentResponse => "idempotent-response",
+            Field::EventData => "event-data",
         }
     }
 }

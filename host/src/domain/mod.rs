@@ -12,7 +12,9 @@ mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
 pub use lifecycle::{ChannelStatus, TenantStatus};
 pub use phone::e164;
-pub use vocabulary::{AttemptOutcome, AutoReply, MessageKind, MessageStatus, Task, TaskKind};
+pub use vocabulary::{
+    AttemptOutcome, AutoReply, EventType, MessageKind, MessageStatus, Task, TaskKind,
+};
 
 /// One header, in wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

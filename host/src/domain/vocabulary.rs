@@ -373,3 +373,41 @@ mod tests {
         assert!(Task::from_row("mail.send", &serde_json::json!({})).is_err());
     }
 }
+
+/// What changed, as an event of a tenant's stream (`GET /v1/events`) names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    MessageCreated,
+    MessageUpdated,
+    ConversationCreated,
+    ConversationUpdated,
+    ContactUpdated,
+    ChannelUpdated,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::MessageCreated,
+        EventType::MessageUpdated,
+        EventType::ConversationCreated,
+        EventType::ConversationUpdated,
+        EventType::ContactUpdated,
+        EventType::ChannelUpdated,
+    ];
+
+    /// The wire name and column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::MessageCreated => "message.created",
+            EventType::MessageUpdated => "message.updated",
+            EventType::ConversationCreated => "conversation.created",
+            EventType::ConversationUpdated => "conversation.updated",
+            EventType::ContactUpdated => "contact.updated",
+            EventType::ChannelUpdated => "channel.updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}

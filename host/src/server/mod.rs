@@ -12,6 +12,7 @@ mod connections;
 mod contacts;
 mod conversations;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod limits;
@@ -270,6 +271,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("migrating the database: {e:#}"))?;
     let secrets = Keyring::new(db.clone(), master);
     secrets.check_master_key().await?;
+    // Other replicas' event commits wake this process's event sockets.
+    crate::storage::listen(&db, url.clone());
 
     let cache_dir = config
         .component_cache_dir

@@ -12,8 +12,9 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, health,
-    messages, personas, platform, plugins, scrape, send, tenant_settings, tenants, webhooks,
+    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events,
+    health, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -25,7 +26,7 @@ use super::{
     modifiers(&BearerSchemes),
     tags(
         (name = "webhooks", description = "Provider webhooks (authenticated by the provider's signature)"),
-        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"), (name = "tenant", description = "The calling tenant's own settings"),
+        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"), (name = "events", description = "The tenant's ordered stream of changes: sync after a cursor, or a WebSocket"), (name = "tenant", description = "The calling tenant's own settings"),
         (name = "messages"), (name = "plugins"), (name = "api-keys"), (name = "audit"), (name = "usage"),
         (name = "admin", description = "Platform-admin endpoints"), (name = "health"),
     )
@@ -107,6 +108,8 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::get_contact, platform::erase_contact))
         .routes(routes!(contacts::contact_messages))
         .routes(routes!(contacts::merge_contact))
+        .routes(routes!(events::events))
+        .routes(routes!(events::create_token))
         .routes((schemas, paths, uploads))
         .routes(routes!(plugins::get_plugin))
         .routes(routes!(bindings::activate))

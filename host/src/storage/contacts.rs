@@ -106,6 +106,46 @@ fn search_condition(n: usize) -> String {
     )
 }
 
+/// One of the cipher's tenant's contacts with its identities, opened,
+/// read on `conn` (a pool connection, or a transaction that changed it).
+async fn load_contact(
+    conn: &mut sqlx::AnyConnection,
+    cipher: &TenantCipher,
+    id: &str,
+) -> Result<ContactRecord, StorageError> {
+    let tenant_id = cipher.tenant_id();
+    let r = sqlx::query(
+        "SELECT id, name_sealed, phone_sealed, created_at FROM contacts WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StorageError::NotFound("contact"))?;
+    let mut contact = contact_from(cipher, &r)?;
+    contact.identities = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {IDENTITY_COLUMNS} FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id"
+    )))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|i| identity_json(cipher, i))
+    .collect::<Result<_, _>>()?;
+    Ok(contact)
+}
+
+/// A contact as the API shows it, inside the transaction that changed it
+/// (for its `contact.updated` event).
+pub(super) async fn contact_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cipher: &TenantCipher,
+    id: &str,
+) -> Result<ContactRecord, StorageError> {
+    load_contact(tx, cipher, id).await
+}
+
 impl Db {
     /// One of the cipher's tenant's contacts, opened.
     pub async fn get_contact(
@@ -113,25 +153,8 @@ impl Db {
         cipher: &TenantCipher,
         id: &str,
     ) -> Result<ContactRecord, StorageError> {
-        let tenant_id = cipher.tenant_id();
-        let r = sqlx::query("SELECT id, name_sealed, phone_sealed, created_at FROM contacts WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound("contact"))?;
-        let mut contact = contact_from(cipher, &r)?;
-        contact.identities = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {IDENTITY_COLUMNS} FROM contact_identities WHERE contact_id = $1 AND tenant_id = $2 ORDER BY id"
-        )))
-        .bind(id)
-        .bind(tenant_id)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(|i| identity_json(cipher, i))
-        .collect::<Result<_, _>>()?;
-        Ok(contact)
+        let mut conn = self.read.acquire().await?;
+        load_contact(&mut conn, cipher, id).await
     }
 
     /// The tenant's contacts, newest first, optionally only those with an

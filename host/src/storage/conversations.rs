@@ -41,6 +41,9 @@ pub struct MessageRecord {
     pub created_at: i64,
 }
 
+/// The columns [`message_from`] reads.
+pub(super) const MESSAGE_COLUMNS: &str = "id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at";
+
 /// Whose messages a page lists.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum MessagesOf<'a> {
@@ -132,7 +135,7 @@ impl Db {
         }
         let limit = limit.clamp(1, 500);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages \
+            "SELECT {MESSAGE_COLUMNS} FROM messages \
              WHERE tenant_id = $1 AND {column} = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
         )))
         .bind(tenant_id)
@@ -156,9 +159,9 @@ impl Db {
         id: &str,
     ) -> Result<MessageRecord, StorageError> {
         let tenant_id = cipher.tenant_id();
-        let r = sqlx::query(
-            "SELECT id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at FROM messages WHERE id = $1 AND tenant_id = $2",
-        )
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2"
+        )))
         .bind(id)
         .bind(tenant_id)
         .fetch_optional(&self.read)

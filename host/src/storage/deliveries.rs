@@ -8,11 +8,12 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::audit;
 use super::consent::{ConsentChange, ConsentSource};
-use super::conversations::open_column;
+use super::conversations::{MESSAGE_COLUMNS, message_from, open_column};
+use super::events::Pending;
 use super::outbox::{Job, complete_in};
 use super::{Db, StorageError, new_id, now_ms};
 use crate::crypto::{Field, TenantCipher};
-use crate::domain::{AttemptOutcome, DeliveryStatus, MessageKind, MessageStatus};
+use crate::domain::{AttemptOutcome, DeliveryStatus, EventType, MessageKind, MessageStatus};
 
 /// An outbound message as delivery needs it.
 #[derive(Debug, Clone)]
@@ -113,13 +114,14 @@ impl Db {
     /// when it was (false: its lease was lost, the send is recorded anyway).
     pub async fn record_sent(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         target: &DeliveryTarget,
         external_id: Option<&str>,
         status: DeliveryStatus,
         attempt: &Attempt,
         complete: Option<&Job>,
     ) -> Result<bool, StorageError> {
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let mut new_rank = MessageStatus::from(status).rank();
@@ -171,6 +173,8 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         insert_attempt(&mut tx, tenant_id, target, attempt, now).await?;
+        let mut events = Pending::default();
+        message_updated(&mut tx, cipher, &mut events, &target.id).await?;
         sqlx::query(
             "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, 1) \
              ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
@@ -184,7 +188,9 @@ impl Db {
             Some(job) => complete_in(&mut tx, job).await?,
             None => false,
         };
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(completed)
     }
 
@@ -194,14 +200,16 @@ impl Db {
     /// contact opted out on this channel, from the provider's signal.
     pub async fn record_failed_attempt(
         &self,
-        tenant_id: &str,
+        cipher: &TenantCipher,
         target: &DeliveryTarget,
         attempt: &Attempt,
         terminal: Option<(MessageStatus, &serde_json::Value)>,
         consent_revoked: bool,
     ) -> Result<(), StorageError> {
+        let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
+        let mut events = Pending::default();
         let counted = i32::from(attempt.outcome != AttemptOutcome::Refused);
         match terminal {
             Some((status, error)) => {
@@ -215,6 +223,7 @@ impl Db {
                     .bind(MessageStatus::FINAL_RANK)
                     .execute(&mut *tx)
                     .await?;
+                message_updated(&mut tx, cipher, &mut events, &target.id).await?;
             }
             None => {
                 sqlx::query("UPDATE messages SET attempts = attempts + $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
@@ -247,11 +256,18 @@ impl Db {
                 opted_out: true,
                 source: ConsentSource::Provider,
             };
-            change
+            if change
                 .record(&mut tx, tenant_id, attempt.error_code.as_deref(), now)
-                .await?;
+                .await?
+            {
+                let shown =
+                    super::contacts::contact_in(&mut tx, cipher, &target.contact_id).await?;
+                events.push(cipher, EventType::ContactUpdated, shown);
+            }
         }
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(())
     }
 
@@ -278,6 +294,29 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Queue `message.updated` for a message this transaction changed, as the
+/// API now shows it.
+async fn message_updated(
+    tx: &mut Transaction<'_, Any>,
+    cipher: &TenantCipher,
+    events: &mut Pending,
+    id: &str,
+) -> Result<(), StorageError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2"
+    )))
+    .bind(id)
+    .bind(cipher.tenant_id())
+    .fetch_one(&mut **tx)
+    .await?;
+    events.push(
+        cipher,
+        EventType::MessageUpdated,
+        message_from(cipher, &row)?,
+    );
+    Ok(())
 }
 
 async fn insert_attempt(

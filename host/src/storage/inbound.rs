@@ -6,13 +6,15 @@ use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::consent::ConsentChange;
+use super::conversations::{ConversationRecord, MESSAGE_COLUMNS, MessageRecord, message_from};
+use super::events::{Appended, Pending};
 use super::outbox::enqueue_many;
 use super::usage::count_usage;
 use super::{Db, StorageError, json_rows, new_id, now_ms};
 use crate::crypto::{Field, Index, TenantCipher};
 use crate::domain::{
-    ContactAddress, DeliveryStatus, Disposition, InboundMessage, MessageKind, MessageStatus,
-    StatusUpdate, Task,
+    ContactAddress, DeliveryStatus, Disposition, EventType, InboundMessage, MessageKind,
+    MessageStatus, StatusUpdate, Task,
 };
 
 /// One parsed, checked event.
@@ -63,8 +65,9 @@ impl Db {
     ) -> Result<Vec<InboundOutcome>, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let outcomes = store_batch(&mut tx, batch, now).await?;
+        let (outcomes, appended) = store_batch(&mut tx, batch, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(outcomes)
     }
 }
@@ -89,8 +92,9 @@ async fn store_batch(
     tx: &mut Transaction<'_, Any>,
     batch: &[(&TenantCipher, &str, &[InboundItem])],
     now: i64,
-) -> Result<Vec<InboundOutcome>, StorageError> {
+) -> Result<(Vec<InboundOutcome>, Vec<Appended>), StorageError> {
     let mut outcomes = vec![InboundOutcome::default(); batch.len()];
+    let mut events = Pending::default();
     let mut incoming = Vec::new();
     for (hook, (cipher, channel_id, items)) in batch.iter().enumerate() {
         let tenant_id = cipher.tenant_id();
@@ -105,7 +109,7 @@ async fn store_batch(
                     disposition,
                 }),
                 InboundItem::Status(s) => {
-                    if apply_status(tx, cipher, channel_id, s, now).await? {
+                    if apply_status(tx, cipher, &mut events, channel_id, s, now).await? {
                         outcomes[hook].statuses_applied += 1;
                     } else {
                         outcomes[hook].statuses_ignored += 1;
@@ -115,10 +119,11 @@ async fn store_batch(
         }
     }
     if incoming.is_empty() {
-        return Ok(outcomes);
+        let appended = events.append(tx, now).await?;
+        return Ok((outcomes, appended));
     }
 
-    let parties = resolve_parties(tx, &incoming, now).await?;
+    let parties = resolve_parties(tx, &incoming, &mut events, now).await?;
     let ids: Vec<String> = incoming.iter().map(|_| new_id("msg")).collect();
     let inserted = insert_messages(tx, &incoming, &parties, &ids, now).await?;
 
@@ -132,6 +137,11 @@ async fn store_batch(
         }
         outcomes[m.hook].inserted += 1;
         let (contact, conversation) = &parties[n];
+        events.push(
+            m.cipher,
+            EventType::MessageCreated,
+            inbound_record(m, &ids[n], contact, conversation, now),
+        );
         if !touched.contains(&(m.tenant_id, conversation.as_str())) {
             touched.push((m.tenant_id, conversation));
         }
@@ -160,6 +170,10 @@ async fn store_batch(
             }
             None => false,
         };
+        if consent_changed {
+            let shown = super::contacts::contact_in(tx, m.cipher, contact).await?;
+            events.push(m.cipher, EventType::ContactUpdated, shown);
+        }
         if let Some(task) = m.disposition.task(&ids[n], m.channel_id, consent_changed) {
             outcomes[m.hook].queued += 1;
             tasks.push((m.tenant_id, task));
@@ -170,7 +184,43 @@ async fn store_batch(
     for (tenant_id, channel_id, inbound) in usage {
         count_usage(tx, tenant_id, channel_id, inbound, now).await?;
     }
-    Ok(outcomes)
+    let appended = events.append(tx, now).await?;
+    Ok((outcomes, appended))
+}
+
+/// A stored inbound message as the API shows it (for its event).
+fn inbound_record(
+    m: &Incoming<'_>,
+    id: &str,
+    contact: &str,
+    conversation: &str,
+    now: i64,
+) -> MessageRecord {
+    let (status, error) = stored_status(m.disposition);
+    MessageRecord {
+        id: id.to_string(),
+        channel_id: m.channel_id.to_string(),
+        conversation_id: conversation.to_string(),
+        contact_id: contact.to_string(),
+        direction: "inbound".into(),
+        external_id: m.message.external_id.clone(),
+        kind: m.message.kind.clone(),
+        text: m.message.text.clone(),
+        attachments: serde_json::to_value(&m.message.attachments).unwrap_or_default(),
+        status: status.as_str().into(),
+        error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
+        created_at: now,
+    }
+}
+
+/// The status and error an inbound message is stored with.
+fn stored_status(disposition: &Disposition) -> (MessageStatus, Option<String>) {
+    match disposition {
+        Disposition::Blocked { reason, .. } => {
+            (MessageStatus::Blocked, Some(super::blocked_error(reason)))
+        }
+        _ => (MessageStatus::Received, None),
+    }
 }
 
 /// The contact and conversation of every message's sender: one lookup for
@@ -179,6 +229,7 @@ async fn store_batch(
 async fn resolve_parties(
     tx: &mut Transaction<'_, Any>,
     incoming: &[Incoming<'_>],
+    events: &mut Pending,
     now: i64,
 ) -> Result<Vec<(String, String)>, StorageError> {
     let rows: Vec<serde_json::Value> = incoming
@@ -241,7 +292,8 @@ async fn resolve_parties(
             None => {
                 let link =
                     who.phone.is_some() && links_by_phone(tx, &mut linking, m.tenant_id).await?;
-                upsert_contact_and_conversation(tx, m.cipher, m.channel_id, who, link, now).await?
+                upsert_contact_and_conversation(tx, m.cipher, events, m.channel_id, who, link, now)
+                    .await?
             }
         };
         parties.push(party);
@@ -284,12 +336,7 @@ async fn insert_messages(
         .zip(parties)
         .zip(ids)
         .map(|((m, (contact, conversation)), id)| {
-            let (status, error) = match m.disposition {
-                Disposition::Blocked { reason, .. } => {
-                    (MessageStatus::Blocked, Some(super::blocked_error(reason)))
-                }
-                _ => (MessageStatus::Received, None),
-            };
+            let (status, error) = stored_status(m.disposition);
             let sealed = SealedMessage::new(
                 m.cipher,
                 id,
@@ -356,6 +403,7 @@ async fn touch_conversations(
 pub(crate) async fn upsert_contact_and_conversation(
     tx: &mut Transaction<'_, Any>,
     cipher: &TenantCipher,
+    events: &mut Pending,
     channel_id: &str,
     who: &ContactAddress,
     link_by_phone: bool,
@@ -383,11 +431,12 @@ pub(crate) async fn upsert_contact_and_conversation(
             // The contact may already talk on this channel from another
             // address (a phone number and a BSUID on WhatsApp).
             let conversation =
-                upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+                upsert_conversation(tx, cipher, events, channel_id, &contact, now).await?;
             return Ok((contact, conversation));
         }
         let contact = create_contact(tx, cipher, channel_id, who, now).await?;
-        let conversation = create_conversation(tx, tenant_id, channel_id, &contact, now).await?;
+        let conversation =
+            create_conversation(tx, cipher, events, channel_id, &contact, now).await?;
         return Ok((contact, conversation));
     };
     let contact: String = row.get("contact_id");
@@ -407,7 +456,7 @@ pub(crate) async fn upsert_contact_and_conversation(
     }
     let conversation = match row.get::<Option<String>, _>("conversation_id") {
         Some(c) => c,
-        None => upsert_conversation(tx, tenant_id, channel_id, &contact, now).await?,
+        None => upsert_conversation(tx, cipher, events, channel_id, &contact, now).await?,
     };
     Ok((contact, conversation))
 }
@@ -578,11 +627,13 @@ async fn contact_with_phone(
 
 async fn upsert_conversation(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
+    events: &mut Pending,
     channel_id: &str,
     contact: &str,
     now: i64,
 ) -> Result<String, StorageError> {
+    let tenant_id = cipher.tenant_id();
     if let Some(row) = sqlx::query(
         "SELECT id FROM conversations WHERE channel_id = $1 AND contact_id = $2 AND tenant_id = $3",
     )
@@ -594,17 +645,19 @@ async fn upsert_conversation(
     {
         return Ok(row.get("id"));
     }
-    create_conversation(tx, tenant_id, channel_id, contact, now).await
+    create_conversation(tx, cipher, events, channel_id, contact, now).await
 }
 
 /// A contact's conversation on a channel, which does not exist yet.
 async fn create_conversation(
     tx: &mut Transaction<'_, Any>,
-    tenant_id: &str,
+    cipher: &TenantCipher,
+    events: &mut Pending,
     channel_id: &str,
     contact: &str,
     now: i64,
 ) -> Result<String, StorageError> {
+    let tenant_id = cipher.tenant_id();
     let id = new_id("cv");
     sqlx::query("INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) VALUES ($1, $2, $3, $4, 'open', $5, $5)")
         .bind(&id)
@@ -614,6 +667,18 @@ async fn create_conversation(
         .bind(now)
         .execute(&mut **tx)
         .await?;
+    events.push(
+        cipher,
+        EventType::ConversationCreated,
+        ConversationRecord {
+            id: id.clone(),
+            channel_id: channel_id.to_string(),
+            contact_id: contact.to_string(),
+            status: "open".into(),
+            created_at: now,
+            last_message_at: now,
+        },
+    );
     Ok(id)
 }
 
@@ -624,6 +689,7 @@ async fn create_conversation(
 async fn apply_status(
     tx: &mut Transaction<'_, Any>,
     cipher: &TenantCipher,
+    events: &mut Pending,
     channel_id: &str,
     s: &StatusUpdate,
     now: i64,
@@ -642,10 +708,12 @@ async fn apply_status(
     } else {
         new_rank
     };
-    let updated = sqlx::query(
+    let sql = format!(
         "UPDATE messages SET status = $1, status_rank = $2, error = COALESCE($3, error), updated_at = $4 \
-         WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < $8",
-    )
+         WHERE channel_id = $5 AND direction = 'outbound' AND external_id = $6 AND tenant_id = $7 AND status_rank < $8 \
+         RETURNING {MESSAGE_COLUMNS}"
+    );
+    let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(status.as_str())
         .bind(new_rank)
         .bind(error.clone())
@@ -654,10 +722,16 @@ async fn apply_status(
         .bind(&s.external_id)
         .bind(tenant_id)
         .bind(below)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if updated > 0 {
+        .fetch_all(&mut **tx)
+        .await?;
+    if !updated.is_empty() {
+        for row in &updated {
+            events.push(
+                cipher,
+                EventType::MessageUpdated,
+                message_from(cipher, row)?,
+            );
+        }
         return Ok(true);
     }
     let exists = sqlx::query("SELECT 1 FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3")
@@ -681,7 +755,7 @@ async fn apply_status(
     };
     // No phone on a status callback: nothing to link by.
     let (contact, conversation) =
-        upsert_contact_and_conversation(tx, cipher, channel_id, &who, false, now).await?;
+        upsert_contact_and_conversation(tx, cipher, events, channel_id, &who, false, now).await?;
     let id = new_id("msg");
     let sealed = SealedMessage::new(cipher, &id, None, &[], s);
     sqlx::query(

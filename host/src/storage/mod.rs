@@ -10,6 +10,7 @@ mod consent;
 mod contacts;
 mod conversations;
 mod deliveries;
+mod events;
 mod ids;
 mod inbound;
 mod kv;
@@ -42,6 +43,7 @@ pub use consent::ConsentSource;
 pub use contacts::{ContactRecord, MergeCounts, MergeError};
 pub use conversations::{ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
+pub use events::{EventHub, EventRecord, NOTIFY_CHANNEL, cursor, listen, parse_cursor};
 pub use ids::{new_id, new_secret_id};
 pub use inbound::{InboundItem, InboundOutcome};
 pub use kv::SqlKv;
@@ -137,6 +139,8 @@ pub struct Db {
     pub(crate) read: AnyPool,
     pub(crate) write: AnyPool,
     pub(crate) dialect: Dialect,
+    /// Wakes this process's event readers (shared by clones).
+    pub(crate) hub: events::SharedHub,
 }
 
 impl std::fmt::Debug for Db {
@@ -222,6 +226,7 @@ impl Db {
             read,
             write,
             dialect,
+            hub: Default::default(),
         })
     }
 

@@ -6,11 +6,12 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::audit;
-use super::conversations::open_column;
+use super::conversations::{MessageRecord, open_column};
+use super::events::Pending;
 use super::outbox::{Job, complete_in, enqueue_leased};
 use super::{Db, StorageError, new_id, now_ms};
 use crate::crypto::{Field, TenantCipher};
-use crate::domain::{Direction, MessageKind, MessageStatus, Task, Turn};
+use crate::domain::{Direction, EventType, MessageKind, MessageStatus, Task, Turn};
 
 /// How many earlier turns the responder sees.
 pub const HISTORY_TURNS: i64 = 10;
@@ -171,6 +172,7 @@ impl Db {
         if !complete_in(&mut tx, job).await? {
             return Ok(None);
         }
+        let mut events = Pending::default();
         let mut delivery = None;
         match plan {
             ReplyPlan::Send { parts, kind } => {
@@ -182,10 +184,11 @@ impl Db {
                     insert_outbound(
                         &mut tx,
                         cipher,
+                        &mut events,
                         &Thread::from(ctx),
                         &id,
                         *kind,
-                        text,
+                        Some(text),
                         i,
                         MessageStatus::Queued,
                         None,
@@ -217,10 +220,11 @@ impl Db {
                 insert_outbound(
                     &mut tx,
                     cipher,
+                    &mut events,
                     &Thread::from(ctx),
                     &id,
                     MessageKind::Reply,
-                    text,
+                    Some(text),
                     0,
                     MessageStatus::Blocked,
                     Some(error),
@@ -254,7 +258,9 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(Some(delivery))
     }
 }
@@ -282,10 +288,11 @@ impl<'a> From<&'a ReplyContext> for Thread<'a> {
 pub(crate) async fn insert_outbound(
     tx: &mut Transaction<'_, Any>,
     cipher: &TenantCipher,
+    events: &mut Pending,
     ctx: &Thread<'_>,
     id: &str,
     kind: MessageKind,
-    text: &str,
+    text: Option<&str>,
     part: usize,
     status: MessageStatus,
     error: Option<String>,
@@ -305,15 +312,35 @@ pub(crate) async fn insert_outbound(
     .bind(ctx.conversation_id)
     .bind(ctx.contact_id)
     .bind(kind.as_str())
-    .bind(cipher.seal(Field::MessageText, id, text))
+    .bind(cipher.seal_opt(Field::MessageText, id, text))
     .bind(status.as_str())
     .bind(status.rank())
-    .bind(error)
+    .bind(error.clone())
     .bind(now)
     .bind(ctx.reply_to.map(str::to_string))
     .bind(part as i64)
     .execute(&mut **tx)
     .await?;
+    events.push(
+        cipher,
+        EventType::MessageCreated,
+        MessageRecord {
+            id: id.to_string(),
+            channel_id: ctx.channel_id.to_string(),
+            conversation_id: ctx.conversation_id.to_string(),
+            contact_id: ctx.contact_id.to_string(),
+            direction: "outbound".into(),
+            external_id: id.to_string(),
+            kind: kind.as_str().into(),
+            text: text.map(str::to_string),
+            attachments: serde_json::json!([]),
+            status: status.as_str().into(),
+            error: error.as_deref().map(|e| {
+                serde_json::from_str(e).unwrap_or(serde_json::Value::String(e.to_string()))
+            }),
+            created_at: now,
+        },
+    );
     sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")
         .bind(now)
         .bind(ctx.conversation_id)

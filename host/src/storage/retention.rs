@@ -45,6 +45,11 @@ impl Db {
             .bind(now - 7 * DAY_MS)
             .execute(&self.write)
             .await?;
+        // Events are kept a week (`GET /v1/events` promises at least that).
+        sqlx::query("DELETE FROM events WHERE created_at < $1")
+            .bind(now - 7 * DAY_MS)
+            .execute(&self.write)
+            .await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - DAY_MS)
             .execute(&self.write)

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::audit::audit;
+use super::events::Pending;
 use super::inbound::upsert_contact_and_conversation;
 use super::outbox::enqueue;
 use super::replies::{Thread, insert_outbound};
@@ -66,14 +67,23 @@ impl Db {
         let tenant_id = cipher.tenant_id();
         let now = now_ms();
         let mut tx = self.write.begin().await?;
+        let mut events = Pending::default();
         let who = ContactAddress {
             address: to.to_string(),
             phone: None,
             user_id: None,
             display_name: None,
         };
-        let (contact_id, conversation_id) =
-            upsert_contact_and_conversation(&mut tx, cipher, channel_id, &who, false, now).await?;
+        let (contact_id, conversation_id) = upsert_contact_and_conversation(
+            &mut tx,
+            cipher,
+            &mut events,
+            channel_id,
+            &who,
+            false,
+            now,
+        )
+        .await?;
         let r = sqlx::query(
             "SELECT CAST(ci.opted_out AS BIGINT) AS opted_out, \
              (SELECT MAX(m.created_at) FROM messages m WHERE m.tenant_id = ci.tenant_id AND m.channel_id = ci.channel_id AND m.contact_id = ci.contact_id AND m.direction = 'inbound') AS last_inbound_at \
@@ -84,7 +94,9 @@ impl Db {
         .bind(tenant_id)
         .fetch_one(&mut *tx)
         .await?;
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(Recipient {
             contact_id,
             conversation_id,
@@ -106,6 +118,7 @@ impl Db {
         let now = now_ms();
         let thread = to.thread(channel_id);
         let mut tx = self.write.begin().await?;
+        let mut events = Pending::default();
         let base = new_id("msg");
         let mut ids = Vec::with_capacity(parts.len());
         for (i, text) in parts.iter().enumerate() {
@@ -113,10 +126,11 @@ impl Db {
             insert_outbound(
                 &mut tx,
                 cipher,
+                &mut events,
                 &thread,
                 &id,
                 MessageKind::Proactive,
-                text,
+                Some(text),
                 i,
                 MessageStatus::Queued,
                 None,
@@ -130,7 +144,9 @@ impl Db {
             message_ids: ids,
         };
         enqueue(&mut tx, tenant_id, &task, now).await?;
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         let Task::Deliver { message_ids, .. } = task else {
             unreachable!("built above")
         };
@@ -151,37 +167,39 @@ impl Db {
         let thread = to.thread(channel_id);
         let id = format!("{}-000", new_id("msg"));
         let mut tx = self.write.begin().await?;
+        let mut events = Pending::default();
         insert_outbound(
             &mut tx,
             cipher,
+            &mut events,
             &thread,
             &id,
             MessageKind::Template,
-            "",
+            None,
             0,
             MessageStatus::Queued,
             None,
             now,
         )
         .await?;
-        sqlx::query(
-            "UPDATE messages SET text = NULL, payload = $1 WHERE id = $2 AND tenant_id = $3",
-        )
-        .bind(cipher.seal(
-            Field::MessagePayload,
-            &id,
-            &serde_json::json!({ "template": template }).to_string(),
-        ))
-        .bind(&id)
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(cipher.seal(
+                Field::MessagePayload,
+                &id,
+                &serde_json::json!({ "template": template }).to_string(),
+            ))
+            .bind(&id)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
         let task = Task::Deliver {
             channel_id: channel_id.to_string(),
             message_ids: vec![id.clone()],
         };
         enqueue(&mut tx, tenant_id, &task, now).await?;
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(id)
     }
 
@@ -199,20 +217,24 @@ impl Db {
         let id = format!("{}-000", new_id("msg"));
         let error = super::blocked_error(reason);
         let mut tx = self.write.begin().await?;
+        let mut events = Pending::default();
         insert_outbound(
             &mut tx,
             cipher,
+            &mut events,
             &thread,
             &id,
             MessageKind::Proactive,
-            text,
+            Some(text),
             0,
             MessageStatus::Blocked,
             Some(error),
             now,
         )
         .await?;
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(id)
     }
 

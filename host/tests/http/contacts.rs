@@ -269,7 +269,11 @@ async fn contacts_are_listed_filtered_found_and_have_a_timeline(backend: Backend
         ["Zed Gamma"],
         "the phone number in E.164"
     );
-    assert!(names(&format!("/v1/contacts?q={}", &b[..b.len() - 1])).await.is_empty());
+    assert!(
+        names(&format!("/v1/contacts?q={}", &b[..b.len() - 1]))
+            .await
+            .is_empty()
+    );
     // Wildcards are literal.
     assert!(names("/v1/contacts?q=%25").await.is_empty());
     assert_eq!(names("/v1/contacts?q=Other%2050%25").await, ["Other 50%"]);

@@ -47,7 +47,11 @@ async fn message_content_is_sealed_at_rest(backend: Backend) {
     // sends a message of its own (with an idempotency key, whose replayed
     // answer shows the message too).
     let r = s
-        .post_signed(&ch, &wa_from(&format!("wamid.{u}"), &inbound, &phone, &name), APP_SECRET)
+        .post_signed(
+            &ch,
+            &wa_from(&format!("wamid.{u}"), &inbound, &phone, &name),
+            APP_SECRET,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let sent = graph.wait_for(1).await;
@@ -90,7 +94,10 @@ async fn message_content_is_sealed_at_rest(backend: Backend) {
             scanned += bytes.len();
             for needle in needles {
                 for enc in encodings(needle) {
-                    assert!(!contains(&bytes, &enc), "{file} holds {needle} in the clear or encoded");
+                    assert!(
+                        !contains(&bytes, &enc),
+                        "{file} holds {needle} in the clear or encoded"
+                    );
                 }
             }
         }

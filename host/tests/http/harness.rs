@@ -209,11 +209,7 @@ impl TestServer {
 
     /// POST a body signed with `secret` to a channel's webhook.
     pub async fn post_signed(&self, channel: &str, body: &[u8], secret: &str) -> reqwest::Response {
-        self.http
-            .post(self.url(&format!("/webhooks/{channel}")))
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature(secret, body))
-            .body(body.to_vec())
+        signed_request(&self.http, &self.base, channel, body, secret)
             .send()
             .await
             .unwrap()
@@ -392,6 +388,37 @@ impl TestServer {
 
 /// The dashboard's test text message with another id and text (sender
 /// 16315551181, "test user name").
+/// A WhatsApp webhook signed with `secret`, for `channel` on the server at
+/// `base` (for tasks that do not hold the [`TestServer`]).
+fn signed_request(
+    http: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    body: &[u8],
+    secret: &str,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{base}/webhooks/{channel}"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature(secret, body))
+        .body(body.to_vec())
+}
+
+/// [`TestServer::post_signed`] from a spawned task; returns the status.
+pub async fn post_signed_with(
+    http: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    body: &[u8],
+    secret: &str,
+) -> u16 {
+    signed_request(http, base, channel, body, secret)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 pub fn wa_text(id: &str, text: &str) -> Vec<u8> {
     let mut v = fixture("meta_dashboard_test_text_message.json");
     v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(id);

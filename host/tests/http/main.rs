@@ -7,6 +7,7 @@ mod contacts;
 mod content;
 mod conversation;
 mod crash;
+mod events;
 mod fuzz;
 mod guardrails;
 mod harness;

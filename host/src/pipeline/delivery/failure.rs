@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use super::super::Pipeline;
 use super::{JobOutcome, PartResult, Sender, backoff};
+use crate::crypto::TenantCipher;
 use crate::domain::{AttemptOutcome, MessageStatus};
 use crate::storage::{Attempt, DeliveryTarget, Job};
 
 /// A terminal failure of one part: `failed` with the provider's code.
 pub(super) async fn permanent(
     p: &Pipeline,
-    tenant: &str,
+    tenant: &TenantCipher,
     target: &DeliveryTarget,
     http_status: Option<u16>,
     code: &str,
@@ -96,7 +97,7 @@ pub(super) async fn fail_all(
             // The attempt itself was already counted; this records the end.
             let _ =
                 p.db.record_failed_attempt(
-                    &job.tenant_id,
+                    &cipher,
                     &target,
                     &attempt,
                     Some((MessageStatus::Failed, &error)),

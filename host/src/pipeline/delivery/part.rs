@@ -9,6 +9,7 @@ use super::calls::{parse_send_response, render, render_template};
 use super::failure::permanent;
 use super::sender::{Accepted, MAX_UNRECORDED, send};
 use super::{PartResult, Sender};
+use crate::crypto::TenantCipher;
 use crate::domain::{
     AttemptOutcome, DeliveryStatus, GuestError, MessageKind, MessageStatus, OutboundMessage,
 };
@@ -21,7 +22,7 @@ use crate::storage::{Attempt, DeliveryTarget, Job};
 pub(super) async fn record_accepted(
     p: &Pipeline,
     sender: &Sender,
-    tenant: &str,
+    tenant: &TenantCipher,
     target: &DeliveryTarget,
     accepted: Accepted,
     complete: Option<&Job>,
@@ -75,9 +76,10 @@ pub(super) async fn deliver_part(
     id: &str,
     complete: Option<&Job>,
 ) -> Result<PartResult, crate::storage::StorageError> {
-    let tenant = job.tenant_id.as_str();
-    let cipher = p.secrets.cipher(tenant).await?;
-    let target = p.db.delivery_target(&cipher, id).await?;
+    // Content is sealed under the tenant's key: everything below reads
+    // and records through its cipher.
+    let tenant = &p.secrets.cipher(&job.tenant_id).await?;
+    let target = p.db.delivery_target(tenant, id).await?;
     if target.status != MessageStatus::Queued {
         // Sent by an earlier attempt (or final): never send twice.
         return Ok(PartResult::Next);
