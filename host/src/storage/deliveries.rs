@@ -23,6 +23,8 @@ pub struct DeliveryTarget {
     pub status: MessageStatus,
     /// The stored payload (a template message's template).
     pub payload: serde_json::Value,
+    /// The media this part sends.
+    pub attachments: Vec<crate::domain::Attachment>,
     pub address: String,
     pub opted_out: bool,
     pub attempts: i64,
@@ -57,7 +59,7 @@ impl Db {
         message_id: &str,
     ) -> Result<DeliveryTarget, StorageError> {
         let r = sqlx::query(
-            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, CAST(m.attempts AS BIGINT) AS attempts, \
+            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, m.attachments, CAST(m.attempts AS BIGINT) AS attempts, \
              ci.address, CAST(ci.opted_out AS BIGINT) AS opted_out \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
@@ -85,6 +87,8 @@ impl Db {
             status: MessageStatus::parse(&status)
                 .ok_or_else(|| unknown("status", status.clone()))?,
             payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap_or_default(),
+            attachments: serde_json::from_str(&r.get::<String, _>("attachments"))
+                .map_err(|e| unknown("attachments", e.to_string()))?,
             address: r.get("address"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
             attempts: r.get("attempts"),

@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 use super::audit::audit;
 use super::outbox::{Job, complete_in, enqueue_leased};
 use super::{Db, StorageError, new_id, now_ms};
-use crate::domain::{Direction, MessageKind, MessageStatus, Task, Turn};
+use crate::domain::{Attachment, Direction, MessageKind, MessageStatus, OutboundPart, Task, Turn};
 
 /// How many earlier turns the responder sees.
 pub const HISTORY_TURNS: i64 = 10;
@@ -37,7 +37,7 @@ pub struct ReplyContext {
 pub enum ReplyPlan {
     /// Send these parts, in order, as messages of `kind`.
     Send {
-        parts: Vec<String>,
+        parts: Vec<OutboundPart>,
         kind: MessageKind,
     },
     /// An outbound guardrail blocked the reply: stored, never sent.
@@ -152,7 +152,7 @@ impl Db {
             ReplyPlan::Send { parts, kind } => {
                 let base = new_id("msg");
                 let mut ids = Vec::with_capacity(parts.len());
-                for (i, text) in parts.iter().enumerate() {
+                for (i, part) in parts.iter().enumerate() {
                     // `-NNN` keeps the parts of one reply in order by id.
                     let id = format!("{base}-{i:03}");
                     insert_outbound(
@@ -161,7 +161,8 @@ impl Db {
                         &Thread::from(ctx),
                         &id,
                         *kind,
-                        text,
+                        part.text.as_deref().unwrap_or_default(),
+                        &part.attachments,
                         i,
                         MessageStatus::Queued,
                         None,
@@ -197,6 +198,7 @@ impl Db {
                     &id,
                     MessageKind::Reply,
                     text,
+                    &[],
                     0,
                     MessageStatus::Blocked,
                     Some(error),
@@ -262,16 +264,21 @@ pub(crate) async fn insert_outbound(
     id: &str,
     kind: MessageKind,
     text: &str,
+    attachments: &[Attachment],
     part: usize,
     status: MessageStatus,
     error: Option<String>,
     now: i64,
 ) -> Result<(), StorageError> {
+    // A media-only part has no text.
+    let text = (!text.is_empty()).then_some(text);
+    let attachments = serde_json::to_string(attachments)
+        .map_err(|e| StorageError::Internal(anyhow::anyhow!("attachments: {e}")))?;
     // Until the provider names it, an outbound message's external id is
     // its own id (unique, and never a provider's).
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, '[]', '{}', $8, $9, $10, $11, $11, $12, $13, 0)",
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, $14, '{}', $8, $9, $10, $11, $11, $12, $13, 0)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -286,6 +293,7 @@ pub(crate) async fn insert_outbound(
     .bind(now)
     .bind(ctx.reply_to.map(str::to_string))
     .bind(part as i64)
+    .bind(attachments)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")

@@ -9,7 +9,7 @@ use super::inbound::upsert_contact_and_conversation;
 use super::outbox::enqueue;
 use super::replies::{Thread, insert_outbound};
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
-use crate::domain::{ContactAddress, MessageKind, MessageStatus, Task};
+use crate::domain::{ContactAddress, MessageKind, MessageStatus, OutboundPart, Task};
 
 /// The recipient of a proactive send, as the channel knows them.
 #[derive(Debug, Clone)]
@@ -99,14 +99,14 @@ impl Db {
         tenant_id: &str,
         channel_id: &str,
         to: &Recipient,
-        parts: &[String],
+        parts: &[OutboundPart],
     ) -> Result<Vec<String>, StorageError> {
         let now = now_ms();
         let thread = to.thread(channel_id);
         let mut tx = self.write.begin().await?;
         let base = new_id("msg");
         let mut ids = Vec::with_capacity(parts.len());
-        for (i, text) in parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             let id = format!("{base}-{i:03}");
             insert_outbound(
                 &mut tx,
@@ -114,7 +114,8 @@ impl Db {
                 &thread,
                 &id,
                 MessageKind::Proactive,
-                text,
+                part.text.as_deref().unwrap_or_default(),
+                &part.attachments,
                 i,
                 MessageStatus::Queued,
                 None,
@@ -155,6 +156,7 @@ impl Db {
             &id,
             MessageKind::Template,
             "",
+            &[],
             0,
             MessageStatus::Queued,
             None,
@@ -199,6 +201,7 @@ impl Db {
             &id,
             MessageKind::Proactive,
             text,
+            &[],
             0,
             MessageStatus::Blocked,
             Some(error),
