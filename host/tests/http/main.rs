@@ -11,6 +11,7 @@ mod guardrails;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod media;
 mod mock;
 mod personas;
 mod platform;
