@@ -535,3 +535,49 @@ async fn twilio_media_both_ways(backend: Backend) {
     s.stop().await;
 }
 on_both!(twilio_media_both_ways);
+
+// ------------------------------------------------------------ replies
+
+async fn a_static_persona_replies_with_media(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = graph().await;
+    let (_, key) = s.tenant("wareply").await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "menu", "responder": { "kind": "static", "text": "Today's menu", "media": [
+                { "url": "https://cdn.example.com/menu.jpg", "mime_type": "image/jpeg" },
+                { "url": "https://cdn.example.com/menu.gif", "mime_type": "image/gif" }
+            ] } }),
+        )
+        .await;
+    let (_, shown) = s.get(&key, &format!("/v1/personas/{persona}")).await;
+    assert_eq!(shown["responder"]["media"][0]["mime_type"], "image/jpeg", "{shown}");
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    s.post_signed(&ch, &wa_text(&format!("wamid.{}", unique()), "menu?"), APP_SECRET)
+        .await;
+    // The GIF is not a WhatsApp type: the reply goes without it, and the
+    // text is the JPEG's caption.
+    let out = s.settled_outbound(&key, &ch, 1).await;
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["status"], "sent", "{out:?}");
+    let sent = graph.wait_for(|r| r.method == "POST").await;
+    assert_eq!(
+        sent.json()["image"],
+        json!({ "link": "https://cdn.example.com/menu.jpg", "caption": "Today's menu" })
+    );
+
+    // A persona's media must be well-formed when it is saved.
+    let (status, v) = s
+        .post_json(
+            &key,
+            "/v1/personas",
+            &json!({ "name": "bad", "responder": { "kind": "static", "text": "x", "media": [{ "url": "http://cdn.example.com/a.jpg", "mime_type": "image/jpeg" }] } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    s.stop().await;
+}
+on_both!(a_static_persona_replies_with_media);
