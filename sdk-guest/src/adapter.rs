@@ -85,9 +85,7 @@ pub trait ChannelAdapter {
         previous: Option<&HttpResponse>,
     ) -> Result<MediaStep, PluginError> {
         let _ = (attachment, previous);
-        Err(PluginError::unsupported(
-            "this adapter cannot fetch media",
-        ))
+        Err(PluginError::unsupported("this adapter cannot fetch media"))
     }
 
     /// Keys identifying the channels a shared-endpoint webhook belongs to.

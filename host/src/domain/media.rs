@@ -107,7 +107,15 @@ mod tests {
         let ogg = MimeType::parse("Audio/OGG; codecs=opus").unwrap();
         assert_eq!(ogg.as_str(), "audio/ogg");
         assert_eq!(ogg.kind(), AttachmentKind::Audio);
-        for bad in ["", "image", "image/", "/png", "image/p ng", "image/png/x", "*/*"] {
+        for bad in [
+            "",
+            "image",
+            "image/",
+            "/png",
+            "image/p ng",
+            "image/png/x",
+            "*/*",
+        ] {
             assert_eq!(MimeType::parse(bad), None, "{bad}");
         }
         let pats = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -125,7 +125,11 @@ pub fn check_accepted(
 
 /// The parts a message with `text` and `media` is sent as, in order (see
 /// the module's rules).
-pub async fn compose(text: Option<String>, media: Vec<MediaItem>, max_len: usize) -> Vec<OutboundPart> {
+pub async fn compose(
+    text: Option<String>,
+    media: Vec<MediaItem>,
+    max_len: usize,
+) -> Vec<OutboundPart> {
     let text = text.filter(|t| !t.trim().is_empty());
     let is_audio = |m: &MediaItem| m.mime.kind() == AttachmentKind::Audio;
     if let ([only], Some(t)) = (media.as_slice(), text.as_deref())
@@ -167,8 +171,14 @@ mod tests {
     use super::*;
 
     fn item(url: &str, mime: &str, caption: Option<&str>) -> MediaItem {
-        MediaItem::new(0, url, mime, caption.map(str::to_string), &OutboundPolicy::default())
-            .unwrap()
+        MediaItem::new(
+            0,
+            url,
+            mime,
+            caption.map(str::to_string),
+            &OutboundPolicy::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -193,7 +203,13 @@ mod tests {
             Err(InvalidMedia::MimeType(1))
         );
         assert_eq!(
-            MediaItem::new(0, "https://x.example/a", "image/png", Some("x".repeat(1025)), &strict),
+            MediaItem::new(
+                0,
+                "https://x.example/a",
+                "image/png",
+                Some("x".repeat(1025)),
+                &strict
+            ),
             Err(InvalidMedia::Caption(0))
         );
     }
@@ -204,7 +220,10 @@ mod tests {
         let parts = compose(Some("Your invoice".into()), vec![photo.clone()], 4096).await;
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].text, None);
-        assert_eq!(parts[0].attachments[0].caption.as_deref(), Some("Your invoice"));
+        assert_eq!(
+            parts[0].attachments[0].caption.as_deref(),
+            Some("Your invoice")
+        );
         assert_eq!(parts[0].attachments[0].kind, AttachmentKind::Image);
 
         let long = "w ".repeat(700);
@@ -217,7 +236,12 @@ mod tests {
         let parts = compose(Some("hi".into()), vec![voice, photo], 4096).await;
         let shape: Vec<_> = parts
             .iter()
-            .map(|p| (p.text.clone(), p.attachments.first().map(|a| a.caption.clone())))
+            .map(|p| {
+                (
+                    p.text.clone(),
+                    p.attachments.first().map(|a| a.caption.clone()),
+                )
+            })
             .collect();
         assert_eq!(
             shape,

@@ -127,10 +127,13 @@ pub async fn fetch(
     message_id: &str,
     n: usize,
 ) -> Result<Download, MediaFetchError> {
-    let message = p.db.get_message(tenant, message_id).await.map_err(|e| match e {
-        StorageError::NotFound(_) => MediaFetchError::NotFound,
-        e => MediaFetchError::Storage(e),
-    })?;
+    let message =
+        p.db.get_message(tenant, message_id)
+            .await
+            .map_err(|e| match e {
+                StorageError::NotFound(_) => MediaFetchError::NotFound,
+                e => MediaFetchError::Storage(e),
+            })?;
     // Outbound media is at the URL the tenant gave; only what a customer
     // sent is fetched with the channel's credentials.
     if message.direction != "inbound" {
@@ -162,9 +165,11 @@ pub async fn fetch(
         let (att, prev) = (attachment.clone(), previous.take());
         let step = p
             .runtime
-            .run(&binding.adapter, binding.adapter_call(p.kv.clone()), move |inst| {
-                inst.media_request(&att, prev.as_ref())
-            })
+            .run(
+                &binding.adapter,
+                binding.adapter_call(p.kv.clone()),
+                move |inst| inst.media_request(&att, prev.as_ref()),
+            )
             .await
             .and_then(|r| r)
             .map_err(refused_by_adapter)?;

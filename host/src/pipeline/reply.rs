@@ -16,8 +16,8 @@ use std::sync::Arc;
 use super::Pipeline;
 use super::delivery::{DeliveryConfig, JobOutcome, backoff};
 // Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
-pub use super::split::split_text;
 use super::media::{MediaItem, compose};
+pub use super::split::split_text;
 use super::tenancy::Binding;
 use crate::domain::{
     AutoReply, Direction, GuardrailContext, MessageKind, MimeType, OutboundPart, PersonaContext,

@@ -172,17 +172,22 @@ pub async fn send(
     };
     // Every text the customer will read goes through the chain: the
     // message's text and each caption.
-    let guard = async |text: String| {
-        match check_outbound(&p.runtime, &p.catalog, &binding, p.kv.clone(), base.clone(), text)
-            .await
-        {
-            Ok(text) => Ok(text),
-            Err((text, reason)) => {
-                let id =
-                    p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
-                        .await?;
-                Err(SendError::Blocked(reason, id))
-            }
+    let guard = async |text: String| match check_outbound(
+        &p.runtime,
+        &p.catalog,
+        &binding,
+        p.kv.clone(),
+        base.clone(),
+        text,
+    )
+    .await
+    {
+        Ok(text) => Ok(text),
+        Err((text, reason)) => {
+            let id =
+                p.db.store_blocked_send(tenant_id, &req.channel_id, &to, &text, &reason)
+                    .await?;
+            Err(SendError::Blocked(reason, id))
         }
     };
     let text = match text {

@@ -327,7 +327,8 @@ impl PluginInstance {
         let attachment: w::Attachment = attachment.clone().into();
         let previous: Option<w::HttpResponse> = previous.cloned().map(Into::into);
         let step = self.call(g, async |g, s| {
-            g.call_media_request(s, &attachment, previous.as_ref()).await
+            g.call_media_request(s, &attachment, previous.as_ref())
+                .await
         })?;
         self.capped(MediaStep::from(step))
     }

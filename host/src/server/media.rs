@@ -27,9 +27,11 @@ pub async fn get_media(
                 ApiError::new(StatusCode::CONFLICT, "channel_disabled", e.to_string())
             }
             MediaFetchError::Unsupported(m) => ApiError::unprocessable("media_unsupported", m),
-            e @ MediaFetchError::TooLarge { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", e.to_string())
-            }
+            e @ MediaFetchError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "media_too_large",
+                e.to_string(),
+            ),
             MediaFetchError::Upstream(m) => {
                 tracing::info!(message = %id, error = %m, "media fetch failed");
                 ApiError::new(StatusCode::BAD_GATEWAY, "media_unavailable", m)

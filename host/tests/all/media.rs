@@ -88,7 +88,11 @@ fn whatsapp_renders_each_media_type_with_link_and_caption() {
         ("application/pdf", "document"),
     ] {
         let req = instance(WHATSAPP_CLOUD, "whatsapp-cloud", WA)
-            .render(&media_message("15551234567", None, vec![attachment(mime, Some("Your file"))]))
+            .render(&media_message(
+                "15551234567",
+                None,
+                vec![attachment(mime, Some("Your file"))],
+            ))
             .unwrap();
         assert_eq!(req.url, "https://graph.facebook.com/v21.0/1065/messages");
         assert_eq!(header(&req, "authorization"), Some("Bearer EAAG-token"));
@@ -100,7 +104,11 @@ fn whatsapp_renders_each_media_type_with_link_and_caption() {
     }
     // Audio: a link and no caption (WhatsApp shows none on audio).
     let req = instance(WHATSAPP_CLOUD, "whatsapp-cloud", WA)
-        .render(&media_message("15551234567", None, vec![attachment("audio/ogg", None)]))
+        .render(&media_message(
+            "15551234567",
+            None,
+            vec![attachment("audio/ogg", None)],
+        ))
         .unwrap();
     assert_eq!(
         json_body(&req)["audio"],
@@ -141,7 +149,10 @@ fn twilio_adds_one_media_url_per_attachment_with_the_caption_as_body() {
         assert_eq!(all("Body"), vec!["Look"], "{name}");
         assert_eq!(
             all("MediaUrl"),
-            vec!["https://cdn.example.com/files/report.pdf", "https://cdn.example.com/b.png"]
+            vec![
+                "https://cdn.example.com/files/report.pdf",
+                "https://cdn.example.com/b.png"
+            ]
         );
         // The text wins over captions as the Body.
         let req = instance(bytes, name, &config)
@@ -166,9 +177,16 @@ fn telegram_picks_the_send_method_by_mime_type() {
         ("application/pdf", "sendDocument", "document"),
     ] {
         let req = instance(TELEGRAM, "telegram", &config)
-            .render(&media_message("3527065", Some("Caption"), vec![attachment(mime, None)]))
+            .render(&media_message(
+                "3527065",
+                Some("Caption"),
+                vec![attachment(mime, None)],
+            ))
             .unwrap();
-        assert_eq!(req.url, format!("https://api.telegram.org/bot123:ABC/{method}"));
+        assert_eq!(
+            req.url,
+            format!("https://api.telegram.org/bot123:ABC/{method}")
+        );
         assert_eq!(
             json_body(&req),
             json!({ "chat_id": 3527065, (field): "https://cdn.example.com/files/report.pdf", "caption": "Caption" })
@@ -178,9 +196,8 @@ fn telegram_picks_the_send_method_by_mime_type() {
 
 #[test]
 fn adapters_declare_their_media_and_older_contracts_declare_none() {
-    let accepted = |bytes: &[u8], name: &str| {
-        instance(bytes, name, &[]).info().unwrap().accepted_media
-    };
+    let accepted =
+        |bytes: &[u8], name: &str| instance(bytes, name, &[]).info().unwrap().accepted_media;
     assert!(accepted(WHATSAPP_CLOUD, "whatsapp-cloud").contains(&"image/jpeg".to_string()));
     assert!(!accepted(WHATSAPP_CLOUD, "whatsapp-cloud").contains(&"image/gif".to_string()));
     assert_eq!(accepted(TELEGRAM, "telegram"), vec!["*/*".to_string()]);
@@ -229,7 +246,10 @@ fn whatsapp_fetches_a_media_id_in_two_bearer_steps() {
         download.url,
         "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1789"
     );
-    assert_eq!(header(&download, "authorization"), Some("Bearer EAAG-token"));
+    assert_eq!(
+        header(&download, "authorization"),
+        Some("Bearer EAAG-token")
+    );
     // A Graph error is the provider's.
     let error = response(
         404,

@@ -154,14 +154,31 @@ fn both_components_describe_themselves() {
         instance(&sms(), &[]).info().unwrap(),
         expected(
             "twilio-sms",
-            &["image/jpeg", "image/png", "image/gif", "video/mp4", "audio/mpeg", "text/vcard", "application/pdf"]
+            &[
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "video/mp4",
+                "audio/mpeg",
+                "text/vcard",
+                "application/pdf"
+            ]
         )
     );
     assert_eq!(
         instance(&whatsapp(), &[]).info().unwrap(),
         expected(
             "twilio-whatsapp",
-            &["image/jpeg", "image/png", "video/mp4", "audio/ogg", "audio/mpeg", "audio/amr", "audio/mp4", "application/pdf"]
+            &[
+                "image/jpeg",
+                "image/png",
+                "video/mp4",
+                "audio/ogg",
+                "audio/mpeg",
+                "audio/amr",
+                "audio/mp4",
+                "application/pdf"
+            ]
         )
     );
 }

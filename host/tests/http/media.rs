@@ -79,9 +79,7 @@ impl Fake {
             answer: Arc::new(answer),
             base: base.clone(),
         };
-        let app = axum::Router::new()
-            .fallback(fake_handler)
-            .with_state(state);
+        let app = axum::Router::new().fallback(fake_handler).with_state(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -145,7 +143,11 @@ async fn get_media(s: &TestServer, key: &str, id: &str, n: usize) -> (u16, Strin
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    (status, ct, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    (
+        status,
+        ct,
+        r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+    )
 }
 
 /// The channel's inbound messages (as the API lists them).
@@ -204,7 +206,11 @@ async fn whatsapp_sends_media_by_link_and_refuses_unsupported_types(backend: Bac
     let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
     // The customer writes first (WhatsApp's 24-hour window).
     let r = s
-        .post_signed(&ch, &wa_text(&format!("wamid.{}", unique()), "hi"), APP_SECRET)
+        .post_signed(
+            &ch,
+            &wa_text(&format!("wamid.{}", unique()), "hi"),
+            APP_SECRET,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let to = "16315551181";
@@ -220,7 +226,10 @@ async fn whatsapp_sends_media_by_link_and_refuses_unsupported_types(backend: Bac
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "unsupported_media");
     let message = v["error"]["message"].as_str().unwrap();
-    assert!(message.contains("image/gif") && message.contains("whatsapp-cloud"), "{message}");
+    assert!(
+        message.contains("image/gif") && message.contains("whatsapp-cloud"),
+        "{message}"
+    );
     // Malformed: a bad MIME type, a URL the provider cannot be sent to.
     for media in [
         json!([{ "url": "https://cdn.example.com/a.png", "mime_type": "png" }]),
@@ -228,14 +237,26 @@ async fn whatsapp_sends_media_by_link_and_refuses_unsupported_types(backend: Bac
         json!([{ "url": "https://10.0.0.8/a.png", "mime_type": "image/png" }]),
     ] {
         let (status, v) = s
-            .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": to, "media": media }))
+            .post_json(
+                &key,
+                "/v1/messages",
+                &json!({ "channel_id": ch, "to": to, "media": media }),
+            )
             .await;
-        assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_media")), "{v}");
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some("invalid_media")),
+            "{v}"
+        );
     }
     let (status, v) = s
         .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": to }))
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("content_required")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("content_required")),
+        "{v}"
+    );
     assert!(s.outbound(&key, &ch).await.is_empty(), "nothing stored");
     let (_, jobs) = s.get(&key, "/v1/dead-letters").await;
     assert_eq!(jobs["data"], json!([]));
@@ -250,7 +271,10 @@ async fn whatsapp_sends_media_by_link_and_refuses_unsupported_types(backend: Bac
         )
         .await;
     assert_eq!(status, 202, "{v}");
-    assert_eq!(v["attachments"][0]["url"], url, "stored with the message: {v}");
+    assert_eq!(
+        v["attachments"][0]["url"], url,
+        "stored with the message: {v}"
+    );
     let sent = graph
         .wait_for(|r| r.method == "POST" && r.json()["type"] == "image")
         .await;
@@ -287,9 +311,19 @@ async fn whatsapp_sends_media_by_link_and_refuses_unsupported_types(backend: Bac
         .filter(|r| r.method == "POST")
         .map(|r| r.json())
         .collect();
-    let audio = sends.iter().position(|b| b["type"] == "audio").expect("audio sent");
-    assert_eq!(sends[audio]["audio"], json!({ "link": "http://127.0.0.1:9/note.ogg" }));
-    assert_eq!(sends[audio + 1]["text"]["body"], "A voice note", "{sends:?}");
+    let audio = sends
+        .iter()
+        .position(|b| b["type"] == "audio")
+        .expect("audio sent");
+    assert_eq!(
+        sends[audio]["audio"],
+        json!({ "link": "http://127.0.0.1:9/note.ogg" })
+    );
+    assert_eq!(
+        sends[audio + 1]["text"]["body"],
+        "A voice note",
+        "{sends:?}"
+    );
     s.stop().await;
 }
 on_both!(whatsapp_sends_media_by_link_and_refuses_unsupported_types);
@@ -301,11 +335,19 @@ async fn whatsapp_inbound_media_is_fetched_in_two_steps(backend: Backend) {
     let (_, other) = s.tenant("wafetch-other").await;
     let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
     let r = s
-        .post_signed(&ch, &wa_image(&format!("wamid.{}", unique()), "65463453"), APP_SECRET)
+        .post_signed(
+            &ch,
+            &wa_image(&format!("wamid.{}", unique()), "65463453"),
+            APP_SECRET,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let r = s
-        .post_signed(&ch, &wa_image(&format!("wamid.{}", unique()), "big"), APP_SECRET)
+        .post_signed(
+            &ch,
+            &wa_image(&format!("wamid.{}", unique()), "big"),
+            APP_SECRET,
+        )
         .await;
     assert_eq!(r.status(), 200);
     let messages = inbound(&s, &key, &ch).await;
@@ -498,7 +540,10 @@ async fn twilio_media_both_ways(backend: Backend) {
     let ch = v["id"].as_str().unwrap().to_string();
 
     // Inbound MMS: its MediaUrl0 is fetched with the account's Basic auth.
-    let media_url = format!("{}/2010-04-01/Accounts/AC0123/Messages/MM1/Media/ME1", api.base);
+    let media_url = format!(
+        "{}/2010-04-01/Accounts/AC0123/Messages/MM1/Media/ME1",
+        api.base
+    );
     let sid = format!("MM{}", unique());
     let params = [
         ("MessageSid", sid.as_str()),
@@ -512,7 +557,10 @@ async fn twilio_media_both_ways(backend: Backend) {
     ];
     let r = post_form(&s, &ch, "", &params, AUTH_TOKEN).await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let id = inbound(&s, &key, &ch).await[0]["id"].as_str().unwrap().to_string();
+    let id = inbound(&s, &key, &ch).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, ct, body) = get_media(&s, &key, &id, 0).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!((ct.as_str(), body), ("image/png", media_bytes(1800)));
@@ -528,7 +576,12 @@ async fn twilio_media_both_ways(backend: Backend) {
     assert_eq!(status, 202, "{v}");
     let sent = api.wait_for(|r| r.method == "POST").await;
     let form = sent.form();
-    let field = |k: &str| form.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let field = |k: &str| {
+        form.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(field("MediaUrl"), vec!["https://cdn.example.com/r.png"]);
     assert_eq!(field("Body"), vec!["Your receipt"]);
     assert_eq!(field("To"), vec!["+14133881111"]);
@@ -552,12 +605,19 @@ async fn a_static_persona_replies_with_media(backend: Backend) {
         )
         .await;
     let (_, shown) = s.get(&key, &format!("/v1/personas/{persona}")).await;
-    assert_eq!(shown["responder"]["media"][0]["mime_type"], "image/jpeg", "{shown}");
+    assert_eq!(
+        shown["responder"]["media"][0]["mime_type"], "image/jpeg",
+        "{shown}"
+    );
     let ch = s
         .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
         .await;
-    s.post_signed(&ch, &wa_text(&format!("wamid.{}", unique()), "menu?"), APP_SECRET)
-        .await;
+    s.post_signed(
+        &ch,
+        &wa_text(&format!("wamid.{}", unique()), "menu?"),
+        APP_SECRET,
+    )
+    .await;
     // The GIF is not a WhatsApp type: the reply goes without it, and the
     // text is the JPEG's caption.
     let out = s.settled_outbound(&key, &ch, 1).await;
@@ -581,3 +641,39 @@ async fn a_static_persona_replies_with_media(backend: Backend) {
     s.stop().await;
 }
 on_both!(a_static_persona_replies_with_media);
+
+// ------------------------------------------------------------ older contracts
+
+async fn an_adapter_without_the_media_export_accepts_no_media(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("legacy").await;
+    let bytes = std::fs::read(switchboard_artifacts::test_guests::V011_ADAPTER).unwrap();
+    let (status, v) = crate::harness::upload_plugin(&s, &key, "legacy", "1.0.0", bytes).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = s
+        .post_json(
+            &key,
+            "/v1/channels",
+            &json!({ "name": "old", "adapter": "legacy", "config": {} }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let ch = v["id"].as_str().unwrap().to_string();
+    let (status, v) = s
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": "someone", "media": [{ "url": "https://cdn.example.com/a.png", "mime_type": "image/png" }] }),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_media");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("image/png") && message.contains("v011"),
+        "{message}"
+    );
+    assert!(s.all_messages(&key, &ch).await.is_empty());
+    s.stop().await;
+}
+on_both!(an_adapter_without_the_media_export_accepts_no_media);

@@ -39,7 +39,10 @@ pub fn media_request(
             .ok_or_else(|| {
                 PluginError::bad_request("this attachment has no Telegram file id to fetch")
             })?;
-        let url = format!("{}?file_id={id}", method_url(api_base_url, bot_token, "getFile"));
+        let url = format!(
+            "{}?file_id={id}",
+            method_url(api_base_url, bot_token, "getFile")
+        );
         return Ok(MediaStep::Fetch(HttpRequest::new("GET", url)));
     };
     let answer: GetFile = serde_json::from_slice(&previous.body).map_err(|e| {
@@ -67,9 +70,9 @@ pub fn media_request(
     };
     // The path is appended to our URL: nothing that climbs out of the
     // bot's file directory or starts a query.
-    let safe = path.split('/').all(|seg| {
-        switchboard_sdk::is_path_segment(seg, b"._-") && seg != "." && seg != ".."
-    });
+    let safe = path
+        .split('/')
+        .all(|seg| switchboard_sdk::is_path_segment(seg, b"._-") && seg != "." && seg != "..");
     if !safe {
         return Err(PluginError::bad_request(format!(
             "getFile answered an unusable file_path `{path}`"

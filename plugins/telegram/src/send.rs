@@ -45,10 +45,13 @@ pub fn method_url(api_base_url: &str, bot_token: &str, method: &str) -> String {
 /// (OGG audio is a voice note, Telegram's `sendVoice` format), else by
 /// kind; anything else is a document.
 pub fn media_method(attachment: &Attachment) -> (&'static str, &'static str) {
-    let mime = attachment
-        .mime_type
-        .as_deref()
-        .map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let mime = attachment.mime_type.as_deref().map(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
     let top = mime.as_deref().and_then(|m| m.split('/').next());
     match (mime.as_deref(), top, attachment.kind) {
         (Some("audio/ogg"), _, _) | (None, _, AttachmentKind::Voice) => ("sendVoice", "voice"),

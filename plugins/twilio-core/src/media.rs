@@ -61,7 +61,8 @@ pub fn media_request(
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .ok_or_else(|| PluginError::bad_request("this attachment has no Twilio media URL"))?;
         return Ok(MediaStep::Download(
-            HttpRequest::new("GET", url).with_header("authorization", basic_auth(account_sid, auth_token)),
+            HttpRequest::new("GET", url)
+                .with_header("authorization", basic_auth(account_sid, auth_token)),
         ));
     };
     let location = previous

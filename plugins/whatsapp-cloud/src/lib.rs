@@ -90,7 +90,10 @@ impl ChannelAdapter for WhatsAppCloud {
     }
 
     fn accepted_media() -> Vec<String> {
-        media::ACCEPTED_MEDIA.iter().map(|m| m.to_string()).collect()
+        media::ACCEPTED_MEDIA
+            .iter()
+            .map(|m| m.to_string())
+            .collect()
     }
 
     fn media_request(

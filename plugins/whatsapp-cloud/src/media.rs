@@ -64,10 +64,9 @@ pub fn media_request(
         // The Graph API's error envelope, read like a send's.
         return Err(match parse_send_response(previous) {
             Err(e) => e,
-            Ok(_) => PluginError::bad_request(format!(
-                "the media lookup answered {}",
-                previous.status
-            )),
+            Ok(_) => {
+                PluginError::bad_request(format!("the media lookup answered {}", previous.status))
+            }
         });
     }
     let found: MediaUrl = serde_json::from_slice(&previous.body).map_err(|e| {

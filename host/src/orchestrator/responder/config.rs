@@ -100,9 +100,14 @@ impl ResponderConfig {
                         return Err(format!("media[{i}].url must be an https URL"));
                     }
                     if crate::domain::MimeType::parse(&m.mime_type).is_none() {
-                        return Err(format!("media[{i}].mime_type must be a MIME type such as `image/jpeg`"));
+                        return Err(format!(
+                            "media[{i}].mime_type must be a MIME type such as `image/jpeg`"
+                        ));
                     }
-                    if m.caption.as_ref().is_some_and(|c| c.trim().is_empty() || c.chars().count() > 1024) {
+                    if m.caption
+                        .as_ref()
+                        .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 1024)
+                    {
                         return Err(format!("media[{i}].caption must be 1-1024 characters"));
                     }
                 }
@@ -163,7 +168,9 @@ impl ResponderConfig {
             Self::Static { text, media } if media.is_empty() => {
                 json!({ "kind": "static", "text": text })
             }
-            Self::Static { text, media } => json!({ "kind": "static", "text": text, "media": media }),
+            Self::Static { text, media } => {
+                json!({ "kind": "static", "text": text, "media": media })
+            }
             Self::Openai {
                 base_url,
                 model,

@@ -651,7 +651,11 @@ mod tests {
         let ok = openai("https://api.openai.com/v1");
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(
-            ResponderConfig::Static { text: "Hi".into(), media: vec![] }.validate(),
+            ResponderConfig::Static {
+                text: "Hi".into(),
+                media: vec![]
+            }
+            .validate(),
             Ok(())
         );
 
@@ -661,7 +665,10 @@ mod tests {
             c
         };
         let bad = [
-            ResponderConfig::Static { text: "  ".into(), media: vec![] },
+            ResponderConfig::Static {
+                text: "  ".into(),
+                media: vec![],
+            },
             ResponderConfig::Static {
                 media: vec![],
                 text: "x".repeat(4097),
@@ -763,7 +770,10 @@ mod tests {
             max_tokens: None,
         };
         assert_eq!(keyless.redacted()["api_key"], "unset");
-        let static_config = ResponderConfig::Static { text: "Hi".into(), media: vec![] };
+        let static_config = ResponderConfig::Static {
+            text: "Hi".into(),
+            media: vec![],
+        };
         assert_eq!(
             static_config.redacted(),
             json!({ "kind": "static", "text": "Hi" })

@@ -150,7 +150,11 @@ fn renders_one_attachment_with_the_method_its_mime_type_needs() {
         ("application/pdf", "sendDocument", "document"),
     ] {
         let req = render_request(&media(mime, Some("look")), &config()).unwrap();
-        assert!(req.url.ends_with(&format!("/{method}")), "{mime}: {}", req.url);
+        assert!(
+            req.url.ends_with(&format!("/{method}")),
+            "{mime}: {}",
+            req.url
+        );
         let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(
             body,
