@@ -513,7 +513,11 @@ async fn twilio_media_both_ways(backend: Backend) {
             format!("AC0123:{AUTH_TOKEN}")
         )
     );
-    let api = Fake::start(move |r, _| match (r.method.as_str(), r.path.as_str()) {
+    let api = Fake::start(move |r, base| match (r.method.as_str(), r.path.as_str()) {
+        // The CDN wants no credentials, and must not be given Twilio's.
+        ("GET", "/cdn/ME2") if r.header("authorization").is_none() => {
+            bytes_response("video/mp4", media_bytes(2200))
+        }
         _ if r.header("authorization") != Some(basic.as_str()) => {
             json_response(401, json!({ "code": 20003, "message": "Authenticate", "status": 401 }))
         }
@@ -524,6 +528,12 @@ async fn twilio_media_both_ways(backend: Backend) {
         ("GET", "/2010-04-01/Accounts/AC0123/Messages/MM1/Media/ME1") => {
             bytes_response("image/png", media_bytes(1800))
         }
+        // Twilio's usual answer: a redirect to its CDN.
+        ("GET", "/2010-04-01/Accounts/AC0123/Messages/MM2/Media/ME2") => Response::builder()
+            .status(307)
+            .header("location", format!("{base}/cdn/ME2"))
+            .body(Body::empty())
+            .unwrap(),
         _ => json_response(404, json!({ "code": 20404, "message": "not found", "status": 404 })),
     })
     .await;
@@ -564,6 +574,35 @@ async fn twilio_media_both_ways(backend: Backend) {
     let (status, ct, body) = get_media(&s, &key, &id, 0).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!((ct.as_str(), body), ("image/png", media_bytes(1800)));
+
+    // A redirected one: the CDN is fetched without the credentials.
+    let redirected = format!(
+        "{}/2010-04-01/Accounts/AC0123/Messages/MM2/Media/ME2",
+        api.base
+    );
+    let sid2 = format!("MM{}", unique());
+    let params = [
+        ("MessageSid", sid2.as_str()),
+        ("AccountSid", "AC0123"),
+        ("From", "+14133881111"),
+        ("To", from.as_str()),
+        ("Body", "clip"),
+        ("NumMedia", "1"),
+        ("MediaUrl0", redirected.as_str()),
+        ("MediaContentType0", "video/mp4"),
+    ];
+    let r = post_form(&s, &ch, "", &params, AUTH_TOKEN).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let clip = inbound(&s, &key, &ch)
+        .await
+        .into_iter()
+        .find(|m| m["text"] == "clip")
+        .expect("the second MMS");
+    let (status, ct, body) = get_media(&s, &key, clip["id"].as_str().unwrap(), 0).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!((ct.as_str(), body), ("video/mp4", media_bytes(2200)));
+    let cdn = api.wait_for(|r| r.path == "/cdn/ME2").await;
+    assert_eq!(cdn.header("authorization"), None);
 
     // Outbound: one MediaUrl per attachment, the text as Body.
     let (status, v) = s
