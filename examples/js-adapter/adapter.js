@@ -145,3 +145,13 @@ export const templates = {
     throw new PluginError("unsupported", "SimpleChat has no templates");
   },
 };
+
+// Since contract 0.1.2: the media SimpleChat sends (none) and fetches (none).
+export const media = {
+  acceptedMedia() {
+    return [];
+  },
+  mediaRequest(_attachment, _previous) {
+    throw new PluginError("unsupported", "SimpleChat has no media");
+  },
+};

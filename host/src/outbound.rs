@@ -113,6 +113,12 @@ impl OutboundPolicy {
         Ok((host, port))
     }
 
+    /// Whether the operator allowed `host:port` (a target that may then be
+    /// private, or plain http).
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        self.allowed(host, port)
+    }
+
     /// Whether the operator allowed `host` on any port. For a DNS resolver,
     /// which sees names but not ports: the port was already checked on the
     /// URL by [`OutboundPolicy::check_public_url`].

@@ -68,6 +68,26 @@ pub trait ChannelAdapter {
         None
     }
 
+    /// The MIME types (`image/jpeg`) or patterns (`image/*`) of outbound
+    /// media this adapter sends (since contract 0.1.2). The default, none,
+    /// makes the API refuse media on its channels.
+    fn accepted_media() -> Vec<String> {
+        Vec::new()
+    }
+
+    /// One step of fetching an inbound attachment with the channel's
+    /// credentials (since contract 0.1.2): return
+    /// [`MediaStep::Fetch`] for a lookup whose answer comes back as
+    /// `previous`, then [`MediaStep::Download`] for the media itself. The
+    /// default cannot fetch media.
+    fn media_request(
+        attachment: &Attachment,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        let _ = (attachment, previous);
+        Err(PluginError::unsupported("this adapter cannot fetch media"))
+    }
+
     /// Keys identifying the channels a shared-endpoint webhook belongs to.
     /// The default (empty) means shared endpoints are not supported.
     fn route_key(request: &HttpRequest) -> Result<Vec<String>, PluginError> {
@@ -116,6 +136,20 @@ impl<T: ChannelAdapter>
 {
     fn secret_keys() -> Option<Vec<String>> {
         T::secret_keys()
+    }
+}
+
+impl<T: ChannelAdapter> crate::__bindings::adapter::exports::switchboard::plugin::media::Guest
+    for AdapterExport<T>
+{
+    fn accepted_media() -> Vec<String> {
+        T::accepted_media()
+    }
+    fn media_request(
+        attachment: Attachment,
+        previous: Option<HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        T::media_request(&attachment, previous.as_ref())
     }
 }
 

@@ -10,6 +10,10 @@ pub use wit::{
     Prompt, ProviderError, Reaction, Receipt, StatusUpdate, TemplateMessage, Turn, Verdict,
 };
 
+/// What the host does next to fetch an inbound attachment (see
+/// [`ChannelAdapter::media_request`](crate::ChannelAdapter::media_request)).
+pub use crate::__bindings::adapter::exports::switchboard::plugin::media::MediaStep;
+
 impl AdapterInfo {
     /// An adapter with the given name, a 4096-character text limit, no media
     /// and no outbound hosts. Adjust fields as needed.

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Largest accepted plugin component upload, in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_PLUGIN_BYTES", default_value_t = crate::server::DEFAULT_MAX_PLUGIN_BYTES)]
     pub max_plugin_bytes: usize,
+    /// Largest inbound media file streamed by `GET /v1/messages/{id}/media/{n}`, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_MEDIA_BYTES", default_value_t = crate::pipeline::media_fetch::DEFAULT_MAX_MEDIA_BYTES)]
+    pub max_media_bytes: u64,
     /// Background workers (replies and deliveries) in this process; 0 runs
     /// none (another replica delivers).
     #[arg(long, env = "SWITCHBOARD_WORKERS", default_value_t = 4)]
@@ -123,6 +126,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.public_url = args.public_url.clone();
         config.max_body_bytes = args.max_body_bytes;
         config.max_plugin_bytes = args.max_plugin_bytes;
+        config.max_media_bytes = args.max_media_bytes;
         config.workers.workers = args.workers;
         config.workers.jobs_per_tenant = args.max_concurrent_jobs;
         config.plugin_limits.fuel = args.plugin_fuel;

@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 mod disposition;
 mod lifecycle;
+mod media;
 mod phone;
 mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
 pub use lifecycle::{ChannelStatus, TenantStatus};
+pub use media::{MediaStep, MimeType, OutboundPart, accepts_mime};
 pub use phone::e164;
 pub use vocabulary::{
     AttemptOutcome, AutoReply, EventType, MessageKind, MessageStatus, Task, TaskKind,
@@ -272,6 +274,11 @@ pub struct AdapterInfo {
     /// say, and then every value is treated as a secret.
     #[serde(default)]
     pub secret_keys: Option<Vec<String>>,
+    /// The MIME types (or patterns such as `image/*`) of outbound media the
+    /// adapter accepts (its `media.accepted-media`, contract 0.1.2); empty
+    /// for an adapter without that export, which accepts no media.
+    #[serde(default)]
+    pub accepted_media: Vec<String>,
 }
 
 impl AdapterInfo {
@@ -281,6 +288,11 @@ impl AdapterInfo {
         self.secret_keys
             .as_ref()
             .is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
+
+    /// Whether the adapter declares outbound media of type `mime`.
+    pub fn accepts(&self, mime: &MimeType) -> bool {
+        accepts_mime(&self.accepted_media, mime)
     }
 }
 

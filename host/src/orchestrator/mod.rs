@@ -14,4 +14,4 @@ pub use prompt::{
     EmojiUsage, PersonaStyle, SAFETY_REMINDER, SAFETY_RULES, base_prompt, tenant_prompt,
     wrap_with_safety, wrap_with_safety_blocking,
 };
-pub use responder::{Reply, Responder, ResponderConfig, ResponderError, RetryPolicy};
+pub use responder::{Reply, Responder, ResponderConfig, ResponderError, RetryPolicy, StaticMedia};

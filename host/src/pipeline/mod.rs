@@ -20,6 +20,8 @@ mod catalog;
 pub mod delivery;
 mod error;
 mod guardrails;
+pub mod media;
+pub mod media_fetch;
 pub mod outbound;
 mod reply;
 pub mod send;

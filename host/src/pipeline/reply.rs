@@ -7,18 +7,23 @@
 //! 3. responder — static text or an OpenAI-compatible model
 //! 4. outbound guardrails — allow / rewrite / block, in chain order
 //! 5. one transaction — the outbound message(s), split to the channel's
-//!    length limit, their delivery job, and this job's completion
+//!    length limit (with a static responder's media, the ones the channel's
+//!    adapter accepts: `media::compose`), their delivery job, and this
+//!    job's completion
 
 use std::sync::Arc;
 
 use super::Pipeline;
 use super::delivery::{DeliveryConfig, JobOutcome, backoff};
 // Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
+use super::media::{MediaItem, compose};
 pub use super::split::split_text;
-use super::split::split_text_blocking;
 use super::tenancy::Binding;
 use crate::crypto::TenantCipher;
-use crate::domain::{AutoReply, Direction, GuardrailContext, MessageKind, PersonaContext, Prompt};
+use crate::domain::{
+    AutoReply, Direction, GuardrailContext, MessageKind, MimeType, OutboundPart, PersonaContext,
+    Prompt,
+};
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
@@ -99,7 +104,10 @@ async fn plan(
             ReplyPlan::Refused
         } else {
             ReplyPlan::Send {
-                parts: split_text(text, max_len),
+                parts: split_text(text, max_len)
+                    .into_iter()
+                    .map(OutboundPart::from)
+                    .collect(),
                 kind: *kind,
             }
         };
@@ -165,14 +173,48 @@ async fn plan(
 
     // 4. Outbound guardrails.
     let max_len = max_text_length(p, &binding).await;
+    let media = responder_media(p, &binding, &config).await;
     let plan = match outbound_guardrails(p, &binding, &persona, &ctx, reply.text).await {
         Ok(text) => ReplyPlan::Send {
-            parts: split_text_blocking(text, max_len).await,
+            parts: compose(Some(text), media, max_len).await,
             kind: MessageKind::Reply,
         },
         Err((text, reason)) => ReplyPlan::Blocked { text, reason },
     };
     Ok((cipher, ctx, plan, tokens))
+}
+
+/// A static responder's media that the channel's adapter sends; the rest
+/// is left out with a warning (the text still goes), since a reply has no
+/// caller to refuse.
+async fn responder_media(
+    p: &Pipeline,
+    binding: &Binding,
+    config: &ResponderConfig,
+) -> Vec<MediaItem> {
+    let ResponderConfig::Static { media, .. } = config else {
+        return Vec::new();
+    };
+    if media.is_empty() {
+        return Vec::new();
+    }
+    let info = p.adapter_info(binding).await;
+    media
+        .iter()
+        .filter_map(|m| {
+            let item = MediaItem {
+                url: m.url.clone(),
+                mime: MimeType::parse(&m.mime_type)?,
+                caption: m.caption.clone(),
+            };
+            if info.as_ref().is_some_and(|i| i.accepts(&item.mime)) {
+                Some(item)
+            } else {
+                tracing::warn!(channel = %binding.channel.id, mime = %item.mime, "the channel's adapter does not send this media type; the reply goes without it");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The persona's prompt: its component's, when it has one and the call

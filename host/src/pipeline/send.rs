@@ -1,19 +1,21 @@
 //! A business-initiated send (`POST /v1/messages`), in order:
 //!
-//! 1. the channel (the tenant's own, active)
+//! 1. the channel (the tenant's own, active), and its adapter's declared
+//!    media types — an unsupported one is refused before anything is stored
 //! 2. the plan's monthly message limit
 //! 3. the recipient and their consent — an opted-out contact is refused
 //!    and the refusal recorded
 //! 4. WhatsApp's 24-hour customer-service window for free-form text
 //! 5. the channel's outbound guardrails (with its persona's topics and
 //!    disclaimers)
-//! 6. one transaction: the message, split to the channel's limit, and its
-//!    delivery job — delivered like a reply
+//! 6. one transaction: the message — its media first, each its own part,
+//!    then the text split to the channel's limit (`media::compose`) — and
+//!    its delivery job, delivered like a reply
 
 use super::Pipeline;
 use super::guardrails::check_outbound;
+use super::media::{MediaItem, UnsupportedMedia, check_accepted, compose};
 use super::reply::max_text_length;
-use super::split::split_text_blocking;
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
 
@@ -33,10 +35,14 @@ pub struct SendRequest {
     pub content: Content,
 }
 
-/// Free-form text, or a provider-approved template.
+/// Free-form text and/or media, or a provider-approved template.
 #[derive(Debug, Clone)]
 pub enum Content {
-    Text(String),
+    /// At least one of the two.
+    Message {
+        text: Option<String>,
+        media: Vec<MediaItem>,
+    },
     /// `{name, language, parameters}`: allowed outside WhatsApp's window,
     /// not run through the text guardrails (the provider approved it).
     Template {
@@ -64,6 +70,8 @@ pub enum SendError {
     #[error("blocked by a guardrail: {0}")]
     Blocked(String, String),
     #[error(transparent)]
+    UnsupportedMedia(#[from] UnsupportedMedia),
+    #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("channel unavailable: {0}")]
     Channel(String),
@@ -86,6 +94,12 @@ pub async fn send(
             super::WebhookError::ChannelDisabled => SendError::ChannelDisabled,
             other => SendError::Channel(other.to_string()),
         })?;
+    if let Content::Message { media, .. } = &req.content
+        && !media.is_empty()
+    {
+        let info = p.adapter_info(&binding).await;
+        check_accepted(info.as_ref(), &binding.channel.adapter, media)?;
+    }
 
     let limits = p.db.tenant_limits(tenant_id).await?;
     if let Some(limit) = limits.monthly_message_limit
@@ -110,8 +124,8 @@ pub async fn send(
         .await?;
         return Err(SendError::OptedOut);
     }
-    let text = match &req.content {
-        Content::Text(text) => text.clone(),
+    let (text, media) = match &req.content {
+        Content::Message { text, media } => (text.clone(), media.clone()),
         Content::Template {
             name,
             language,
@@ -161,17 +175,38 @@ pub async fn send(
             .map(|p| p.spec.required_disclaimers)
             .unwrap_or_default(),
     };
-    let text =
-        match check_outbound(&p.runtime, &p.catalog, &binding, p.kv.clone(), base, text).await {
-            Ok(text) => text,
-            Err((text, reason)) => {
-                let id =
-                    p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
-                        .await?;
-                return Err(SendError::Blocked(reason, id));
-            }
-        };
-    let parts = split_text_blocking(text, max_text_length(p, &binding).await).await;
+    // Every text the customer will read goes through the chain: the
+    // message's text and each caption.
+    let guard = async |text: String| match check_outbound(
+        &p.runtime,
+        &p.catalog,
+        &binding,
+        p.kv.clone(),
+        base.clone(),
+        text,
+    )
+    .await
+    {
+        Ok(text) => Ok(text),
+        Err((text, reason)) => {
+            let id =
+                p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
+                    .await?;
+            Err(SendError::Blocked(reason, id))
+        }
+    };
+    let text = match text {
+        Some(text) => Some(guard(text).await?),
+        None => None,
+    };
+    let mut checked = Vec::with_capacity(media.len());
+    for mut item in media {
+        if let Some(caption) = item.caption.take() {
+            item.caption = Some(guard(caption).await?);
+        }
+        checked.push(item);
+    }
+    let parts = compose(text, checked, max_text_length(p, &binding).await).await;
     let ids =
         p.db.store_send(&cipher, &req.channel_id, &to, &parts)
             .await?;

@@ -12,7 +12,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::switchboard::plugin::{
-    adapter, configuration, guard, prompt_builder, templates,
+    adapter, configuration, guard, media, prompt_builder, templates,
 };
 pub use self::switchboard::plugin::host;
 pub use self::switchboard::plugin::types;

@@ -234,8 +234,10 @@ impl From<w::AdapterInfo> for d::AdapterInfo {
             config_keys: i.config_keys,
             route_config_key: i.route_config_key,
             statuses: i.statuses.into_iter().map(Into::into).collect(),
-            // Not part of `info`: filled in from `configuration.secret-keys`.
+            // Not part of `info`: filled in from `configuration.secret-keys`
+            // and `media.accepted-media`.
             secret_keys: None,
+            accepted_media: Vec::new(),
         }
     }
 }
@@ -294,6 +296,16 @@ impl From<w::Prompt> for d::Prompt {
         d::Prompt {
             system: p.system,
             context: p.context,
+        }
+    }
+}
+
+impl From<super::bindings::media::MediaStep> for d::MediaStep {
+    fn from(step: super::bindings::media::MediaStep) -> Self {
+        use super::bindings::media::MediaStep as W;
+        match step {
+            W::Fetch(r) => d::MediaStep::Fetch(r.into()),
+            W::Download(r) => d::MediaStep::Download(r.into()),
         }
     }
 }

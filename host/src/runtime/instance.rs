@@ -291,7 +291,46 @@ impl PluginInstance {
         })?;
         let mut info = self.capped(AdapterInfo::from(info))?;
         info.secret_keys = self.secret_keys()?;
+        info.accepted_media = self.accepted_media()?;
         self.capped(info)
+    }
+
+    /// `media.accepted-media`; empty (no media) for an adapter built
+    /// before contract 0.1.2, which has no such export.
+    fn accepted_media(&mut self) -> Result<Vec<String>, PluginError> {
+        let Some(idx) = &self.plugin.media else {
+            return Ok(Vec::new());
+        };
+        let g = idx
+            .load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        self.call(g, async |g, s| {
+            g.call_accepted_media(s).await.map(Ok::<_, w::PluginError>)
+        })
+    }
+
+    /// `media.media-request`: the next step of fetching an inbound
+    /// attachment; `unsupported` for an adapter without the `media` export.
+    pub fn media_request(
+        &mut self,
+        attachment: &Attachment,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        let Some(idx) = &self.plugin.media else {
+            return Err(PluginError::Guest(GuestError::Unsupported(
+                "this adapter does not fetch media (it has no `media` export)".into(),
+            )));
+        };
+        let g = idx
+            .load(&mut self.store, &self.instance)
+            .map_err(|e| PluginError::Incompatible(e.to_string()))?;
+        let attachment: w::Attachment = attachment.clone().into();
+        let previous: Option<w::HttpResponse> = previous.cloned().map(Into::into);
+        let step = self.call(g, async |g, s| {
+            g.call_media_request(s, &attachment, previous.as_ref())
+                .await
+        })?;
+        self.capped(MediaStep::from(step))
     }
 
     /// `configuration.secret-keys`; `None` (every value is a secret) for an

@@ -51,7 +51,7 @@ pub use validate::{Rejection, RejectionKind, Validated};
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
 
 use crate::kv::{KvScope, KvStore, MemoryKv};
-use bindings::{adapter, configuration, guard, prompt_builder, templates};
+use bindings::{adapter, configuration, guard, media, prompt_builder, templates};
 use host_api::{HostCtx, LogSink};
 
 /// How to build a [`PluginRuntime`].
@@ -106,6 +106,8 @@ pub struct LoadedPlugin {
     pub(crate) templates: Option<templates::GuestIndices>,
     /// The optional `configuration` export (adapters built against 0.1.2+).
     pub(crate) configuration: Option<configuration::GuestIndices>,
+    /// The optional `media` export (adapters built against 0.1.2+).
+    pub(crate) media: Option<media::GuestIndices>,
     /// An adapter's `info`, once asked: it describes the component (name,
     /// limits, hosts), not a call, so every later caller shares it.
     info: std::sync::OnceLock<crate::domain::AdapterInfo>,
@@ -420,13 +422,14 @@ impl PluginRuntime {
             ),
         };
         // Optional: an adapter built against 0.1.0 has no `templates`, one
-        // built before 0.1.2 no `configuration`.
-        let (templates, configuration) = match detected.world {
+        // built before 0.1.2 no `configuration` or `media`.
+        let (templates, configuration, media) = match detected.world {
             World::ChannelAdapter => (
                 templates::GuestIndices::new(&pre).ok(),
                 configuration::GuestIndices::new(&pre).ok(),
+                media::GuestIndices::new(&pre).ok(),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         Ok(Arc::new(LoadedPlugin {
             sha256,
@@ -435,6 +438,7 @@ impl PluginRuntime {
             compile_time,
             templates,
             configuration,
+            media,
             pre,
             exports,
             info: std::sync::OnceLock::new(),

@@ -109,6 +109,14 @@ impl OutputSize for AdapterInfo {
             + o(&self.route_config_key)
             + self.statuses.len() as u64
             + self.secret_keys.as_ref().map_or(0, |k| k.output_bytes())
+            + self.accepted_media.output_bytes()
+    }
+}
+impl OutputSize for MediaStep {
+    fn output_bytes(&self) -> u64 {
+        match self {
+            MediaStep::Fetch(r) | MediaStep::Download(r) => RECORD_OVERHEAD + r.output_bytes(),
+        }
     }
 }
 impl OutputSize for Verdict {

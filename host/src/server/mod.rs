@@ -16,6 +16,7 @@ mod events;
 mod extract;
 mod health;
 mod limits;
+mod media;
 mod messages;
 mod openapi;
 mod personas;
@@ -101,6 +102,9 @@ pub struct ServerConfig {
     /// `/metrics`: its optional token and how long DB-derived gauges are
     /// reused.
     pub scrape: ScrapeConfig,
+    /// Largest inbound media download streamed by
+    /// `GET /v1/messages/{id}/media/{n}`.
+    pub max_media_bytes: u64,
 }
 
 impl ServerConfig {
@@ -124,6 +128,7 @@ impl ServerConfig {
             fairness: crate::runtime::Fairness::default(),
             read_timeouts: ReadTimeouts::default(),
             scrape: ScrapeConfig::default(),
+            max_media_bytes: crate::pipeline::media_fetch::DEFAULT_MAX_MEDIA_BYTES,
         }
     }
 }
@@ -143,6 +148,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// `/metrics`: token and cached gauges.
     pub scrape: Arc<scrape::Scrape>,
+    /// Inbound media fetches, and the policy outbound media URLs meet.
+    pub media: Arc<crate::pipeline::media_fetch::MediaClient>,
 }
 
 impl AppState {
@@ -321,6 +328,10 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         max_plugin_bytes: config.max_plugin_bytes,
         body_read_timeout: config.read_timeouts.body,
         scrape: scrape::Scrape::new(&config.scrape),
+        media: Arc::new(crate::pipeline::media_fetch::MediaClient::new(
+            config.outbound.clone(),
+            config.max_media_bytes,
+        )?),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

@@ -13,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 
 use super::{
     AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events,
-    health, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
+    health, media, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
     webhooks,
 };
 
@@ -93,6 +93,7 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(send::send_message))
         .routes(routes!(messages::get_message))
+        .routes(routes!(media::get_media))
         .routes(routes!(messages::dead_letters))
         .routes(routes!(platform::create_api_key, platform::list_api_keys))
         .routes(routes!(platform::revoke_api_key))

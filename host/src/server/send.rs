@@ -13,6 +13,7 @@ use sha2::Digest;
 
 use super::auth::Tenant;
 use super::{ApiError, AppState};
+use crate::pipeline::media::{MAX_MEDIA_ITEMS, MediaItem};
 use crate::pipeline::send::{Content, SendError, SendRequest, send};
 use crate::storage::Idempotency;
 
@@ -22,16 +23,34 @@ pub struct SendBody {
     channel_id: String,
     to: String,
     text: Option<String>,
+    /// Media the provider fetches from its URL, sent before the text (a
+    /// text of at most 1,024 characters with one captionless image, video
+    /// or document becomes its caption instead). At most 10.
+    media: Option<Vec<MediaBody>>,
     /// `{"name", "language", "parameters": [..]}`: a provider-approved
     /// template, allowed outside WhatsApp's 24-hour window.
     #[schema(value_type = Option<Object>)]
     template: Option<Value>,
 }
 
+/// One media item of a send.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaBody {
+    /// Where the provider fetches it: https to a public host (or a target
+    /// the operator allowed with `SWITCHBOARD_OUTBOUND_ALLOW`).
+    url: String,
+    /// e.g. `image/jpeg`; must be one the channel's adapter declares.
+    mime_type: String,
+    /// Shown with the media (1-1,024 characters; on WhatsApp audio, sent
+    /// as a text right after it).
+    caption: Option<String>,
+}
+
 /// Longest accepted text before splitting.
 const MAX_TEXT_CHARS: usize = 32_000;
 
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendBody, params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original answer; another body: 422")), responses((status = 202, description = "Queued for delivery", body = Object), (status = 404, body = Object), (status = 409, description = "contact_opted_out", body = Object), (status = 422, description = "outside_service_window, blocked_by_guardrail, idempotency_key_reused", body = Object), (status = 429, description = "monthly_limit_reached or rate_limited", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendBody, params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original answer; another body: 422")), responses((status = 202, description = "Queued for delivery", body = Object), (status = 404, body = Object), (status = 409, description = "contact_opted_out", body = Object), (status = 422, description = "content_required, invalid_media, unsupported_media, outside_service_window, blocked_by_guardrail, idempotency_key_reused", body = Object), (status = 429, description = "monthly_limit_reached or rate_limited", body = Object)), security(("api_key" = [])))]
 pub async fn send_message(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -190,6 +209,25 @@ fn template(t: &Value) -> Result<Content, ApiError> {
     })
 }
 
+/// Each item checked (URL, MIME type, caption); whether the channel takes
+/// its type is the send's first stage.
+fn media(state: &AppState, items: Vec<MediaBody>) -> Result<Vec<MediaItem>, ApiError> {
+    let invalid = |e: crate::pipeline::media::InvalidMedia| {
+        ApiError::unprocessable("invalid_media", e.to_string())
+    };
+    if items.len() > MAX_MEDIA_ITEMS {
+        return Err(invalid(crate::pipeline::media::InvalidMedia::TooMany));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            MediaItem::new(i, &m.url, &m.mime_type, m.caption, state.media.policy())
+                .map_err(invalid)
+        })
+        .collect()
+}
+
 fn into_response(result: Result<(StatusCode, Value), ApiError>) -> Response {
     match result {
         Ok((status, v)) => (status, Json(v)).into_response(),
@@ -208,13 +246,25 @@ async fn handle(
     if body.to.trim().is_empty() {
         return Err(ApiError::bad_request("`to` must not be empty"));
     }
+    let media = media(state, body.media.unwrap_or_default())?;
     let content = match (body.text, body.template) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
                 "send either `text` or `template`, not both",
             ));
         }
-        (None, None) => return Err(ApiError::bad_request("`text` or `template` is required")),
+        (None, Some(_)) if !media.is_empty() => {
+            return Err(ApiError::bad_request(
+                "send either `media` or `template`, not both",
+            ));
+        }
+        (None, None) if media.is_empty() => {
+            return Err(ApiError::unprocessable(
+                "content_required",
+                "`text`, `media` or `template` is required",
+            ));
+        }
+        (None, None) => Content::Message { text: None, media },
         (None, Some(t)) => template(&t)?,
         (Some(t), None) if t.trim().is_empty() => {
             return Err(ApiError::bad_request("`text` must not be empty"));
@@ -224,7 +274,10 @@ async fn handle(
                 "`text` is longer than {MAX_TEXT_CHARS} characters"
             )));
         }
-        (Some(t), None) => Content::Text(t),
+        (Some(t), None) => Content::Message {
+            text: Some(t),
+            media,
+        },
     };
     let req = SendRequest {
         channel_id: body.channel_id,
@@ -266,6 +319,9 @@ async fn handle(
             );
             e.extra = Some(json!({ "message_id": id }));
             Err(e)
+        }
+        Err(SendError::UnsupportedMedia(e)) => {
+            Err(ApiError::unprocessable("unsupported_media", e.to_string()))
         }
         Err(SendError::Storage(e)) => Err(e.into()),
         Err(SendError::Channel(msg)) => {

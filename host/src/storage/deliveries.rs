@@ -26,6 +26,8 @@ pub struct DeliveryTarget {
     pub status: MessageStatus,
     /// The stored payload (a template message's template).
     pub payload: serde_json::Value,
+    /// The media this part sends.
+    pub attachments: Vec<crate::domain::Attachment>,
     pub address: String,
     /// The address's blind index (where consent changes are recorded).
     pub address_index: String,
@@ -63,7 +65,7 @@ impl Db {
     ) -> Result<DeliveryTarget, StorageError> {
         let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
-            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, CAST(m.attempts AS BIGINT) AS attempts, \
+            "SELECT m.id, m.channel_id, m.contact_id, m.text, m.kind, m.status, m.payload, m.attachments, CAST(m.attempts AS BIGINT) AS attempts, \
              ci.id AS identity_id, ci.address_index, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out \
              FROM messages m \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
@@ -101,6 +103,11 @@ impl Db {
             payload: open_column(cipher, &r, Field::MessagePayload)?
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or_default(),
+            attachments: match open_column(cipher, &r, Field::MessageAttachments)? {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| unknown("attachments", e.to_string()))?,
+            },
             address,
             address_index: column("address_index"),
             opted_out: r.get::<i64, _>("opted_out") != 0,

@@ -536,20 +536,29 @@ impl SealedMessage {
     ) -> SealedMessage {
         SealedMessage {
             text: cipher.seal_opt(Field::MessageText, id, text),
-            attachments: match attachments {
-                [] => String::new(),
-                some => cipher.seal(
-                    Field::MessageAttachments,
-                    id,
-                    &serde_json::to_string(some).unwrap_or_else(|_| "[]".into()),
-                ),
-            },
+            attachments: sealed_attachments(cipher, id, attachments),
             payload: cipher.seal(
                 Field::MessagePayload,
                 id,
                 &serde_json::to_string(payload).unwrap_or_default(),
             ),
         }
+    }
+}
+
+/// A message's attachments as stored: sealed JSON, `''` for none.
+pub(super) fn sealed_attachments(
+    cipher: &TenantCipher,
+    id: &str,
+    attachments: &[crate::domain::Attachment],
+) -> String {
+    match attachments {
+        [] => String::new(),
+        some => cipher.seal(
+            Field::MessageAttachments,
+            id,
+            &serde_json::to_string(some).unwrap_or_else(|_| "[]".into()),
+        ),
     }
 }
 

@@ -11,7 +11,9 @@ use super::events::Pending;
 use super::outbox::{Job, complete_in, enqueue_leased};
 use super::{Db, StorageError, new_id, now_ms};
 use crate::crypto::{Field, TenantCipher};
-use crate::domain::{Direction, EventType, MessageKind, MessageStatus, Task, Turn};
+use crate::domain::{
+    Attachment, Direction, EventType, MessageKind, MessageStatus, OutboundPart, Task, Turn,
+};
 
 /// How many earlier turns the responder sees.
 pub const HISTORY_TURNS: i64 = 10;
@@ -40,7 +42,7 @@ pub struct ReplyContext {
 pub enum ReplyPlan {
     /// Send these parts, in order, as messages of `kind`.
     Send {
-        parts: Vec<String>,
+        parts: Vec<OutboundPart>,
         kind: MessageKind,
     },
     /// An outbound guardrail blocked the reply: stored, never sent.
@@ -178,7 +180,7 @@ impl Db {
             ReplyPlan::Send { parts, kind } => {
                 let base = new_id("msg");
                 let mut ids = Vec::with_capacity(parts.len());
-                for (i, text) in parts.iter().enumerate() {
+                for (i, part) in parts.iter().enumerate() {
                     // `-NNN` keeps the parts of one reply in order by id.
                     let id = format!("{base}-{i:03}");
                     insert_outbound(
@@ -188,7 +190,8 @@ impl Db {
                         &Thread::from(ctx),
                         &id,
                         *kind,
-                        Some(text),
+                        part.text.as_deref(),
+                        &part.attachments,
                         i,
                         MessageStatus::Queued,
                         None,
@@ -225,6 +228,7 @@ impl Db {
                     &id,
                     MessageKind::Reply,
                     Some(text),
+                    &[],
                     0,
                     MessageStatus::Blocked,
                     Some(error),
@@ -293,18 +297,20 @@ pub(crate) async fn insert_outbound(
     id: &str,
     kind: MessageKind,
     text: Option<&str>,
+    attachments: &[Attachment],
     part: usize,
     status: MessageStatus,
     error: Option<String>,
     now: i64,
 ) -> Result<(), StorageError> {
     let tenant_id = cipher.tenant_id();
+    // A media-only part has no text.
+    let text = text.filter(|t| !t.is_empty());
     // Until the provider names it, an outbound message's external id is
-    // its own id (unique, and never a provider's). No attachments and no
-    // payload yet: both `''`.
+    // its own id (unique, and never a provider's). No payload yet: `''`.
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, '', '', $8, $9, $10, $11, $11, $12, $13, 0)",
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, $14, '', $8, $9, $10, $11, $11, $12, $13, 0)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -319,6 +325,7 @@ pub(crate) async fn insert_outbound(
     .bind(now)
     .bind(ctx.reply_to.map(str::to_string))
     .bind(part as i64)
+    .bind(super::inbound::sealed_attachments(cipher, id, attachments))
     .execute(&mut **tx)
     .await?;
     events.push(
@@ -333,7 +340,7 @@ pub(crate) async fn insert_outbound(
             external_id: id.to_string(),
             kind: kind.as_str().into(),
             text: text.map(str::to_string),
-            attachments: serde_json::json!([]),
+            attachments: serde_json::to_value(attachments).unwrap_or_default(),
             status: status.as_str().into(),
             error: error.as_deref().map(|e| {
                 serde_json::from_str(e).unwrap_or(serde_json::Value::String(e.to_string()))

@@ -11,7 +11,7 @@ use super::outbox::enqueue;
 use super::replies::{Thread, insert_outbound};
 use super::{Db, StorageError, is_unique_violation, new_id, now_ms};
 use crate::crypto::{Field, TenantCipher};
-use crate::domain::{ContactAddress, MessageKind, MessageStatus, Task};
+use crate::domain::{ContactAddress, MessageKind, MessageStatus, OutboundPart, Task};
 
 /// The recipient of a proactive send, as the channel knows them.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ impl Db {
         cipher: &TenantCipher,
         channel_id: &str,
         to: &Recipient,
-        parts: &[String],
+        parts: &[OutboundPart],
     ) -> Result<Vec<String>, StorageError> {
         let tenant_id = cipher.tenant_id();
         let now = now_ms();
@@ -121,7 +121,7 @@ impl Db {
         let mut events = Pending::default();
         let base = new_id("msg");
         let mut ids = Vec::with_capacity(parts.len());
-        for (i, text) in parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             let id = format!("{base}-{i:03}");
             insert_outbound(
                 &mut tx,
@@ -130,7 +130,8 @@ impl Db {
                 &thread,
                 &id,
                 MessageKind::Proactive,
-                Some(text),
+                part.text.as_deref(),
+                &part.attachments,
                 i,
                 MessageStatus::Queued,
                 None,
@@ -176,6 +177,7 @@ impl Db {
             &id,
             MessageKind::Template,
             None,
+            &[],
             0,
             MessageStatus::Queued,
             None,
@@ -226,6 +228,7 @@ impl Db {
             &id,
             MessageKind::Proactive,
             Some(text),
+            &[],
             0,
             MessageStatus::Blocked,
             Some(error),

@@ -16,6 +16,7 @@ mod guardrail_disclaimers;
 mod guardrail_pii_redact;
 mod guardrail_prohibited_topics;
 mod hostile;
+mod media;
 mod polyglot;
 mod runtime_cache;
 mod sandbox;

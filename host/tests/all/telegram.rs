@@ -83,7 +83,8 @@ fn declares_itself() {
     let info = inst.info().unwrap();
     assert_eq!(info.name, "telegram");
     assert_eq!(info.max_text_length, 4096);
-    assert!(!info.supports_media);
+    // Sends media (sendPhoto, sendDocument, …) since contract 0.1.2.
+    assert!(info.supports_media);
     assert_eq!(info.outbound_hosts, vec!["api.telegram.org".to_string()]);
     assert_eq!(
         info.config_keys,

@@ -120,11 +120,14 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn both_components_describe_themselves() {
-    let expected = |name: &str| AdapterInfo {
+    let expected = |name: &str, accepted_media: &[&str]| AdapterInfo {
         name: name.into(),
         max_text_length: 1600,
         supports_media: true,
-        outbound_hosts: vec!["api.twilio.com".into()],
+        // The REST API, and the CDN its media URLs redirect to.
+        outbound_hosts: ["api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com"]
+            .map(String::from)
+            .to_vec(),
         config_keys: [
             "account_sid",
             "auth_token",
@@ -145,14 +148,38 @@ fn both_components_describe_themselves() {
         ],
         // Declared (contract 0.1.2): only the auth token is a secret.
         secret_keys: Some(vec!["auth_token".into()]),
+        accepted_media: accepted_media.iter().map(|m| m.to_string()).collect(),
     };
     assert_eq!(
         instance(&sms(), &[]).info().unwrap(),
-        expected("twilio-sms")
+        expected(
+            "twilio-sms",
+            &[
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "video/mp4",
+                "audio/mpeg",
+                "text/vcard",
+                "application/pdf"
+            ]
+        )
     );
     assert_eq!(
         instance(&whatsapp(), &[]).info().unwrap(),
-        expected("twilio-whatsapp")
+        expected(
+            "twilio-whatsapp",
+            &[
+                "image/jpeg",
+                "image/png",
+                "video/mp4",
+                "audio/ogg",
+                "audio/mpeg",
+                "audio/amr",
+                "audio/mp4",
+                "application/pdf"
+            ]
+        )
     );
 }
 

@@ -214,7 +214,14 @@ fn declares_itself() {
     let info = inst.info().unwrap();
     assert_eq!(info.name, "whatsapp-cloud");
     assert_eq!(info.max_text_length, 4096);
-    assert_eq!(info.outbound_hosts, vec!["graph.facebook.com".to_string()]);
+    // The Graph API, and Meta's CDN that inbound media downloads come from.
+    assert_eq!(
+        info.outbound_hosts,
+        vec![
+            "graph.facebook.com".to_string(),
+            "lookaside.fbsbx.com".to_string()
+        ]
+    );
 }
 
 // ------------------------------------------------------- GET handshake

@@ -13,6 +13,7 @@ mod guardrails;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod media;
 mod mock;
 mod personas;
 mod platform;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, TestServer};
 use crate::on_both;
 
-const AUTH_TOKEN: &str = "twilio-test-auth-token";
-const PUBLIC_URL: &str = "https://sms.example.test/twilio/inbound";
+pub(crate) const AUTH_TOKEN: &str = "twilio-test-auth-token";
+pub(crate) const PUBLIC_URL: &str = "https://sms.example.test/twilio/inbound";
 
 /// A twilio-sms channel; returns its id.
 async fn twilio_channel(s: &TestServer, key: &str) -> String {
@@ -44,7 +44,7 @@ async fn twilio_channel(s: &TestServer, key: &str) -> String {
 }
 
 /// A random US-style number for a channel's `from`.
-fn own_number() -> String {
+pub(crate) fn own_number() -> String {
     format!(
         "+1{}",
         u64::from_str_radix(&crate::harness::unique(), 16).unwrap() % 10_000_000_000
@@ -87,7 +87,7 @@ fn form_encode(params: &[(&str, &str)]) -> String {
 
 /// POST `params` to the channel's webhook (with `query`), signed as Twilio
 /// would sign them for `PUBLIC_URL?query` under `token`.
-async fn post_form(
+pub(crate) async fn post_form(
     s: &TestServer,
     channel: &str,
     query: &str,

@@ -13,13 +13,14 @@
 //! given to `setWebhook`; required to accept webhooks) and optional
 //! `api_base_url` (default [`send::DEFAULT_API_BASE_URL`]).
 //!
-//! Sending is text only for now: attachments are refused (the adapter
-//! declares `supports_media: false`); sendPhoto/sendDocument are not
-//! implemented.
+//! Media goes out with `sendPhoto`/`sendVideo`/`sendAudio`/`sendVoice`/
+//! `sendDocument` ([`send`]); inbound files are fetched with `getFile`
+//! ([`media`]).
 
 use switchboard_sdk::host::{self, crypto};
 use switchboard_sdk::prelude::*;
 
+pub mod media;
 mod membership;
 mod message;
 pub mod response;
@@ -55,7 +56,7 @@ impl ChannelAdapter for Telegram {
         AdapterInfo {
             name: ADAPTER_NAME.to_string(),
             max_text_length: send::MAX_TEXT_CHARS as u32,
-            supports_media: false,
+            supports_media: true,
             outbound_hosts: vec!["api.telegram.org".to_string()],
             config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
             // One bot token per channel: no shared endpoint.
@@ -66,6 +67,22 @@ impl ChannelAdapter for Telegram {
 
     fn secret_keys() -> Option<Vec<String>> {
         Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
+    }
+
+    fn accepted_media() -> Vec<String> {
+        send::ACCEPTED_MEDIA.iter().map(|m| m.to_string()).collect()
+    }
+
+    fn media_request(
+        attachment: &Attachment,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        media::media_request(
+            attachment,
+            previous,
+            &host::config_or("api_base_url", send::DEFAULT_API_BASE_URL),
+            &host::require_config("bot_token")?,
+        )
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

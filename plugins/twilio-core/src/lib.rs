@@ -22,6 +22,7 @@ use switchboard_sdk::host::{self, LogLevel, crypto};
 use switchboard_sdk::prelude::*;
 
 pub mod inbound;
+pub mod media;
 pub mod response;
 pub mod send;
 pub mod verify;
@@ -74,7 +75,10 @@ pub fn info(name: &str) -> AdapterInfo {
         name: name.to_string(),
         max_text_length: send::MAX_TEXT_CHARS,
         supports_media: true,
-        outbound_hosts: vec!["api.twilio.com".to_string()],
+        outbound_hosts: std::iter::once("api.twilio.com")
+            .chain(media::MEDIA_HOSTS.iter().copied())
+            .map(str::to_string)
+            .collect(),
         config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
         // Shared Twilio accounts route by our own number.
         route_config_key: Some("from".to_string()),
@@ -119,6 +123,25 @@ impl<F: Flavor> ChannelAdapter for TwilioAdapter<F> {
 
     fn secret_keys() -> Option<Vec<String>> {
         Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
+    }
+
+    fn accepted_media() -> Vec<String> {
+        media::accepted_media(F::CHANNEL)
+            .iter()
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    fn media_request(
+        attachment: &Attachment,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        media::media_request(
+            attachment,
+            previous,
+            &host::require_config("account_sid")?,
+            &host::require_config("auth_token")?,
+        )
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

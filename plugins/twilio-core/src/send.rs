@@ -1,6 +1,5 @@
 //! Outbound: `POST {api_base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`.
 
-use base64::Engine as _;
 use switchboard_sdk::{HttpRequest, OutboundMessage, PluginError};
 
 use crate::Channel;
@@ -57,8 +56,17 @@ pub fn render_request(
             ));
         }
     }
-    if let Some(text) = message.text.as_deref().filter(|t| !t.is_empty()) {
-        fields.push(("Body", text.to_string()));
+    // With media, `Body` is shown as the media's caption: the text, or
+    // else the attachments' own captions.
+    let captions: Vec<&str> = message
+        .attachments
+        .iter()
+        .filter_map(|a| a.caption.as_deref().filter(|c| !c.is_empty()))
+        .collect();
+    match message.text.as_deref().filter(|t| !t.is_empty()) {
+        Some(text) => fields.push(("Body", text.to_string())),
+        None if !captions.is_empty() => fields.push(("Body", captions.join("\n"))),
+        None => {}
     }
     for attachment in &message.attachments {
         let url = attachment.url.clone().ok_or_else(|| {
@@ -85,9 +93,10 @@ pub fn render_request(
         config.api_base_url.trim_end_matches('/'),
         config.account_sid
     );
-    let credentials = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", config.account_sid, config.auth_token));
     Ok(HttpRequest::new("POST", url)
-        .with_header("authorization", format!("Basic {credentials}"))
+        .with_header(
+            "authorization",
+            crate::media::basic_auth(&config.account_sid, &config.auth_token),
+        )
         .with_form(fields.iter().map(|(k, v)| (*k, v.as_str()))))
 }

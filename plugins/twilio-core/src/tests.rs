@@ -629,7 +629,10 @@ fn info_describes_the_adapter() {
         (i.name.as_str(), i.max_text_length, i.supports_media),
         ("twilio-sms", 1600, true)
     );
-    assert_eq!(i.outbound_hosts, ["api.twilio.com"]);
+    assert_eq!(
+        i.outbound_hosts,
+        ["api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com"]
+    );
     assert_eq!(
         i.config_keys,
         [

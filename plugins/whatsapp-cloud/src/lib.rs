@@ -17,6 +17,7 @@ use switchboard_sdk::host::{self, LogLevel, crypto};
 use switchboard_sdk::prelude::*;
 
 pub mod address;
+pub mod media;
 mod message;
 pub mod response;
 pub mod send;
@@ -66,7 +67,11 @@ impl ChannelAdapter for WhatsAppCloud {
             name: ADAPTER_NAME.to_string(),
             max_text_length: send::MAX_TEXT_CHARS as u32,
             supports_media: true,
-            outbound_hosts: vec!["graph.facebook.com".to_string()],
+            // Media downloads come from Meta's CDN host.
+            outbound_hosts: vec![
+                "graph.facebook.com".to_string(),
+                media::MEDIA_HOST.to_string(),
+            ],
             config_keys: CONFIG_KEYS.iter().map(|k| k.to_string()).collect(),
             // One Meta app may serve many numbers (and tenants).
             route_config_key: Some("phone_number_id".to_string()),
@@ -82,6 +87,25 @@ impl ChannelAdapter for WhatsAppCloud {
 
     fn secret_keys() -> Option<Vec<String>> {
         Some(SECRET_KEYS.iter().map(|k| k.to_string()).collect())
+    }
+
+    fn accepted_media() -> Vec<String> {
+        media::ACCEPTED_MEDIA
+            .iter()
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    fn media_request(
+        attachment: &Attachment,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, PluginError> {
+        media::media_request(
+            attachment,
+            previous,
+            &host::config_or("api_base_url", send::DEFAULT_API_BASE_URL),
+            &host::require_config("access_token")?,
+        )
     }
 
     fn verify(request: &HttpRequest) -> Result<Option<HttpResponse>, PluginError> {

@@ -9,6 +9,7 @@ from wit_world import exports
 from wit_world.imports import host
 from wit_world.imports.types import (
     AdapterInfo,
+    Attachment,
     ContactAddress,
     DeliveryStatus,
     Event,
@@ -127,3 +128,12 @@ class Configuration(exports.Configuration):
 class Templates(exports.Templates):
     def render_template(self, message: TemplateMessage) -> HttpRequest:
         raise Err(PluginError_Unsupported("SimpleChat has no templates"))
+
+
+class Media(exports.Media):
+    # Since contract 0.1.2: the media SimpleChat sends (none) and fetches (none).
+    def accepted_media(self) -> list[str]:
+        return []
+
+    def media_request(self, attachment: Attachment, previous: HttpResponse | None):
+        raise Err(PluginError_Unsupported("SimpleChat has no media"))

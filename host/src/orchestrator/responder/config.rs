@@ -17,8 +17,13 @@ const MAX_TOKENS_LIMIT: u32 = 32_768;
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ResponderConfig {
-    /// Always the same text; `{{contact_name}}` is filled in.
-    Static { text: String },
+    /// Always the same text; `{{contact_name}}` is filled in. With
+    /// `media`, those are sent too (what the channel's adapter accepts).
+    Static {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<StaticMedia>,
+    },
     /// An OpenAI-compatible chat-completions endpoint.
     Openai {
         /// e.g. `https://api.openai.com/v1`; `/chat/completions` is appended
@@ -34,11 +39,27 @@ pub enum ResponderConfig {
     },
 }
 
+/// A media item a static responder sends with its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMedia {
+    /// An https URL the provider fetches.
+    pub url: String,
+    /// e.g. `image/jpeg`.
+    pub mime_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+}
+
 // By hand, so the API key never reaches a log line through `{:?}`.
 impl fmt::Debug for ResponderConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Static { text } => f.debug_struct("Static").field("text", text).finish(),
+            Self::Static { text, media } => f
+                .debug_struct("Static")
+                .field("text", text)
+                .field("media", media)
+                .finish(),
             Self::Openai {
                 base_url,
                 model,
@@ -67,9 +88,28 @@ impl ResponderConfig {
     /// the API instead of failing every message later.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Self::Static { text } => {
+            Self::Static { text, media } => {
                 if text.trim().is_empty() {
                     return Err("static responder text must not be empty".into());
+                }
+                if media.len() > 10 {
+                    return Err("a static responder sends at most 10 media items".into());
+                }
+                for (i, m) in media.iter().enumerate() {
+                    if !m.url.starts_with("https://") || url::Url::parse(&m.url).is_err() {
+                        return Err(format!("media[{i}].url must be an https URL"));
+                    }
+                    if crate::domain::MimeType::parse(&m.mime_type).is_none() {
+                        return Err(format!(
+                            "media[{i}].mime_type must be a MIME type such as `image/jpeg`"
+                        ));
+                    }
+                    if m.caption
+                        .as_ref()
+                        .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 1024)
+                    {
+                        return Err(format!("media[{i}].caption must be 1-1024 characters"));
+                    }
                 }
                 let chars = text.chars().count();
                 if chars > MAX_STATIC_CHARS {
@@ -125,7 +165,12 @@ impl ResponderConfig {
     /// `"unset"` instead of the key.
     pub fn redacted(&self) -> Value {
         match self {
-            Self::Static { text } => json!({ "kind": "static", "text": text }),
+            Self::Static { text, media } if media.is_empty() => {
+                json!({ "kind": "static", "text": text })
+            }
+            Self::Static { text, media } => {
+                json!({ "kind": "static", "text": text, "media": media })
+            }
             Self::Openai {
                 base_url,
                 model,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::domain::Turn;
 use crate::outbound::OutboundPolicy;
-pub use config::ResponderConfig;
+pub use config::{ResponderConfig, StaticMedia};
 use openai::{completions_url, error_message, parse_completion, request_body};
 
 /// Largest response body read from an endpoint; a chat reply is far
@@ -148,7 +148,7 @@ impl Responder {
         contact_name: Option<&str>,
     ) -> Result<Reply, ResponderError> {
         match config {
-            ResponderConfig::Static { text } => Ok(Reply {
+            ResponderConfig::Static { text, .. } => Ok(Reply {
                 text: fill_contact_name(text, contact_name),
                 prompt_tokens: 0,
                 completion_tokens: 0,
@@ -627,6 +627,7 @@ mod tests {
         // A policy that allows nothing: a static responder does no I/O.
         let responder = Responder::new(OutboundPolicy::default(), quick_retries());
         let config = ResponderConfig::Static {
+            media: vec![],
             text: "Hi {{contact_name}}! {{ contact_name }}, we'll be right back.".into(),
         };
         let named = responder
@@ -650,7 +651,11 @@ mod tests {
         let ok = openai("https://api.openai.com/v1");
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(
-            ResponderConfig::Static { text: "Hi".into() }.validate(),
+            ResponderConfig::Static {
+                text: "Hi".into(),
+                media: vec![]
+            }
+            .validate(),
             Ok(())
         );
 
@@ -660,8 +665,12 @@ mod tests {
             c
         };
         let bad = [
-            ResponderConfig::Static { text: "  ".into() },
             ResponderConfig::Static {
+                text: "  ".into(),
+                media: vec![],
+            },
+            ResponderConfig::Static {
+                media: vec![],
                 text: "x".repeat(4097),
             },
             with(|c| {
@@ -715,6 +724,7 @@ mod tests {
         }
         assert_eq!(
             ResponderConfig::Static {
+                media: vec![],
                 text: "é".repeat(4096)
             }
             .validate(),
@@ -760,7 +770,10 @@ mod tests {
             max_tokens: None,
         };
         assert_eq!(keyless.redacted()["api_key"], "unset");
-        let static_config = ResponderConfig::Static { text: "Hi".into() };
+        let static_config = ResponderConfig::Static {
+            text: "Hi".into(),
+            media: vec![],
+        };
         assert_eq!(
             static_config.redacted(),
             json!({ "kind": "static", "text": "Hi" })

@@ -13,7 +13,7 @@ use crate::storage::Job;
 mod calls;
 mod failure;
 mod part;
-mod sender;
+pub(crate) mod sender;
 
 use failure::{fail_all, retry_or_dead};
 use part::deliver_part;

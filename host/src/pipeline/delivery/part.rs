@@ -116,7 +116,7 @@ pub(super) async fn deliver_part(
         message_id: target.id.clone(),
         to: target.address.clone(),
         text: target.text.clone(),
-        attachments: vec![],
+        attachments: target.attachments.clone(),
         // Replies are not sent as quotes: the inbound `external_id` is the
         // adapter's deduplication key, which is not always a quotable
         // message id (Telegram's is the update id).

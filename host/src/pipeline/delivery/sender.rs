@@ -52,24 +52,42 @@ pub(super) async fn send(
     client: &reqwest::Client,
     request: &HttpRequest,
 ) -> Result<HttpResponse, String> {
+    let response = start(client, request).await?;
+    // A longer answer is cut: the adapter reads ids and errors from its
+    // start, and a provider does not get to make us hold more.
+    read_response(response, MAX_RESPONSE_BYTES).await
+}
+
+/// Send a rendered request and return the provider's answer once its
+/// headers arrived (the body is the caller's to read, capped).
+pub(crate) async fn start(
+    client: &reqwest::Client,
+    request: &HttpRequest,
+) -> Result<reqwest::Response, String> {
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("bad method {}", request.method))?;
     let mut builder = client.request(method, &request.url);
     for h in &request.headers {
         builder = builder.header(&h.name, &h.value);
     }
-    let mut response =
-        builder
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(|e: reqwest::Error| {
-                if e.is_timeout() {
-                    "provider timed out".to_string()
-                } else {
-                    format!("provider unreachable: {}", without_url(e))
-                }
-            })?;
+    builder
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(|e: reqwest::Error| {
+            if e.is_timeout() {
+                "provider timed out".to_string()
+            } else {
+                format!("provider unreachable: {}", without_url(e))
+            }
+        })
+}
+
+/// A provider's answer with its body read up to `max` bytes.
+pub(crate) async fn read_response(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<HttpResponse, String> {
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -79,9 +97,7 @@ pub(super) async fn send(
             value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
         })
         .collect();
-    // A longer answer is cut: the adapter reads ids and errors from its
-    // start, and a provider does not get to make us hold more.
-    let body = crate::outbound::read_capped(&mut response, MAX_RESPONSE_BYTES)
+    let body = crate::outbound::read_capped(&mut response, max)
         .await
         .map_err(|e| format!("reading the provider's response: {}", without_url(e)))?;
     Ok(HttpResponse {
@@ -93,6 +109,6 @@ pub(super) async fn send(
 
 /// reqwest errors print the URL, which can carry a bot token (Telegram's
 /// `/bot<token>/`): never let it reach logs or the API.
-pub(super) fn without_url(e: reqwest::Error) -> String {
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }

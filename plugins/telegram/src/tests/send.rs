@@ -98,7 +98,7 @@ fn limits_and_missing_text() {
         other => panic!("{other:?}"),
     }
     match render_request(&outbound("1", None, None), &config()) {
-        Err(PluginError::BadRequest(m)) => assert!(m.contains("text only"), "{m}"),
+        Err(PluginError::BadRequest(m)) => assert!(m.contains("neither text nor"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
@@ -119,11 +119,51 @@ fn limits_and_missing_text() {
         sha256: None,
     };
     let with_media = OutboundMessage {
-        attachments: vec![image],
+        attachments: vec![image.clone(), image],
         ..outbound("1", Some("hi"), None)
     };
     assert!(matches!(
         render_request(&with_media, &config()),
         Err(PluginError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn renders_one_attachment_with_the_method_its_mime_type_needs() {
+    let media = |mime: &str, caption: Option<&str>| OutboundMessage {
+        attachments: vec![Attachment {
+            kind: AttachmentKind::Other,
+            id: None,
+            url: Some("https://cdn.example.com/f".into()),
+            mime_type: Some(mime.into()),
+            caption: caption.map(str::to_string),
+            filename: None,
+            sha256: None,
+        }],
+        ..outbound("42", None, None)
+    };
+    for (mime, method, field) in [
+        ("image/png", "sendPhoto", "photo"),
+        ("video/mp4", "sendVideo", "video"),
+        ("audio/mpeg", "sendAudio", "audio"),
+        ("audio/ogg; codecs=opus", "sendVoice", "voice"),
+        ("application/pdf", "sendDocument", "document"),
+    ] {
+        let req = render_request(&media(mime, Some("look")), &config()).unwrap();
+        assert!(
+            req.url.ends_with(&format!("/{method}")),
+            "{mime}: {}",
+            req.url
+        );
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "chat_id": 42, (field): "https://cdn.example.com/f", "caption": "look" })
+        );
+    }
+    let long = "c".repeat(1025);
+    assert!(matches!(
+        render_request(&media("image/png", Some(&long)), &config()),
+        Err(PluginError::BadRequest(_))
     ));
 }
