@@ -9,8 +9,10 @@ use sqlx::Row;
 
 use super::audit::audit;
 use super::bindings::PluginBinding;
+use super::events::Pending;
 use super::{Db, StorageError, is_unique_violation, now_ms};
-use crate::domain::ChannelStatus;
+use crate::crypto::TenantCipher;
+use crate::domain::{ChannelStatus, EventType};
 use crate::secrets::{Keyring, Purpose};
 
 /// What a tenant changes on a channel; `None` leaves a field as it is.
@@ -77,6 +79,7 @@ impl Db {
             Some((config, _)) => Some(seal_config(secrets, tenant_id, id, config).await?),
             None => None,
         };
+        let cipher = secrets.cipher(tenant_id).await?;
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "SELECT status, persona_id FROM channels WHERE id = $1 AND tenant_id = $2 AND status <> 'deleted'",
@@ -170,7 +173,9 @@ impl Db {
             &detail,
         )
         .await?;
+        let appended = channel_updated(&mut tx, &cipher, secrets, id, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(())
     }
 
@@ -189,6 +194,7 @@ impl Db {
     ) -> Result<(), StorageError> {
         let now = now_ms();
         let empty = seal_config(secrets, tenant_id, id, &BTreeMap::new()).await?;
+        let cipher = secrets.cipher(tenant_id).await?;
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "SELECT adapter, route_key FROM channels WHERE id = $1 AND tenant_id = $2 AND status <> 'deleted'",
@@ -220,7 +226,9 @@ impl Db {
             &serde_json::json!({ "adapter": adapter, "route_key_released": route_key }),
         )
         .await?;
+        let appended = channel_updated(&mut tx, &cipher, secrets, id, now).await?;
         tx.commit().await?;
+        self.published(appended);
         Ok(())
     }
 
@@ -304,4 +312,41 @@ async fn seal_config(
     Ok(secrets
         .seal(tenant_id, Purpose::ChannelConfig { channel_id }, &json)
         .await?)
+}
+
+/// Append `channel.updated` with the channel as it now is in `tx`: the
+/// API's shape without the webhook URL and bindings, and every config
+/// value shown only as `set`/`unset` (an event cannot know which keys the
+/// adapter declares secret, so it shows none). Last before commit.
+async fn channel_updated(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cipher: &TenantCipher,
+    secrets: &Keyring,
+    id: &str,
+    now: i64,
+) -> Result<Vec<super::events::Appended>, StorageError> {
+    let row = sqlx::query(
+        "SELECT id, tenant_id, name, adapter, config_enc, guardrails, bindings, persona_id, status, route_key, created_at \
+         FROM channels WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(id)
+    .bind(cipher.tenant_id())
+    .fetch_one(&mut **tx)
+    .await?;
+    let ch = super::channels::channel_from_row(&row, secrets).await?;
+    let mut data = serde_json::to_value(&ch).unwrap_or_default();
+    data["config"] = ch
+        .config
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::json!(if v.is_empty() { "unset" } else { "set" }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let mut events = Pending::default();
+    events.push(cipher, EventType::ChannelUpdated, data);
+    events.append(tx, now).await
 }

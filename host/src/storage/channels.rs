@@ -285,7 +285,7 @@ async fn state_from_row(
 
 /// The tenant and channel come from the row itself, so a configuration
 /// sealed for another channel or tenant does not open here.
-async fn channel_from_row(
+pub(super) async fn channel_from_row(
     r: &sqlx::any::AnyRow,
     secrets: &Keyring,
 ) -> Result<ChannelRecord, StorageError> {

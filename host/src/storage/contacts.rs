@@ -7,9 +7,11 @@ use sqlx::Row;
 
 use super::audit::audit;
 use super::conversations::{MessageRecord, MessagesOf, Page, page_cursor};
+use super::events::Pending;
 use super::inbound::SealedProfile;
 use super::{Db, StorageError, json_rows, now_ms};
 use crate::crypto::{Field, Index, TenantCipher};
+use crate::domain::EventType;
 
 /// A contact with its channel addresses.
 #[derive(Debug, Clone, Serialize)]
@@ -393,7 +395,12 @@ impl Db {
             &detail,
         )
         .await?;
+        let mut events = Pending::default();
+        let merged = contact_in(&mut tx, cipher, into).await?;
+        events.push(cipher, EventType::ContactUpdated, merged);
+        let appended = events.append(&mut tx, now).await?;
         tx.commit().await.map_err(StorageError::from)?;
+        self.published(appended);
         Ok(counts)
     }
 }

@@ -343,3 +343,32 @@ async fn a_socket_on_one_replica_streams_another_replicas_commits() {
     writer.stop().await;
     reader.stop().await;
 }
+
+async fn channel_changes_are_events_without_secrets(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (key, ch) = answering_tenant(&s, &graph, "ev-channel").await;
+    let (status, v) = s
+        .patch_json(
+            &key,
+            &format!("/v1/channels/{ch}"),
+            &json!({ "name": "Renamed", "enabled": false }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = s.delete(&key, &format!("/v1/channels/{ch}")).await;
+    assert_eq!(status, 204);
+    let changes = all_events(&s, &key, "?types=channel.updated").await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0]["data"]["id"], ch.as_str());
+    assert_eq!(changes[0]["data"]["name"], "Renamed");
+    assert_eq!(changes[0]["data"]["status"], "disabled");
+    assert_eq!(changes[0]["data"]["config"]["access_token"], "set");
+    assert_eq!(changes[1]["data"]["status"], "deleted");
+    let dump = serde_json::to_string(&changes).unwrap();
+    for secret in ["EAAG-test", APP_SECRET] {
+        assert!(!dump.contains(secret), "{secret} in {dump}");
+    }
+    s.stop().await;
+}
+on_both!(channel_changes_are_events_without_secrets);
