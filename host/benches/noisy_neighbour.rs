@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use common::{channel, post_webhook, tenant};
+use serde_json::json;
 use switchboard::server::{ServerConfig, start};
+
+mod common;
 
 const APP_SECRET: &str = "bench-app-secret";
 const B_RATE: f64 = 50.0;
@@ -100,7 +102,7 @@ async fn run(phase_len: Duration) {
     .await;
     // Warm up B's path (first-party plugin loaded, SQLite pages cached).
     for i in 0..50 {
-        post_b(&http, &base, &b, &format!("warm-{i}"))
+        post_webhook(&http, &base, &b, APP_SECRET, &format!("warm-{i}"))
             .await
             .unwrap();
     }
@@ -212,7 +214,7 @@ async fn phase(
         let (http, base, b) = (http.clone(), base.to_string(), b.to_string());
         let id = format!("{}-{i}-{}", name.len(), start.elapsed().as_nanos());
         senders.push(tokio::spawn(async move {
-            let ok = post_b(&http, &base, &b, &id).await.is_ok();
+            let ok = post_webhook(&http, &base, &b, APP_SECRET, &id).await.is_ok();
             (scheduled.elapsed(), ok)
         }));
     }
@@ -248,62 +250,4 @@ async fn phase(
         phase.p50_ms, phase.p99_ms, phase.errors
     );
     phase
-}
-
-async fn post_b(http: &reqwest::Client, base: &str, b: &str, id: &str) -> Result<(), String> {
-    let body = serde_json::to_vec(&json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550009999", "phone_number_id": "15550009999" },
-            "contacts": [{ "profile": { "name": "Ann" }, "wa_id": "15550001111" }],
-            "messages": [{ "from": "15550001111", "id": format!("wamid.{id}"), "timestamp": "1700000000",
-                           "type": "text", "text": { "body": "hello from the quiet tenant" } }]
-        } }] }]
-    }))
-    .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let r = http
-        .post(format!("{base}/webhooks/{b}"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(format!("{status}: {text}"))
-    }
-}
-
-async fn tenant(http: &reqwest::Client, base: &str, admin: &str, slug: &str) -> String {
-    let r = http
-        .post(format!("{base}/v1/admin/tenants"))
-        .bearer_auth(admin)
-        .json(&json!({ "slug": slug, "name": slug }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["api_key"].as_str().unwrap().to_string()
-}
-
-async fn channel(http: &reqwest::Client, base: &str, key: &str, body: Value) -> String {
-    let r = http
-        .post(format!("{base}/v1/channels"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
-    let v: Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
 }
