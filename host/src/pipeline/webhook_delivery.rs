@@ -80,7 +80,16 @@ pub async fn deliver(
         return JobOutcome::Done;
     }
     let error = result.error.unwrap_or_default();
-    after_failure(p, sender, job, (endpoint_id, event_seq), &event, failing_since, error).await
+    after_failure(
+        p,
+        sender,
+        job,
+        (endpoint_id, event_seq),
+        &event,
+        failing_since,
+        error,
+    )
+    .await
 }
 
 /// What follows a failed attempt: another one later, or giving up on the
@@ -101,21 +110,20 @@ async fn after_failure(
     if !failing_for_window && now >= deadline {
         // Giving up on the event: if the endpoint has not succeeded with
         // anything since this event's first attempt, it failed all along.
-        let first = p
-            .db
-            .first_webhook_attempt(&job.tenant_id, endpoint_id, event_seq)
-            .await;
-        failing_for_window = matches!((failing_since, first), (Some(f), Ok(Some(first))) if f <= first);
+        let first =
+            p.db.first_webhook_attempt(&job.tenant_id, endpoint_id, event_seq)
+                .await;
+        failing_for_window =
+            matches!((failing_since, first), (Some(f), Ok(Some(first))) if f <= first);
     }
     if failing_for_window {
         let reason = format!(
             "every delivery failed for {} h (last: {error})",
             window / 3_600_000
         );
-        if let Err(e) = p
-            .db
-            .disable_webhook_endpoint(&job.tenant_id, endpoint_id, &reason)
-            .await
+        if let Err(e) =
+            p.db.disable_webhook_endpoint(&job.tenant_id, endpoint_id, &reason)
+                .await
         {
             tracing::warn!(endpoint = endpoint_id, error = %e, "disabling a failing webhook endpoint failed");
         }

@@ -79,8 +79,8 @@ pub async fn check_url(policy: &OutboundPolicy, raw: &str) -> Result<String, Api
             "`url` is longer than {MAX_URL_CHARS} characters"
         )));
     }
-    let url = url::Url::parse(raw)
-        .map_err(|e| invalid(format!("`url` is not an absolute URL: {e}")))?;
+    let url =
+        url::Url::parse(raw).map_err(|e| invalid(format!("`url` is not an absolute URL: {e}")))?;
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
     let port = url.port_or_known_default().unwrap_or(0);
     if url.scheme() != "https" && !policy.allows(&host.to_ascii_lowercase(), port) {

@@ -612,9 +612,7 @@ impl Db {
         }
         let jobs: Vec<(&str, Task)> = events
             .iter()
-            .filter(|r| {
-                EventType::parse(r.get("type")).is_some_and(|t| target.types.contains(&t))
-            })
+            .filter(|r| EventType::parse(r.get("type")).is_some_and(|t| target.types.contains(&t)))
             .map(|r| {
                 (
                     target.tenant_id.as_str(),
