@@ -431,3 +431,79 @@ async fn refuses_bad_types_and_urls(backend: Backend) {
     s.stop().await;
 }
 on_both!(refuses_bad_types_and_urls);
+
+/// Two replicas on one PostgreSQL database (SQLite is one process) both
+/// run a dispatcher and workers: every event still reaches the endpoint
+/// exactly once (the receiver always answers 200, so nothing is retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_deliver_each_event_once() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("SWITCHBOARD_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+        return;
+    };
+    let a = TestServer::start(backend.clone()).await;
+    let url = a.database_url(&backend);
+    let b = TestServer::start_with(backend, |c| c.database_url = Some(url)).await;
+    let hooks = receiver().await;
+    let (_, key) = a.tenant("hooks").await;
+    let ch = a.whatsapp_channel(&key).await;
+    let (id, secret) = endpoint(&a, &key, &hooks.base, &["message.created"]).await;
+    let n = 12;
+    for i in 0..n {
+        let s = if i % 2 == 0 { &a } else { &b };
+        inbound(s, &ch, &format!("message {i}")).await;
+    }
+    let got = hooks.wait_for(n).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let got_all = hooks.requests();
+    assert_eq!(got_all.len(), n, "{got_all:?}");
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "each event once");
+    assert!(got.iter().all(|r| verifying(&secret, r) == 1));
+    let mut texts: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["data"]["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.sort();
+    let mut sent: Vec<String> = (0..n).map(|i| format!("message {i}")).collect();
+    sent.sort();
+    assert_eq!(texts, sent);
+    assert_eq!(attempts(&b, &key, &id, n).await.len(), n);
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn openapi_documents_webhook_endpoints(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, doc) = s.get("", "/openapi.json").await;
+    let paths = &doc["paths"];
+    for (p, method) in [
+        ("/v1/webhook-endpoints", "post"),
+        ("/v1/webhook-endpoints", "get"),
+        ("/v1/webhook-endpoints/{id}", "get"),
+        ("/v1/webhook-endpoints/{id}", "delete"),
+        ("/v1/webhook-endpoints/{id}/rotate-secret", "post"),
+        ("/v1/webhook-endpoints/{id}/deliveries", "get"),
+        (
+            "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
+            "post",
+        ),
+    ] {
+        assert!(
+            paths[p].get(method).is_some(),
+            "{method} {p} missing from the document"
+        );
+    }
+    assert!(
+        doc["components"]["schemas"]["EndpointBody"]["properties"]
+            .get("types")
+            .is_some()
+    );
+    s.stop().await;
+}
+on_both!(openapi_documents_webhook_endpoints);
