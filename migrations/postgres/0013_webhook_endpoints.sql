@@ -37,3 +37,5 @@ CREATE TABLE webhook_deliveries (
     finished_at   BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (tenant_id, endpoint_id, id);
+-- An event's attempts at an endpoint (numbering them, the first one's time).
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (tenant_id, endpoint_id, event_seq);

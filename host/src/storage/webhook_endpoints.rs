@@ -72,6 +72,8 @@ pub struct WebhookAttempt {
     pub event_id: String,
     #[serde(skip)]
     pub event_seq: i64,
+    /// This event's attempt number at this endpoint (retries and manual
+    /// replays counted).
     pub attempt: i64,
     /// The receiver's HTTP status; absent when there was no answer.
     pub status_code: Option<i64>,
@@ -91,8 +93,14 @@ pub struct AttemptResult {
 
 impl AttemptResult {
     pub fn succeeded(&self) -> bool {
-        self.error.is_none() && self.status_code.is_some_and(|s| (200..300).contains(&s))
+        succeeded(self.status_code.map(i64::from), self.error.is_some())
     }
+}
+
+/// An attempt succeeded when the receiver answered 2xx (and nothing else
+/// went wrong, e.g. reading its answer).
+fn succeeded(status_code: Option<i64>, failed: bool) -> bool {
+    !failed && status_code.is_some_and(|s| (200..300).contains(&s))
 }
 
 /// An endpoint with events to fan out.
@@ -138,7 +146,7 @@ fn attempt_from(r: &sqlx::any::AnyRow) -> WebhookAttempt {
         event_id: super::cursor(seq),
         event_seq: seq,
         attempt: r.get("attempt"),
-        succeeded: error.is_none() && status_code.is_some_and(|s| (200..300).contains(&s)),
+        succeeded: succeeded(status_code, error.is_some()),
         status_code,
         error,
         started_at: r.get("started_at"),
@@ -406,13 +414,13 @@ impl Db {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, attempt, status_code, error, started_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT $1, $2, $3, $4, CAST(COUNT(*) + 1 AS BIGINT), $5, $6, $7, $8 FROM webhook_deliveries \
+             WHERE tenant_id = $2 AND endpoint_id = $3 AND event_seq = $4",
         )
         .bind(new_id("whd"))
         .bind(&job.tenant_id)
         .bind(endpoint_id)
         .bind(event_seq)
-        .bind(i64::from(job.attempts))
         .bind(result.status_code.map(i64::from))
         .bind(result.error.as_deref().map(truncate))
         .bind(result.started_at)

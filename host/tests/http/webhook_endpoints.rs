@@ -228,7 +228,10 @@ async fn retries_and_manual_replay(backend: Backend) {
     assert_eq!(got[2].body, got[0].body);
     assert_eq!(got[2].header("webhook-id"), Some(event_id));
     assert_eq!(verifying(&secret, &got[2]), 1);
-    assert_eq!(attempts(&s, &key, &id, 3).await.len(), 3);
+    let tried = attempts(&s, &key, &id, 3).await;
+    assert_eq!(tried.len(), 3);
+    assert_eq!(tried[0]["attempt"], 3, "replays count on: {tried:?}");
+    assert_eq!(tried[0]["status_code"], 200);
 
     // Another tenant sees none of it.
     let (_, other) = s.tenant("other").await;
