@@ -44,6 +44,12 @@ pub async fn deliver(
         delay: backoff(&sender.config, job.attempts),
         error,
     };
+    // A deleted tenant's key is gone: nothing of it is sent (or opened).
+    let cipher = match p.secrets.cipher(&job.tenant_id).await {
+        Ok(c) => c,
+        Err(SecretError::Destroyed) => return nothing_to_send(p, job).await,
+        Err(e) => return retry_later(format!("tenant key: {e}")),
+    };
     let endpoint = match p
         .db
         .signing_endpoint(&job.tenant_id, endpoint_id, &p.secrets)
@@ -52,11 +58,6 @@ pub async fn deliver(
         Ok(Some(e)) if e.status == WebhookEndpointStatus::Active => e,
         Ok(_) => return nothing_to_send(p, job).await,
         Err(e) => return retry_later(format!("storage: {e}")),
-    };
-    let cipher = match p.secrets.cipher(&job.tenant_id).await {
-        Ok(c) => c,
-        Err(SecretError::Destroyed) => return nothing_to_send(p, job).await,
-        Err(e) => return retry_later(format!("tenant key: {e}")),
     };
     let event = match p.db.events_after(&cipher, event_seq - 1, 1, &[]).await {
         Ok(events) => events.into_iter().find(|e| e.id == cursor(event_seq)),

@@ -25,7 +25,7 @@ const MAX_URL_CHARS: usize = 2048;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointBody {
+pub struct WebhookEndpointBody {
     /// Where events are POSTed: https (plain http only for a target the
     /// operator allowed); never a private address unless allowed.
     url: String,
@@ -99,11 +99,11 @@ fn shown(e: &WebhookEndpoint) -> Value {
     json!(e)
 }
 
-#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhook-endpoints", request_body = EndpointBody, responses((status = 201, description = "`{id, url, types, status, created_at, updated_at, secret}`: the secret (`whsec_…`) is shown only here", body = Object), (status = 422, description = "Unknown event type, bad URL, or a URL the outbound policy refuses", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhook-endpoints", request_body = WebhookEndpointBody, responses((status = 201, description = "`{id, url, types, status, created_at, updated_at, secret}`: the secret (`whsec_…`) is shown only here", body = Object), (status = 422, description = "Unknown event type, bad URL, or a URL the outbound policy refuses", body = Object)), security(("api_key" = [])))]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    JsonBody(body): JsonBody<EndpointBody>,
+    JsonBody(body): JsonBody<WebhookEndpointBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let types = event_types(&body.types)?;
     let url = check_url(state.media.policy(), &body.url).await?;

@@ -503,7 +503,7 @@ async fn openapi_documents_webhook_endpoints(backend: Backend) {
         );
     }
     assert!(
-        doc["components"]["schemas"]["EndpointBody"]["properties"]
+        doc["components"]["schemas"]["WebhookEndpointBody"]["properties"]
             .get("types")
             .is_some()
     );
