@@ -63,7 +63,12 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
         .unwrap()
         .port();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
@@ -108,7 +113,9 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {key}").parse().unwrap());
-            tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
+            tokio_tungstenite::connect_async(request)
+                .await
+                .map(|(ws, _)| ws)
         }
     };
 
@@ -120,8 +127,7 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
     let mut failed = 0;
     for chunk in 0..idle.div_ceil(100) {
         let n = 100.min(idle - chunk * 100);
-        let opened =
-            futures_util::future::join_all((0..n).map(|_| open(ws_url.clone()))).await;
+        let opened = futures_util::future::join_all((0..n).map(|_| open(ws_url.clone()))).await;
         for o in opened {
             match o {
                 Ok(ws) => sockets.push(ws),

@@ -214,7 +214,9 @@ async fn phase(
         let (http, base, b) = (http.clone(), base.to_string(), b.to_string());
         let id = format!("{}-{i}-{}", name.len(), start.elapsed().as_nanos());
         senders.push(tokio::spawn(async move {
-            let ok = post_webhook(&http, &base, &b, APP_SECRET, &id).await.is_ok();
+            let ok = post_webhook(&http, &base, &b, APP_SECRET, &id)
+                .await
+                .is_ok();
             (scheduled.elapsed(), ok)
         }));
     }

@@ -5,11 +5,15 @@
 //! - `content`: a tenant's cipher for message content and contacts —
 //!   sealed fields bound to tenant and row, and keyed blind indexes for
 //!   the lookups that need equality
+//! - `webhook_signature`: event webhook secrets and their Standard Webhooks
+//!   signatures
 //!
 //! Keeping it apart from `secrets` keeps the module graph one-way:
 //! `secrets` → `storage` → `crypto`.
 
 mod content;
 pub(crate) mod envelope;
+mod webhook_signature;
 
 pub use content::{ContentError, Field, Index, TenantCipher};
+pub use webhook_signature::{InvalidSecret, WebhookSecret, signature_header};

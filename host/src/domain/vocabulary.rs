@@ -192,6 +192,9 @@ pub enum Task {
         channel_id: String,
         message_ids: Vec<String>,
     },
+    /// POST event number `event_seq` of the job's tenant to webhook
+    /// endpoint `endpoint_id` (one job per endpoint and event).
+    WebhookDelivery { endpoint_id: String, event_seq: i64 },
 }
 
 /// A guardrail's fixed answer to an inbound message.
@@ -206,16 +209,22 @@ pub struct AutoReply {
 pub enum TaskKind {
     Process,
     Deliver,
+    WebhookDelivery,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 2] = [TaskKind::Process, TaskKind::Deliver];
+    pub const ALL: [TaskKind; 3] = [
+        TaskKind::Process,
+        TaskKind::Deliver,
+        TaskKind::WebhookDelivery,
+    ];
 
     /// The column value.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Process => "inbound.process",
             TaskKind::Deliver => "message.deliver",
+            TaskKind::WebhookDelivery => "webhook.deliver",
         }
     }
 
@@ -235,6 +244,7 @@ impl Task {
         match self {
             Task::Process { .. } => TaskKind::Process,
             Task::Deliver { .. } => TaskKind::Deliver,
+            Task::WebhookDelivery { .. } => TaskKind::WebhookDelivery,
         }
     }
 
@@ -259,6 +269,10 @@ impl Task {
                 channel_id,
                 message_ids,
             } => serde_json::json!({ "channel_id": channel_id, "message_ids": message_ids }),
+            Task::WebhookDelivery {
+                endpoint_id,
+                event_seq,
+            } => serde_json::json!({ "endpoint_id": endpoint_id, "event_seq": event_seq }),
         }
     }
 
@@ -305,6 +319,18 @@ impl Task {
                 Ok(Task::Deliver {
                     channel_id: d.channel_id,
                     message_ids: d.message_ids,
+                })
+            }
+            TaskKind::WebhookDelivery => {
+                #[derive(Deserialize)]
+                struct W {
+                    endpoint_id: String,
+                    event_seq: i64,
+                }
+                let w: W = serde_json::from_value(payload.clone()).map_err(bad)?;
+                Ok(Task::WebhookDelivery {
+                    endpoint_id: w.endpoint_id,
+                    event_seq: w.event_seq,
                 })
             }
         }
@@ -359,6 +385,10 @@ mod tests {
             Task::Deliver {
                 channel_id: "ch_1".into(),
                 message_ids: vec!["msg_3".into(), "msg_4".into()],
+            },
+            Task::WebhookDelivery {
+                endpoint_id: "we_1".into(),
+                event_seq: 42,
             },
         ];
         for t in tasks {

@@ -28,6 +28,8 @@ pub mod send;
 mod shared;
 pub mod split;
 mod tenancy;
+pub mod webhook_delivery;
+pub mod webhook_dispatch;
 
 use std::sync::Arc;
 use std::time::Instant;

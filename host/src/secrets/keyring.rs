@@ -24,6 +24,8 @@ pub enum Purpose<'a> {
     ChannelConfig { channel_id: &'a str },
     /// A persona's responder (an LLM API key included).
     PersonaResponder { persona_id: &'a str },
+    /// An event webhook endpoint's signing secrets.
+    WebhookSecret { endpoint_id: &'a str },
 }
 
 impl Purpose<'_> {
@@ -31,6 +33,7 @@ impl Purpose<'_> {
         let (name, record) = match self {
             Purpose::ChannelConfig { channel_id } => ("channel-config", *channel_id),
             Purpose::PersonaResponder { persona_id } => ("persona-responder", *persona_id),
+            Purpose::WebhookSecret { endpoint_id } => ("webhook-secret", *endpoint_id),
         };
         format!("{name}\0{tenant_id}\0{record}").into_bytes()
     }

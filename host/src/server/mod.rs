@@ -26,6 +26,7 @@ mod scrape;
 mod send;
 mod tenant_settings;
 mod tenants;
+mod webhook_endpoints;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -364,6 +365,14 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
                 }
             }
         });
+    }
+    if config.workers.workers > 0 {
+        // Event webhooks: fan out from the events table to the outbox.
+        tokio::spawn(crate::pipeline::webhook_dispatch::run(
+            state.pipeline.clone(),
+            config.workers.poll_interval,
+            shutdown_rx_for_sweeper.clone(),
+        ));
     }
     let app = router(state.clone());
     let header_timeout = config.read_timeouts.header;

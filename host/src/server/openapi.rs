@@ -14,7 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use super::{
     AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events,
     health, media, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
-    webhooks,
+    webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ use super::{
     modifiers(&BearerSchemes),
     tags(
         (name = "webhooks", description = "Provider webhooks (authenticated by the provider's signature)"),
-        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"), (name = "events", description = "The tenant's ordered stream of changes: sync after a cursor, or a WebSocket"), (name = "tenant", description = "The calling tenant's own settings"),
+        (name = "channels"), (name = "personas"), (name = "conversations"), (name = "contacts"), (name = "events", description = "The tenant's ordered stream of changes: sync after a cursor, or a WebSocket"), (name = "webhook-endpoints", description = "Event webhooks: the tenant's events POSTed to its endpoints, signed as Standard Webhooks"), (name = "tenant", description = "The calling tenant's own settings"),
         (name = "messages"), (name = "plugins"), (name = "api-keys"), (name = "audit"), (name = "usage"),
         (name = "admin", description = "Platform-admin endpoints"), (name = "health"),
     )
@@ -111,6 +111,17 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::merge_contact))
         .routes(routes!(events::events))
         .routes(routes!(events::create_token))
+        .routes(routes!(
+            webhook_endpoints::create_endpoint,
+            webhook_endpoints::list_endpoints
+        ))
+        .routes(routes!(
+            webhook_endpoints::get_endpoint,
+            webhook_endpoints::delete_endpoint
+        ))
+        .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(webhook_endpoints::list_deliveries))
+        .routes(routes!(webhook_endpoints::retry_delivery))
         .routes((schemas, paths, uploads))
         .routes(routes!(plugins::get_plugin))
         .routes(routes!(bindings::activate))

@@ -25,6 +25,7 @@ mod tenant_keys;
 mod tenant_settings;
 mod tenants;
 mod usage;
+mod webhook_endpoints;
 mod writer;
 
 use std::path::Path;
@@ -55,6 +56,10 @@ pub use replies::{ReplyContext, ReplyPlan, TokenUsage};
 pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
 pub use tenant_settings::TenantSettings;
 pub use tenants::{NewTenant, TenantRecord};
+pub use webhook_endpoints::{
+    AttemptResult, DispatchTarget, SigningEndpoint, WebhookAttempt, WebhookEndpoint,
+    WebhookEndpointStatus,
+};
 pub use writer::{InboundWriter, MAX_BATCH};
 
 /// Which database a URL points at.

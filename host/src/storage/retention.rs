@@ -50,6 +50,11 @@ impl Db {
             .bind(now - 7 * DAY_MS)
             .execute(&self.write)
             .await?;
+        // Webhook attempts are kept as long as the events they sent.
+        sqlx::query("DELETE FROM webhook_deliveries WHERE finished_at < $1")
+            .bind(now - 7 * DAY_MS)
+            .execute(&self.write)
+            .await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - DAY_MS)
             .execute(&self.write)

@@ -27,4 +27,5 @@ mod serving;
 mod shared;
 mod telegram;
 mod twilio;
+mod webhook_endpoints;
 mod webhooks;

@@ -35,6 +35,10 @@ pub struct DeliveryConfig {
     /// [`WorkerConfig::lease`](crate::worker::WorkerConfig::lease)); also the
     /// lease of a follow-up job handed to the same worker.
     pub lease: Duration,
+    /// How long an event webhook is retried after its event, and how long
+    /// an endpoint may fail before it is disabled
+    /// ([`crate::pipeline::webhook_delivery`]).
+    pub webhook_retry_window: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -45,6 +49,7 @@ impl Default for DeliveryConfig {
             max_delay: Duration::from_secs(600),
             request_timeout: Duration::from_secs(15),
             lease: crate::worker::DEFAULT_LEASE,
+            webhook_retry_window: Duration::from_secs(24 * 3600),
         }
     }
 }
