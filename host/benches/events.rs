@@ -4,8 +4,9 @@
 //!
 //! Starts the real server (`switchboard serve`, embedded SQLite) as a
 //! child process, so its memory is its own, then:
-//! 1. opens `--idle` WebSocket connections to `GET /v1/events` and leaves
-//!    them idle; prints the server's resident memory (VmRSS) before and
+//! 1. opens `--idle` WebSocket connections to `GET /v1/events` of 100
+//!    other tenants (idle: nothing happens to those tenants) and leaves
+//!    them open; prints the server's resident memory (VmRSS) before and
 //!    after, and per connection;
 //! 2. with those still open, one more subscriber follows the stream while
 //!    signed WhatsApp webhooks arrive at `--rate` per second (open loop)
@@ -62,7 +63,7 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args([
             "serve",
             "--listen",
@@ -76,7 +77,10 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("switchboard serve starts");
+    // Killed however this run ends (a panic included).
+    let server = Child(server);
     let base = format!("http://127.0.0.1:{port}");
+    switchboard::outbound::install_tls_provider();
     let http = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -106,28 +110,33 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
     let (_, page) = get_json(&http, &format!("{base}/v1/events?limit=1000"), &key).await;
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let ws_url = format!("ws://127.0.0.1:{port}/v1/events?after={cursor}");
-    let open = |url: String| {
-        let key = key.clone();
-        async move {
-            let mut request = url.into_client_request().unwrap();
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {key}").parse().unwrap());
-            tokio_tungstenite::connect_async(request)
-                .await
-                .map(|(ws, _)| ws)
-        }
+    let open = |url: String, key: String| async move {
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+            .await
+            .map(|(ws, _)| ws)
     };
 
     // 1. Idle connections.
-    let pid = server.id();
+    let pid = server.0.id();
+    let mut idle_keys = Vec::new();
+    for t in 0..100 {
+        idle_keys.push(common::tenant(&http, &base, ADMIN, &format!("idle-{t}")).await);
+    }
+    let idle_url = format!("ws://127.0.0.1:{port}/v1/events");
     let before = rss_kib(pid);
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(idle);
     let mut failed = 0;
     for chunk in 0..idle.div_ceil(100) {
         let n = 100.min(idle - chunk * 100);
-        let opened = futures_util::future::join_all((0..n).map(|_| open(ws_url.clone()))).await;
+        let opened = futures_util::future::join_all(
+            (0..n).map(|i| open(idle_url.clone(), idle_keys[i % idle_keys.len()].clone())),
+        )
+        .await;
         for o in opened {
             match o {
                 Ok(ws) => sockets.push(ws),
@@ -148,7 +157,9 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
     );
 
     // 2. Fan-out latency with the idle connections still open.
-    let mut follower = open(ws_url.clone()).await.expect("subscriber connects");
+    let mut follower = open(ws_url.clone(), key.clone())
+        .await
+        .expect("subscriber connects");
     let expected = (rate * duration.as_secs()) as usize;
     let receiver = tokio::spawn(async move {
         let mut latencies = Vec::with_capacity(expected);
@@ -178,16 +189,19 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
         tokio::time::sleep_until(start + interval * i as u32).await;
         let (http, base, ch) = (http.clone(), base.clone(), ch.clone());
         senders.push(tokio::spawn(async move {
-            common::post_webhook(&http, &base, &ch, APP_SECRET, &format!("m-{i}"))
-                .await
-                .is_ok()
+            common::post_webhook(&http, &base, &ch, APP_SECRET, &format!("m-{i}")).await
         }));
     }
     let mut errors = 0;
+    let mut first_error = None;
     for s in senders {
-        if !s.await.unwrap_or(false) {
+        if let Err(e) = s.await.unwrap_or_else(|e| Err(e.to_string())) {
             errors += 1;
+            first_error.get_or_insert(e);
         }
+    }
+    if let Some(e) = first_error {
+        println!("first webhook error: {e}");
     }
     let sent_in = start.elapsed();
     let mut latencies = receiver.await.unwrap();
@@ -218,8 +232,16 @@ async fn run(idle: usize, rate: u64, duration: Duration) {
         })
     );
     drop(sockets);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> (u16, Value) {

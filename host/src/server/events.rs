@@ -107,6 +107,12 @@ pub async fn events(
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("WebSocket upgrade: {e}")))?;
+        // Small buffers: an idle socket should cost little (tungstenite's
+        // defaults are 128 KiB each way); frames are small JSON.
+        let ws = ws
+            .read_buffer_size(4 << 10)
+            .write_buffer_size(0)
+            .max_message_size(64 << 10);
         return Ok(ws.on_upgrade(move |socket| stream(socket, state, cipher, asked)));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -148,19 +154,37 @@ async fn stream(mut socket: WebSocket, state: AppState, cipher: TenantCipher, as
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
-        // Send everything after `after`, in order, a batch at a time.
+        // Send everything after `after`, in order, a batch at a time: from
+        // the hub's window of recent events when it covers the cursor (many
+        // sockets of one tenant then cost one serialisation, no query),
+        // else from the table.
         loop {
-            let batch = match db.events_after(&cipher, after, BATCH, &asked.types).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading events for a socket failed");
-                    close(&mut socket, 1011, "server error").await;
-                    return;
-                }
-            };
-            let full = batch.len() == BATCH as usize;
-            for event in batch {
-                let frame = serde_json::to_string(&event).unwrap_or_default();
+            let batch: Vec<(i64, String)> =
+                match db
+                    .event_hub()
+                    .recent_after(cipher.tenant_id(), after, &asked.types)
+                {
+                    Some(recent) => recent
+                        .into_iter()
+                        .map(|e| (e.seq, e.frame.to_string()))
+                        .collect(),
+                    None => match db.events_after(&cipher, after, BATCH, &asked.types).await {
+                        Ok(b) => b
+                            .into_iter()
+                            .map(|e| {
+                                let seq = parse_cursor(&e.id).unwrap_or(after);
+                                (seq, serde_json::to_string(&e).unwrap_or_default())
+                            })
+                            .collect(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading events for a socket failed");
+                            close(&mut socket, 1011, "server error").await;
+                            return;
+                        }
+                    },
+                };
+            let full = batch.len() >= BATCH as usize;
+            for (seq, frame) in batch {
                 match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(frame))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,
@@ -169,7 +193,7 @@ async fn stream(mut socket: WebSocket, state: AppState, cipher: TenantCipher, as
                         return;
                     }
                 }
-                after = parse_cursor(&event.id).unwrap_or(after);
+                after = seq;
             }
             if !full {
                 break;

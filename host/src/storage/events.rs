@@ -8,7 +8,7 @@
 //! order of their numbers and a reader that saw number n has seen every
 //! earlier one. Waking readers is [`EventHub`]'s job; the table is the truth.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -89,6 +89,8 @@ impl Pending {
 pub(crate) struct Appended {
     pub tenant_id: String,
     pub seq: i64,
+    /// The events themselves, in order, for this process's recent window.
+    pub events: Vec<EventRecord>,
 }
 
 /// The cursor of event number `seq`: opaque to clients, ordered per tenant.
@@ -162,6 +164,16 @@ async fn append(
     Ok(Some(Appended {
         tenant_id: tenant_id.to_string(),
         seq: last,
+        events: events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| EventRecord {
+                id: cursor(first + i as i64),
+                kind: e.kind.as_str().to_string(),
+                created_at: now,
+                data: e.data.clone(),
+            })
+            .collect(),
     }))
 }
 
@@ -169,7 +181,7 @@ impl Db {
     /// Tell this process's readers about events committed.
     pub(crate) fn published(&self, appended: Vec<Appended>) {
         for a in appended {
-            self.hub.publish(&a.tenant_id, a.seq);
+            self.hub.publish_events(&a.tenant_id, a.seq, a.events);
         }
     }
 
@@ -278,30 +290,75 @@ fn token_hash(token: &str) -> String {
 
 /// Wakes this process's event readers: per tenant, the last event number
 /// known to be committed (by this process, or by another replica through
-/// PostgreSQL `LISTEN`). Readers read the table; the hub only says when.
+/// PostgreSQL `LISTEN`), and a window of the latest events this process
+/// committed, already serialised, so many sockets of one tenant are fed
+/// from memory instead of each reading the table. The window is only ever
+/// a contiguous run of numbers; a reader whose cursor it does not cover
+/// (older, or events committed by another replica) reads the table.
 /// Only tenants someone listens to have an entry.
 #[derive(Default)]
 pub struct EventHub {
-    tenants: Mutex<HashMap<String, watch::Sender<i64>>>,
+    tenants: Mutex<HashMap<String, Feed>>,
+}
+
+/// How many recent events a followed tenant's window keeps.
+const WINDOW: usize = 512;
+
+struct Feed {
+    committed: watch::Sender<i64>,
+    window: VecDeque<Recent>,
+}
+
+/// An event in a tenant's window: its number, type and JSON frame.
+#[derive(Clone)]
+pub struct Recent {
+    pub seq: i64,
+    pub kind: EventType,
+    pub frame: Arc<str>,
 }
 
 impl EventHub {
-    /// Events up to `seq` of `tenant_id` are committed.
+    /// Events up to `seq` of `tenant_id` are committed (another replica's).
     pub fn publish(&self, tenant_id: &str, seq: i64) {
+        self.publish_events(tenant_id, seq, Vec::new());
+    }
+
+    /// Events up to `seq` of `tenant_id` are committed; `events` are the
+    /// last of them, in order (this process's own commit).
+    pub(crate) fn publish_events(&self, tenant_id: &str, seq: i64, events: Vec<EventRecord>) {
         let mut tenants = self.tenants.lock();
-        if let Some(tx) = tenants.get(tenant_id) {
-            if tx.receiver_count() == 0 {
-                tenants.remove(tenant_id);
-                return;
-            }
-            tx.send_if_modified(|known| {
-                let newer = seq > *known;
-                if newer {
-                    *known = seq;
-                }
-                newer
-            });
+        let Some(feed) = tenants.get_mut(tenant_id) else {
+            return;
+        };
+        if feed.committed.receiver_count() == 0 {
+            tenants.remove(tenant_id);
+            return;
         }
+        for e in events {
+            let (Some(n), Some(kind)) = (parse_cursor(&e.id), EventType::parse(&e.kind)) else {
+                continue;
+            };
+            // Keep the window contiguous: a gap (another replica's events,
+            // or commits published out of order) starts it afresh.
+            if feed.window.back().is_some_and(|last| last.seq + 1 != n) {
+                feed.window.clear();
+            }
+            feed.window.push_back(Recent {
+                seq: n,
+                kind,
+                frame: serde_json::to_string(&e).unwrap_or_default().into(),
+            });
+            if feed.window.len() > WINDOW {
+                feed.window.pop_front();
+            }
+        }
+        feed.committed.send_if_modified(|known| {
+            let newer = seq > *known;
+            if newer {
+                *known = seq;
+            }
+            newer
+        });
     }
 
     /// Follow `tenant_id`'s last committed event number.
@@ -309,8 +366,37 @@ impl EventHub {
         self.tenants
             .lock()
             .entry(tenant_id.to_string())
-            .or_insert_with(|| watch::channel(0).0)
+            .or_insert_with(|| Feed {
+                committed: watch::channel(0).0,
+                window: VecDeque::new(),
+            })
+            .committed
             .subscribe()
+    }
+
+    /// The tenant's events after `after` (of `types`, when given) from the
+    /// window, when it holds every committed event after `after`; `None`
+    /// when the table must be read instead.
+    pub fn recent_after(
+        &self,
+        tenant_id: &str,
+        after: i64,
+        types: &[EventType],
+    ) -> Option<Vec<Recent>> {
+        let tenants = self.tenants.lock();
+        let feed = tenants.get(tenant_id)?;
+        let (first, last) = (feed.window.front()?.seq, feed.window.back()?.seq);
+        let known = *feed.committed.borrow();
+        if after + 1 < first || last < known {
+            return None;
+        }
+        Some(
+            feed.window
+                .iter()
+                .filter(|e| e.seq > after && (types.is_empty() || types.contains(&e.kind)))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -350,6 +436,56 @@ pub(crate) type SharedHub = Arc<EventHub>;
 
 #[cfg(test)]
 mod tests {
+    use super::{EventHub, EventRecord, cursor};
+    use crate::domain::EventType;
+
+    fn record(seq: i64, kind: EventType) -> EventRecord {
+        EventRecord {
+            id: cursor(seq),
+            kind: kind.as_str().into(),
+            created_at: 0,
+            data: serde_json::json!({ "n": seq }),
+        }
+    }
+
+    fn seqs(v: Option<Vec<super::Recent>>) -> Option<Vec<i64>> {
+        v.map(|v| v.iter().map(|e| e.seq).collect())
+    }
+
+    #[test]
+    fn the_window_answers_only_what_it_holds_without_gaps() {
+        let hub = EventHub::default();
+        let _rx = hub.subscribe("t");
+        let m = EventType::MessageCreated;
+        hub.publish_events(
+            "t",
+            3,
+            vec![
+                record(1, m),
+                record(2, m),
+                record(3, EventType::ContactUpdated),
+            ],
+        );
+        assert_eq!(seqs(hub.recent_after("t", 0, &[])), Some(vec![1, 2, 3]));
+        assert_eq!(seqs(hub.recent_after("t", 2, &[])), Some(vec![3]));
+        assert_eq!(seqs(hub.recent_after("t", 0, &[m])), Some(vec![1, 2]));
+        assert_eq!(seqs(hub.recent_after("t", 3, &[])), Some(vec![]));
+        // Another replica committed 4: the window no longer holds all.
+        hub.publish("t", 4);
+        assert_eq!(seqs(hub.recent_after("t", 3, &[])), None);
+        // Our own 5 after a gap starts the window afresh.
+        hub.publish_events("t", 5, vec![record(5, m)]);
+        assert_eq!(seqs(hub.recent_after("t", 4, &[])), Some(vec![5]));
+        assert_eq!(
+            seqs(hub.recent_after("t", 3, &[])),
+            None,
+            "4 is not in the window"
+        );
+        // Nobody follows another tenant: nothing kept for it.
+        hub.publish_events("u", 1, vec![record(1, m)]);
+        assert_eq!(seqs(hub.recent_after("u", 0, &[])), None);
+    }
+
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {
         assert_eq!(super::parse_cursor(&super::cursor(0)), Some(0));
