@@ -4,21 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{APP_SECRET, Backend, TestServer, fixture, unique};
+use crate::harness::{APP_SECRET, Backend, TestServer, unique, wa_from};
 use crate::mock::MockProvider;
 use crate::on_both;
-
-/// A WhatsApp text from `from` (a `wa_id`: the phone's digits) named `name`.
-fn wa_from(id: &str, text: &str, from: &str, name: &str) -> Vec<u8> {
-    let mut v = fixture("meta_dashboard_test_text_message.json");
-    let value = &mut v["entry"][0]["changes"][0]["value"];
-    value["contacts"][0]["wa_id"] = json!(from);
-    value["contacts"][0]["profile"]["name"] = json!(name);
-    value["messages"][0]["from"] = json!(from);
-    value["messages"][0]["id"] = json!(id);
-    value["messages"][0]["text"]["body"] = json!(text);
-    serde_json::to_vec(&v).unwrap()
-}
 
 /// A phone number no other test uses (the PostgreSQL database is shared).
 fn phone() -> String {

@@ -419,6 +419,18 @@ pub async fn post_signed_with(
         .as_u16()
 }
 
+/// A WhatsApp text from `from` (a `wa_id`: the phone's digits) named `name`.
+pub fn wa_from(id: &str, text: &str, from: &str, name: &str) -> Vec<u8> {
+    let mut v = fixture("meta_dashboard_test_text_message.json");
+    let value = &mut v["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["wa_id"] = json!(from);
+    value["contacts"][0]["profile"]["name"] = json!(name);
+    value["messages"][0]["from"] = json!(from);
+    value["messages"][0]["id"] = json!(id);
+    value["messages"][0]["text"]["body"] = json!(text);
+    serde_json::to_vec(&v).unwrap()
+}
+
 pub fn wa_text(id: &str, text: &str) -> Vec<u8> {
     let mut v = fixture("meta_dashboard_test_text_message.json");
     v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(id);
