@@ -76,8 +76,8 @@ impl Pending {
         self.tenants
             .sort_by(|(a, _), (b, _)| a.tenant_id().cmp(b.tenant_id()));
         let mut done = Vec::with_capacity(self.tenants.len());
-        for (cipher, events) in &self.tenants {
-            done.extend(append(tx, cipher, events, now).await?);
+        for (cipher, events) in self.tenants {
+            done.extend(append(tx, &cipher, events, now).await?);
         }
         Ok(done)
     }
@@ -113,7 +113,7 @@ pub fn parse_cursor(cursor: &str) -> Option<i64> {
 async fn append(
     tx: &mut Transaction<'_, Any>,
     cipher: &TenantCipher,
-    events: &[NewEvent],
+    events: Vec<NewEvent>,
     now: i64,
 ) -> Result<Option<Appended>, StorageError> {
     if events.is_empty() {
@@ -164,14 +164,15 @@ async fn append(
     Ok(Some(Appended {
         tenant_id: tenant_id.to_string(),
         seq: last,
+        // Moved, not copied: the records are what the hub's window keeps.
         events: events
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, e)| EventRecord {
                 id: cursor(first + i as i64),
                 kind: e.kind.as_str().to_string(),
                 created_at: now,
-                data: e.data.clone(),
+                data: e.data,
             })
             .collect(),
     }))
