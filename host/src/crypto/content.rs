@@ -202,6 +202,13 @@ impl TenantCipher {
         self.mac("address", address)
     }
 
+    /// The tag of a web chat visitor token: binds the visitor id to one
+    /// channel of this tenant (a token from another channel, tenant or a
+    /// deleted tenant does not verify). Compare it in constant time.
+    pub fn visitor_tag(&self, channel_id: &str, visitor_id: &str) -> String {
+        self.mac("webchat-visitor", &format!("{channel_id}\0{visitor_id}"))
+    }
+
     fn mac(&self, domain: &str, normal: &str) -> String {
         let mut mac = self.inner.index.clone();
         mac.update(domain.as_bytes());

@@ -40,6 +40,9 @@ pub enum WebhookError {
     /// its queued sends fail.
     #[error("the channel was deleted")]
     ChannelDeleted,
+    /// A web chat channel's messages come over the visitor socket.
+    #[error("this channel takes no webhooks: web chat visitors write over the widget's socket")]
+    NotAWebhookChannel,
     /// The signature or token did not verify (401); nothing is stored.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
@@ -76,7 +79,9 @@ impl WebhookError {
     /// The HTTP status for the provider.
     pub fn status(&self) -> u16 {
         match self {
-            WebhookError::UnknownChannel | WebhookError::ChannelDeleted => 404,
+            WebhookError::UnknownChannel
+            | WebhookError::ChannelDeleted
+            | WebhookError::NotAWebhookChannel => 404,
             // Not a 2xx, so a provider that retries keeps the events until
             // the channel is enabled again; not a 5xx, which would page
             // the platform for a tenant's own choice.
@@ -115,6 +120,7 @@ impl WebhookError {
             WebhookError::UnknownChannel => "unknown_channel",
             WebhookError::ChannelDisabled => "channel_disabled",
             WebhookError::ChannelDeleted => "channel_deleted",
+            WebhookError::NotAWebhookChannel => "not_a_webhook_channel",
             WebhookError::InvalidSignature(_) => "invalid_signature",
             WebhookError::BadRequest(_) => "bad_request",
             WebhookError::Plugin {

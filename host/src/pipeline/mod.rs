@@ -28,6 +28,7 @@ pub mod send;
 mod shared;
 pub mod split;
 mod tenancy;
+pub mod visitor;
 pub mod webhook_delivery;
 pub mod webhook_dispatch;
 
@@ -44,8 +45,8 @@ pub use adapter::NativeAdapter;
 pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
 pub use shared::SharedOutcome;
-pub use tenancy::ChannelCache;
 pub(crate) use tenancy::bind;
+pub use tenancy::{ChannelCache, Transport};
 
 /// Everything the pipeline needs; cheap to clone.
 #[derive(Clone)]
@@ -168,18 +169,29 @@ impl Pipeline {
         adapter_name: &mut String,
     ) -> Result<WebhookOutcome, WebhookError> {
         let span = tracing::Span::current();
-        let started = Instant::now();
-
         let binding = self.channel(channel_id, None).await?;
         span.record("tenant", binding.channel.tenant_id.as_str());
         span.record("plugin", binding.channel.adapter.as_str());
         adapter_name.clone_from(&binding.channel.adapter);
+        if binding.transport != Transport::Provider {
+            return Err(WebhookError::NotAWebhookChannel);
+        }
+        self.inbound_stages(&binding, request).await
+    }
 
+    /// Stages 2-4 for a resolved channel: a provider's webhook, or a
+    /// visitor's frame ([`visitor`]).
+    async fn inbound_stages(
+        &self,
+        binding: &tenancy::Binding,
+        request: HttpRequest,
+    ) -> Result<WebhookOutcome, WebhookError> {
+        let started = Instant::now();
         let t = Instant::now();
         let parsed = adapter::verify_and_parse(
             &self.runtime,
             self.native_adapter.as_deref(),
-            &binding,
+            binding,
             self.kv.clone(),
             request,
         )
@@ -195,13 +207,13 @@ impl Pipeline {
 
         let t = Instant::now();
         let items =
-            guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), events).await?;
-        let items = guardrails::without_persona(items, &binding);
+            guardrails::check_inbound(&self.runtime, binding, self.kv.clone(), events).await?;
+        let items = guardrails::without_persona(items, binding);
         bounds::check(&items)?;
         let guardrails_us = t.elapsed().as_micros() as u64;
 
         let t = Instant::now();
-        let outcome = self.store(&binding, items).await?;
+        let outcome = self.store(binding, items).await?;
         let store_us = t.elapsed().as_micros() as u64;
         crate::metrics::metrics().db("store_inbound", t.elapsed());
         if outcome.queued > 0 {

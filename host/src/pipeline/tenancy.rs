@@ -22,6 +22,19 @@ pub struct Binding {
     pub guardrails: Arc<[BoundGuardrail]>,
     /// The tenant's plugin limits (platform defaults where unset).
     pub limits: LimitOverrides,
+    /// How the channel's messages travel.
+    pub transport: Transport,
+}
+
+/// How a channel's messages travel between the platform and its contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A provider: webhooks in, `render`ed API calls out.
+    Provider,
+    /// The host's own web chat socket (the first-party `webchat` adapter):
+    /// visitor frames in, replies delivered over the socket. Its channels
+    /// take no webhooks.
+    Visitor,
 }
 
 /// One guardrail of a channel's chain, with what its binding says.
@@ -223,10 +236,17 @@ pub async fn bind(
     let adapter = adapter
         .ok_or(CatalogError::NotFound)
         .map_err(catalog_error)?;
+    // First-party names win over tenants' plugins, so only the platform's
+    // own component gets the visitor transport.
+    let transport = match catalog.first_party(super::visitor::ADAPTER) {
+        Some(webchat) if Arc::ptr_eq(&webchat, &adapter) => Transport::Visitor,
+        _ => Transport::Provider,
+    };
     Ok(Binding {
         adapter,
         guardrails: guardrails.into(),
         limits: LimitOverrides::default(),
+        transport,
         channel,
     })
 }

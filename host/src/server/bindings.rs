@@ -111,9 +111,11 @@ pub(crate) fn plugin_config(
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
+            // A list (web chat's `allowed_origins`) is kept as its JSON.
+            Value::Array(items) if items.iter().all(Value::is_string) => v.to_string(),
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "`{field}` value of `{k}` must be a string, number or boolean"
+                    "`{field}` value of `{k}` must be a string, number, boolean or list of strings"
                 )));
             }
         };

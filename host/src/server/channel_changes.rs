@@ -92,6 +92,8 @@ pub async fn patch_channel(
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         plugin_config("config", &merged).map_err(invalid_field)?;
+        super::webchat::check_config(&current.adapter, &config)
+            .map_err(|e| ApiError::unprocessable("invalid_field", e))?;
         changed.sort();
         change.config = Some((config, changed));
     }

@@ -43,7 +43,10 @@ pub(crate) fn channel_json(
             if secret(k) {
                 json!(if v.is_empty() { "unset" } else { "set" })
             } else {
-                json!(v)
+                // A list was stored as its JSON (`plugin_config`): show it as one.
+                serde_json::from_str::<Vec<String>>(v)
+                    .map(|list| json!(list))
+                    .unwrap_or_else(|_| json!(v))
             },
         );
     }
@@ -53,6 +56,8 @@ pub(crate) fn channel_json(
             config.entry(key.clone()).or_insert(json!("unset"));
         }
     }
+    let embed = (ch.adapter == crate::pipeline::visitor::ADAPTER)
+        .then(|| super::webchat::embed_snippet(&state.public_url, &ch.id));
     json!({
         "id": ch.id,
         "name": ch.name,
@@ -64,6 +69,7 @@ pub(crate) fn channel_json(
         "status": ch.status,
         "route_key": ch.route_key,
         "created_at": ch.created_at,
+        "embed": embed,
     })
 }
 

@@ -46,6 +46,7 @@ pub async fn create_channel(
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
     let config = plugin_config("config", &body.config)?;
+    super::webchat::check_config(&body.adapter, &config).map_err(ApiError::bad_request)?;
     let p = &state.pipeline;
     let guardrails = with_consent_first(body.guardrails);
     let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;

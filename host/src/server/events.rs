@@ -28,12 +28,12 @@ const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
 const BATCH: u32 = 200;
 /// A consumer that does not take a frame within this long is disconnected
 /// (close code 1008): the server never buffers a stream for it.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keeps idle connections (and the proxies between) alive.
-const PING_EVERY: Duration = Duration::from_secs(20);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(20);
 /// Re-read even without a notification, in case one was lost (a
 /// PostgreSQL listener reconnecting): bounds the delay, never loses.
-const RESCAN_EVERY: Duration = Duration::from_secs(5);
+pub(super) const RESCAN_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -159,33 +159,17 @@ async fn stream(mut socket: WebSocket, state: AppState, cipher: TenantCipher, as
         // sockets of one tenant then cost one serialisation, no query),
         // else from the table.
         loop {
-            let batch: Vec<(i64, String)> =
-                match db
-                    .event_hub()
-                    .recent_after(cipher.tenant_id(), after, &asked.types)
-                {
-                    Some(recent) => recent
-                        .into_iter()
-                        .map(|e| (e.seq, e.frame.to_string()))
-                        .collect(),
-                    None => match db.events_after(&cipher, after, BATCH, &asked.types).await {
-                        Ok(b) => b
-                            .into_iter()
-                            .map(|e| {
-                                let seq = parse_cursor(&e.id).unwrap_or(after);
-                                (seq, serde_json::to_string(&e).unwrap_or_default())
-                            })
-                            .collect(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reading events for a socket failed");
-                            close(&mut socket, 1011, "server error").await;
-                            return;
-                        }
-                    },
-                };
-            let full = batch.len() >= BATCH as usize;
+            let (batch, full) = match read_after(&db, &cipher, after, &asked.types).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading events for a socket failed");
+                    close(&mut socket, 1011, "server error").await;
+                    return;
+                }
+            };
             for (seq, frame) in batch {
-                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(frame))).await {
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(&*frame))).await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,
                     Err(_) => {
@@ -220,7 +204,41 @@ async fn stream(mut socket: WebSocket, state: AppState, cipher: TenantCipher, as
     }
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+/// The tenant's events after `after` (of `types`, when given), in order,
+/// as JSON frames with their numbers; and whether there may be more. From
+/// the hub's window of recent events when it covers the cursor (many
+/// sockets of one tenant then cost one serialisation, no query), else from
+/// the table, a batch at a time.
+pub(super) async fn read_after(
+    db: &crate::storage::Db,
+    cipher: &TenantCipher,
+    after: i64,
+    types: &[EventType],
+) -> Result<(Vec<(i64, std::sync::Arc<str>)>, bool), crate::storage::StorageError> {
+    if let Some(recent) = db
+        .event_hub()
+        .recent_after(cipher.tenant_id(), after, types)
+    {
+        return Ok((
+            recent.into_iter().map(|e| (e.seq, e.frame)).collect(),
+            false,
+        ));
+    }
+    let batch = db.events_after(cipher, after, BATCH, types).await?;
+    let full = batch.len() >= BATCH as usize;
+    Ok((
+        batch
+            .into_iter()
+            .map(|e| {
+                let seq = parse_cursor(&e.id).unwrap_or(after);
+                (seq, serde_json::to_string(&e).unwrap_or_default().into())
+            })
+            .collect(),
+        full,
+    ))
+}
+
+pub(super) async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         socket.send(Message::Close(Some(CloseFrame {

@@ -26,6 +26,7 @@ mod scrape;
 mod send;
 mod tenant_settings;
 mod tenants;
+pub mod webchat;
 mod webhook_endpoints;
 mod webhooks;
 
@@ -151,6 +152,8 @@ pub struct AppState {
     pub scrape: Arc<scrape::Scrape>,
     /// Inbound media fetches, and the policy outbound media URLs meet.
     pub media: Arc<crate::pipeline::media_fetch::MediaClient>,
+    /// Web chat visitors' sockets and message rates.
+    pub visitors: Arc<webchat::VisitorLimits>,
 }
 
 impl AppState {
@@ -197,6 +200,9 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document) }
             }),
         )
+        .route("/widget.js", get(webchat::widget_js))
+        .route("/widget.css", get(webchat::widget_css))
+        .route("/webchat/{channel_id}/socket", get(webchat::socket))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
@@ -333,6 +339,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             config.outbound.clone(),
             config.max_media_bytes,
         )?),
+        visitors: Arc::default(),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

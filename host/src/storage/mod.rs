@@ -25,6 +25,7 @@ mod tenant_keys;
 mod tenant_settings;
 mod tenants;
 mod usage;
+mod visitors;
 mod webhook_endpoints;
 mod writer;
 

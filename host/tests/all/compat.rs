@@ -80,7 +80,13 @@ type SecretCase<'a> = (&'a [u8], &'a str, &'a [&'a str], &'a [&'a str]);
 
 #[test]
 fn first_party_adapters_declare_their_secret_keys() {
-    let cases: [SecretCase<'_>; 3] = [
+    let cases: [SecretCase<'_>; 4] = [
+        (
+            switchboard_artifacts::first_party::WEBCHAT,
+            "webchat",
+            &["identity_secret"],
+            &["allowed_origins", "title", "greeting", "color"],
+        ),
         (
             switchboard_artifacts::first_party::WHATSAPP_CLOUD,
             "whatsapp-cloud",

@@ -22,4 +22,5 @@ mod runtime_cache;
 mod sandbox;
 mod telegram;
 mod twilio;
+mod webchat;
 mod whatsapp_cloud;

@@ -27,5 +27,6 @@ mod serving;
 mod shared;
 mod telegram;
 mod twilio;
+mod webchat;
 mod webhook_endpoints;
 mod webhooks;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::super::Pipeline;
-use super::super::tenancy::Binding;
+use super::super::tenancy::{Binding, Transport};
 use super::calls::{parse_send_response, render, render_template};
 use super::failure::permanent;
 use super::sender::{Accepted, MAX_UNRECORDED, send};
@@ -29,7 +29,7 @@ pub(super) async fn record_accepted(
 ) -> Result<PartResult, crate::storage::StorageError> {
     let attempt = Attempt {
         outcome: AttemptOutcome::Sent,
-        http_status: Some(accepted.http_status),
+        http_status: accepted.http_status,
         error_code: None,
         error: None,
     };
@@ -110,6 +110,18 @@ pub(super) async fn deliver_part(
         .await?;
         tracing::info!(message = %target.id, "send refused: contact opted out");
         return Ok(PartResult::Next);
+    }
+    if binding.transport == Transport::Visitor {
+        // The host is the provider: recorded as sent, the message is in
+        // the visitor's conversation, and their socket shows it (and
+        // reports it delivered). Nothing to render, no call to make.
+        count(binding, "sent");
+        let accepted = Accepted {
+            external_id: Some(target.id.clone()),
+            status: DeliveryStatus::Sent,
+            http_status: None,
+        };
+        return record_accepted(p, sender, tenant, &target, accepted, complete).await;
     }
 
     let outbound = OutboundMessage {
@@ -210,7 +222,7 @@ pub(super) async fn deliver_part(
                     DeliveryStatus::Queued | DeliveryStatus::Failed => DeliveryStatus::Sent,
                     s => s,
                 },
-                http_status: status,
+                http_status: Some(status),
             };
             record_accepted(p, sender, tenant, &target, accepted, complete).await
         }

@@ -23,7 +23,8 @@ pub struct Sender {
 pub(super) struct Accepted {
     pub(super) external_id: Option<String>,
     pub(super) status: DeliveryStatus,
-    pub(super) http_status: u16,
+    /// The provider's HTTP status; `None` when the host delivered it (web chat).
+    pub(super) http_status: Option<u16>,
 }
 
 /// Most unrecorded acceptances kept (each is a few dozen bytes; past this
