@@ -167,6 +167,7 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     p.db.set_channel_persona(&tenant.id, "demo", &channel.id, Some(&persona.id))
         .await?;
     let webhook = format!("{base}/webhooks/{}", channel.id);
+    let webchat_page = webchat(&p, &tenant.id, &persona.id, &base, server.addr.ip()).await?;
 
     println!("Switchboard demo");
     println!(
@@ -177,6 +178,9 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  channel     whatsapp-cloud {}  →  simulated Graph API at http://{graph_addr}",
         channel.id
+    );
+    println!(
+        "  web chat    {webchat_page}  (open it in a browser: the same persona answers there)"
     );
     println!("  persona     {}  — {responder_label}", persona.name);
     println!("  guardrails  consent, pii-redact, prohibited-topics, disclaimers");
@@ -253,6 +257,54 @@ async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     server.shutdown().await?;
     drop(temp);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A web chat channel with the demo's persona, and a local page (on an
+/// origin of its own, as a business's site would be) embedding its
+/// widget; returns the page's URL.
+async fn webchat(
+    p: &crate::pipeline::Pipeline,
+    tenant_id: &str,
+    persona_id: &str,
+    base: &str,
+    ip: std::net::IpAddr,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
+    let page = format!("http://{}", listener.local_addr()?);
+    let config = [
+        ("allowed_origins", format!("[\"{page}\"]")),
+        ("title", "Demo Coffee Co.".to_string()),
+        (
+            "greeting",
+            "Hi! Ask us about beans, brewing or your order.".to_string(),
+        ),
+        ("color", "#6f4e37".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let new = p.catalog.new_channel(
+        "Website chat".into(),
+        crate::pipeline::visitor::ADAPTER.into(),
+        config,
+        vec!["consent".into(), "pii-redact".into()],
+        |id| format!("{base}/webhooks/{id}"),
+    );
+    let channel = p.db.create_channel(tenant_id, &new, &p.secrets).await?;
+    p.db.set_channel_persona(tenant_id, "demo", &channel.id, Some(persona_id))
+        .await?;
+    let html = crate::server::webchat::demo_page(base, &channel.id);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let html = html.clone();
+            async move { axum::response::Html(html) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("{page}/"))
 }
 
 struct GraphState {

@@ -120,7 +120,15 @@ impl Browser {
             self.driver_url,
             element.element_id()
         );
-        let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
@@ -132,7 +140,15 @@ impl Browser {
             self.driver_url,
             element.element_id()
         );
-        let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
@@ -155,7 +171,9 @@ impl Browser {
             }
             if tokio::time::Instant::now() > deadline {
                 self.screenshot("timeout").await;
-                panic!("`{css}` not ready after 20 s (text: {last:?}); screenshot target/screenshots/timeout.png");
+                panic!(
+                    "`{css}` not ready after 20 s (text: {last:?}); screenshot target/screenshots/timeout.png"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -173,7 +191,10 @@ impl Browser {
     /// Save a screenshot as `target/screenshots/<name>.png`, for a person
     /// to look at.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots"));
+        let dir = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/screenshots"
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.png"));
         let png = self.client.screenshot().await.unwrap();

@@ -3,6 +3,7 @@
 //! `tests/fixtures/`. Every test runs on SQLite, and again on PostgreSQL
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
+mod browser;
 mod contacts;
 mod content;
 mod conversation;
@@ -10,7 +11,6 @@ mod crash;
 mod events;
 mod fuzz;
 mod guardrails;
-mod browser;
 mod harness;
 mod isolation;
 mod lifecycle;

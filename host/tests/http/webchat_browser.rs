@@ -25,7 +25,10 @@ async fn a_visitor_chats_in_a_browser() {
     let upstream = s.base.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(upstream).await;
     let persona = s
-        .persona(&key, json!({ "name": "shop", "responder": { "kind": "static", "text": REPLY } }))
+        .persona(
+            &key,
+            json!({ "name": "shop", "responder": { "kind": "static", "text": REPLY } }),
+        )
         .await;
 
     // The page's origin must be allowed before the page exists: take a
@@ -71,14 +74,20 @@ async fn a_visitor_chats_in_a_browser() {
     assert!(log.is_displayed().await.unwrap());
     assert_eq!(browser.role(&log).await, "log");
     browser.wait_for(".sbw-title", |t| t == "Shop help").await;
-    browser.wait_for(".sbw-greeting", |t| t.contains("How can we help?")).await;
+    browser
+        .wait_for(".sbw-greeting", |t| t.contains("How can we help?"))
+        .await;
     browser.screenshot("webchat-2-open").await;
 
     // Write, and see the persona's reply as it is delivered.
     message.send_keys("Where is my order?").await.unwrap();
     send.click().await.unwrap();
-    browser.wait_for(".sbw-msg.sbw-out", |t| t.contains(REPLY)).await;
-    browser.wait_for(".sbw-msg.sbw-in", |t| t.contains("Where is my order?")).await;
+    browser
+        .wait_for(".sbw-msg.sbw-out", |t| t.contains(REPLY))
+        .await;
+    browser
+        .wait_for(".sbw-msg.sbw-in", |t| t.contains("Where is my order?"))
+        .await;
     browser.screenshot("webchat-3-reply").await;
 
     // The widget reported the reply delivered.
@@ -90,22 +99,32 @@ async fn a_visitor_chats_in_a_browser() {
     let conversation = conversations["data"][0]["id"].as_str().unwrap().to_string();
     let messages = format!("/v1/conversations/{conversation}/messages");
     s.eventually(&key, &messages, |v| {
-        v["data"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|m| m["direction"] == "outbound" && m["status"] == "delivered"))
+        v["data"].as_array().is_some_and(|d| {
+            d.iter()
+                .any(|m| m["direction"] == "outbound" && m["status"] == "delivered")
+        })
     })
     .await;
 
     // A reload shows the same conversation with its history.
     c.refresh().await.unwrap();
-    browser.find("button[aria-label='Open chat']").await.click().await.unwrap();
-    browser.wait_for(".sbw-msg.sbw-out", |t| t.contains(REPLY)).await;
+    browser
+        .find("button[aria-label='Open chat']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(".sbw-msg.sbw-out", |t| t.contains(REPLY))
+        .await;
     assert_eq!(browser.texts(".sbw-msg").await.len(), 2, "history, once");
     browser.screenshot("webchat-4-history").await;
 
     // The network drops; the business writes meanwhile.
     proxy.cut();
-    browser.wait_for("[role='alert']", |t| t.contains("Reconnecting")).await;
+    browser
+        .wait_for("[role='alert']", |t| t.contains("Reconnecting"))
+        .await;
     browser.screenshot("webchat-5-offline").await;
     let (_, contacts) = s.get(&key, "/v1/contacts").await;
     let address = contacts.to_string();
@@ -115,7 +134,11 @@ async fn a_visitor_chats_in_a_browser() {
         .expect("the visitor's address")
         .to_string();
     let (status, sent) = s
-        .post_json(&key, "/v1/messages", &json!({ "channel_id": ch, "to": address, "text": "Your order shipped today." }))
+        .post_json(
+            &key,
+            "/v1/messages",
+            &json!({ "channel_id": ch, "to": address, "text": "Your order shipped today." }),
+        )
         .await;
     assert_eq!(status, 202, "{sent}");
     s.eventually(&key, &messages, |v| {
@@ -138,7 +161,12 @@ async fn a_visitor_chats_in_a_browser() {
     let tab = c.new_window(true).await.unwrap();
     c.switch_to_window(tab.handle).await.unwrap();
     c.goto(&page).await.unwrap();
-    browser.find("button[aria-label='Open chat']").await.click().await.unwrap();
+    browser
+        .find("button[aria-label='Open chat']")
+        .await
+        .click()
+        .await
+        .unwrap();
     browser
         .wait_for(".sbw-log", |t| t.contains("Your order shipped today."))
         .await;
@@ -146,15 +174,26 @@ async fn a_visitor_chats_in_a_browser() {
 
     // Keyboard: Escape closes the panel and gives focus back to the launcher.
     let message = browser.find("textarea").await;
-    message.send_keys(&char::from(Key::Escape).to_string()).await.unwrap();
+    message
+        .send_keys(&char::from(Key::Escape).to_string())
+        .await
+        .unwrap();
     let panel = c.find(Locator::Css("[role='dialog']")).await.unwrap();
-    assert!(!panel.is_displayed().await.unwrap(), "Escape closes the panel");
+    assert!(
+        !panel.is_displayed().await.unwrap(),
+        "Escape closes the panel"
+    );
     let focused = c.active_element().await.unwrap();
     assert_eq!(browser.accessible_name(&focused).await, "Open chat");
 
     // On a phone-sized screen the open panel takes the screen.
     c.set_window_size(360, 740).await.unwrap();
-    browser.find("button[aria-label='Open chat']").await.click().await.unwrap();
+    browser
+        .find("button[aria-label='Open chat']")
+        .await
+        .click()
+        .await
+        .unwrap();
     browser.wait_for(".sbw-log", |t| t.contains(REPLY)).await;
     let (_, _, width, _) = c
         .find(Locator::Css("[role='dialog']"))

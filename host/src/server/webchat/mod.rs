@@ -79,7 +79,8 @@ pub fn check_config(adapter: &str, config: &BTreeMap<String, String>) -> Result<
 /// A plain page embedding the widget of `channel_id` from `public_url`,
 /// for trying a channel out (`switchboard demo`, the browser tests).
 pub fn demo_page(public_url: &str, channel_id: &str) -> String {
-    include_str!("assets/page.html").replace("<!--WIDGET-->", &embed_snippet(public_url, channel_id))
+    include_str!("assets/page.html")
+        .replace("<!--WIDGET-->", &embed_snippet(public_url, channel_id))
 }
 
 /// The embed snippet of a web chat channel.
