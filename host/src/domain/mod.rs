@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 mod disposition;
 mod lifecycle;
 mod media;
+mod people;
 mod phone;
 mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
 pub use lifecycle::{ChannelStatus, TenantStatus};
 pub use media::{MediaStep, MimeType, OutboundPart, accepts_mime};
+pub use people::{ConversationStatus, Handler, Role};
 pub use phone::e164;
 pub use vocabulary::{
     AttemptOutcome, AutoReply, EventType, MessageKind, MessageStatus, Task, TaskKind,

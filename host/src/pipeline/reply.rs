@@ -118,6 +118,10 @@ async fn plan(
     if ctx.opted_out {
         return Ok((cipher, ctx, ReplyPlan::Refused, TokenUsage::default()));
     }
+    // A person took the conversation over: the persona stays quiet.
+    if ctx.handled_by_human {
+        return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
+    }
     let Some(persona_id) = binding.channel.persona_id.clone() else {
         // No persona: the conversation waits for a human.
         return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));

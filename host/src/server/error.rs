@@ -90,6 +90,9 @@ impl From<StorageError> for ApiError {
                 "conflict",
                 format!("{what} already exists"),
             ),
+            StorageError::Refused { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             StorageError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::new(

@@ -20,6 +20,10 @@ pub struct ConversationRecord {
     pub channel_id: String,
     pub contact_id: String,
     pub status: String,
+    /// Who answers: `bot` (the persona) or `human` (an agent took over).
+    pub handler: String,
+    /// The member the conversation is assigned to.
+    pub assignee_id: Option<String>,
     pub created_at: i64,
     pub last_message_at: i64,
 }
@@ -61,10 +65,10 @@ impl Db {
         cursor: Option<&str>,
     ) -> Result<Page<ConversationRecord>, StorageError> {
         let limit = limit.clamp(1, 200);
-        let rows = sqlx::query(
-            "SELECT id, channel_id, contact_id, status, created_at, last_message_at FROM conversations \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
              WHERE tenant_id = $1 AND ($2 IS NULL OR channel_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
-        )
+        )))
         .bind(tenant_id)
         .bind(channel_id.map(str::to_string))
         .bind(cursor.map(str::to_string))
@@ -73,14 +77,7 @@ impl Db {
         .await?;
         let mut data: Vec<ConversationRecord> = rows
             .iter()
-            .map(|r| ConversationRecord {
-                id: r.get("id"),
-                channel_id: r.get("channel_id"),
-                contact_id: r.get("contact_id"),
-                status: r.get("status"),
-                created_at: r.get("created_at"),
-                last_message_at: r.get("last_message_at"),
-            })
+            .map(conversation_from)
             .collect();
         let next_cursor = page_cursor(&mut data, limit, |c| c.id.clone());
         Ok(Page { data, next_cursor })
@@ -216,6 +213,23 @@ pub(super) fn message_from(
         error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
         created_at: r.get("created_at"),
     })
+}
+
+/// The columns [`conversation_from`] reads.
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, channel_id, contact_id, status, handler, assignee_id, created_at, last_message_at";
+
+pub(super) fn conversation_from(r: &sqlx::any::AnyRow) -> ConversationRecord {
+    ConversationRecord {
+        id: r.get("id"),
+        channel_id: r.get("channel_id"),
+        contact_id: r.get("contact_id"),
+        status: r.get("status"),
+        handler: r.get("handler"),
+        assignee_id: r.get("assignee_id"),
+        created_at: r.get("created_at"),
+        last_message_at: r.get("last_message_at"),
+    }
 }
 
 /// Trim the look-ahead row and return the cursor when there is another page.

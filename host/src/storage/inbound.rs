@@ -684,6 +684,8 @@ async fn create_conversation(
             channel_id: channel_id.to_string(),
             contact_id: contact.to_string(),
             status: "open".into(),
+            handler: crate::domain::Handler::Bot.as_str().into(),
+            assignee_id: None,
             created_at: now,
             last_message_at: now,
         },

@@ -7,6 +7,7 @@ mod bindings;
 mod channel_changes;
 mod channels;
 mod consent;
+mod conversation_changes;
 mod contacts;
 mod conversations;
 mod deliveries;
@@ -15,6 +16,7 @@ mod ids;
 mod inbound;
 mod kv;
 mod outbox;
+mod people;
 mod personas;
 mod platform;
 mod plugins;
@@ -42,6 +44,7 @@ pub use bindings::{OnFailure, PinnedVersion, PluginBinding, Slot};
 pub use channel_changes::{ChannelChange, RoutedChannel};
 pub use channels::{ChannelRecord, ChannelState, NewChannel};
 pub use consent::ConsentSource;
+pub use conversation_changes::ConversationChange;
 pub use contacts::{ContactRecord, MergeCounts, MergeError};
 pub use conversations::{ConversationRecord, MessageRecord, Page};
 pub use deliveries::{Attempt, AttemptRecord, DeliveryTarget};
@@ -50,6 +53,7 @@ pub use ids::{new_id, new_secret_id};
 pub use inbound::{InboundItem, InboundOutcome};
 pub use kv::SqlKv;
 pub use outbox::{Job, JobRecord};
+pub use people::{MemberRecord, SessionRecord, normal_email};
 pub use personas::{PersonaDeletion, PersonaRecord, PersonaSpec};
 pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
@@ -84,6 +88,13 @@ pub enum StorageError {
     /// Nothing with that id for this tenant (404).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A rule of the data refuses the change (409), with a code and a
+    /// message for the client (e.g. a tenant keeps at least one owner).
+    #[error("{message}")]
+    Refused {
+        code: &'static str,
+        message: &'static str,
+    },
     /// Anything else; details are logged, never shown to clients.
     #[error("storage error")]
     Internal(#[source] anyhow::Error),

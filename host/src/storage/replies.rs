@@ -35,6 +35,8 @@ pub struct ReplyContext {
     pub history: Vec<Turn>,
     /// No reply has been sent in this conversation yet.
     pub first_reply: bool,
+    /// A person took the conversation over: no reply is generated.
+    pub handled_by_human: bool,
 }
 
 /// What the worker decided for an inbound message.
@@ -72,8 +74,9 @@ impl Db {
         let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
             "SELECT m.id, m.channel_id, m.conversation_id, m.contact_id, m.text, m.external_id, m.created_at, \
-             ci.id AS identity_id, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out, c.name_sealed \
+             ci.id AS identity_id, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out, c.name_sealed, cv.handler \
              FROM messages m \
+             JOIN conversations cv ON cv.id = m.conversation_id AND cv.tenant_id = m.tenant_id \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
              JOIN contacts c ON c.id = m.contact_id AND c.tenant_id = m.tenant_id \
              WHERE m.id = $1 AND m.tenant_id = $2",
@@ -146,6 +149,7 @@ impl Db {
             opted_out: r.get::<i64, _>("opted_out") != 0,
             history,
             first_reply,
+            handled_by_human: r.get::<String, _>("handler") == crate::domain::Handler::Human.as_str(),
         })
     }
 
