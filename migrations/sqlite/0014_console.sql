@@ -41,3 +41,7 @@ CREATE INDEX sessions_member ON sessions (member_id);
 -- inbound is stored and shown, no reply is generated).
 ALTER TABLE conversations ADD COLUMN handler TEXT NOT NULL DEFAULT 'bot';
 ALTER TABLE conversations ADD COLUMN assignee_id TEXT;
+
+-- The member who wrote an outbound message (an agent's reply); NULL for
+-- the persona, guardrails and API sends.
+ALTER TABLE messages ADD COLUMN author_id TEXT;

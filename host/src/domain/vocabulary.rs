@@ -139,6 +139,9 @@ pub enum MessageKind {
     AutoReply,
     /// A business-initiated message (`POST /v1/messages`).
     Proactive,
+    /// A member's reply in a conversation (the console, or
+    /// `POST /v1/conversations/{id}/messages`); `author_id` names them.
+    Agent,
     /// A business-initiated template message; the template is the payload.
     Template,
     /// The confirmation of an opt-out: the one message an opted-out contact
@@ -150,10 +153,11 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    const ALL: [MessageKind; 6] = [
+    const ALL: [MessageKind; 7] = [
         MessageKind::Reply,
         MessageKind::AutoReply,
         MessageKind::Proactive,
+        MessageKind::Agent,
         MessageKind::Template,
         MessageKind::OptOutConfirmation,
         MessageKind::Placeholder,
@@ -165,6 +169,7 @@ impl MessageKind {
             MessageKind::Reply => "text",
             MessageKind::AutoReply => "auto-reply",
             MessageKind::Proactive => "proactive",
+            MessageKind::Agent => "agent",
             MessageKind::Template => "template",
             MessageKind::OptOutConfirmation => "opt-out-confirmation",
             MessageKind::Placeholder => "unknown",

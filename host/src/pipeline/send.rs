@@ -33,6 +33,9 @@ pub struct SendRequest {
     pub channel_id: String,
     pub to: String,
     pub content: Content,
+    /// The member writing (an agent's reply in a conversation); `None`
+    /// for the API's business-initiated sends.
+    pub author: Option<String>,
 }
 
 /// Free-form text and/or media, or a provider-approved template.
@@ -208,7 +211,7 @@ pub async fn send(
     }
     let parts = compose(text, checked, max_text_length(p, &binding).await).await;
     let ids =
-        p.db.store_send(&cipher, &req.channel_id, &to, &parts)
+        p.db.store_send(&cipher, &req.channel_id, &to, &parts, req.author.as_deref())
             .await?;
     p.wake.notify_waiters();
     Ok(ids)

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use super::ApiError;
 
@@ -65,7 +66,7 @@ pub async fn serve(
     let (closed, open) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -80,8 +81,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         // With upgrades, so a WebSocket route works as under `axum::serve`.
+        // The peer's address, for handlers that limit per address
+        // (`ConnectInfo<SocketAddr>`, as under `axum::serve`).
+        let app = app
+            .clone()
+            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            });
         let conn = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
             .with_upgrades();
         let mut stopping = stopping.clone();
         let open = open.clone();

@@ -17,6 +17,7 @@ mod extract;
 mod health;
 mod limits;
 mod media;
+mod members;
 mod messages;
 mod openapi;
 mod personas;

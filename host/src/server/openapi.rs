@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events,
+    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events, members,
     health, media, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
     webhook_endpoints, webhooks,
 };
@@ -100,7 +100,14 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(platform::list_audit))
         .routes(routes!(platform::usage))
         .routes(routes!(conversations::list_conversations))
-        .routes(routes!(conversations::list_messages))
+        .routes(routes!(conversations::list_messages, conversations::reply))
+        .routes(routes!(
+            conversations::get_conversation,
+            conversations::patch_conversation
+        ))
+        .routes(routes!(conversations::handoff))
+        .routes(routes!(members::invite, members::list))
+        .routes(routes!(members::patch, members::remove))
         .routes(routes!(
             tenant_settings::get_tenant_settings,
             tenant_settings::patch_tenant_settings

@@ -240,7 +240,6 @@ async fn handle(
     cipher: &crate::crypto::TenantCipher,
     body: &[u8],
 ) -> Result<(StatusCode, Value), ApiError> {
-    let tenant_id = cipher.tenant_id();
     let body: SendBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     if body.to.trim().is_empty() {
@@ -283,9 +282,20 @@ async fn handle(
         channel_id: body.channel_id,
         to: body.to.trim().to_string(),
         content,
+        author: None,
     };
+    queue(state, cipher, &req).await
+}
+
+/// Run a send through the pipeline: 202 with the first part as the API
+/// shows it (and every part's id), or the refusal as an API error.
+pub(super) async fn queue(
+    state: &AppState,
+    cipher: &crate::crypto::TenantCipher,
+    req: &SendRequest,
+) -> Result<(StatusCode, Value), ApiError> {
     let p = &state.pipeline;
-    match send(p, tenant_id, &req).await {
+    match send(p, cipher.tenant_id(), req).await {
         Ok(ids) => {
             let first = p.db.get_message(cipher, &ids[0]).await?;
             let mut v = serde_json::to_value(&first).map_err(|_| ApiError::internal())?;

@@ -17,6 +17,14 @@ use crate::domain::TenantStatus;
 pub struct CreateTenant {
     slug: String,
     name: String,
+    /// The tenant's first owner, who signs in to the console.
+    owner: Option<Owner>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Owner {
+    email: String,
+    password: String,
 }
 
 #[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", request_body = CreateTenant, responses((status = 201, description = "The tenant and its first API key (shown once)", body = Object), (status = 400, body = Object), (status = 401, body = Object), (status = 409, body = Object)), security(("admin_token" = [])))]
@@ -29,13 +37,31 @@ pub async fn create_tenant(
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
+    // The owner is checked (and the password hashed) before anything is
+    // created, so a bad owner creates no tenant.
+    let owner = match &body.owner {
+        Some(o) => {
+            super::members::check_email(&o.email)?;
+            let password = o.password.clone();
+            let hash = tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password))
+                .await
+                .map_err(|_| ApiError::internal())?
+                .map_err(|e| ApiError::unprocessable("invalid_field", format!("`owner.password`: {e}")))?;
+            Some((o.email.clone(), hash))
+        }
+        None => None,
+    };
     let t = state
         .db()
         .create_tenant(&body.slug, body.name.trim())
         .await?;
+    let owner = match owner {
+        Some((email, hash)) => Some(state.db().create_owner(&t.id, &email, &hash).await?),
+        None => None,
+    };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key })),
+        Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key, "owner": owner })),
     ))
 }
 

@@ -3,11 +3,13 @@
 //! assigned to. Each is audited and becomes a `conversation.updated`
 //! event in the same transaction.
 
+use sqlx::Row;
+
 use super::audit::audit;
 use super::conversations::{CONVERSATION_COLUMNS, conversation_from};
 use super::events::Pending;
 use super::{ConversationRecord, Db, StorageError, now_ms};
-use crate::crypto::TenantCipher;
+use crate::crypto::{Field, TenantCipher};
 use crate::domain::{ConversationStatus, EventType, Handler};
 
 /// What to change; `None` leaves a field as it is.
@@ -96,5 +98,28 @@ impl Db {
         tx.commit().await?;
         self.published(appended);
         Ok(conversation)
+    }
+
+    /// The contact's address on the conversation's channel: where a reply
+    /// in it goes.
+    pub async fn conversation_address(
+        &self,
+        cipher: &TenantCipher,
+        conversation: &ConversationRecord,
+    ) -> Result<String, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, address_sealed FROM contact_identities \
+             WHERE tenant_id = $1 AND channel_id = $2 AND contact_id = $3 ORDER BY created_at LIMIT 1",
+        )
+        .bind(cipher.tenant_id())
+        .bind(&conversation.channel_id)
+        .bind(&conversation.contact_id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StorageError::NotFound("contact address"))?;
+        let id: String = row.get("id");
+        let sealed: Option<String> = row.get("address_sealed");
+        let sealed = sealed.ok_or(StorageError::NotFound("contact address"))?;
+        Ok(cipher.open(Field::IdentityAddress, &id, &sealed)?)
     }
 }

@@ -43,10 +43,12 @@ pub struct MessageRecord {
     pub status: String,
     pub error: Option<serde_json::Value>,
     pub created_at: i64,
+    /// The member who wrote it (an agent's reply).
+    pub author_id: Option<String>,
 }
 
 /// The columns [`message_from`] reads.
-pub(super) const MESSAGE_COLUMNS: &str = "id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at";
+pub(super) const MESSAGE_COLUMNS: &str = "id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, status, error, created_at, author_id";
 
 /// Whose messages a page lists.
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +214,7 @@ pub(super) fn message_from(
         status: r.get("status"),
         error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
         created_at: r.get("created_at"),
+        author_id: r.get("author_id"),
     })
 }
 

@@ -210,6 +210,7 @@ fn inbound_record(
         status: status.as_str().into(),
         error: error.map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e))),
         created_at: now,
+        author_id: None,
     }
 }
 

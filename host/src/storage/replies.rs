@@ -279,6 +279,8 @@ pub(crate) struct Thread<'a> {
     pub conversation_id: &'a str,
     pub contact_id: &'a str,
     pub reply_to: Option<&'a str>,
+    /// The member writing (an agent's reply).
+    pub author: Option<&'a str>,
 }
 
 impl<'a> From<&'a ReplyContext> for Thread<'a> {
@@ -288,6 +290,7 @@ impl<'a> From<&'a ReplyContext> for Thread<'a> {
             conversation_id: &ctx.conversation_id,
             contact_id: &ctx.contact_id,
             reply_to: Some(&ctx.message_id),
+            author: None,
         }
     }
 }
@@ -313,8 +316,8 @@ pub(crate) async fn insert_outbound(
     // Until the provider names it, an outbound message's external id is
     // its own id (unique, and never a provider's). No payload yet: `''`.
     sqlx::query(
-        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, $14, '', $8, $9, $10, $11, $11, $12, $13, 0)",
+        "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts, author_id) \
+         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, $14, '', $8, $9, $10, $11, $11, $12, $13, 0, $15)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -330,6 +333,7 @@ pub(crate) async fn insert_outbound(
     .bind(ctx.reply_to.map(str::to_string))
     .bind(part as i64)
     .bind(super::inbound::sealed_attachments(cipher, id, attachments))
+    .bind(ctx.author.map(str::to_string))
     .execute(&mut **tx)
     .await?;
     events.push(
@@ -350,6 +354,7 @@ pub(crate) async fn insert_outbound(
                 serde_json::from_str(e).unwrap_or(serde_json::Value::String(e.to_string()))
             }),
             created_at: now,
+            author_id: ctx.author.map(str::to_string),
         },
     );
     sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")

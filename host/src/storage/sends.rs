@@ -44,13 +44,15 @@ pub enum Idempotency {
 pub const IDEMPOTENCY_LEASE_MS: i64 = 60_000;
 
 impl Recipient {
-    /// Where a business-initiated message to them goes (it answers nothing).
-    fn thread<'a>(&'a self, channel_id: &'a str) -> Thread<'a> {
+    /// Where a business-initiated message to them goes (it answers
+    /// nothing), written by `author` (a member) or the API.
+    fn thread<'a>(&'a self, channel_id: &'a str, author: Option<&'a str>) -> Thread<'a> {
         Thread {
             channel_id,
             conversation_id: &self.conversation_id,
             contact_id: &self.contact_id,
             reply_to: None,
+            author,
         }
     }
 }
@@ -105,18 +107,25 @@ impl Db {
         })
     }
 
-    /// Store a proactive send (already split into parts) and its delivery
-    /// job; returns the message ids in order.
+    /// Store a business-initiated send (already split into parts) and its
+    /// delivery job: an agent's reply when `author` (a member) wrote it,
+    /// else a proactive message; returns the message ids in order.
     pub async fn store_send(
         &self,
         cipher: &TenantCipher,
         channel_id: &str,
         to: &Recipient,
         parts: &[OutboundPart],
+        author: Option<&str>,
     ) -> Result<Vec<String>, StorageError> {
         let tenant_id = cipher.tenant_id();
         let now = now_ms();
-        let thread = to.thread(channel_id);
+        let thread = to.thread(channel_id, author);
+        let kind = if author.is_some() {
+            MessageKind::Agent
+        } else {
+            MessageKind::Proactive
+        };
         let mut tx = self.write.begin().await?;
         let mut events = Pending::default();
         let base = new_id("msg");
@@ -129,7 +138,7 @@ impl Db {
                 &mut events,
                 &thread,
                 &id,
-                MessageKind::Proactive,
+                kind,
                 part.text.as_deref(),
                 &part.attachments,
                 i,
@@ -165,7 +174,7 @@ impl Db {
     ) -> Result<String, StorageError> {
         let tenant_id = cipher.tenant_id();
         let now = now_ms();
-        let thread = to.thread(channel_id);
+        let thread = to.thread(channel_id, None);
         let id = format!("{}-000", new_id("msg"));
         let mut tx = self.write.begin().await?;
         let mut events = Pending::default();
@@ -215,7 +224,7 @@ impl Db {
         reason: &str,
     ) -> Result<String, StorageError> {
         let now = now_ms();
-        let thread = to.thread(channel_id);
+        let thread = to.thread(channel_id, None);
         let id = format!("{}-000", new_id("msg"));
         let error = super::blocked_error(reason);
         let mut tx = self.write.begin().await?;
