@@ -1,8 +1,8 @@
 //! Console passwords: argon2id (the `argon2` crate's defaults, OWASP's
 //! recommended parameters), PHC strings, and the rules a new one meets.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -42,7 +42,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         return false;
     }
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

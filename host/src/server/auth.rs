@@ -92,7 +92,9 @@ pub struct Tenant(pub TenantRecord);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Tenant(Caller::from_request_parts(parts, state).await?.tenant))
+        Ok(Tenant(
+            Caller::from_request_parts(parts, state).await?.tenant,
+        ))
     }
 }
 
@@ -122,8 +124,12 @@ impl Caller {
 
 /// The value of cookie `name`.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    cookie_from(&parts.headers, name)
+}
+
+/// The value of cookie `name` in `headers`.
+pub fn cookie_from<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -179,11 +185,14 @@ impl FromRequestParts<AppState> for Caller {
                         return Err(ApiError::new(
                             axum::http::StatusCode::FORBIDDEN,
                             "csrf_failed",
-                            format!("a signed-in request that changes something must carry the session's CSRF token in `{CSRF_HEADER}`"),
+                            format!(
+                                "a signed-in request that changes something must carry the session's CSRF token in `{CSRF_HEADER}`"
+                            ),
                         ));
                     }
                 }
-                if session.member.role == Role::Agent && !agent_may(&parts.method, parts.uri.path()) {
+                if session.member.role == Role::Agent && !agent_may(&parts.method, parts.uri.path())
+                {
                     return Err(ApiError::new(
                         axum::http::StatusCode::FORBIDDEN,
                         "forbidden_for_role",

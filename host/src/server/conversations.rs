@@ -93,7 +93,10 @@ pub async fn patch_conversation(
         .as_deref()
         .map(|s| {
             ConversationStatus::parse(s).ok_or_else(|| {
-                ApiError::unprocessable("invalid_field", format!("`status` must be open or resolved, not `{s}`"))
+                ApiError::unprocessable(
+                    "invalid_field",
+                    format!("`status` must be open or resolved, not `{s}`"),
+                )
             })
         })
         .transpose()?;
@@ -124,9 +127,22 @@ pub async fn handoff(
     JsonBody(body): JsonBody<Handoff>,
 ) -> Result<impl IntoResponse, ApiError> {
     let handler = Handler::parse(&body.to).ok_or_else(|| {
-        ApiError::unprocessable("invalid_field", format!("`to` must be human or bot, not `{}`", body.to))
+        ApiError::unprocessable(
+            "invalid_field",
+            format!("`to` must be human or bot, not `{}`", body.to),
+        )
     })?;
-    // A member who takes over is the one the conversation waits for.
+    Ok(Json(hand_to(&state, &caller, &id, handler).await?))
+}
+
+/// Hand conversation `id` to a person or back to the persona. A member
+/// who takes over is the one the conversation then waits for.
+pub(super) async fn hand_to(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    handler: Handler,
+) -> Result<crate::storage::ConversationRecord, ApiError> {
     let assignee = match (handler, &caller.member) {
         (Handler::Human, Some(m)) => Some(Some(m.id.clone())),
         _ => None,
@@ -137,11 +153,10 @@ pub async fn handoff(
         assignee,
     };
     let cipher = state.cipher(&caller.tenant.id).await?;
-    let c = state
+    Ok(state
         .db()
-        .change_conversation(&cipher, &caller.actor(), &id, &change)
-        .await?;
-    Ok(Json(c))
+        .change_conversation(&cipher, &caller.actor(), id, &change)
+        .await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -156,13 +171,29 @@ pub async fn reply(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AgentReply>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let text = body.text.trim();
+    let (status, v) = agent_reply(&state, &caller, &id, &body.text).await?;
+    Ok((status, Json(v)))
+}
+
+/// A member's (or the API's) reply in conversation `id`, through the same
+/// outbound pipeline as every send: guardrails, consent, the service
+/// window, usage.
+pub(super) async fn agent_reply(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    text: &str,
+) -> Result<(axum::http::StatusCode, serde_json::Value), ApiError> {
+    let text = text.trim();
     if text.is_empty() {
         return Err(ApiError::bad_request("`text` must not be empty"));
     }
-    let conversation = state.db().get_conversation(&caller.tenant.id, &id).await?;
+    let conversation = state.db().get_conversation(&caller.tenant.id, id).await?;
     let cipher = state.cipher(&caller.tenant.id).await?;
-    let to = state.db().conversation_address(&cipher, &conversation).await?;
+    let to = state
+        .db()
+        .conversation_address(&cipher, &conversation)
+        .await?;
     let req = SendRequest {
         channel_id: conversation.channel_id,
         to,
@@ -170,8 +201,12 @@ pub async fn reply(
             text: Some(text.to_string()),
             media: Vec::new(),
         },
-        author: Some(caller.member.as_ref().map_or_else(|| "api".to_string(), |m| m.id.clone())),
+        author: Some(
+            caller
+                .member
+                .as_ref()
+                .map_or_else(|| "api".to_string(), |m| m.id.clone()),
+        ),
     };
-    let (status, v) = super::send::queue(&state, &cipher, &req).await?;
-    Ok((status, Json(v)))
+    super::send::queue(state, &cipher, &req).await
 }

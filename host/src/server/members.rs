@@ -80,21 +80,41 @@ pub async fn invite(
     caller: Caller,
     JsonBody(body): JsonBody<InviteMember>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let role = role(&body.role)?;
-    may_manage(&caller, role == Role::Owner)?;
-    check_email(&body.email)?;
+    let (member, invite_url) = invite_as(&state, &caller, &body.email, &body.role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": member.id, "email": member.email, "role": member.role, "invited": true, "invite_url": invite_url }),
+        ),
+    ))
+}
+
+/// Invite `email` as `role` for the caller: the member and the
+/// invitation link (shown once).
+pub(super) async fn invite_as(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+    role_name: &str,
+) -> Result<(crate::storage::MemberRecord, String), ApiError> {
+    let role = role(role_name)?;
+    may_manage(caller, role == Role::Owner)?;
+    check_email(email)?;
     let (member, token) = state
         .db()
-        .invite_member(&caller.tenant.id, &caller.actor(), &body.email, role, INVITE_TTL_MS)
+        .invite_member(
+            &caller.tenant.id,
+            &caller.actor(),
+            email,
+            role,
+            INVITE_TTL_MS,
+        )
         .await?;
     let invite_url = format!(
         "{}/console/invite/{token}",
         state.public_url.trim_end_matches('/')
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": member.id, "email": member.email, "role": member.role, "invited": true, "invite_url": invite_url })),
-    ))
+    Ok((member, invite_url))
 }
 
 #[utoipa::path(get, path = "/v1/members", tag = "members", responses((status = 200, description = "`{data: [{id, email, role, invited, created_at}]}`", body = Object)), security(("api_key" = [])))]

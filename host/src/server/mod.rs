@@ -9,6 +9,7 @@ mod channel_routes;
 mod channel_view;
 mod channels;
 mod connections;
+mod console;
 mod contacts;
 mod conversations;
 mod error;
@@ -155,6 +156,8 @@ pub struct AppState {
     pub media: Arc<crate::pipeline::media_fetch::MediaClient>,
     /// Web chat visitors' sockets and message rates.
     pub visitors: Arc<webchat::VisitorLimits>,
+    /// Failed console sign-ins, per account and address.
+    pub sign_ins: Arc<console::SignInLimits>,
 }
 
 impl AppState {
@@ -201,6 +204,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document) }
             }),
         )
+        .merge(console::routes())
         .route("/widget.js", get(webchat::widget_js))
         .route("/widget.css", get(webchat::widget_css))
         .route("/webchat/{channel_id}/socket", get(webchat::socket))
@@ -341,6 +345,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             config.max_media_bytes,
         )?),
         visitors: Arc::default(),
+        sign_ins: Arc::default(),
     };
     let responder = Arc::new(Responder::new(
         config.outbound.clone(),

@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use super::{
-    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events, members,
-    health, media, messages, personas, platform, plugins, scrape, send, tenant_settings, tenants,
-    webhook_endpoints, webhooks,
+    AppState, bindings, channel_changes, channel_routes, channels, contacts, conversations, events,
+    health, media, members, messages, personas, platform, plugins, scrape, send, tenant_settings,
+    tenants, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]

@@ -46,7 +46,9 @@ pub async fn create_tenant(
             let hash = tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password))
                 .await
                 .map_err(|_| ApiError::internal())?
-                .map_err(|e| ApiError::unprocessable("invalid_field", format!("`owner.password`: {e}")))?;
+                .map_err(|e| {
+                    ApiError::unprocessable("invalid_field", format!("`owner.password`: {e}"))
+                })?;
             Some((o.email.clone(), hash))
         }
         None => None,

@@ -52,11 +52,12 @@ impl Db {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         if let Some(Some(member)) = &change.assignee {
-            let found = sqlx::query("SELECT 1 AS one FROM members WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(member)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let found =
+                sqlx::query("SELECT 1 AS one FROM members WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(member)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if found.is_none() {
                 return Err(StorageError::NotFound("member"));
             }
@@ -91,7 +92,15 @@ impl Db {
             "handler": change.handler.map(|h| h.as_str()),
             "assignee_id": change.assignee,
         });
-        audit(&mut tx, Some(tenant_id), actor, "conversation.update", id, &detail).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "conversation.update",
+            id,
+            &detail,
+        )
+        .await?;
         let mut events = Pending::default();
         events.push(cipher, EventType::ConversationUpdated, &conversation);
         let appended = events.append(&mut tx, now).await?;

@@ -77,10 +77,7 @@ impl Db {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut data: Vec<ConversationRecord> = rows
-            .iter()
-            .map(conversation_from)
-            .collect();
+        let mut data: Vec<ConversationRecord> = rows.iter().map(conversation_from).collect();
         let next_cursor = page_cursor(&mut data, limit, |c| c.id.clone());
         Ok(Page { data, next_cursor })
     }

@@ -39,7 +39,8 @@ const LAST_OWNER: StorageError = StorageError::Refused {
     message: "a tenant keeps at least one owner: make another member owner first",
 };
 
-const MEMBER_COLUMNS: &str = "m.id, m.tenant_id, m.user_id, u.email, m.role, m.invite_hash, m.created_at";
+const MEMBER_COLUMNS: &str =
+    "m.id, m.tenant_id, m.user_id, u.email, m.role, m.invite_hash, m.created_at";
 
 fn member_from(r: &sqlx::any::AnyRow) -> Result<MemberRecord, StorageError> {
     let role: String = r.get("role");
@@ -100,7 +101,15 @@ impl Db {
         let user = Self::user_for(&mut tx, &email, Some(password_hash), now).await?;
         let id = new_id("mem");
         insert_member(&mut tx, &id, tenant_id, &user, Role::Owner, None, now).await?;
-        audit(&mut tx, Some(tenant_id), "admin", "member.create", &id, &serde_json::json!({ "role": "owner" })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            "admin",
+            "member.create",
+            &id,
+            &serde_json::json!({ "role": "owner" }),
+        )
+        .await?;
         tx.commit().await?;
         self.get_member(tenant_id, &id).await
     }
@@ -131,7 +140,15 @@ impl Db {
             now,
         )
         .await?;
-        audit(&mut tx, Some(tenant_id), actor, "member.invite", &id, &serde_json::json!({ "role": role.as_str() })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "member.invite",
+            &id,
+            &serde_json::json!({ "role": role.as_str() }),
+        )
+        .await?;
         tx.commit().await?;
         Ok((self.get_member(tenant_id, &id).await?, token))
     }
@@ -148,7 +165,11 @@ impl Db {
         rows.iter().map(member_from).collect()
     }
 
-    pub async fn get_member(&self, tenant_id: &str, id: &str) -> Result<MemberRecord, StorageError> {
+    pub async fn get_member(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<MemberRecord, StorageError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMBER_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id \
              WHERE m.tenant_id = $1 AND m.id = $2"
@@ -171,7 +192,10 @@ impl Db {
     ) -> Result<MemberRecord, StorageError> {
         let mut tx = self.write.begin().await?;
         let current = lock_member(&mut tx, tenant_id, id).await?;
-        if current == Role::Owner && role != Role::Owner && other_owners(&mut tx, tenant_id, id).await? == 0 {
+        if current == Role::Owner
+            && role != Role::Owner
+            && other_owners(&mut tx, tenant_id, id).await? == 0
+        {
             return Err(LAST_OWNER);
         }
         sqlx::query("UPDATE members SET role = $1 WHERE tenant_id = $2 AND id = $3")
@@ -180,13 +204,26 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, Some(tenant_id), actor, "member.update", id, &serde_json::json!({ "role": role.as_str(), "was": current.as_str() })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "member.update",
+            id,
+            &serde_json::json!({ "role": role.as_str(), "was": current.as_str() }),
+        )
+        .await?;
         tx.commit().await?;
         self.get_member(tenant_id, id).await
     }
 
     /// Remove a member and end their sessions; the last owner stays.
-    pub async fn remove_member(&self, tenant_id: &str, actor: &str, id: &str) -> Result<(), StorageError> {
+    pub async fn remove_member(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        id: &str,
+    ) -> Result<(), StorageError> {
         let mut tx = self.write.begin().await?;
         let current = lock_member(&mut tx, tenant_id, id).await?;
         if current == Role::Owner && other_owners(&mut tx, tenant_id, id).await? == 0 {
@@ -196,24 +233,38 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE conversations SET assignee_id = NULL WHERE tenant_id = $1 AND assignee_id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE conversations SET assignee_id = NULL WHERE tenant_id = $1 AND assignee_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM members WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, Some(tenant_id), actor, "member.remove", id, &serde_json::json!({ "role": current.as_str() })).await?;
+        audit(
+            &mut tx,
+            Some(tenant_id),
+            actor,
+            "member.remove",
+            id,
+            &serde_json::json!({ "role": current.as_str() }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The invitation `token` (unexpired, unused): set the user's password,
     /// use the invitation up, and end the user's other sessions.
-    pub async fn accept_invite(&self, token: &str, password_hash: &str) -> Result<MemberRecord, StorageError> {
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        password_hash: &str,
+    ) -> Result<MemberRecord, StorageError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let row = sqlx::query("SELECT id, tenant_id, user_id FROM members WHERE invite_hash = $1 AND invite_expires_at > $2")
@@ -222,22 +273,45 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StorageError::NotFound("invitation"))?;
-        let (id, tenant_id, user_id): (String, String, String) = (row.get("id"), row.get("tenant_id"), row.get("user_id"));
-        sqlx::query("UPDATE members SET invite_hash = NULL, invite_expires_at = NULL WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        let (id, tenant_id, user_id): (String, String, String) =
+            (row.get("id"), row.get("tenant_id"), row.get("user_id"));
+        sqlx::query(
+            "UPDATE members SET invite_hash = NULL, invite_expires_at = NULL WHERE id = $1",
+        )
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
         set_password(&mut tx, &user_id, password_hash, now).await?;
-        audit(&mut tx, Some(&tenant_id), &format!("member:{id}"), "member.accept", &id, &serde_json::json!({})).await?;
+        audit(
+            &mut tx,
+            Some(&tenant_id),
+            &format!("member:{id}"),
+            "member.accept",
+            &id,
+            &serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         self.get_member(&tenant_id, &id).await
     }
 
     /// Change a user's password; every session of theirs ends.
-    pub async fn change_password(&self, member: &MemberRecord, password_hash: &str) -> Result<(), StorageError> {
+    pub async fn change_password(
+        &self,
+        member: &MemberRecord,
+        password_hash: &str,
+    ) -> Result<(), StorageError> {
         let mut tx = self.write.begin().await?;
         set_password(&mut tx, &member.user_id, password_hash, now_ms()).await?;
-        audit(&mut tx, Some(&member.tenant_id), &format!("member:{}", member.id), "member.password", &member.id, &serde_json::json!({})).await?;
+        audit(
+            &mut tx,
+            Some(&member.tenant_id),
+            &format!("member:{}", member.id),
+            "member.password",
+            &member.id,
+            &serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -268,11 +342,18 @@ impl Db {
         .bind(TenantStatus::Active.as_str())
         .fetch_all(&self.read)
         .await?;
-        Ok(Some((hash, rows.iter().map(member_from).collect::<Result<_, _>>()?)))
+        Ok(Some((
+            hash,
+            rows.iter().map(member_from).collect::<Result<_, _>>()?,
+        )))
     }
 
     /// A new session of `member` for `ttl_ms`: (cookie token, CSRF token).
-    pub async fn create_session(&self, member: &MemberRecord, ttl_ms: i64) -> Result<(String, String), StorageError> {
+    pub async fn create_session(
+        &self,
+        member: &MemberRecord,
+        ttl_ms: i64,
+    ) -> Result<(String, String), StorageError> {
         let token = new_secret_id("ses");
         let csrf = new_secret_id("csrf");
         let now = now_ms();
@@ -343,7 +424,9 @@ async fn insert_member(
         .execute(&mut **tx)
         .await;
     match inserted {
-        Err(e) if is_unique_violation(&e) => Err(StorageError::Conflict("a member with this email")),
+        Err(e) if is_unique_violation(&e) => {
+            Err(StorageError::Conflict("a member with this email"))
+        }
         other => other.map(|_| ()).map_err(Into::into),
     }
 }
@@ -396,9 +479,11 @@ async fn set_password(
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE member_id IN (SELECT id FROM members WHERE user_id = $1)")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE member_id IN (SELECT id FROM members WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -149,7 +149,8 @@ impl Db {
             opted_out: r.get::<i64, _>("opted_out") != 0,
             history,
             first_reply,
-            handled_by_human: r.get::<String, _>("handler") == crate::domain::Handler::Human.as_str(),
+            handled_by_human: r.get::<String, _>("handler")
+                == crate::domain::Handler::Human.as_str(),
         })
     }
 

@@ -4,6 +4,7 @@
 //! when `SWITCHBOARD_TEST_POSTGRES_URL` is set (CI sets it).
 
 mod browser;
+mod console;
 mod contacts;
 mod content;
 mod conversation;

@@ -1,0 +1,506 @@
+//! The console at `/console`: a business's team signs in (email and
+//! password, a server-side session behind an `HttpOnly`, `SameSite=Lax`
+//! cookie), works the inbox and its conversations (take over, answer,
+//! hand back), and owners and admins see channels and manage members.
+//! Pages are rendered on the server ([`pages`]); every form carries the
+//! session's CSRF token; every answer carries a Content-Security-Policy
+//! without inline scripts or styles. The console acts through the same
+//! functions, and the same role rules, as the API.
+
+mod pages;
+mod session;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::domain::Handler;
+use crate::storage::InboxFilter;
+use pages::Frame;
+pub use session::SignInLimits;
+use session::{SESSION_TTL_MS, Signed, session_cookie};
+
+const CONSOLE_JS: &str = include_str!("assets/console.js");
+const CONSOLE_CSS: &str = include_str!("assets/console.css");
+
+/// The console's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(sign_in_page).post(sign_in))
+        .route("/console/logout", post(sign_out))
+        .route(
+            "/console/invite/{token}",
+            get(invite_page).post(accept_invite),
+        )
+        .route("/console/inbox", get(inbox))
+        .route("/console/conversations/{id}", get(conversation))
+        .route("/console/conversations/{id}/reply", post(reply))
+        .route("/console/conversations/{id}/handoff", post(handoff))
+        .route("/console/channels", get(channels))
+        .route("/console/members", get(members).post(invite))
+        .route(
+            "/console/assets/console.js",
+            get(|| async { asset(CONSOLE_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/assets/console.css",
+            get(|| async { asset(CONSOLE_CSS, "text/css; charset=utf-8") }),
+        )
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What a browser needs told about every console answer: no inline code,
+/// no framing, no caching of signed-in pages, no referrer to other sites.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn frame(s: &Signed) -> Frame<'_> {
+    Frame {
+        email: &s.session.member.email,
+        role: s.session.member.role,
+        csrf: &s.session.csrf,
+        tenant_name: &s.caller.tenant.name,
+    }
+}
+
+fn html(status: StatusCode, markup: maud::Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// A form without this session's CSRF token: refused.
+fn csrf_refused(s: &Signed) -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "Refused",
+            Some(&frame(s)),
+            "This form was not sent from this console page (its CSRF token is missing or wrong). Reload the page and try again.",
+        ),
+    )
+}
+
+fn settings_refused(s: &Signed) -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "Not allowed",
+            Some(&frame(s)),
+            "Only owners and admins see channel settings and members.",
+        ),
+    )
+}
+
+fn failed(e: impl Into<super::ApiError>) -> Response {
+    e.into().into_response()
+}
+
+async fn home(_: Signed) -> Redirect {
+    Redirect::to("/console/inbox")
+}
+
+async fn sign_in_page() -> Response {
+    html(StatusCode::OK, pages::sign_in(None, ""))
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+/// Whether a form post came from this site: a browser sends `Origin` on
+/// every POST; one naming another site is a cross-site request.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (None, _) => true,
+        (Some(o), Some(h)) => url::Url::parse(o).ok().is_some_and(|u| {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            u.host_str().is_some_and(|oh| format!("{oh}{port}") == h)
+        }),
+        (Some(_), None) => false,
+    }
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::sign_in(Some("This sign-in did not come from this site."), ""),
+        );
+    }
+    let email = crate::storage::normal_email(&form.email);
+    let address = peer.ip().to_string();
+    if !state.sign_ins.allowed(&email, &address) {
+        return html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::sign_in(
+                Some("Too many failed attempts. Wait 15 minutes and try again."),
+                &form.email,
+            ),
+        );
+    }
+    let candidates = match state.db().sign_in_candidates(&email).await {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    // The same work whether or not the account exists: no timing tells.
+    let (hash, members) = match candidates {
+        Some((hash, members)) => (hash, members),
+        None => (crate::crypto::dummy_hash().to_string(), Vec::new()),
+    };
+    let password = form.password.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || crate::crypto::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+    let Some(member) = members.into_iter().next().filter(|_| verified) else {
+        state.sign_ins.failed(&email, &address);
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some("Wrong email or password."), &form.email),
+        );
+    };
+    state.sign_ins.succeeded(&email);
+    match state.db().create_session(&member, SESSION_TTL_MS).await {
+        Ok((token, _csrf)) => signed_in(&state, &token),
+        Err(e) => failed(e),
+    }
+}
+
+fn signed_in(state: &AppState, token: &str) -> Response {
+    let mut r = Redirect::to("/console/inbox").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(state, Some(token))) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    s: Signed,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    if let Some(token) = super::auth::cookie_from(&headers, super::auth::SESSION_COOKIE)
+        && let Err(e) = state.db().end_session(token).await
+    {
+        return failed(e);
+    }
+    let mut r = Redirect::to("/console/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, None)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn invite_page(Path(token): Path<String>) -> Response {
+    html(StatusCode::OK, pages::set_password(&token, None))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    password: String,
+}
+
+async fn accept_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::set_password(&token, Some("This form did not come from this site.")),
+        );
+    }
+    let password = form.password;
+    let hash =
+        match tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password)).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                return html(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    pages::set_password(&token, Some(&e.to_string())),
+                );
+            }
+            Err(_) => return failed(super::ApiError::internal()),
+        };
+    let member = match state.db().accept_invite(&token, &hash).await {
+        Ok(m) => m,
+        Err(crate::storage::StorageError::NotFound(_)) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    "Invitation not valid",
+                    None,
+                    "This invitation link was already used or has expired. Ask for a new one.",
+                ),
+            );
+        }
+        Err(e) => return failed(e),
+    };
+    match state.db().create_session(&member, SESSION_TTL_MS).await {
+        Ok((token, _)) => signed_in(&state, &token),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    channel: Option<String>,
+    status: Option<String>,
+    mine: Option<String>,
+}
+
+async fn inbox(State(state): State<AppState>, s: Signed, Query(q): Query<InboxQuery>) -> Response {
+    let tenant = &s.caller.tenant.id;
+    let waiting_for_me = q.mine.as_deref() == Some("1");
+    let filter = InboxFilter {
+        channel_id: q.channel.filter(|c| !c.is_empty()),
+        status: q.status.filter(|c| c == "open" || c == "resolved"),
+        waiting_for: waiting_for_me.then(|| s.session.member.id.clone()),
+    };
+    let cipher = match state.cipher(tenant).await {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let (rows, channels) = match tokio::try_join!(
+        state.db().inbox(&cipher, &filter, 200),
+        state.db().list_channels(tenant, &state.pipeline.secrets)
+    ) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    html(
+        StatusCode::OK,
+        pages::inbox(&frame(&s), &rows, &channels, &filter, waiting_for_me),
+    )
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+async fn conversation(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let tenant = &s.caller.tenant.id;
+    let load = async {
+        let c = state.db().get_conversation(tenant, &id).await?;
+        let cipher = state.cipher(tenant).await?;
+        let channel = state
+            .db()
+            .get_channel(tenant, &c.channel_id, &state.pipeline.secrets)
+            .await?;
+        let contact = state.db().get_contact(&cipher, &c.contact_id).await?;
+        let messages = state.db().list_messages(&cipher, &id, 500, None).await?;
+        let members = state.db().list_members(tenant).await?;
+        Ok::<_, crate::storage::StorageError>((c, channel, contact, messages, members))
+    };
+    let (c, channel, contact, messages, members) = match load.await {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let name = contact
+        .display_name
+        .clone()
+        .unwrap_or_else(|| "Unknown contact".to_string());
+    html(
+        StatusCode::OK,
+        pages::conversation(
+            &frame(&s),
+            &c,
+            &name,
+            &channel,
+            &messages.data,
+            &members,
+            q.notice.as_deref(),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    text: String,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    let back = match super::conversations::agent_reply(&state, &s.caller, &id, &form.text).await {
+        Ok(_) => format!("/console/conversations/{id}"),
+        Err(e) => format!(
+            "/console/conversations/{id}?notice={}",
+            url::form_urlencoded::byte_serialize(format!("Not sent: {}", e.message).as_bytes())
+                .collect::<String>()
+        ),
+    };
+    Redirect::to(&back).into_response()
+}
+
+#[derive(Deserialize)]
+struct HandoffForm {
+    #[serde(default)]
+    csrf: String,
+    to: String,
+}
+
+async fn handoff(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<HandoffForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    let Some(handler) = Handler::parse(&form.to) else {
+        return failed(super::ApiError::bad_request("`to` must be human or bot"));
+    };
+    match super::conversations::hand_to(&state, &s.caller, &id, handler).await {
+        Ok(_) => Redirect::to(&format!("/console/conversations/{id}")).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn channels(State(state): State<AppState>, s: Signed) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let list = match state
+        .db()
+        .list_channels(&s.caller.tenant.id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    let shown: Vec<_> = list
+        .into_iter()
+        .filter(|c| c.status != crate::domain::ChannelStatus::Deleted)
+        .map(|c| {
+            let url = if c.adapter == crate::pipeline::visitor::ADAPTER {
+                super::webchat::embed_snippet(&state.public_url, &c.id)
+            } else {
+                state.webhook_url(&c.id)
+            };
+            (c, url)
+        })
+        .collect();
+    html(StatusCode::OK, pages::channels(&frame(&s), &shown))
+}
+
+async fn members(State(state): State<AppState>, s: Signed) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    match state.db().list_members(&s.caller.tenant.id).await {
+        Ok(list) => html(
+            StatusCode::OK,
+            pages::members(&frame(&s), &list, None, None),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    email: String,
+    role: String,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    s: Signed,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    let result = super::members::invite_as(&state, &s.caller, &form.email, &form.role).await;
+    let list = match state.db().list_members(&s.caller.tenant.id).await {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    match result {
+        Ok((_, url)) => html(
+            StatusCode::CREATED,
+            pages::members(&frame(&s), &list, Some(&url), None),
+        ),
+        Err(e) => html(
+            e.status,
+            pages::members(&frame(&s), &list, None, Some(&e.message)),
+        ),
+    }
+}

@@ -1,0 +1,358 @@
+//! The console's pages, rendered on the server (maud escapes every value).
+//! No inline script or style: the page loads `/console/assets/console.js`
+//! and `console.css`, under a Content-Security-Policy that allows nothing
+//! else.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::domain::{Handler, Role};
+use crate::storage::{
+    ChannelRecord, ConversationRecord, InboxFilter, InboxRow, MemberRecord, MessageRecord,
+};
+
+/// Who is signed in, for the page frame.
+pub struct Frame<'a> {
+    pub email: &'a str,
+    pub role: Role,
+    pub csrf: &'a str,
+    pub tenant_name: &'a str,
+}
+
+/// A channel kind's icon: a labelled badge.
+fn kind_icon(adapter: &str) -> Markup {
+    let (class, label, letters) = match adapter {
+        a if a.contains("whatsapp") => ("kind-whatsapp", "WhatsApp", "WA"),
+        a if a.contains("sms") => ("kind-sms", "SMS", "SMS"),
+        a if a.contains("telegram") => ("kind-telegram", "Telegram", "TG"),
+        "webchat" => ("kind-webchat", "Web chat", "WEB"),
+        _ => ("kind-other", "Other channel", "•"),
+    };
+    html! { span.kind.(class) role="img" aria-label=(label) title=(label) { (letters) } }
+}
+
+fn time(ms: i64) -> Markup {
+    let secs = ms / 1000;
+    let iso = chrono_like(secs);
+    html! { time datetime=(iso) { (iso.replace('T', " ").trim_end_matches('Z')) } }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` from Unix seconds (UTC), without a date crate.
+fn chrono_like(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The page frame: head, navigation, sign-out.
+pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Switchboard" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                @if let Some(f) = frame {
+                    meta name="csrf-token" content=(f.csrf);
+                }
+                @if let Some(live) = live {
+                    meta name="live" content=(live);
+                }
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/console" { "Switchboard" }
+                    @if let Some(f) = frame {
+                        nav aria-label="Console" {
+                            a href="/console/inbox" { "Inbox" }
+                            @if f.role.manages_settings() {
+                                a href="/console/channels" { "Channels" }
+                                a href="/console/members" { "Members" }
+                            }
+                        }
+                        div.who {
+                            span { (f.email) " · " (f.role.as_str()) " · " (f.tenant_name) }
+                            form method="post" action="/console/logout" {
+                                input type="hidden" name="csrf" value=(f.csrf);
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    }
+}
+
+pub fn sign_in(error: Option<&str>, email: &str) -> Markup {
+    page(
+        "Sign in",
+        None,
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Sign in" }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                form method="post" action="/console/login" {
+                    label for="email" { "Email" }
+                    input id="email" name="email" type="email" autocomplete="username" required value=(email);
+                    label for="password" { "Password" }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+pub fn set_password(token: &str, error: Option<&str>) -> Markup {
+    page(
+        "Set your password",
+        None,
+        None,
+        html! {
+            section.card.narrow {
+                h1 { "Set your password" }
+                p { "You were invited to a Switchboard team. Choose a password (at least " (crate::crypto::MIN_PASSWORD_CHARS) " characters) to sign in." }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                form method="post" action={ "/console/invite/" (token) } {
+                    label for="password" { "Password" }
+                    input id="password" name="password" type="password" autocomplete="new-password" required;
+                    button type="submit" { "Set password" }
+                }
+            }
+        },
+    )
+}
+
+pub fn message(title: &str, frame: Option<&Frame<'_>>, text: &str) -> Markup {
+    page(
+        title,
+        frame,
+        None,
+        html! { section.card { h1 { (title) } p { (text) } } },
+    )
+}
+
+pub fn inbox(
+    frame: &Frame<'_>,
+    rows: &[InboxRow],
+    channels: &[ChannelRecord],
+    filter: &InboxFilter,
+    waiting_for_me: bool,
+) -> Markup {
+    let status = filter.status.as_deref().unwrap_or("");
+    page(
+        "Inbox",
+        Some(frame),
+        Some("inbox"),
+        html! {
+            h1 { "Inbox" }
+            form.filters method="get" action="/console/inbox" {
+                label for="channel" { "Channel" }
+                select id="channel" name="channel" {
+                    option value="" { "All channels" }
+                    @for c in channels {
+                        option value=(c.id) selected[filter.channel_id.as_deref() == Some(c.id.as_str())] { (c.name) }
+                    }
+                }
+                label for="status" { "Status" }
+                select id="status" name="status" {
+                    option value="" selected[status.is_empty()] { "All" }
+                    option value="open" selected[status == "open"] { "Open" }
+                    option value="resolved" selected[status == "resolved"] { "Resolved" }
+                }
+                label.check {
+                    input type="checkbox" name="mine" value="1" checked[waiting_for_me];
+                    "Waiting for me"
+                }
+                button type="submit" { "Filter" }
+            }
+            div id="live-region" {
+                @if rows.is_empty() {
+                    p.empty { "No conversations yet." }
+                } @else {
+                    ul.inbox aria-label="Conversations" {
+                        @for r in rows {
+                            li.waiting[r.waiting] {
+                                a href={ "/console/conversations/" (r.id) } {
+                                    span.contact { (r.contact_name.as_deref().unwrap_or("Unknown contact")) }
+                                    span.channel { (kind_icon(&r.adapter)) " " (r.channel_name) }
+                                    span.last { @if r.last_inbound { "" } @else { "You: " } (r.last_text.as_deref().unwrap_or("(no text)")) }
+                                    span.meta {
+                                        @if r.waiting { span.badge.wait { "Waiting for a human" } }
+                                        @if r.handler == Handler::Human { span.badge { "Human" } } @else { span.badge.bot { "Bot" } }
+                                        @if r.status == "resolved" { span.badge { "Resolved" } }
+                                        (time(r.last_message_at))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Who wrote a message, as the conversation shows it.
+fn author(m: &MessageRecord, contact: &str, members: &[MemberRecord]) -> String {
+    if m.direction == "inbound" {
+        return contact.to_string();
+    }
+    match (m.kind.as_str(), &m.author_id) {
+        ("agent", Some(id)) => members
+            .iter()
+            .find(|x| &x.id == id)
+            .map_or_else(|| "An agent".to_string(), |x| x.email.clone()),
+        ("proactive" | "template", _) => "API".to_string(),
+        _ => "Bot".to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn conversation(
+    frame: &Frame<'_>,
+    c: &ConversationRecord,
+    contact: &str,
+    channel: &ChannelRecord,
+    messages: &[MessageRecord],
+    members: &[MemberRecord],
+    notice: Option<&str>,
+) -> Markup {
+    page(
+        contact,
+        Some(frame),
+        Some(&format!("conversation:{}", c.id)),
+        html! {
+            div.conv-head id="conv-head" {
+                h1 { (contact) }
+                p.channel { (kind_icon(&channel.adapter)) " " (channel.name) }
+                form method="post" action={ "/console/conversations/" (c.id) "/handoff" } {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    @if c.handler == Handler::Human.as_str() {
+                        input type="hidden" name="to" value="bot";
+                        span.badge { "A person is handling this conversation" }
+                        button type="submit" { "Hand back" }
+                    } @else {
+                        input type="hidden" name="to" value="human";
+                        span.badge.bot { "The bot is answering" }
+                        button type="submit" { "Take over" }
+                    }
+                }
+            }
+            @if let Some(n) = notice { p.error role="alert" { (n) } }
+            div id="live-region" {
+                ol.messages aria-label="Messages" {
+                    @for m in messages {
+                        li.msg.(if m.direction == "inbound" { "in" } else { "out" }) {
+                            span.author { (author(m, contact, members)) }
+                            p.text { (m.text.as_deref().unwrap_or("(no text)")) }
+                            @if let Some(a) = m.attachments.as_array().filter(|a| !a.is_empty()) {
+                                p.attachments { (a.len()) " attachment(s)" }
+                            }
+                            span.meta { (m.status) " · " (time(m.created_at)) }
+                        }
+                    }
+                }
+            }
+            form.reply method="post" action={ "/console/conversations/" (c.id) "/reply" } {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                label for="reply" { "Reply" }
+                textarea id="reply" name="text" rows="3" required {}
+                button type="submit" { "Send" }
+            }
+        },
+    )
+}
+
+pub fn channels(frame: &Frame<'_>, channels: &[(ChannelRecord, String)]) -> Markup {
+    page(
+        "Channels",
+        Some(frame),
+        None,
+        html! {
+            h1 { "Channels" }
+            ul.cards {
+                @for (c, url) in channels {
+                    li.card {
+                        h2 { (kind_icon(&c.adapter)) " " (c.name) }
+                        p { "Adapter " code { (c.adapter) } " · " (c.status.as_str()) }
+                        @let label = if c.adapter == "webchat" { "Embed snippet" } else { "Webhook URL" };
+                        label for={ "url-" (c.id) } { (label) }
+                        div.copy {
+                            input id={ "url-" (c.id) } type="text" readonly value=(url);
+                            button type="button" data-copy={ "url-" (c.id) } { "Copy" }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn members(
+    frame: &Frame<'_>,
+    members: &[MemberRecord],
+    invite_url: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    page(
+        "Members",
+        Some(frame),
+        None,
+        html! {
+            h1 { "Members" }
+            @if let Some(n) = notice { p.error role="alert" { (n) } }
+            @if let Some(url) = invite_url {
+                div.card role="status" {
+                    p { "Invitation link (shown once; send it to the person):" }
+                    div.copy {
+                        input id="invite-url" type="text" readonly value=(url) aria-label="Invitation link";
+                        button type="button" data-copy="invite-url" { "Copy" }
+                    }
+                }
+            }
+            table {
+                thead { tr { th { "Email" } th { "Role" } th { "State" } } }
+                tbody {
+                    @for m in members {
+                        tr { td { (m.email) } td { (m.role.as_str()) } td { @if m.invited { "Invited" } @else { "Active" } } }
+                    }
+                }
+            }
+            h2 { "Invite someone" }
+            form method="post" action="/console/members" {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                label for="invite-email" { "Email" }
+                input id="invite-email" name="email" type="email" required;
+                label for="invite-role" { "Role" }
+                select id="invite-role" name="role" {
+                    option value="agent" { "Agent" }
+                    option value="admin" { "Admin" }
+                    @if frame.role == Role::Owner { option value="owner" { "Owner" } }
+                }
+                button type="submit" { "Invite" }
+            }
+        },
+    )
+}
