@@ -5,6 +5,7 @@
 
 mod browser;
 mod console;
+mod console_browser;
 mod contacts;
 mod content;
 mod conversation;

@@ -1,0 +1,254 @@
+//! The console in a real headless Chromium: an owner signs in by the
+//! controls' accessible names, watches a customer's WhatsApp message
+//! appear in the inbox without a reload, opens it, takes over, answers
+//! (the provider stand-in receives exactly that text), hands back; an
+//! agent cannot reach channel settings. Screenshots of each page are
+//! saved as `target/screenshots/console-*.png`.
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::console::{FormBody, tenant_with_owner};
+use crate::harness::{APP_SECRET, Backend, TestServer, unique, wa_from};
+use crate::mock::MockProvider;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn fill_and_sign_in(browser: &Browser, s: &TestServer, email: &str, password: &str) {
+    let c = &browser.client;
+    c.goto(&s.url("/console")).await.unwrap();
+    let email_box = browser.find("#email").await;
+    assert_eq!(browser.accessible_name(&email_box).await, "Email");
+    assert_eq!(browser.role(&email_box).await, "textbox");
+    let password_box = browser.find("#password").await;
+    assert_eq!(browser.accessible_name(&password_box).await, "Password");
+    let button = browser.find("form button[type=submit]").await;
+    assert_eq!(browser.accessible_name(&button).await, "Sign in");
+    email_box.send_keys(email).await.unwrap();
+    password_box.send_keys(password).await.unwrap();
+    button.click().await.unwrap();
+}
+
+/// The first button whose accessible name is `name`.
+async fn button_named(browser: &Browser, name: &str) -> fantoccini::elements::Element {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        for b in browser
+            .client
+            .find_all(Locator::Css("button"))
+            .await
+            .unwrap()
+        {
+            if browser.accessible_name(&b).await == name {
+                return b;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no button named {name:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_works_a_conversation_in_the_console() {
+    let Some(browser) = Browser::start("a_team_works_a_conversation_in_the_console").await else {
+        return;
+    };
+    let s = TestServer::start(Backend::Sqlite).await;
+    let graph = MockProvider::graph().await;
+    let (_, key, owner_email) = tenant_with_owner(&s, "console-browser").await;
+    let persona = s
+        .persona(&key, json!({ "name": format!("p-{}", unique()), "responder": { "kind": "static", "text": "Thanks! We'll get back to you." } }))
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    // An agent, invited with the API key and set up through the link.
+    let agent_email = format!("agent-{}@example.test", unique());
+    let (status, v) = s
+        .post_json(
+            &key,
+            "/v1/members",
+            &json!({ "email": agent_email, "role": "agent" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let invite = v["invite_url"].as_str().unwrap().to_string();
+    let accepted = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&invite)
+        .form_body(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 303);
+    let c = &browser.client;
+
+    // A wrong password says so, without saying which field was wrong.
+    fill_and_sign_in(&browser, &s, &owner_email, "not the password").await;
+    browser
+        .wait_for("[role=alert]", |t| t == "Wrong email or password.")
+        .await;
+    browser.screenshot("console-1-sign-in-refused").await;
+    fill_and_sign_in(&browser, &s, &owner_email, PASSWORD).await;
+    browser.wait_for("h1", |t| t == "Inbox").await;
+    let channel_filter = browser.find("#channel").await;
+    assert_eq!(browser.accessible_name(&channel_filter).await, "Channel");
+    browser.wait_for("body", |_| true).await;
+    // Wait until the page follows the event stream, and mark this page:
+    // the mark survives only if nothing reloads it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c.find(Locator::Css("body[data-live=on]")).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the inbox never went live"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    c.execute("window.__notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    browser.screenshot("console-2-inbox-empty").await;
+
+    // A customer writes on WhatsApp: the inbox shows it, live.
+    let r = s
+        .post_signed(
+            &ch,
+            &wa_from(
+                "wamid.c1",
+                "Is my order on its way?",
+                "15550002222",
+                "Ann Lee",
+            ),
+            APP_SECRET,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    browser
+        .wait_for("ul.inbox", |t| {
+            t.contains("Ann Lee") && t.contains("WhatsApp")
+        })
+        .await;
+    let still = c
+        .execute("return window.__notReloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(still, json!(true), "the inbox updated without a reload");
+    graph.wait_for(1).await; // the bot's reply
+    browser
+        .wait_for("ul.inbox", |t| t.contains("You: Thanks!"))
+        .await;
+    browser.screenshot("console-3-inbox-live").await;
+
+    // Open it, take over, answer, hand back.
+    browser.find("ul.inbox a").await.click().await.unwrap();
+    browser.wait_for("h1", |t| t == "Ann Lee").await;
+    browser
+        .wait_for("ol.messages", |t| t.contains("Is my order on its way?"))
+        .await;
+    button_named(&browser, "Take over")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#conv-head", |t| t.contains("A person is handling"))
+        .await;
+    let reply = browser.find("#reply").await;
+    assert_eq!(browser.accessible_name(&reply).await, "Reply");
+    reply
+        .send_keys("Hi Ann, it's Sam: your order ships today.")
+        .await
+        .unwrap();
+    button_named(&browser, "Send").await.click().await.unwrap();
+    let sent = graph.wait_for(2).await;
+    assert_eq!(
+        sent[1].json()["text"]["body"],
+        "Hi Ann, it's Sam: your order ships today."
+    );
+    browser
+        .wait_for("ol.messages", |t| {
+            t.contains(&owner_email) && t.contains("your order ships today")
+        })
+        .await;
+    // A message while a person holds it gets no bot reply.
+    s.post_signed(
+        &ch,
+        &wa_from("wamid.c2", "Great, thanks Sam", "15550002222", "Ann Lee"),
+        APP_SECRET,
+    )
+    .await;
+    browser
+        .wait_for("ol.messages", |t| t.contains("Great, thanks Sam"))
+        .await;
+    browser
+        .screenshot("console-4-conversation-taken-over")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(
+        graph.requests().len(),
+        2,
+        "no bot reply while a person holds it"
+    );
+    button_named(&browser, "Hand back")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#conv-head", |t| t.contains("The bot is answering"))
+        .await;
+
+    // Channels (owner) and members.
+    c.goto(&s.url("/console/channels")).await.unwrap();
+    browser
+        .wait_for("ul.cards", |t| t.contains("Webhook URL"))
+        .await;
+    let url = browser
+        .find("ul.cards input[readonly]")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        url.as_deref(),
+        Some(format!("{}/webhooks/{ch}", s.base).as_str())
+    );
+    browser.screenshot("console-5-channels").await;
+    c.goto(&s.url("/console/members")).await.unwrap();
+    browser
+        .wait_for("table", |t| t.contains(&agent_email))
+        .await;
+    browser.screenshot("console-6-members").await;
+
+    // An agent cannot reach channel settings.
+    button_named(&browser, "Sign out")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("h1", |t| t == "Sign in").await;
+    fill_and_sign_in(&browser, &s, &agent_email, PASSWORD).await;
+    browser.wait_for("h1", |t| t == "Inbox").await;
+    let nav = browser.find("nav").await.text().await.unwrap();
+    assert!(!nav.contains("Channels"), "{nav}");
+    c.goto(&s.url("/console/channels")).await.unwrap();
+    browser
+        .wait_for("main", |t| t.contains("Only owners and admins"))
+        .await;
+    browser.screenshot("console-7-agent-refused").await;
+
+    // A phone-sized screen.
+    c.set_window_size(360, 740).await.unwrap();
+    c.goto(&s.url("/console/inbox")).await.unwrap();
+    browser
+        .wait_for("ul.inbox", |t| t.contains("Ann Lee"))
+        .await;
+    browser.screenshot("console-8-inbox-phone").await;
+    s.stop().await;
+}
