@@ -114,41 +114,22 @@ impl Browser {
     /// The element's accessible name, as Chromium computes it for
     /// assistive technology (WebDriver "Get Computed Label").
     pub async fn accessible_name(&self, element: &Element) -> String {
-        let session = self.client.session_id().await.unwrap().unwrap();
-        let url = format!(
-            "{}/session/{session}/element/{}/computedlabel",
-            self.driver_url,
-            element.element_id()
-        );
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["value"].as_str().unwrap_or_default().to_string()
+        self.computed(element, "computedlabel").await
     }
 
-    /// The element's computed ARIA role.
+    /// The element's computed ARIA role (WebDriver "Get Computed Role").
     pub async fn role(&self, element: &Element) -> String {
+        self.computed(element, "computedrole").await
+    }
+
+    async fn computed(&self, element: &Element, what: &str) -> String {
         let session = self.client.session_id().await.unwrap().unwrap();
         let url = format!(
-            "{}/session/{session}/element/{}/computedrole",
+            "{}/session/{session}/element/{}/{what}",
             self.driver_url,
             element.element_id()
         );
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
