@@ -24,6 +24,7 @@ pub mod media;
 pub mod media_fetch;
 pub mod outbound;
 mod reply;
+pub mod sandbox;
 pub mod send;
 mod shared;
 pub mod split;

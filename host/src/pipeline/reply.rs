@@ -69,7 +69,7 @@ pub async fn process(
     }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Retry(String),
     Permanent(String),
 }
@@ -141,6 +141,56 @@ async fn plan(
         }
     }
     let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
+    let answer = answer(p, responder, &binding, &persona, &ctx).await?;
+    let tokens = answer.tokens;
+    // The persona hands over on its own: the conversation waits for a
+    // person from now on; what it says besides the signal still goes out.
+    if answer.hand_over {
+        let change = crate::storage::ConversationChange {
+            handler: Some(crate::domain::Handler::Human),
+            ..Default::default()
+        };
+        p.db.change_conversation(&cipher, "persona", &ctx.conversation_id, &change)
+            .await?;
+    }
+    let plan = match answer.text {
+        None => ReplyPlan::Nothing,
+        Some(Ok(text)) => {
+            let max_len = max_text_length(p, &binding).await;
+            let media = responder_media(p, &binding, &answer.config).await;
+            ReplyPlan::Send {
+                parts: compose(Some(text), media, max_len).await,
+                kind: MessageKind::Reply,
+            }
+        }
+        Some(Err((text, reason))) => ReplyPlan::Blocked { text, reason },
+    };
+    Ok((cipher, ctx, plan, tokens))
+}
+
+/// What a persona says to a message: steps 2-4 (prompt, responder,
+/// outbound guardrails), shared by the reply stage and the persona's
+/// try-it sandbox.
+pub(crate) struct Answer {
+    /// The whole system prompt the responder got (safety rules included).
+    pub system: String,
+    /// The reply after the guardrails: `Ok(text)`, or `Err((text,
+    /// reason))` when a guardrail blocked it; `None` when the persona only
+    /// handed over.
+    pub text: Option<Result<String, (String, String)>>,
+    /// The reply started with [`HANDOFF_SIGNAL`].
+    pub hand_over: bool,
+    pub tokens: TokenUsage,
+    pub config: ResponderConfig,
+}
+
+pub(crate) async fn answer(
+    p: &Pipeline,
+    responder: &Responder,
+    binding: &Binding,
+    persona: &PersonaRecord,
+    ctx: &ReplyContext,
+) -> Result<Answer, Failure> {
     let config: ResponderConfig = serde_json::from_value(persona.responder.clone())
         .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))?;
 
@@ -150,7 +200,7 @@ async fn plan(
         .clone()
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| "(the user sent a message without text)".to_string());
-    let prompt = persona_prompt(p, &binding, &persona, &ctx, &message).await;
+    let prompt = persona_prompt(p, binding, persona, ctx, &message).await;
     let system = wrap_with_safety_blocking(prompt, persona.spec.prohibited_topics.clone()).await;
 
     // 3. Responder.
@@ -174,18 +224,34 @@ async fn plan(
         prompt: reply.prompt_tokens,
         completion: reply.completion_tokens,
     };
+    let (text, hand_over) = split_handoff(&reply.text);
 
     // 4. Outbound guardrails.
-    let max_len = max_text_length(p, &binding).await;
-    let media = responder_media(p, &binding, &config).await;
-    let plan = match outbound_guardrails(p, &binding, &persona, &ctx, reply.text).await {
-        Ok(text) => ReplyPlan::Send {
-            parts: compose(Some(text), media, max_len).await,
-            kind: MessageKind::Reply,
-        },
-        Err((text, reason)) => ReplyPlan::Blocked { text, reason },
+    let text = if hand_over && text.is_empty() {
+        None
+    } else {
+        Some(outbound_guardrails(p, binding, persona, ctx, text).await)
     };
-    Ok((cipher, ctx, plan, tokens))
+    Ok(Answer {
+        system,
+        text,
+        hand_over,
+        tokens,
+        config,
+    })
+}
+
+/// The signal a responder gives to hand the conversation to a person: its
+/// reply starts with it (documented in the README; a persona's prompt asks
+/// the model for it when it cannot help).
+pub const HANDOFF_SIGNAL: &str = "[[handoff]]";
+
+/// A reply without a leading [`HANDOFF_SIGNAL`], and whether it had one.
+fn split_handoff(reply: &str) -> (String, bool) {
+    match reply.trim_start().strip_prefix(HANDOFF_SIGNAL) {
+        Some(rest) => (rest.trim().to_string(), true),
+        None => (reply.to_string(), false),
+    }
 }
 
 /// A static responder's media that the channel's adapter sends; the rest
@@ -319,4 +385,22 @@ pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
     p.adapter_info(binding)
         .await
         .map_or(0, |i| i.max_text_length as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_handoff;
+
+    #[test]
+    fn the_handoff_signal_leads_the_reply() {
+        assert_eq!(
+            split_handoff("[[handoff]] A colleague will answer shortly."),
+            ("A colleague will answer shortly.".to_string(), true)
+        );
+        assert_eq!(split_handoff("  [[handoff]]"), (String::new(), true));
+        assert_eq!(
+            split_handoff("We say [[handoff]] only first."),
+            ("We say [[handoff]] only first.".to_string(), false)
+        );
+    }
 }

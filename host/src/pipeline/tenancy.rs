@@ -51,6 +51,31 @@ pub struct BoundGuardrail {
 }
 
 impl Binding {
+    /// A channel-less binding, for trying a persona (`pipeline::sandbox`):
+    /// no channel guardrails (the persona's own rails still apply), and
+    /// nothing to deliver to.
+    pub fn sandbox(tenant_id: &str, adapter: Arc<LoadedPlugin>, limits: LimitOverrides) -> Binding {
+        Binding {
+            channel: ChannelRecord {
+                id: "sandbox".into(),
+                tenant_id: tenant_id.to_string(),
+                name: "Sandbox".into(),
+                adapter: "sandbox".into(),
+                config: Arc::default(),
+                guardrails: Vec::new(),
+                bindings: Vec::new(),
+                persona_id: None,
+                status: crate::domain::ChannelStatus::Active,
+                route_key: None,
+                created_at: 0,
+            },
+            adapter,
+            guardrails: Arc::from(Vec::new()),
+            limits,
+            transport: Transport::Visitor,
+        }
+    }
+
     /// What a call of the channel's adapter runs with: the tenant, the
     /// channel's configuration (the adapter's alone), the kv store, the
     /// tenant's limits.

@@ -158,6 +158,8 @@ pub struct AppState {
     pub visitors: Arc<webchat::VisitorLimits>,
     /// Failed console sign-ins, per account and address.
     pub sign_ins: Arc<console::SignInLimits>,
+    /// The persona responders (the workers' own), for trying a persona.
+    pub responder: Arc<Responder>,
 }
 
 impl AppState {
@@ -314,6 +316,10 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let responder = Arc::new(Responder::new(
+        config.outbound.clone(),
+        config.responder_retry.clone(),
+    ));
     let public_url = config
         .public_url
         .clone()
@@ -346,11 +352,8 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
         )?),
         visitors: Arc::default(),
         sign_ins: Arc::default(),
+        responder: responder.clone(),
     };
-    let responder = Arc::new(Responder::new(
-        config.outbound.clone(),
-        config.responder_retry.clone(),
-    ));
     let sender = Arc::new(Sender::new(
         config.outbound.clone(),
         config.workers.delivery.clone(),

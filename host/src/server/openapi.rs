@@ -91,6 +91,7 @@ pub(super) fn documented(max_plugin_bytes: usize) -> OpenApiRouter<AppState> {
             personas::update_persona,
             personas::delete_persona
         ))
+        .routes(routes!(personas::try_persona))
         .routes(routes!(send::send_message))
         .routes(routes!(messages::get_message))
         .routes(routes!(media::get_media))

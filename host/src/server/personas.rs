@@ -291,3 +291,95 @@ fn persona_json(rec: &PersonaRecord) -> Value {
         "updated_at": rec.updated_at,
     })
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TryBody {
+    /// The conversation so far, oldest first; the last is the customer's
+    /// message to answer. Each `{"role": "user"|"assistant", "text"}`.
+    messages: Vec<TryTurn>,
+    /// Also run this channel's guardrails (and speak as on its adapter).
+    channel_id: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TryTurn {
+    role: String,
+    text: String,
+}
+
+/// The most turns a try may carry.
+const MAX_TRY_TURNS: usize = 50;
+
+#[utoipa::path(post, path = "/v1/personas/{id}/try", tag = "personas", params(("id" = String, Path, description = "Persona id")), request_body = TryBody, responses((status = 200, description = "`{reply, blocked, handoff, system_prompt, usage}`: what the persona would answer, after its guardrails; nothing is stored or sent", body = Object), (status = 404, body = Object), (status = 422, body = Object), (status = 502, description = "`responder_failed`", body = Object)), security(("api_key" = [])))]
+pub async fn try_persona(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TryBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    use crate::domain::{Direction, Turn};
+    use crate::pipeline::sandbox::TryError;
+    let invalid = |m: &str| ApiError::unprocessable("invalid_messages", m.to_string());
+    if body.messages.is_empty() || body.messages.len() > MAX_TRY_TURNS {
+        return Err(invalid(
+            "`messages` must hold 1-50 turns, the last one the customer's",
+        ));
+    }
+    let turns = body
+        .messages
+        .into_iter()
+        .map(|t| {
+            let direction = match t.role.as_str() {
+                "user" => Direction::Inbound,
+                "assistant" => Direction::Outbound,
+                other => {
+                    return Err(invalid(&format!(
+                        "a turn's `role` is user or assistant, not `{other}`"
+                    )));
+                }
+            };
+            if t.text.chars().count() > 4096 {
+                return Err(invalid("a turn's `text` is at most 4,096 characters"));
+            }
+            Ok(Turn {
+                direction,
+                text: t.text,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if turns
+        .last()
+        .is_some_and(|t| t.direction != Direction::Inbound)
+    {
+        return Err(invalid(
+            "the last turn must be the customer's (`role`: `user`)",
+        ));
+    }
+    let tried = crate::pipeline::sandbox::try_persona(
+        &state.pipeline,
+        &state.responder,
+        &tenant.id,
+        &id,
+        body.channel_id.as_deref(),
+        turns,
+    )
+    .await
+    .map_err(|e| match e {
+        TryError::NotFound(what) => ApiError::not_found(what),
+        TryError::Channel(m) => ApiError::new(StatusCode::CONFLICT, "channel_unavailable", m),
+        TryError::Responder(m) => ApiError::new(StatusCode::BAD_GATEWAY, "responder_failed", m),
+        TryError::Storage(e) => e.into(),
+    })?;
+    let (reply, blocked) = match tried.reply {
+        Some(Ok(text)) => (Some(text), None),
+        Some(Err((text, reason))) => (None, Some(json!({ "text": text, "reason": reason }))),
+        None => (None, None),
+    };
+    Ok(Json(json!({
+        "reply": reply,
+        "blocked": blocked,
+        "handoff": tried.hand_over,
+        "system_prompt": tried.system_prompt,
+        "usage": { "prompt_tokens": tried.prompt_tokens, "completion_tokens": tried.completion_tokens },
+    })))
+}

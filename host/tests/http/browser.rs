@@ -129,7 +129,15 @@ impl Browser {
             self.driver_url,
             element.element_id()
         );
-        let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 

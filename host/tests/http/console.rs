@@ -351,6 +351,36 @@ async fn members_roles_and_sessions(backend: Backend) {
     let r = sign_in_raw(&s, &agent_email, PASSWORD).await;
     assert_eq!(r.status(), 401, "and they cannot sign in to this tenant");
 
+    // A new password ends every session of the user, and only it works.
+    let other = sign_in(&s, &owner_email, PASSWORD).await;
+    let new_password = "another long passphrase";
+    let changed = no_redirects()
+        .post(s.url("/console/account/password"))
+        .header("cookie", &owner.cookie)
+        .form_body(&[
+            ("csrf", owner.csrf.as_str()),
+            ("current", PASSWORD),
+            ("new", new_password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 303);
+    for session in [&owner, &other] {
+        let (status, _) = call(
+            &s,
+            session,
+            reqwest::Method::GET,
+            "/v1/conversations",
+            None,
+            false,
+        )
+        .await;
+        assert_eq!(status, 401, "sessions end with a password change");
+    }
+    assert_eq!(sign_in_raw(&s, &owner_email, PASSWORD).await.status(), 401);
+    let owner = sign_in(&s, &owner_email, new_password).await;
+
     // A wrong password and an unknown email read the same; then the limit.
     let wrong = sign_in_raw(&s, &owner_email, "not the password").await;
     assert_eq!(wrong.status(), 401);
@@ -365,7 +395,7 @@ async fn members_roles_and_sessions(backend: Backend) {
     for _ in 0..4 {
         sign_in_raw(&s, &owner_email, "not the password").await;
     }
-    let limited = sign_in_raw(&s, &owner_email, PASSWORD).await;
+    let limited = sign_in_raw(&s, &owner_email, new_password).await;
     assert_eq!(
         limited.status(),
         429,
@@ -536,3 +566,154 @@ async fn a_person_takes_over_and_hands_back(backend: Backend) {
     s.stop().await;
 }
 on_both!(a_person_takes_over_and_hands_back);
+
+async fn the_persona_hands_over_on_its_own(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let graph = MockProvider::graph().await;
+    let (_, key) = s.tenant("self-handoff").await;
+    let persona = s
+        .persona(&key, json!({ "name": format!("p-{}", unique()), "responder": { "kind": "static", "text": "[[handoff]] Let me get a colleague for this." } }))
+        .await;
+    let ch = s
+        .whatsapp_channel_to(&key, &graph.base, &[], Some(&persona))
+        .await;
+    s.post_signed(
+        &ch,
+        &wa_from("wamid.s1", "I want a refund", "15550003333", "Bo"),
+        APP_SECRET,
+    )
+    .await;
+    // What it says besides the signal goes out; the signal does not.
+    let got = graph.wait_for(1).await;
+    assert_eq!(
+        got[0].json()["text"]["body"],
+        "Let me get a colleague for this."
+    );
+    let list = s
+        .eventually(&key, &format!("/v1/conversations?channel_id={ch}"), |v| {
+            v["data"][0]["handler"] == "human"
+        })
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap().to_string();
+    // From now on the bot is quiet.
+    s.post_signed(
+        &ch,
+        &wa_from("wamid.s2", "hello?", "15550003333", "Bo"),
+        APP_SECRET,
+    )
+    .await;
+    s.eventually(&key, &format!("/v1/conversations/{id}/messages"), |v| {
+        v["data"].as_array().is_some_and(|d| d.len() == 3)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        graph.requests().len(),
+        1,
+        "no bot reply after the persona handed over"
+    );
+    let (_, audit) = s.get(&key, "/v1/audit").await;
+    assert!(
+        audit.to_string().contains("\"actor\":\"persona\""),
+        "{audit}"
+    );
+    s.stop().await;
+}
+on_both!(the_persona_hands_over_on_its_own);
+
+/// Trying a persona runs its real prompt, responder and guardrails, and
+/// stores and sends nothing.
+async fn a_persona_is_tried_without_a_channel(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.tenant("try").await;
+    let disclaimed = s
+        .persona(&key, json!({ "name": "helper", "required_disclaimers": ["I am an automated assistant."], "prohibited_topics": ["bitcoin"], "responder": { "kind": "static", "text": "Happy to help." } }))
+        .await;
+    let (status, v) = s
+        .post_json(
+            &key,
+            &format!("/v1/personas/{disclaimed}/try"),
+            &json!({ "messages": [{ "role": "user", "text": "hi" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let reply = v["reply"].as_str().unwrap();
+    assert!(
+        reply.starts_with("Happy to help.") && reply.contains("I am an automated assistant."),
+        "the disclaimer on a first reply: {v}"
+    );
+    assert!(
+        v["system_prompt"].as_str().unwrap().contains("bitcoin"),
+        "the platform's rules are in the prompt shown: {v}"
+    );
+    assert_eq!(v["handoff"], false);
+    // Not the first reply any more: no disclaimer.
+    let (_, v) = s
+        .post_json(&key, &format!("/v1/personas/{disclaimed}/try"), &json!({ "messages": [{ "role": "user", "text": "hi" }, { "role": "assistant", "text": "Happy to help. I am an automated assistant." }, { "role": "user", "text": "thanks" }] }))
+        .await;
+    assert_eq!(v["reply"], "Happy to help.", "{v}");
+
+    let talker = s
+        .persona(&key, json!({ "name": "crypto", "prohibited_topics": ["bitcoin"], "responder": { "kind": "static", "text": "You should buy Bitcoin today." } }))
+        .await;
+    let (_, v) = s
+        .post_json(
+            &key,
+            &format!("/v1/personas/{talker}/try"),
+            &json!({ "messages": [{ "role": "user", "text": "tips?" }] }),
+        )
+        .await;
+    assert_eq!(v["reply"], Value::Null, "{v}");
+    assert!(
+        v["blocked"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("prohibited-topics"),
+        "{v}"
+    );
+
+    let quitter = s
+        .persona(
+            &key,
+            json!({ "name": "quitter", "responder": { "kind": "static", "text": "[[handoff]]" } }),
+        )
+        .await;
+    let (_, v) = s
+        .post_json(
+            &key,
+            &format!("/v1/personas/{quitter}/try"),
+            &json!({ "messages": [{ "role": "user", "text": "refund!" }] }),
+        )
+        .await;
+    assert_eq!(
+        (v["handoff"].as_bool(), &v["reply"]),
+        (Some(true), &Value::Null),
+        "{v}"
+    );
+
+    // Bad requests say what is wrong; nothing was stored.
+    let (status, v) = s
+        .post_json(
+            &key,
+            &format!("/v1/personas/{talker}/try"),
+            &json!({ "messages": [{ "role": "assistant", "text": "hi" }] }),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid_messages")),
+        "{v}"
+    );
+    let (status, _) = s
+        .post_json(
+            &key,
+            "/v1/personas/per_nope/try",
+            &json!({ "messages": [{ "role": "user", "text": "hi" }] }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, conversations) = s.get(&key, "/v1/conversations").await;
+    assert_eq!(conversations["data"].as_array().unwrap().len(), 0);
+    s.stop().await;
+}
+on_both!(a_persona_is_tried_without_a_channel);

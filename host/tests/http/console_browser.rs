@@ -225,6 +225,23 @@ async fn a_team_works_a_conversation_in_the_console() {
         .wait_for("table", |t| t.contains(&agent_email))
         .await;
     browser.screenshot("console-6-members").await;
+    // Personas: try one in its sandbox (nothing stored or sent).
+    c.goto(&s.url("/console/personas")).await.unwrap();
+    let try_box = browser.find("ul.cards textarea").await;
+    assert_eq!(browser.accessible_name(&try_box).await, "Try a message");
+    try_box.send_keys("Do you ship to Canada?").await.unwrap();
+    button_named(&browser, "Try it")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(".tried", |t| {
+            t.contains("Persona: Thanks! We'll get back to you.")
+        })
+        .await;
+    browser.screenshot("console-6b-persona-tried").await;
+    assert_eq!(graph.requests().len(), 2, "trying sends nothing");
 
     // An agent cannot reach channel settings.
     button_named(&browser, "Sign out")

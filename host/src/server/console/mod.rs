@@ -43,6 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/conversations/{id}", get(conversation))
         .route("/console/conversations/{id}/reply", post(reply))
         .route("/console/conversations/{id}/handoff", post(handoff))
+        .route("/console/conversations/{id}/status", post(set_status))
+        .route("/console/account", get(account))
+        .route("/console/personas", get(personas))
+        .route("/console/personas/{id}/try", post(try_persona))
+        .route("/console/account/password", post(change_password))
         .route("/console/channels", get(channels))
         .route("/console/members", get(members).post(invite))
         .route(
@@ -503,4 +508,196 @@ async fn invite(
             pages::members(&frame(&s), &list, None, Some(&e.message)),
         ),
     }
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    status: String,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    let Some(status) = crate::domain::ConversationStatus::parse(&form.status) else {
+        return failed(super::ApiError::bad_request(
+            "`status` must be open or resolved",
+        ));
+    };
+    let change = crate::storage::ConversationChange {
+        status: Some(status),
+        ..Default::default()
+    };
+    let changed = async {
+        let cipher = state.cipher(&s.caller.tenant.id).await?;
+        state
+            .db()
+            .change_conversation(&cipher, &s.caller.actor(), &id, &change)
+            .await
+    };
+    match changed.await {
+        Ok(_) => Redirect::to(&format!("/console/conversations/{id}")).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn account(s: Signed) -> Response {
+    html(StatusCode::OK, pages::account(&frame(&s), None))
+}
+
+#[derive(Deserialize)]
+struct PasswordChangeForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+/// A new password: the current one is checked, and every session of the
+/// user ends (this one too), so a stolen session does not outlive it.
+async fn change_password(
+    State(state): State<AppState>,
+    s: Signed,
+    Form(form): Form<PasswordChangeForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    let email = s.session.member.email.clone();
+    let verified = match state.db().sign_in_candidates(&email).await {
+        Ok(Some((hash, _))) => {
+            let current = form.current.clone();
+            tokio::task::spawn_blocking(move || crate::crypto::verify_password(&current, &hash))
+                .await
+                .unwrap_or(false)
+        }
+        Ok(None) => false,
+        Err(e) => return failed(e),
+    };
+    if !verified {
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::account(&frame(&s), Some("The current password is wrong.")),
+        );
+    }
+    let new = form.new;
+    let hash = match tokio::task::spawn_blocking(move || crate::crypto::hash_password(&new)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::account(&frame(&s), Some(&e.to_string())),
+            );
+        }
+        Err(_) => return failed(super::ApiError::internal()),
+    };
+    if let Err(e) = state.db().change_password(&s.session.member, &hash).await {
+        return failed(e);
+    }
+    let mut r = Redirect::to("/console/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, None)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn personas(State(state): State<AppState>, s: Signed) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    match state
+        .db()
+        .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(list) => html(StatusCode::OK, pages::personas(&frame(&s), &list, None)),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TryForm {
+    #[serde(default)]
+    csrf: String,
+    message: String,
+}
+
+/// The persona's answer to one message, in its sandbox (nothing stored
+/// or sent).
+async fn try_persona(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<TryForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let turns = vec![crate::domain::Turn {
+        direction: crate::domain::Direction::Inbound,
+        text: form.message.chars().take(4096).collect(),
+    }];
+    let tried = crate::pipeline::sandbox::try_persona(
+        &state.pipeline,
+        &state.responder,
+        &s.caller.tenant.id,
+        &id,
+        None,
+        turns,
+    )
+    .await;
+    let list = match state
+        .db()
+        .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return failed(e),
+    };
+    let error;
+    let result = match &tried {
+        Ok(t) => pages::TryResult {
+            persona_id: &id,
+            message: &form.message,
+            reply: t
+                .reply
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(String::as_str),
+            blocked: t
+                .reply
+                .as_ref()
+                .and_then(|r| r.as_ref().err())
+                .map(|(_, reason)| reason.as_str()),
+            hand_over: t.hand_over,
+            system_prompt: &t.system_prompt,
+            error: None,
+        },
+        Err(e) => {
+            error = e.to_string();
+            pages::TryResult {
+                persona_id: &id,
+                message: &form.message,
+                reply: None,
+                blocked: None,
+                hand_over: false,
+                system_prompt: "",
+                error: Some(&error),
+            }
+        }
+    };
+    html(
+        StatusCode::OK,
+        pages::personas(&frame(&s), &list, Some(&result)),
+    )
 }

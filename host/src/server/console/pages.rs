@@ -8,6 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::domain::{Handler, Role};
 use crate::storage::{
     ChannelRecord, ConversationRecord, InboxFilter, InboxRow, MemberRecord, MessageRecord,
+    PersonaRecord,
 };
 
 /// Who is signed in, for the page frame.
@@ -86,7 +87,9 @@ pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Ma
                             @if f.role.manages_settings() {
                                 a href="/console/channels" { "Channels" }
                                 a href="/console/members" { "Members" }
+                                a href="/console/personas" { "Personas" }
                             }
+                            a href="/console/account" { "Account" }
                         }
                         div.who {
                             span { (f.email) " · " (f.role.as_str()) " · " (f.tenant_name) }
@@ -261,6 +264,17 @@ pub fn conversation(
                 }
             }
             @if let Some(n) = notice { p.error role="alert" { (n) } }
+            form.status method="post" action={ "/console/conversations/" (c.id) "/status" } {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                @if c.status == "resolved" {
+                    input type="hidden" name="status" value="open";
+                    span.badge { "Resolved" }
+                    button type="submit" { "Reopen" }
+                } @else {
+                    input type="hidden" name="status" value="resolved";
+                    button type="submit" { "Resolve" }
+                }
+            }
             div id="live-region" {
                 ol.messages aria-label="Messages" {
                     @for m in messages {
@@ -352,6 +366,89 @@ pub fn members(
                     @if frame.role == Role::Owner { option value="owner" { "Owner" } }
                 }
                 button type="submit" { "Invite" }
+            }
+        },
+    )
+}
+
+pub fn account(frame: &Frame<'_>, notice: Option<&str>) -> Markup {
+    page(
+        "Account",
+        Some(frame),
+        None,
+        html! {
+            h1 { "Account" }
+            section.card.narrow {
+                h2 { "Change your password" }
+                p { "Changing it signs you out everywhere, this browser included." }
+                @if let Some(n) = notice { p.error role="alert" { (n) } }
+                form method="post" action="/console/account/password" {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    label for="current" { "Current password" }
+                    input id="current" name="current" type="password" autocomplete="current-password" required;
+                    label for="new" { "New password" }
+                    input id="new" name="new" type="password" autocomplete="new-password" required;
+                    button type="submit" { "Change password" }
+                }
+            }
+        },
+    )
+}
+
+/// What trying a persona gave, for the page.
+pub struct TryResult<'a> {
+    pub persona_id: &'a str,
+    pub message: &'a str,
+    pub reply: Option<&'a str>,
+    pub blocked: Option<&'a str>,
+    pub hand_over: bool,
+    pub system_prompt: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub fn personas(
+    frame: &Frame<'_>,
+    personas: &[PersonaRecord],
+    tried: Option<&TryResult<'_>>,
+) -> Markup {
+    page(
+        "Personas",
+        Some(frame),
+        None,
+        html! {
+            h1 { "Personas" }
+            @if personas.is_empty() { p.empty { "No personas yet (create one with POST /v1/personas)." } }
+            ul.cards {
+                @for p in personas {
+                    li.card {
+                        h2 { (p.spec.display_name) " " span.badge { (p.name) } }
+                        @if !p.spec.prohibited_topics.is_empty() {
+                            p { "Never talks about: " (p.spec.prohibited_topics.join(", ")) }
+                        }
+                        @if !p.spec.required_disclaimers.is_empty() {
+                            p { "Disclaimers: " (p.spec.required_disclaimers.join(" ")) }
+                        }
+                        form method="post" action={ "/console/personas/" (p.id) "/try" } {
+                            input type="hidden" name="csrf" value=(frame.csrf);
+                            label for={ "try-" (p.id) } { "Try a message" }
+                            textarea id={ "try-" (p.id) } name="message" rows="2" required {}
+                            button type="submit" { "Try it" }
+                        }
+                        @if let Some(t) = tried.filter(|t| t.persona_id == p.id) {
+                            div.tried role="status" {
+                                p { strong { "You: " } (t.message) }
+                                @if let Some(e) = t.error { p.error { (e) } }
+                                @if let Some(r) = t.reply { p { strong { "Persona: " } (r) } }
+                                @if let Some(b) = t.blocked { p.error { "Blocked by a guardrail: " (b) } }
+                                @if t.hand_over { p { span.badge.wait { "Hands over to a person" } } }
+                                details {
+                                    summary { "The full system prompt" }
+                                    pre { (t.system_prompt) }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )
