@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::Tenant;
+use super::auth::Caller;
 use super::bindings::{
     GuardrailEntry, bindings_for_new_channel, plugin_config, with_consent_first,
 };
@@ -28,26 +28,26 @@ use crate::storage::{ChannelChange, Slot};
 #[serde(deny_unknown_fields)]
 pub struct PatchChannel {
     #[serde(default)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// Keys to set: each replaces its value (secrets included); `null`
     /// removes the key; keys not given are kept. Checked like on create.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    config: Option<BTreeMap<String, Value>>,
+    pub(super) config: Option<BTreeMap<String, Value>>,
     /// The whole guardrail chain, as on create (consent is always bound,
     /// first).
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
-    guardrails: Option<Vec<GuardrailEntry>>,
+    pub(super) guardrails: Option<Vec<GuardrailEntry>>,
     /// `null` unbinds; absent leaves it.
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
-    persona_id: Option<Option<String>>,
+    pub(super) persona_id: Option<Option<String>>,
     /// `false` disables the channel (its webhooks answer 409
     /// `channel_disabled`, nothing is stored, processed or sent); `true`
     /// enables it again.
     #[serde(default)]
-    enabled: Option<bool>,
+    pub(super) enabled: Option<bool>,
 }
 
 /// `PATCH /v1/channels/{id}`: change a channel; audited with the names of
@@ -55,10 +55,22 @@ pub struct PatchChannel {
 #[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), request_body = PatchChannel, responses((status = 200, description = "The channel, secrets shown as set/unset", body = Object), (status = 400, body = Object), (status = 404, description = "Not one of your channels (or deleted), or an unknown persona or plugin", body = Object), (status = 422, description = "An unknown field, a value of the wrong type, or a plugin of the wrong world", body = Object)), security(("api_key" = [])))]
 pub async fn patch_channel(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PatchChannel>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let ch = apply(&state, &caller, &id, body).await?;
+    Ok(Json(channel_view(&state, &ch).await))
+}
+
+/// Change one of the caller's channels (the API and the console alike).
+pub(super) async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: PatchChannel,
+) -> Result<crate::storage::ChannelRecord, ApiError> {
+    let tenant = &caller.tenant;
     let p = &state.pipeline;
     // Read first: another tenant's (or a deleted) channel is 404 before
     // anything in the body is looked at.
@@ -120,13 +132,12 @@ pub async fn patch_channel(
             ChannelStatus::Disabled
         }
     });
-    p.db.update_channel(&tenant.id, "api", &id, &change, &p.secrets)
+    p.db.update_channel(&tenant.id, &caller.actor(), id, &change, &p.secrets)
         .await?;
     // This replica's next webhook sees the change (a re-keyed secret, a
     // disabled channel) at once.
-    p.channels.invalidate(&id);
-    let ch = p.db.get_channel(&tenant.id, &id, &p.secrets).await?;
-    Ok(Json(channel_view(&state, &ch).await))
+    p.channels.invalidate(id);
+    Ok(p.db.get_channel(&tenant.id, id, &p.secrets).await?)
 }
 
 /// `DELETE /v1/channels/{id}`: its webhook URL answers 404 from now on, its
@@ -135,14 +146,20 @@ pub async fn patch_channel(
 #[utoipa::path(delete, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path, description = "Channel id")), responses((status = 204, description = "Deleted"), (status = 404, description = "Not one of your channels, or already deleted", body = Object)), security(("api_key" = [])))]
 pub async fn delete_channel(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let p = &state.pipeline;
-    p.db.delete_channel(&tenant.id, "api", &id, &p.secrets)
-        .await?;
-    p.channels.invalidate(&id);
+    remove(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete one of the caller's channels (the API and the console alike).
+pub(super) async fn remove(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let p = &state.pipeline;
+    p.db.delete_channel(&caller.tenant.id, &caller.actor(), id, &p.secrets)
+        .await?;
+    p.channels.invalidate(id);
+    Ok(())
 }
 
 /// A configuration value of the wrong shape is a field the request got

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::Tenant;
+use super::auth::{Caller, Tenant};
 use super::bindings::{
     GuardrailEntry, bindings_for_new_channel, plugin_config, with_consent_first,
 };
@@ -20,28 +20,44 @@ use super::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateChannel {
-    name: String,
-    adapter: String,
+    pub(super) name: String,
+    pub(super) adapter: String,
     /// Adapter configuration (strings, numbers or booleans); secret keys
     /// are stored encrypted.
     #[serde(default)]
     #[schema(value_type = Object)]
-    config: BTreeMap<String, Value>,
+    pub(super) config: BTreeMap<String, Value>,
     /// References (`name`, `name@version`, `name@latest`, a plugin id) or
     /// `{"plugin", "on_failure"}` objects.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
-    guardrails: Vec<GuardrailEntry>,
+    pub(super) guardrails: Vec<GuardrailEntry>,
     #[serde(default)]
-    persona_id: Option<String>,
+    pub(super) persona_id: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel, responses((status = 201, description = "The channel with its webhook_url", body = Object), (status = 400, body = Object), (status = 404, description = "Unknown plugin or persona", body = Object), (status = 422, description = "A plugin of the wrong world", body = Object)), security(("api_key" = [])))]
 pub async fn create_channel(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateChannel>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let ch = create(&state, &caller, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_view(&state, &ch).await }),
+        ),
+    ))
+}
+
+/// Create a channel for the caller (the API and the console alike).
+pub(super) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    body: CreateChannel,
+) -> Result<crate::storage::ChannelRecord, ApiError> {
+    let tenant = &caller.tenant;
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
@@ -70,16 +86,11 @@ pub async fn create_channel(
     new.route_key = None;
     let mut ch = p.db.create_channel(&tenant.id, &new, &p.secrets).await?;
     if let Some(persona) = &body.persona_id {
-        p.db.set_channel_persona(&tenant.id, "api", &ch.id, Some(persona))
+        p.db.set_channel_persona(&tenant.id, &caller.actor(), &ch.id, Some(persona))
             .await?;
         ch.persona_id = Some(persona.clone());
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "id": ch.id, "webhook_url": state.webhook_url(&ch.id), "channel": channel_view(&state, &ch).await }),
-        ),
-    ))
+    Ok(ch)
 }
 
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", responses((status = 200, description = "`{data, next_cursor}`", body = Object)), security(("api_key" = [])))]

@@ -220,6 +220,79 @@ async fn a_team_works_a_conversation_in_the_console() {
         Some(format!("{}/webhooks/{ch}", s.base).as_str())
     );
     browser.screenshot("console-5-channels").await;
+    // A new web chat channel from the form its adapter declares.
+    browser
+        .find("a.button[href='/console/channels/new']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let adapter = browser.find("#adapter").await;
+    assert_eq!(browser.accessible_name(&adapter).await, "Adapter");
+    adapter.select_by_value("webchat").await.unwrap();
+    button_named(&browser, "Next").await.click().await.unwrap();
+    browser
+        .find("#name")
+        .await
+        .send_keys("Website")
+        .await
+        .unwrap();
+    browser
+        .find("#cfg-allowed_origins")
+        .await
+        .send_keys("https://shop.example")
+        .await
+        .unwrap();
+    browser
+        .find("#cfg-title")
+        .await
+        .send_keys("Shop help")
+        .await
+        .unwrap();
+    let secret = browser.find("#cfg-identity_secret").await;
+    assert_eq!(
+        secret.attr("type").await.unwrap().as_deref(),
+        Some("password"),
+        "secrets are write-only fields"
+    );
+    browser.screenshot("console-5b-new-channel").await;
+    button_named(&browser, "Create channel")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("h1", |t| t.contains("Website")).await;
+    let embed = browser
+        .find("#webhook-url")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        embed.contains("/widget.js") && embed.contains("data-channel="),
+        "{embed}"
+    );
+    // Disable it.
+    browser
+        .find("input[name=enabled]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    button_named(&browser, "Save").await.click().await.unwrap();
+    browser.wait_for("[role=status]", |t| t == "Saved.").await;
+    browser.screenshot("console-5c-channel-saved").await;
+    let (_, list) = s.get(&key, "/v1/channels").await;
+    let website = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Website")
+        .expect("created")
+        .clone();
+    assert_eq!(website["status"], "disabled", "{website}");
+    assert_eq!(website["config"]["allowed_origins"], "https://shop.example");
     c.goto(&s.url("/console/members")).await.unwrap();
     browser
         .wait_for("table", |t| t.contains(&agent_email))

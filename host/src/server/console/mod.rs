@@ -48,7 +48,13 @@ pub fn routes() -> Router<AppState> {
         .route("/console/personas", get(personas))
         .route("/console/personas/{id}/try", post(try_persona))
         .route("/console/account/password", post(change_password))
-        .route("/console/channels", get(channels))
+        .route("/console/channels", get(channels).post(create_channel))
+        .route("/console/channels/new", get(new_channel))
+        .route(
+            "/console/channels/{id}",
+            get(edit_channel).post(save_channel),
+        )
+        .route("/console/channels/{id}/delete", post(delete_channel))
         .route("/console/members", get(members).post(invite))
         .route(
             "/console/assets/console.js",
@@ -700,4 +706,288 @@ async fn try_persona(
         StatusCode::OK,
         pages::personas(&frame(&s), &list, Some(&result)),
     )
+}
+
+/// The first-party adapters a channel can be created with, by name.
+fn adapters(state: &AppState) -> Vec<(String, crate::domain::AdapterInfo)> {
+    let catalog = &state.pipeline.catalog;
+    catalog
+        .first_party_names()
+        .into_iter()
+        .filter_map(|n| catalog.adapter_info(n).map(|i| (n.to_string(), i)))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    adapter: Option<String>,
+}
+
+async fn new_channel(
+    State(state): State<AppState>,
+    s: Signed,
+    Query(q): Query<NewQuery>,
+) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let all = adapters(&state);
+    let Some((name, info)) = q
+        .adapter
+        .and_then(|a| all.iter().find(|(n, _)| *n == a).cloned())
+    else {
+        let names: Vec<String> = all.into_iter().map(|(n, _)| n).collect();
+        return html(StatusCode::OK, pages::choose_adapter(&frame(&s), &names));
+    };
+    match state
+        .db()
+        .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(personas) => html(
+            StatusCode::OK,
+            pages::channel_form(&frame(&s), &name, &info, None, &personas, None, None),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+/// A channel form's fields: `cfg.<key>` values, and the rest by name.
+struct ChannelFields {
+    csrf: String,
+    adapter: String,
+    name: String,
+    persona: Option<String>,
+    enabled: bool,
+    config: Vec<(String, String)>,
+}
+
+impl ChannelFields {
+    fn of(pairs: Vec<(String, String)>) -> ChannelFields {
+        let mut f = ChannelFields {
+            csrf: String::new(),
+            adapter: String::new(),
+            name: String::new(),
+            persona: None,
+            enabled: false,
+            config: Vec::new(),
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "csrf" => f.csrf = v,
+                "adapter" => f.adapter = v,
+                "name" => f.name = v,
+                "persona_id" => f.persona = Some(v).filter(|p| !p.is_empty()),
+                "enabled" => f.enabled = true,
+                _ => {
+                    if let Some(key) = k.strip_prefix("cfg.") {
+                        f.config.push((key.to_string(), v));
+                    }
+                }
+            }
+        }
+        f
+    }
+}
+
+async fn create_channel(
+    State(state): State<AppState>,
+    s: Signed,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = ChannelFields::of(pairs);
+    if !s.csrf_ok(&f.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let body = super::channels::CreateChannel {
+        name: f.name,
+        adapter: f.adapter.clone(),
+        config: f
+            .config
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k, serde_json::Value::String(v.trim().to_string())))
+            .collect(),
+        guardrails: Vec::new(),
+        persona_id: f.persona,
+    };
+    match super::channels::create(&state, &s.caller, body).await {
+        Ok(ch) => Redirect::to(&format!("/console/channels/{}", ch.id)).into_response(),
+        Err(e) => {
+            let info = adapters(&state).into_iter().find(|(n, _)| *n == f.adapter);
+            let personas = state
+                .db()
+                .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
+                .await
+                .unwrap_or_default();
+            match info {
+                Some((name, info)) => html(
+                    e.status,
+                    pages::channel_form(
+                        &frame(&s),
+                        &name,
+                        &info,
+                        None,
+                        &personas,
+                        None,
+                        Some(pages::Notice::Failed(&e.message)),
+                    ),
+                ),
+                None => e.into_response(),
+            }
+        }
+    }
+}
+
+async fn channel_page(
+    state: &AppState,
+    s: &Signed,
+    id: &str,
+    status: StatusCode,
+    notice: Option<pages::Notice<'_>>,
+) -> Response {
+    let tenant = &s.caller.tenant.id;
+    let loaded = async {
+        let ch = state
+            .db()
+            .get_channel(tenant, id, &state.pipeline.secrets)
+            .await?;
+        let personas = state
+            .db()
+            .list_personas(tenant, &state.pipeline.secrets)
+            .await?;
+        Ok::<_, crate::storage::StorageError>((ch, personas))
+    };
+    let (ch, personas) = match loaded.await {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let info =
+        state
+            .pipeline
+            .catalog
+            .adapter_info(&ch.adapter)
+            .unwrap_or(crate::domain::AdapterInfo {
+                name: ch.adapter.clone(),
+                max_text_length: 0,
+                supports_media: false,
+                outbound_hosts: Vec::new(),
+                config_keys: ch.config.keys().cloned().collect(),
+                route_config_key: None,
+                statuses: Vec::new(),
+                secret_keys: None,
+                accepted_media: Vec::new(),
+            });
+    let url = if ch.adapter == crate::pipeline::visitor::ADAPTER {
+        super::webchat::embed_snippet(&state.public_url, &ch.id)
+    } else {
+        state.webhook_url(&ch.id)
+    };
+    html(
+        status,
+        pages::channel_form(
+            &frame(s),
+            &ch.adapter.clone(),
+            &info,
+            Some(&ch),
+            &personas,
+            Some(&url),
+            notice,
+        ),
+    )
+}
+
+async fn edit_channel(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    channel_page(&state, &s, &id, StatusCode::OK, None).await
+}
+
+async fn save_channel(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let f = ChannelFields::of(pairs);
+    if !s.csrf_ok(&f.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let info = state.pipeline.catalog.adapter_info(&f.adapter);
+    let secret = |k: &str| info.as_ref().is_none_or(|i| i.is_secret(k));
+    // A secret left empty keeps its value; any other empty field removes it.
+    let config = f
+        .config
+        .into_iter()
+        .filter(|(k, v)| !(secret(k) && v.is_empty()))
+        .map(|(k, v)| {
+            let v = v.trim().to_string();
+            (
+                k,
+                if v.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::Value::String(v)
+                },
+            )
+        })
+        .collect();
+    let body = super::channel_changes::PatchChannel {
+        name: Some(f.name),
+        config: Some(config),
+        guardrails: None,
+        persona_id: Some(f.persona),
+        enabled: Some(f.enabled),
+    };
+    match super::channel_changes::apply(&state, &s.caller, &id, body).await {
+        Ok(_) => {
+            channel_page(
+                &state,
+                &s,
+                &id,
+                StatusCode::OK,
+                Some(pages::Notice::Done("Saved.")),
+            )
+            .await
+        }
+        Err(e) => {
+            channel_page(
+                &state,
+                &s,
+                &id,
+                e.status,
+                Some(pages::Notice::Failed(&e.message)),
+            )
+            .await
+        }
+    }
+}
+
+async fn delete_channel(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    match super::channel_changes::remove(&state, &s.caller, &id).await {
+        Ok(()) => Redirect::to("/console/channels").into_response(),
+        Err(e) => e.into_response(),
+    }
 }

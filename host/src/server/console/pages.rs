@@ -306,10 +306,11 @@ pub fn channels(frame: &Frame<'_>, channels: &[(ChannelRecord, String)]) -> Mark
         None,
         html! {
             h1 { "Channels" }
+            p { a.button href="/console/channels/new" { "New channel" } }
             ul.cards {
                 @for (c, url) in channels {
                     li.card {
-                        h2 { (kind_icon(&c.adapter)) " " (c.name) }
+                        h2 { (kind_icon(&c.adapter)) " " a href={ "/console/channels/" (c.id) } { (c.name) } }
                         p { "Adapter " code { (c.adapter) } " · " (c.status.as_str()) }
                         @let label = if c.adapter == "webchat" { "Embed snippet" } else { "Webhook URL" };
                         label for={ "url-" (c.id) } { (label) }
@@ -448,6 +449,120 @@ pub fn personas(
                             }
                         }
                     }
+                }
+            }
+        },
+    )
+}
+
+/// Choose the kind of a new channel.
+pub fn choose_adapter(frame: &Frame<'_>, adapters: &[String]) -> Markup {
+    page(
+        "New channel",
+        Some(frame),
+        None,
+        html! {
+            h1 { "New channel" }
+            form.card method="get" action="/console/channels/new" {
+                label for="adapter" { "Adapter" }
+                select id="adapter" name="adapter" {
+                    @for a in adapters { option value=(a) { (a) } }
+                }
+                button type="submit" { "Next" }
+            }
+        },
+    )
+}
+
+/// A form's outcome, shown above it.
+#[derive(Clone, Copy)]
+pub enum Notice<'a> {
+    Done(&'a str),
+    Failed(&'a str),
+}
+
+/// The channel form: a new channel of `adapter`, or `existing`. Secret
+/// keys are write-only: their fields start empty, and an empty one keeps
+/// the stored value.
+#[allow(clippy::too_many_arguments)]
+pub fn channel_form(
+    frame: &Frame<'_>,
+    adapter: &str,
+    info: &crate::domain::AdapterInfo,
+    existing: Option<&ChannelRecord>,
+    personas: &[PersonaRecord],
+    webhook: Option<&str>,
+    notice: Option<Notice<'_>>,
+) -> Markup {
+    let action = match existing {
+        Some(c) => format!("/console/channels/{}", c.id),
+        None => "/console/channels".to_string(),
+    };
+    let title = existing.map_or_else(|| format!("New {adapter} channel"), |c| c.name.clone());
+    let current = |k: &str| {
+        existing
+            .and_then(|c| c.config.get(k).cloned())
+            .unwrap_or_default()
+    };
+    page(
+        &title,
+        Some(frame),
+        None,
+        html! {
+            h1 { (kind_icon(adapter)) " " (title) }
+            @match notice {
+                Some(Notice::Done(n)) => p.ok role="status" { (n) },
+                Some(Notice::Failed(n)) => p.error role="alert" { (n) },
+                None => {},
+            }
+            @if let Some(url) = webhook {
+                label for="webhook-url" { @if adapter == "webchat" { "Embed snippet" } @else { "Webhook URL" } }
+                div.copy {
+                    input id="webhook-url" type="text" readonly value=(url);
+                    button type="button" data-copy="webhook-url" { "Copy" }
+                }
+            }
+            form.card method="post" action=(action) {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                input type="hidden" name="adapter" value=(adapter);
+                label for="name" { "Name" }
+                input id="name" name="name" type="text" required value=(existing.map(|c| c.name.as_str()).unwrap_or(""));
+                @for key in &info.config_keys {
+                    @let secret = info.is_secret(key);
+                    @let id = format!("cfg-{key}");
+                    label for=(id) {
+                        (key)
+                        @if secret {
+                            " (secret"
+                            @if existing.is_some() { @if current(key).is_empty() { ", not set" } @else { ", set: leave empty to keep" } }
+                            ")"
+                        }
+                    }
+                    @if secret {
+                        input id=(id) name={ "cfg." (key) } type="password" autocomplete="off";
+                    } @else {
+                        input id=(id) name={ "cfg." (key) } type="text" value=(current(key));
+                    }
+                }
+                label for="persona" { "Persona" }
+                select id="persona" name="persona_id" {
+                    option value="" { "None (a person answers)" }
+                    @for p in personas {
+                        option value=(p.id) selected[existing.and_then(|c| c.persona_id.as_deref()) == Some(p.id.as_str())] { (p.spec.display_name) }
+                    }
+                }
+                @if let Some(c) = existing {
+                    label.check {
+                        input type="checkbox" name="enabled" value="1" checked[c.status == crate::domain::ChannelStatus::Active];
+                        "Enabled"
+                    }
+                }
+                button type="submit" { @if existing.is_some() { "Save" } @else { "Create channel" } }
+            }
+            @if let Some(c) = existing {
+                form method="post" action={ "/console/channels/" (c.id) "/delete" } {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    button.danger type="submit" { "Delete channel" }
                 }
             }
         },
