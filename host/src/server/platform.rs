@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{Admin, Tenant};
+use super::auth::{Admin, Caller, Tenant};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::storage::TenantLimits;
@@ -23,17 +23,29 @@ pub struct NewKey {
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = NewKey, responses((status = 201, description = "The key record and the key (shown once)", body = Object)), security(("api_key" = [])))]
 pub async fn create_api_key(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     JsonBody(body): JsonBody<NewKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request("`name` must be 1-100 characters"));
-    }
-    let (rec, key) = state.db().create_api_key(&tenant.id, "api", name).await?;
+    let (rec, key) = new_api_key(&state, &caller, &body.name).await?;
     let mut v = serde_json::to_value(&rec).map_err(|_| ApiError::internal())?;
     v["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// A new named key for the caller's tenant (the API and the console).
+pub(super) async fn new_api_key(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<(crate::storage::ApiKeyRecord, String), ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request("`name` must be 1-100 characters"));
+    }
+    Ok(state
+        .db()
+        .create_api_key(&caller.tenant.id, &caller.actor(), name)
+        .await?)
 }
 
 /// `GET /v1/api-keys`: names, prefixes, last use; never the keys.
@@ -50,10 +62,13 @@ pub async fn list_api_keys(
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 404, body = Object)), security(("api_key" = [])))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.db().revoke_api_key(&tenant.id, "api", &id).await?;
+    state
+        .db()
+        .revoke_api_key(&caller.tenant.id, &caller.actor(), &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

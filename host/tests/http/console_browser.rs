@@ -316,6 +316,43 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-6b-persona-tried").await;
     assert_eq!(graph.requests().len(), 2, "trying sends nothing");
 
+    // API keys: a new one is shown once and works; usage; the audit log.
+    c.goto(&s.url("/console/keys")).await.unwrap();
+    browser
+        .find("#key-name")
+        .await
+        .send_keys("CRM sync")
+        .await
+        .unwrap();
+    button_named(&browser, "Create key")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let new_key = browser
+        .find("#new-key")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = s.get(&new_key, "/v1/channels").await;
+    assert_eq!(status, 200, "the key shown once works");
+    browser.screenshot("console-6c-api-keys").await;
+    c.goto(&s.url("/console/usage")).await.unwrap();
+    browser.wait_for("table", |t| t.contains("WhatsApp")).await;
+    browser.find("svg.chart rect.bar-in").await;
+    browser.screenshot("console-6d-usage").await;
+    c.goto(&s.url("/console/audit?action=member.invite"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("table", |t| {
+            t.contains("member.invite") && !t.contains("channel.create")
+        })
+        .await;
+    browser.screenshot("console-6e-audit").await;
+
     // An agent cannot reach channel settings.
     button_named(&browser, "Sign out")
         .await

@@ -45,6 +45,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/conversations/{id}/handoff", post(handoff))
         .route("/console/conversations/{id}/status", post(set_status))
         .route("/console/account", get(account))
+        .route("/console/keys", get(api_keys).post(create_key))
+        .route("/console/keys/{id}/revoke", post(revoke_key))
+        .route("/console/audit", get(audit))
+        .route("/console/usage", get(usage))
         .route("/console/personas", get(personas))
         .route("/console/personas/{id}/try", post(try_persona))
         .route("/console/account/password", post(change_password))
@@ -989,5 +993,118 @@ async fn delete_channel(
     match super::channel_changes::remove(&state, &s.caller, &id).await {
         Ok(()) => Redirect::to("/console/channels").into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+async fn keys_page(
+    state: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    new_key: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
+    match state.db().list_api_keys(&s.caller.tenant.id).await {
+        Ok(keys) => html(status, pages::api_keys(&frame(s), &keys, new_key, notice)),
+        Err(e) => failed(e),
+    }
+}
+
+async fn api_keys(State(state): State<AppState>, s: Signed) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    keys_page(&state, &s, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    s: Signed,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    match super::platform::new_api_key(&state, &s.caller, &form.name).await {
+        Ok((_, key)) => keys_page(&state, &s, StatusCode::CREATED, Some(&key), None).await,
+        Err(e) => keys_page(&state, &s, e.status, None, Some(&e.message)).await,
+    }
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&form.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    match state
+        .db()
+        .revoke_api_key(&s.caller.tenant.id, &s.caller.actor(), &id)
+        .await
+    {
+        Ok(()) => Redirect::to("/console/keys").into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditFilter {
+    action: Option<String>,
+}
+
+async fn audit(State(state): State<AppState>, s: Signed, Query(q): Query<AuditFilter>) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let action = q.action.unwrap_or_default();
+    let filter = Some(action.trim()).filter(|a| !a.is_empty());
+    match state
+        .db()
+        .audit_page(&s.caller.tenant.id, 200, None, filter)
+        .await
+    {
+        Ok(page) => html(
+            StatusCode::OK,
+            pages::audit(&frame(&s), &page.data, &action),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+async fn usage(State(state): State<AppState>, s: Signed) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let tenant = &s.caller.tenant.id;
+    let loaded = async {
+        let db = state.db();
+        Ok::<_, crate::storage::StorageError>((
+            db.usage_rows(tenant, None).await?,
+            db.list_channels(tenant, &state.pipeline.secrets).await?,
+            db.messages_this_month(tenant).await?,
+            db.tenant_limits(tenant).await?.monthly_message_limit,
+        ))
+    };
+    match loaded.await {
+        Ok((rows, channels, used, limit)) => html(
+            StatusCode::OK,
+            pages::usage(&frame(&s), &rows, &channels, used, limit),
+        ),
+        Err(e) => failed(e),
     }
 }

@@ -88,6 +88,9 @@ pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Ma
                                 a href="/console/channels" { "Channels" }
                                 a href="/console/members" { "Members" }
                                 a href="/console/personas" { "Personas" }
+                                a href="/console/keys" { "API keys" }
+                                a href="/console/usage" { "Usage" }
+                                a href="/console/audit" { "Audit" }
                             }
                             a href="/console/account" { "Account" }
                         }
@@ -567,4 +570,150 @@ pub fn channel_form(
             }
         },
     )
+}
+
+pub fn api_keys(
+    frame: &Frame<'_>,
+    keys: &[crate::storage::ApiKeyRecord],
+    new_key: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    page(
+        "API keys",
+        Some(frame),
+        None,
+        html! {
+            h1 { "API keys" }
+            @if let Some(n) = notice { p.error role="alert" { (n) } }
+            @if let Some(k) = new_key {
+                div.card role="status" {
+                    p { "The new key (shown only now; store it in your secrets manager):" }
+                    div.copy {
+                        input id="new-key" type="text" readonly value=(k) aria-label="New API key";
+                        button type="button" data-copy="new-key" { "Copy" }
+                    }
+                }
+            }
+            table {
+                thead { tr { th { "Name" } th { "Key" } th { "Created" } th { "Last used" } th { "" } } }
+                tbody {
+                    @for k in keys {
+                        tr {
+                            td { (k.name) }
+                            td { code { (k.prefix) "…" } }
+                            td { (time(k.created_at)) }
+                            td { @if let Some(t) = k.last_used_at { (time(t)) } @else { "never" } }
+                            td {
+                                @if k.revoked_at.is_some() { "Revoked" } @else {
+                                    form method="post" action={ "/console/keys/" (k.id) "/revoke" } {
+                                        input type="hidden" name="csrf" value=(frame.csrf);
+                                        button.danger type="submit" aria-label={ "Revoke " (k.name) } { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "New key" }
+            form method="post" action="/console/keys" {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                label for="key-name" { "Name" }
+                input id="key-name" name="name" type="text" required maxlength="100";
+                button type="submit" { "Create key" }
+            }
+        },
+    )
+}
+
+pub fn audit(frame: &Frame<'_>, entries: &[crate::storage::AuditEntry], action: &str) -> Markup {
+    page(
+        "Audit",
+        Some(frame),
+        None,
+        html! {
+            h1 { "Audit" }
+            form.filters method="get" action="/console/audit" {
+                label for="action" { "Action" }
+                input id="action" name="action" type="text" value=(action) placeholder="e.g. channel.update";
+                button type="submit" { "Filter" }
+            }
+            table {
+                thead { tr { th { "When" } th { "Who" } th { "Action" } th { "Target" } th { "Detail" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td { (time(e.created_at)) }
+                            td { (e.actor) }
+                            td { code { (e.action) } }
+                            td { code { (e.target) } }
+                            td { code.detail { (e.detail.to_string()) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Messages per month and channel, as a table and a bar chart (SVG: its
+/// sizes are attributes, which the CSP allows, not inline styles).
+pub fn usage(
+    frame: &Frame<'_>,
+    rows: &[crate::storage::UsageRow],
+    channels: &[ChannelRecord],
+    used: i64,
+    limit: Option<i64>,
+) -> Markup {
+    let name = |id: &str| {
+        channels
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(id.to_string(), |c| c.name.clone())
+    };
+    let max = rows
+        .iter()
+        .map(|r| r.inbound + r.outbound)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let bar_h = 26;
+    let height = rows.len() * bar_h + 4;
+    html! {
+        (page("Usage", Some(frame), None, html! {
+            h1 { "Usage" }
+            p {
+                "This month: " strong { (used) } " messages"
+                @if let Some(l) = limit { " of " (l) " allowed" }
+                "."
+            }
+            @if !rows.is_empty() {
+                svg.chart role="img" aria-label="Messages per month and channel" width="100%" height=(height) viewBox={ "0 0 600 " (height) } preserveAspectRatio="none" {
+                    @for (i, r) in rows.iter().enumerate() {
+                        @let y = i * bar_h + 2;
+                        @let w_in = (r.inbound as f64 / max as f64) * 380.0;
+                        @let w_out = (r.outbound as f64 / max as f64) * 380.0;
+                        text x="0" y=(y + 17) class="chart-label" { (r.period) " " (name(&r.channel_id)) }
+                        rect x="210" y=(y) width=(format!("{w_in:.1}")) height="20" class="bar-in" {}
+                        rect x=(format!("{:.1}", 210.0 + w_in)) y=(y) width=(format!("{w_out:.1}")) height="20" class="bar-out" {}
+                    }
+                }
+                p.legend { span.swatch.in {} " inbound " span.swatch.out {} " outbound" }
+            }
+            table {
+                thead { tr { th { "Month" } th { "Channel" } th { "Inbound" } th { "Outbound" } th { "LLM tokens" } } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td { (r.period) }
+                            td { (name(&r.channel_id)) }
+                            td { (r.inbound) }
+                            td { (r.outbound) }
+                            td { (r.llm_prompt_tokens + r.llm_completion_tokens) }
+                        }
+                    }
+                }
+            }
+        }))
+    }
 }
