@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::Tenant;
+use super::auth::{Caller, Tenant};
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::orchestrator::ResponderConfig;
@@ -24,29 +24,29 @@ const DEFAULT_STATIC_REPLY: &str =
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonaBody {
-    name: String,
-    display_name: Option<String>,
-    custom_system_prompt: Option<String>,
-    system_prompt_additions: Option<String>,
+    pub(super) name: String,
+    pub(super) display_name: Option<String>,
+    pub(super) custom_system_prompt: Option<String>,
+    pub(super) system_prompt_additions: Option<String>,
     #[serde(default)]
-    prohibited_topics: Vec<String>,
+    pub(super) prohibited_topics: Vec<String>,
     #[serde(default)]
-    required_disclaimers: Vec<String>,
-    formality: Option<i64>,
-    humor: Option<i64>,
-    emoji_usage: Option<String>,
+    pub(super) required_disclaimers: Vec<String>,
+    pub(super) formality: Option<i64>,
+    pub(super) humor: Option<i64>,
+    pub(super) emoji_usage: Option<String>,
     /// `{"kind": "static", "text"}` or `{"kind": "openai", "base_url",
     /// "model", "api_key", "temperature"?, "max_tokens"?}`.
     #[schema(value_type = Option<Object>)]
-    responder: Option<Value>,
+    pub(super) responder: Option<Value>,
     /// A persona component: a first-party name or one of the tenant's
     /// plugin ids.
-    persona: Option<String>,
+    pub(super) persona: Option<String>,
     /// The persona component's configuration (strings, numbers or
     /// booleans): all it reads through `config`.
     #[serde(default)]
     #[schema(value_type = Object)]
-    persona_config: std::collections::BTreeMap<String, Value>,
+    pub(super) persona_config: std::collections::BTreeMap<String, Value>,
 }
 
 /// Longest prompt text a tenant may set.
@@ -205,18 +205,38 @@ pub async fn create_persona(
 #[utoipa::path(put, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), request_body = PersonaBody, responses((status = 200, body = Object), (status = 404, body = Object), (status = 422, body = Object)), security(("api_key" = [])))]
 pub async fn update_persona(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PersonaBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(persona_json(
+        &update(&state, &caller, &id, body).await?,
+    )))
+}
+
+/// Replace a persona's fields (the API and the console alike).
+pub(super) async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: PersonaBody,
+) -> Result<PersonaRecord, ApiError> {
     let p = &state.pipeline;
-    let previous = p.db.get_persona(&tenant.id, &id, &p.secrets).await?;
+    let tenant = &caller.tenant;
+    let previous = p.db.get_persona(&tenant.id, id, &p.secrets).await?;
     let (name, spec, responder) = validate(body, Some(&previous))?;
-    check_persona_plugin(&state, &tenant.id, &spec).await?;
-    let rec =
-        p.db.update_persona(&tenant.id, "api", &id, &name, &spec, &responder, &p.secrets)
-            .await?;
-    Ok(Json(persona_json(&rec)))
+    check_persona_plugin(state, &tenant.id, &spec).await?;
+    Ok(p.db
+        .update_persona(
+            &tenant.id,
+            &caller.actor(),
+            id,
+            &name,
+            &spec,
+            &responder,
+            &p.secrets,
+        )
+        .await?)
 }
 
 #[utoipa::path(get, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]

@@ -300,7 +300,23 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-6-members").await;
     // Personas: try one in its sandbox (nothing stored or sent).
     c.goto(&s.url("/console/personas")).await.unwrap();
-    let try_box = browser.find("ul.cards textarea").await;
+    browser.find("ul.cards h2 a").await.click().await.unwrap();
+    // Edit a field: the API sees it.
+    let topics = browser.find("#p-topics").await;
+    assert_eq!(
+        browser.accessible_name(&topics).await,
+        "Prohibited topics (one per line)"
+    );
+    topics.send_keys("politics").await.unwrap();
+    button_named(&browser, "Save persona")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("[role=status]", |t| t == "Saved.").await;
+    let (_, saved) = s.get(&key, &format!("/v1/personas/{persona}")).await;
+    assert_eq!(saved["prohibited_topics"], json!(["politics"]), "{saved}");
+    let try_box = browser.find("textarea[name=message]").await;
     assert_eq!(browser.accessible_name(&try_box).await, "Try a message");
     try_box.send_keys("Do you ship to Canada?").await.unwrap();
     button_named(&browser, "Try it")

@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/audit", get(audit))
         .route("/console/usage", get(usage))
         .route("/console/personas", get(personas))
+        .route(
+            "/console/personas/{id}",
+            get(edit_persona).post(save_persona),
+        )
         .route("/console/personas/{id}/try", post(try_persona))
         .route("/console/account/password", post(change_password))
         .route("/console/channels", get(channels).post(create_channel))
@@ -627,8 +631,127 @@ async fn personas(State(state): State<AppState>, s: Signed) -> Response {
         .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
         .await
     {
-        Ok(list) => html(StatusCode::OK, pages::personas(&frame(&s), &list, None)),
+        Ok(list) => html(StatusCode::OK, pages::personas(&frame(&s), &list)),
         Err(e) => failed(e),
+    }
+}
+
+async fn persona_page(
+    state: &AppState,
+    s: &Signed,
+    id: &str,
+    status: StatusCode,
+    tried: Option<&pages::TryResult<'_>>,
+    notice: Option<pages::Notice<'_>>,
+) -> Response {
+    match state
+        .db()
+        .get_persona(&s.caller.tenant.id, id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(p) => html(status, pages::persona(&frame(s), &p, tried, notice)),
+        Err(e) => failed(e),
+    }
+}
+
+async fn edit_persona(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    persona_page(&state, &s, &id, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct PersonaForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    custom_system_prompt: String,
+    #[serde(default)]
+    system_prompt_additions: String,
+    #[serde(default)]
+    prohibited_topics: String,
+    #[serde(default)]
+    required_disclaimers: String,
+    formality: Option<String>,
+    humor: Option<String>,
+    emoji_usage: Option<String>,
+}
+
+/// Every field of a persona from its form; the responder and component
+/// stay as they are (the API changes those).
+async fn save_persona(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<PersonaForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return csrf_refused(&s);
+    }
+    if !s.session.member.role.manages_settings() {
+        return settings_refused(&s);
+    }
+    let current = match state
+        .db()
+        .get_persona(&s.caller.tenant.id, &id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    let lines = |t: &str| t.lines().map(str::to_string).collect::<Vec<_>>();
+    let number = |v: Option<String>| v.and_then(|v| v.trim().parse::<i64>().ok());
+    let text = |t: String| Some(t).filter(|t| !t.trim().is_empty());
+    let body = super::personas::PersonaBody {
+        name: f.name,
+        display_name: text(f.display_name),
+        custom_system_prompt: text(f.custom_system_prompt),
+        system_prompt_additions: text(f.system_prompt_additions),
+        prohibited_topics: lines(&f.prohibited_topics),
+        required_disclaimers: lines(&f.required_disclaimers),
+        formality: number(f.formality),
+        humor: number(f.humor),
+        emoji_usage: f.emoji_usage,
+        responder: Some(current.responder.clone()),
+        persona: current.spec.persona.clone(),
+        persona_config: current
+            .spec
+            .persona_config
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    };
+    match super::personas::update(&state, &s.caller, &id, body).await {
+        Ok(_) => {
+            persona_page(
+                &state,
+                &s,
+                &id,
+                StatusCode::OK,
+                None,
+                Some(pages::Notice::Done("Saved.")),
+            )
+            .await
+        }
+        Err(e) => {
+            persona_page(
+                &state,
+                &s,
+                &id,
+                e.status,
+                None,
+                Some(pages::Notice::Failed(&e.message)),
+            )
+            .await
+        }
     }
 }
 
@@ -666,18 +789,9 @@ async fn try_persona(
         turns,
     )
     .await;
-    let list = match state
-        .db()
-        .list_personas(&s.caller.tenant.id, &state.pipeline.secrets)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => return failed(e),
-    };
     let error;
     let result = match &tried {
         Ok(t) => pages::TryResult {
-            persona_id: &id,
             message: &form.message,
             reply: t
                 .reply
@@ -696,7 +810,6 @@ async fn try_persona(
         Err(e) => {
             error = e.to_string();
             pages::TryResult {
-                persona_id: &id,
                 message: &form.message,
                 reply: None,
                 blocked: None,
@@ -706,10 +819,7 @@ async fn try_persona(
             }
         }
     };
-    html(
-        StatusCode::OK,
-        pages::personas(&frame(&s), &list, Some(&result)),
-    )
+    persona_page(&state, &s, &id, StatusCode::OK, Some(&result), None).await
 }
 
 /// The first-party adapters a channel can be created with, by name.

@@ -401,7 +401,6 @@ pub fn account(frame: &Frame<'_>, notice: Option<&str>) -> Markup {
 
 /// What trying a persona gave, for the page.
 pub struct TryResult<'a> {
-    pub persona_id: &'a str,
     pub message: &'a str,
     pub reply: Option<&'a str>,
     pub blocked: Option<&'a str>,
@@ -410,11 +409,7 @@ pub struct TryResult<'a> {
     pub error: Option<&'a str>,
 }
 
-pub fn personas(
-    frame: &Frame<'_>,
-    personas: &[PersonaRecord],
-    tried: Option<&TryResult<'_>>,
-) -> Markup {
+pub fn personas(frame: &Frame<'_>, personas: &[PersonaRecord]) -> Markup {
     page(
         "Personas",
         Some(frame),
@@ -425,31 +420,82 @@ pub fn personas(
             ul.cards {
                 @for p in personas {
                     li.card {
-                        h2 { (p.spec.display_name) " " span.badge { (p.name) } }
+                        h2 { a href={ "/console/personas/" (p.id) } { (p.spec.display_name) } " " span.badge { (p.name) } }
                         @if !p.spec.prohibited_topics.is_empty() {
                             p { "Never talks about: " (p.spec.prohibited_topics.join(", ")) }
                         }
-                        @if !p.spec.required_disclaimers.is_empty() {
-                            p { "Disclaimers: " (p.spec.required_disclaimers.join(" ")) }
-                        }
-                        form method="post" action={ "/console/personas/" (p.id) "/try" } {
-                            input type="hidden" name="csrf" value=(frame.csrf);
-                            label for={ "try-" (p.id) } { "Try a message" }
-                            textarea id={ "try-" (p.id) } name="message" rows="2" required {}
-                            button type="submit" { "Try it" }
-                        }
-                        @if let Some(t) = tried.filter(|t| t.persona_id == p.id) {
-                            div.tried role="status" {
-                                p { strong { "You: " } (t.message) }
-                                @if let Some(e) = t.error { p.error { (e) } }
-                                @if let Some(r) = t.reply { p { strong { "Persona: " } (r) } }
-                                @if let Some(b) = t.blocked { p.error { "Blocked by a guardrail: " (b) } }
-                                @if t.hand_over { p { span.badge.wait { "Hands over to a person" } } }
-                                details {
-                                    summary { "The full system prompt" }
-                                    pre { (t.system_prompt) }
-                                }
-                            }
+                        p { a href={ "/console/personas/" (p.id) } { "Edit and try it" } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One persona: every field, editable, and its try-it sandbox.
+pub fn persona(
+    frame: &Frame<'_>,
+    p: &PersonaRecord,
+    tried: Option<&TryResult<'_>>,
+    notice: Option<Notice<'_>>,
+) -> Markup {
+    let s = &p.spec;
+    let emoji = s.emoji_usage.as_str();
+    page(
+        &s.display_name,
+        Some(frame),
+        None,
+        html! {
+            h1 { (s.display_name) " " span.badge { (p.name) } }
+            @match notice {
+                Some(Notice::Done(n)) => p.ok role="status" { (n) },
+                Some(Notice::Failed(n)) => p.error role="alert" { (n) },
+                None => {},
+            }
+            form.card method="post" action={ "/console/personas/" (p.id) } {
+                input type="hidden" name="csrf" value=(frame.csrf);
+                label for="p-name" { "Name" }
+                input id="p-name" name="name" type="text" required value=(p.name);
+                label for="p-display" { "Display name" }
+                input id="p-display" name="display_name" type="text" value=(s.display_name);
+                label for="p-prompt" { "Custom system prompt" }
+                textarea id="p-prompt" name="custom_system_prompt" rows="4" { (s.custom_system_prompt.as_deref().unwrap_or("")) }
+                label for="p-additions" { "System prompt additions" }
+                textarea id="p-additions" name="system_prompt_additions" rows="3" { (s.system_prompt_additions.as_deref().unwrap_or("")) }
+                label for="p-topics" { "Prohibited topics (one per line)" }
+                textarea id="p-topics" name="prohibited_topics" rows="3" { (s.prohibited_topics.join("\n")) }
+                label for="p-disclaimers" { "Required disclaimers (one per line)" }
+                textarea id="p-disclaimers" name="required_disclaimers" rows="2" { (s.required_disclaimers.join("\n")) }
+                label for="p-formality" { "Formality (0-100)" }
+                input id="p-formality" name="formality" type="number" min="0" max="100" value=(s.formality);
+                label for="p-humor" { "Humor (0-100)" }
+                input id="p-humor" name="humor" type="number" min="0" max="100" value=(s.humor);
+                label for="p-emoji" { "Emoji" }
+                select id="p-emoji" name="emoji_usage" {
+                    @for e in ["none", "minimal", "normal"] { option value=(e) selected[emoji == e] { (e) } }
+                }
+                p.hint { "Responder: " code { (p.responder["kind"].as_str().unwrap_or("?")) } " (change it through the API)." }
+                button type="submit" { "Save persona" }
+            }
+            section.card {
+                h2 { "Try it" }
+                p { "A conversation in this page only: the persona's real prompt, responder and guardrails; nothing is stored or sent." }
+                form method="post" action={ "/console/personas/" (p.id) "/try" } {
+                    input type="hidden" name="csrf" value=(frame.csrf);
+                    label for={ "try-" (p.id) } { "Try a message" }
+                    textarea id={ "try-" (p.id) } name="message" rows="2" required {}
+                    button type="submit" { "Try it" }
+                }
+                @if let Some(t) = tried {
+                    div.tried role="status" {
+                        p { strong { "You: " } (t.message) }
+                        @if let Some(e) = t.error { p.error { (e) } }
+                        @if let Some(r) = t.reply { p { strong { "Persona: " } (r) } }
+                        @if let Some(b) = t.blocked { p.error { "Blocked by a guardrail: " (b) } }
+                        @if t.hand_over { p { span.badge.wait { "Hands over to a person" } } }
+                        details {
+                            summary { "The full system prompt" }
+                            pre { (t.system_prompt) }
                         }
                     }
                 }
