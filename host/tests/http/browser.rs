@@ -123,22 +123,26 @@ impl Browser {
     }
 
     async fn computed(&self, element: &Element, what: &str) -> String {
-        let session = self.client.session_id().await.unwrap().unwrap();
+        self.computed_of(element, what)
+            .await
+            .unwrap_or_else(|| panic!("no {what} for the element (gone from the page?)"))
+    }
+
+    /// The accessible name, or `None` when the element is gone.
+    async fn accessible_name_of(&self, element: &Element) -> Option<String> {
+        self.computed_of(element, "computedlabel").await
+    }
+
+    async fn computed_of(&self, element: &Element, what: &str) -> Option<String> {
+        let session = self.client.session_id().await.ok()??;
         let url = format!(
             "{}/session/{session}/element/{}/{what}",
             self.driver_url,
             element.element_id()
         );
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["value"].as_str().unwrap_or_default().to_string()
+        let v: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        // A stale element answers with an error object, not a string.
+        v["value"].as_str().map(str::to_string)
     }
 
     /// The first element matching the CSS selector, waiting up to 20 s.
@@ -164,6 +168,52 @@ impl Browser {
                     "`{css}` not ready after 20 s (text: {last:?}); screenshot target/screenshots/timeout.png"
                 );
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Click the first element matching `css`, finding it again if the
+    /// page replaced it in between (live pages re-render parts of
+    /// themselves).
+    pub async fn click(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let clicked = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.click().await.is_ok(),
+                Err(_) => false,
+            };
+            if clicked {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "could not click `{css}`"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Click the first button whose accessible name is `name` (found again
+    /// if the page replaced it).
+    pub async fn click_button(&self, name: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            for b in self
+                .client
+                .find_all(Locator::Css("button"))
+                .await
+                .unwrap_or_default()
+            {
+                if self.accessible_name_of(&b).await.as_deref() == Some(name)
+                    && b.click().await.is_ok()
+                {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no button named {name:?} to click"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

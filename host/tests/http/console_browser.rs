@@ -30,28 +30,6 @@ async fn fill_and_sign_in(browser: &Browser, s: &TestServer, email: &str, passwo
     button.click().await.unwrap();
 }
 
-/// The first button whose accessible name is `name`.
-async fn button_named(browser: &Browser, name: &str) -> fantoccini::elements::Element {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        for b in browser
-            .client
-            .find_all(Locator::Css("button"))
-            .await
-            .unwrap()
-        {
-            if browser.accessible_name(&b).await == name {
-                return b;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no button named {name:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_works_a_conversation_in_the_console() {
     let Some(browser) = Browser::start("a_team_works_a_conversation_in_the_console").await else {
@@ -146,16 +124,12 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-3-inbox-live").await;
 
     // Open it, take over, answer, hand back.
-    browser.find("ul.inbox a").await.click().await.unwrap();
+    browser.click("ul.inbox a").await;
     browser.wait_for("h1", |t| t == "Ann Lee").await;
     browser
         .wait_for("ol.messages", |t| t.contains("Is my order on its way?"))
         .await;
-    button_named(&browser, "Take over")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Take over").await;
     browser
         .wait_for("#conv-head", |t| t.contains("A person is handling"))
         .await;
@@ -165,7 +139,7 @@ async fn a_team_works_a_conversation_in_the_console() {
         .send_keys("Hi Ann, it's Sam: your order ships today.")
         .await
         .unwrap();
-    button_named(&browser, "Send").await.click().await.unwrap();
+    browser.click_button("Send").await;
     let sent = graph.wait_for(2).await;
     assert_eq!(
         sent[1].json()["text"]["body"],
@@ -195,11 +169,7 @@ async fn a_team_works_a_conversation_in_the_console() {
         2,
         "no bot reply while a person holds it"
     );
-    button_named(&browser, "Hand back")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Hand back").await;
     browser
         .wait_for("#conv-head", |t| t.contains("The bot is answering"))
         .await;
@@ -222,15 +192,12 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-5-channels").await;
     // A new web chat channel from the form its adapter declares.
     browser
-        .find("a.button[href='/console/channels/new']")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("a.button[href='/console/channels/new']")
+        .await;
     let adapter = browser.find("#adapter").await;
     assert_eq!(browser.accessible_name(&adapter).await, "Adapter");
     adapter.select_by_value("webchat").await.unwrap();
-    button_named(&browser, "Next").await.click().await.unwrap();
+    browser.click_button("Next").await;
     browser
         .find("#name")
         .await
@@ -256,11 +223,7 @@ async fn a_team_works_a_conversation_in_the_console() {
         "secrets are write-only fields"
     );
     browser.screenshot("console-5b-new-channel").await;
-    button_named(&browser, "Create channel")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Create channel").await;
     browser.wait_for("h1", |t| t.contains("Website")).await;
     let embed = browser
         .find("#webhook-url")
@@ -274,13 +237,8 @@ async fn a_team_works_a_conversation_in_the_console() {
         "{embed}"
     );
     // Disable it.
-    browser
-        .find("input[name=enabled]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    button_named(&browser, "Save").await.click().await.unwrap();
+    browser.click("input[name=enabled]").await;
+    browser.click_button("Save").await;
     browser.wait_for("[role=status]", |t| t == "Saved.").await;
     browser.screenshot("console-5c-channel-saved").await;
     let (_, list) = s.get(&key, "/v1/channels").await;
@@ -300,7 +258,7 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-6-members").await;
     // Personas: try one in its sandbox (nothing stored or sent).
     c.goto(&s.url("/console/personas")).await.unwrap();
-    browser.find("ul.cards h2 a").await.click().await.unwrap();
+    browser.click("ul.cards h2 a").await;
     // Edit a field: the API sees it.
     let topics = browser.find("#p-topics").await;
     assert_eq!(
@@ -308,22 +266,14 @@ async fn a_team_works_a_conversation_in_the_console() {
         "Prohibited topics (one per line)"
     );
     topics.send_keys("politics").await.unwrap();
-    button_named(&browser, "Save persona")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Save persona").await;
     browser.wait_for("[role=status]", |t| t == "Saved.").await;
     let (_, saved) = s.get(&key, &format!("/v1/personas/{persona}")).await;
     assert_eq!(saved["prohibited_topics"], json!(["politics"]), "{saved}");
     let try_box = browser.find("textarea[name=message]").await;
     assert_eq!(browser.accessible_name(&try_box).await, "Try a message");
     try_box.send_keys("Do you ship to Canada?").await.unwrap();
-    button_named(&browser, "Try it")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Try it").await;
     browser
         .wait_for(".tried", |t| {
             t.contains("Persona: Thanks! We'll get back to you.")
@@ -340,11 +290,7 @@ async fn a_team_works_a_conversation_in_the_console() {
         .send_keys("CRM sync")
         .await
         .unwrap();
-    button_named(&browser, "Create key")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Create key").await;
     let new_key = browser
         .find("#new-key")
         .await
@@ -370,11 +316,7 @@ async fn a_team_works_a_conversation_in_the_console() {
     browser.screenshot("console-6e-audit").await;
 
     // An agent cannot reach channel settings.
-    button_named(&browser, "Sign out")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_button("Sign out").await;
     browser.wait_for("h1", |t| t == "Sign in").await;
     fill_and_sign_in(&browser, &s, &agent_email, PASSWORD).await;
     browser.wait_for("h1", |t| t == "Inbox").await;

@@ -48,7 +48,10 @@
           ['live-region', 'conv-head'].forEach(function (id) {
             var fresh = doc.getElementById(id);
             var current = document.getElementById(id);
-            if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+            // Only what changed: a control someone is about to use stays.
+            if (fresh && current && fresh.innerHTML !== current.innerHTML) {
+              current.replaceWith(document.importNode(fresh, true));
+            }
           });
           document.body.setAttribute('data-refreshed', String(Date.now()));
         })
