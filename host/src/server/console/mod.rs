@@ -149,6 +149,15 @@ fn settings_refused(s: &Signed) -> Response {
     )
 }
 
+/// A settings form: refused unless it carries this session's CSRF token
+/// and the member is an owner or an admin.
+fn settings_form(s: &Signed, csrf: &str) -> Option<Response> {
+    if !s.csrf_ok(csrf) {
+        return Some(csrf_refused(s));
+    }
+    (!s.session.member.role.manages_settings()).then(|| settings_refused(s))
+}
+
 fn failed(e: impl Into<super::ApiError>) -> Response {
     e.into().into_response()
 }
@@ -693,11 +702,8 @@ async fn save_persona(
     Path(id): Path<String>,
     Form(f): Form<PersonaForm>,
 ) -> Response {
-    if !s.csrf_ok(&f.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &f.csrf) {
+        return refused;
     }
     let current = match state
         .db()
@@ -770,11 +776,8 @@ async fn try_persona(
     Path(id): Path<String>,
     Form(form): Form<TryForm>,
 ) -> Response {
-    if !s.csrf_ok(&form.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &form.csrf) {
+        return refused;
     }
     let turns = vec![crate::domain::Turn {
         direction: crate::domain::Direction::Inbound,
@@ -910,11 +913,8 @@ async fn create_channel(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let f = ChannelFields::of(pairs);
-    if !s.csrf_ok(&f.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &f.csrf) {
+        return refused;
     }
     let body = super::channels::CreateChannel {
         name: f.name,
@@ -1032,11 +1032,8 @@ async fn save_channel(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let f = ChannelFields::of(pairs);
-    if !s.csrf_ok(&f.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &f.csrf) {
+        return refused;
     }
     let info = state.pipeline.catalog.adapter_info(&f.adapter);
     let secret = |k: &str| info.as_ref().is_none_or(|i| i.is_secret(k));
@@ -1094,11 +1091,8 @@ async fn delete_channel(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !s.csrf_ok(&form.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &form.csrf) {
+        return refused;
     }
     match super::channel_changes::remove(&state, &s.caller, &id).await {
         Ok(()) => Redirect::to("/console/channels").into_response(),
@@ -1138,11 +1132,8 @@ async fn create_key(
     s: Signed,
     Form(form): Form<KeyForm>,
 ) -> Response {
-    if !s.csrf_ok(&form.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &form.csrf) {
+        return refused;
     }
     match super::platform::new_api_key(&state, &s.caller, &form.name).await {
         Ok((_, key)) => keys_page(&state, &s, StatusCode::CREATED, Some(&key), None).await,
@@ -1156,11 +1147,8 @@ async fn revoke_key(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !s.csrf_ok(&form.csrf) {
-        return csrf_refused(&s);
-    }
-    if !s.session.member.role.manages_settings() {
-        return settings_refused(&s);
+    if let Some(refused) = settings_form(&s, &form.csrf) {
+        return refused;
     }
     match state
         .db()
