@@ -324,6 +324,8 @@ pub struct TryBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TryTurn {
     role: String,
+    /// Also accepted as `content` (the chat-completions spelling).
+    #[serde(alias = "content")]
     text: String,
 }
 

@@ -660,7 +660,8 @@ async fn a_persona_is_tried_without_a_channel(backend: Backend) {
         .post_json(
             &key,
             &format!("/v1/personas/{talker}/try"),
-            &json!({ "messages": [{ "role": "user", "text": "tips?" }] }),
+            // `content` is accepted for `text` (the chat-completions spelling).
+            &json!({ "messages": [{ "role": "user", "content": "tips?" }] }),
         )
         .await;
     assert_eq!(v["reply"], Value::Null, "{v}");

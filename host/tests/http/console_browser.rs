@@ -211,6 +211,12 @@ async fn a_team_works_a_conversation_in_the_console() {
         .await
         .unwrap();
     browser
+        .find("#guardrails")
+        .await
+        .send_keys("\npii-redact")
+        .await
+        .unwrap();
+    browser
         .find("#cfg-title")
         .await
         .send_keys("Shop help")
@@ -251,6 +257,11 @@ async fn a_team_works_a_conversation_in_the_console() {
         .clone();
     assert_eq!(website["status"], "disabled", "{website}");
     assert_eq!(website["config"]["allowed_origins"], "https://shop.example");
+    assert_eq!(
+        website["guardrails"],
+        json!(["consent", "pii-redact"]),
+        "{website}"
+    );
     c.goto(&s.url("/console/members")).await.unwrap();
     browser
         .wait_for("table", |t| t.contains(&agent_email))

@@ -869,6 +869,14 @@ async fn new_channel(
     }
 }
 
+/// Guardrail references as typed in a form.
+fn references(lines: &[String]) -> Vec<super::bindings::GuardrailEntry> {
+    lines
+        .iter()
+        .map(|l| super::bindings::GuardrailEntry::Reference(l.clone()))
+        .collect()
+}
+
 /// A channel form's fields: `cfg.<key>` values, and the rest by name.
 struct ChannelFields {
     csrf: String,
@@ -877,6 +885,8 @@ struct ChannelFields {
     persona: Option<String>,
     enabled: bool,
     config: Vec<(String, String)>,
+    /// The chain as typed: one reference per line.
+    guardrails: Vec<String>,
 }
 
 impl ChannelFields {
@@ -888,6 +898,7 @@ impl ChannelFields {
             persona: None,
             enabled: false,
             config: Vec::new(),
+            guardrails: Vec::new(),
         };
         for (k, v) in pairs {
             match k.as_str() {
@@ -896,6 +907,14 @@ impl ChannelFields {
                 "name" => f.name = v,
                 "persona_id" => f.persona = Some(v).filter(|p| !p.is_empty()),
                 "enabled" => f.enabled = true,
+                "guardrails" => {
+                    f.guardrails = v
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
                 _ => {
                     if let Some(key) = k.strip_prefix("cfg.") {
                         f.config.push((key.to_string(), v));
@@ -925,7 +944,7 @@ async fn create_channel(
             .filter(|(_, v)| !v.trim().is_empty())
             .map(|(k, v)| (k, serde_json::Value::String(v.trim().to_string())))
             .collect(),
-        guardrails: Vec::new(),
+        guardrails: references(&f.guardrails),
         persona_id: f.persona,
     };
     match super::channels::create(&state, &s.caller, body).await {
@@ -1054,10 +1073,25 @@ async fn save_channel(
             )
         })
         .collect();
+    // The chain is only replaced when it changed (replacing it resets each
+    // guardrail's own settings).
+    let current = match state
+        .db()
+        .get_channel(&s.caller.tenant.id, &id, &state.pipeline.secrets)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let typed = references(&f.guardrails);
+    let chain: Vec<String> = super::bindings::with_consent_first(typed.clone())
+        .iter()
+        .map(|g| g.reference().to_string())
+        .collect();
     let body = super::channel_changes::PatchChannel {
         name: Some(f.name),
         config: Some(config),
-        guardrails: None,
+        guardrails: (chain != current.guardrails).then_some(typed),
         persona_id: Some(f.persona),
         enabled: Some(f.enabled),
     };

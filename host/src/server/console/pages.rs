@@ -593,6 +593,11 @@ pub fn channel_form(
                         input id=(id) name={ "cfg." (key) } type="text" value=(current(key));
                     }
                 }
+                label for="guardrails" { "Guardrails (one per line, in order; consent is always first)" }
+                textarea id="guardrails" name="guardrails" rows="3" {
+                    (existing.map(|c| c.guardrails.join("\n")).unwrap_or_else(|| "consent".to_string()))
+                }
+                p.hint { "First-party: consent, pii-redact, prohibited-topics, disclaimers; or one of your plugins. Changing the list resets each guardrail's own settings (set those through the API)." }
                 label for="persona" { "Persona" }
                 select id="persona" name="persona_id" {
                     option value="" { "None (a person answers)" }
