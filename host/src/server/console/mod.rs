@@ -158,6 +158,16 @@ fn settings_form(s: &Signed, csrf: &str) -> Option<Response> {
     (!s.session.member.role.manages_settings()).then(|| settings_refused(s))
 }
 
+/// Where a channel's messages come in: a web chat channel's embed
+/// snippet, any other's webhook URL.
+fn channel_address(state: &AppState, ch: &crate::storage::ChannelRecord) -> String {
+    if ch.adapter == crate::pipeline::visitor::ADAPTER {
+        super::webchat::embed_snippet(&state.public_url, &ch.id)
+    } else {
+        state.webhook_url(&ch.id)
+    }
+}
+
 fn failed(e: impl Into<super::ApiError>) -> Response {
     e.into().into_response()
 }
@@ -476,11 +486,7 @@ async fn channels(State(state): State<AppState>, s: Signed) -> Response {
         .into_iter()
         .filter(|c| c.status != crate::domain::ChannelStatus::Deleted)
         .map(|c| {
-            let url = if c.adapter == crate::pipeline::visitor::ADAPTER {
-                super::webchat::embed_snippet(&state.public_url, &c.id)
-            } else {
-                state.webhook_url(&c.id)
-            };
+            let url = channel_address(&state, &c);
             (c, url)
         })
         .collect();
@@ -1014,11 +1020,7 @@ async fn channel_page(
                 secret_keys: None,
                 accepted_media: Vec::new(),
             });
-    let url = if ch.adapter == crate::pipeline::visitor::ADAPTER {
-        super::webchat::embed_snippet(&state.public_url, &ch.id)
-    } else {
-        state.webhook_url(&ch.id)
-    };
+    let url = channel_address(state, &ch);
     html(
         status,
         pages::channel_form(

@@ -315,12 +315,7 @@ pub fn channels(frame: &Frame<'_>, channels: &[(ChannelRecord, String)]) -> Mark
                     li.card {
                         h2 { (kind_icon(&c.adapter)) " " a href={ "/console/channels/" (c.id) } { (c.name) } }
                         p { "Adapter " code { (c.adapter) } " · " (c.status.as_str()) }
-                        @let label = if c.adapter == "webchat" { "Embed snippet" } else { "Webhook URL" };
-                        label for={ "url-" (c.id) } { (label) }
-                        div.copy {
-                            input id={ "url-" (c.id) } type="text" readonly value=(url);
-                            button type="button" data-copy={ "url-" (c.id) } { "Copy" }
-                        }
+                        (copy_field(&format!("url-{}", c.id), address_label(&c.adapter), url))
                     }
                 }
             }
@@ -343,11 +338,8 @@ pub fn members(
             @if let Some(n) = notice { p.error role="alert" { (n) } }
             @if let Some(url) = invite_url {
                 div.card role="status" {
-                    p { "Invitation link (shown once; send it to the person):" }
-                    div.copy {
-                        input id="invite-url" type="text" readonly value=(url) aria-label="Invitation link";
-                        button type="button" data-copy="invite-url" { "Copy" }
-                    }
+                    p { "Shown once: send it to the person." }
+                    (copy_field("invite-url", "Invitation link", url))
                 }
             }
             table {
@@ -447,11 +439,7 @@ pub fn persona(
         None,
         html! {
             h1 { (s.display_name) " " span.badge { (p.name) } }
-            @match notice {
-                Some(Notice::Done(n)) => p.ok role="status" { (n) },
-                Some(Notice::Failed(n)) => p.error role="alert" { (n) },
-                None => {},
-            }
+            (notice_line(notice))
             form.card method="post" action={ "/console/personas/" (p.id) } {
                 input type="hidden" name="csrf" value=(frame.csrf);
                 label for="p-name" { "Name" }
@@ -523,6 +511,38 @@ pub fn choose_adapter(frame: &Frame<'_>, adapters: &[String]) -> Markup {
     )
 }
 
+/// A read-only value with its label and a copy button (`console.js`).
+fn copy_field(id: &str, label: &str, value: &str) -> Markup {
+    html! {
+        label for=(id) { (label) }
+        div.copy {
+            input id=(id) type="text" readonly value=(value);
+            button type="button" data-copy=(id) { "Copy" }
+        }
+    }
+}
+
+/// What a channel's address is called: web chat is embedded, the others
+/// take webhooks.
+fn address_label(adapter: &str) -> &'static str {
+    if adapter == crate::pipeline::visitor::ADAPTER {
+        "Embed snippet"
+    } else {
+        "Webhook URL"
+    }
+}
+
+/// A form's outcome, as a status or an alert.
+fn notice_line(notice: Option<Notice<'_>>) -> Markup {
+    html! {
+        @match notice {
+            Some(Notice::Done(n)) => p.ok role="status" { (n) },
+            Some(Notice::Failed(n)) => p.error role="alert" { (n) },
+            None => {},
+        }
+    }
+}
+
 /// A form's outcome, shown above it.
 #[derive(Clone, Copy)]
 pub enum Notice<'a> {
@@ -559,17 +579,9 @@ pub fn channel_form(
         None,
         html! {
             h1 { (kind_icon(adapter)) " " (title) }
-            @match notice {
-                Some(Notice::Done(n)) => p.ok role="status" { (n) },
-                Some(Notice::Failed(n)) => p.error role="alert" { (n) },
-                None => {},
-            }
+            (notice_line(notice))
             @if let Some(url) = webhook {
-                label for="webhook-url" { @if adapter == "webchat" { "Embed snippet" } @else { "Webhook URL" } }
-                div.copy {
-                    input id="webhook-url" type="text" readonly value=(url);
-                    button type="button" data-copy="webhook-url" { "Copy" }
-                }
+                (copy_field("webhook-url", address_label(adapter), url))
             }
             form.card method="post" action=(action) {
                 input type="hidden" name="csrf" value=(frame.csrf);
@@ -638,11 +650,8 @@ pub fn api_keys(
             @if let Some(n) = notice { p.error role="alert" { (n) } }
             @if let Some(k) = new_key {
                 div.card role="status" {
-                    p { "The new key (shown only now; store it in your secrets manager):" }
-                    div.copy {
-                        input id="new-key" type="text" readonly value=(k) aria-label="New API key";
-                        button type="button" data-copy="new-key" { "Copy" }
-                    }
+                    p { "Shown only now: store it in your secrets manager." }
+                    (copy_field("new-key", "New API key", k))
                 }
             }
             table {
