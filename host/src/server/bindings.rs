@@ -242,22 +242,30 @@ pub async fn activate(
     Path((channel_id, name)): Path<(String, String)>,
     JsonBody(body): JsonBody<Activate>,
 ) -> Result<impl IntoResponse, ApiError> {
+    pin_version(&state, &tenant.id, &channel_id, &name, &body.version).await
+}
+
+/// Pin the channel's bindings of `name` to `version`: the API and the
+/// console.
+pub(super) async fn pin_version(
+    state: &AppState,
+    tenant_id: &str,
+    channel_id: &str,
+    name: &str,
+    version: &str,
+) -> Result<Json<Value>, ApiError> {
     let p = &state.pipeline;
-    let target = match p
-        .db
-        .get_plugin_version(&tenant.id, &name, &body.version)
-        .await
-    {
+    let target = match p.db.get_plugin_version(tenant_id, name, version).await {
         Ok(r) => r,
         Err(StorageError::NotFound(_)) => {
             // Which one is missing decides the status: no such plugin is
             // "not found", a missing version of a known plugin is invalid.
-            if p.db.plugin_versions(&tenant.id, &name).await?.is_empty() {
-                return Err(plugin_not_found(&name));
+            if p.db.plugin_versions(tenant_id, name).await?.is_empty() {
+                return Err(plugin_not_found(name));
             }
             return Err(ApiError::unprocessable(
                 "version_not_found",
-                format!("`{name}` has no version `{}`", body.version),
+                format!("`{name}` has no version `{version}`"),
             ));
         }
         Err(e) => return Err(e.into()),
@@ -267,10 +275,10 @@ pub async fn activate(
         plugin_id: target.id.clone(),
     };
     change(
-        &state,
-        &tenant.id,
-        &channel_id,
-        &name,
+        state,
+        tenant_id,
+        channel_id,
+        name,
         "plugin.activate",
         |_| Ok(to.clone()),
     )
@@ -285,21 +293,25 @@ pub async fn rollback(
     Tenant(tenant): Tenant,
     Path((channel_id, name)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    change(
-        &state,
-        &tenant.id,
-        &channel_id,
-        &name,
-        "plugin.rollback",
-        |b| {
-            b.previous.clone().ok_or_else(|| {
-                ApiError::unprocessable(
-                    "no_previous_version",
-                    format!("the binding of `{}` has no previous version", b.plugin),
-                )
-            })
-        },
-    )
+    roll_back(&state, &tenant.id, &channel_id, &name).await
+}
+
+/// Return the channel's bindings of `name` to their previous version: the
+/// API and the console.
+pub(super) async fn roll_back(
+    state: &AppState,
+    tenant_id: &str,
+    channel_id: &str,
+    name: &str,
+) -> Result<Json<Value>, ApiError> {
+    change(state, tenant_id, channel_id, name, "plugin.rollback", |b| {
+        b.previous.clone().ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_previous_version",
+                format!("the binding of `{}` has no previous version", b.plugin),
+            )
+        })
+    })
     .await
 }
 

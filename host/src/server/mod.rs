@@ -206,7 +206,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document) }
             }),
         )
-        .merge(console::routes())
+        .merge(console::routes(state.max_plugin_bytes))
         .route("/widget.js", get(webchat::widget_js))
         .route("/widget.css", get(webchat::widget_css))
         .route("/webchat/{channel_id}/socket", get(webchat::socket))

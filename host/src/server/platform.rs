@@ -204,32 +204,6 @@ pub async fn set_limits(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<LimitsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let max_memory_mib = (state.pipeline.runtime.max_memory_bytes() >> 20).max(1) as i64;
-    for (field, v, max) in [
-        (
-            "monthly_message_limit",
-            body.monthly_message_limit,
-            1_000_000_000,
-        ),
-        ("api_rate_limit_rps", body.api_rate_limit_rps, 1_000_000_000),
-        ("retention_days", body.retention_days, 1_000_000_000),
-        ("plugin_fuel", body.plugin_fuel, 100_000_000_000),
-        ("plugin_deadline_ms", body.plugin_deadline_ms, 60_000),
-        ("plugin_memory_mib", body.plugin_memory_mib, max_memory_mib),
-        (
-            "max_concurrent_plugin_calls",
-            body.max_concurrent_plugin_calls,
-            1_024,
-        ),
-        ("max_concurrent_jobs", body.max_concurrent_jobs, 1_024),
-    ] {
-        if v.is_some_and(|v| !(1..=max).contains(&v)) {
-            return Err(ApiError::unprocessable(
-                "invalid_limits",
-                format!("`{field}` must be an integer from 1 to {max}, or null"),
-            ));
-        }
-    }
     let limits = TenantLimits {
         monthly_message_limit: body.monthly_message_limit,
         api_rate_limit_rps: body.api_rate_limit_rps,
@@ -240,10 +214,53 @@ pub async fn set_limits(
         max_concurrent_plugin_calls: body.max_concurrent_plugin_calls,
         max_concurrent_jobs: body.max_concurrent_jobs,
     };
-    state.db().set_tenant_limits(&id, "admin", &limits).await?;
+    Ok(Json(json!(apply_limits(&state, &id, limits).await?)))
+}
+
+/// Check and store a tenant's limits: the API and the admin console.
+pub(super) async fn apply_limits(
+    state: &AppState,
+    id: &str,
+    limits: TenantLimits,
+) -> Result<TenantLimits, ApiError> {
+    let max_memory_mib = (state.pipeline.runtime.max_memory_bytes() >> 20).max(1) as i64;
+    for (field, v, max) in [
+        (
+            "monthly_message_limit",
+            limits.monthly_message_limit,
+            1_000_000_000,
+        ),
+        (
+            "api_rate_limit_rps",
+            limits.api_rate_limit_rps,
+            1_000_000_000,
+        ),
+        ("retention_days", limits.retention_days, 1_000_000_000),
+        ("plugin_fuel", limits.plugin_fuel, 100_000_000_000),
+        ("plugin_deadline_ms", limits.plugin_deadline_ms, 60_000),
+        (
+            "plugin_memory_mib",
+            limits.plugin_memory_mib,
+            max_memory_mib,
+        ),
+        (
+            "max_concurrent_plugin_calls",
+            limits.max_concurrent_plugin_calls,
+            1_024,
+        ),
+        ("max_concurrent_jobs", limits.max_concurrent_jobs, 1_024),
+    ] {
+        if v.is_some_and(|v| !(1..=max).contains(&v)) {
+            return Err(ApiError::unprocessable(
+                "invalid_limits",
+                format!("`{field}` must be an integer from 1 to {max}, or null"),
+            ));
+        }
+    }
+    state.db().set_tenant_limits(id, "admin", &limits).await?;
     // This replica applies them at once; others within the cache's TTL.
-    state.pipeline.channels.forget_tenant_limits(&id);
-    Ok(Json(json!(limits)))
+    state.pipeline.channels.forget_tenant_limits(id);
+    Ok(limits)
 }
 
 /// `DELETE /v1/contacts/{id}`: erase a contact's identities and the text of

@@ -45,7 +45,11 @@ pub async fn upload_plugin(
             .map_err(|e| {
                 ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))
             })?;
-        read_multipart(multipart, &mut q, max).await?
+        let form = read_multipart(multipart, max).await?;
+        q.name = form.name.or(q.name);
+        q.version = form.version.or(q.version);
+        form.file
+            .ok_or_else(|| ApiError::bad_request("the multipart body has no `file` part"))?
     } else {
         // Read at most one byte past the cap: enough to know it is too big
         // without buffering whatever a client sends.
@@ -66,15 +70,26 @@ pub async fn upload_plugin(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-async fn read_multipart(
+/// The fields of a multipart upload (the API's and the console's form).
+#[derive(Default)]
+pub(super) struct UploadForm {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// The console form's CSRF token.
+    pub csrf: Option<String>,
+    pub file: Option<Bytes>,
+}
+
+/// Read a multipart upload, refusing a file larger than `max` as soon as
+/// it is (not after buffering it).
+pub(super) async fn read_multipart(
     mut multipart: Multipart,
-    q: &mut UploadQuery,
     max: usize,
-) -> Result<Bytes, ApiError> {
+) -> Result<UploadForm, ApiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))
     };
-    let mut file = None;
+    let mut form = UploadForm::default();
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let part = field.name().unwrap_or_default().to_string();
         match part.as_str() {
@@ -86,14 +101,15 @@ async fn read_multipart(
                     }
                     buf.extend_from_slice(&chunk);
                 }
-                file = Some(Bytes::from(buf));
+                form.file = Some(Bytes::from(buf));
             }
-            "name" => q.name = Some(field.text().await.map_err(bad)?),
-            "version" => q.version = Some(field.text().await.map_err(bad)?),
+            "name" => form.name = Some(field.text().await.map_err(bad)?),
+            "version" => form.version = Some(field.text().await.map_err(bad)?),
+            "csrf" => form.csrf = Some(field.text().await.map_err(bad)?),
             _ => {}
         }
     }
-    file.ok_or_else(|| ApiError::bad_request("the multipart body has no `file` part"))
+    Ok(form)
 }
 
 fn too_large(max: usize) -> ApiError {

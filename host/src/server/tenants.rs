@@ -12,6 +12,7 @@ use super::auth::Admin;
 use super::extract::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::TenantStatus;
+use crate::storage::{MemberRecord, NewTenant, TenantRecord};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateTenant {
@@ -23,8 +24,8 @@ pub struct CreateTenant {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Owner {
-    email: String,
-    password: String,
+    pub(super) email: String,
+    pub(super) password: String,
 }
 
 #[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", request_body = CreateTenant, responses((status = 201, description = "The tenant and its first API key (shown once)", body = Object), (status = 400, body = Object), (status = 401, body = Object), (status = 409, body = Object)), security(("admin_token" = [])))]
@@ -33,38 +34,46 @@ pub async fn create_tenant(
     _: Admin,
     JsonBody(body): JsonBody<CreateTenant>,
 ) -> Result<impl IntoResponse, ApiError> {
-    validate_slug(&body.slug)?;
-    if body.name.trim().is_empty() {
+    let (t, owner) = create(&state, &body.slug, &body.name, body.owner).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key, "owner": owner })),
+    ))
+}
+
+/// Create a tenant (and its first owner): the API and the admin console.
+pub(super) async fn create(
+    state: &AppState,
+    slug: &str,
+    name: &str,
+    owner: Option<Owner>,
+) -> Result<(NewTenant, Option<MemberRecord>), ApiError> {
+    validate_slug(slug)?;
+    if name.trim().is_empty() {
         return Err(ApiError::bad_request("`name` must not be empty"));
     }
     // The owner is checked (and the password hashed) before anything is
     // created, so a bad owner creates no tenant.
-    let owner = match &body.owner {
+    let owner = match owner {
         Some(o) => {
             super::members::check_email(&o.email)?;
-            let password = o.password.clone();
+            let password = o.password;
             let hash = tokio::task::spawn_blocking(move || crate::crypto::hash_password(&password))
                 .await
                 .map_err(|_| ApiError::internal())?
                 .map_err(|e| {
                     ApiError::unprocessable("invalid_field", format!("`owner.password`: {e}"))
                 })?;
-            Some((o.email.clone(), hash))
+            Some((o.email, hash))
         }
         None => None,
     };
-    let t = state
-        .db()
-        .create_tenant(&body.slug, body.name.trim())
-        .await?;
+    let t = state.db().create_tenant(slug, name.trim()).await?;
     let owner = match owner {
         Some((email, hash)) => Some(state.db().create_owner(&t.id, &email, &hash).await?),
         None => None,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": t.id, "slug": t.slug, "api_key": t.api_key, "owner": owner })),
-    ))
+    Ok((t, owner))
 }
 
 /// `DELETE /v1/admin/tenants/{id}`: the tenant is marked deleted, its
@@ -136,32 +145,44 @@ pub async fn patch_tenant(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PatchTenant>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = body.name.as_deref().map(str::trim);
+    let status = body.status.map(|s| match s {
+        SettableStatus::Active => TenantStatus::Active,
+        SettableStatus::Suspended => TenantStatus::Suspended,
+    });
+    Ok(Json(
+        change(&state, &id, body.name.as_deref(), status).await?,
+    ))
+}
+
+/// Rename, suspend or reactivate a tenant: the API and the admin console.
+pub(super) async fn change(
+    state: &AppState,
+    id: &str,
+    name: Option<&str>,
+    status: Option<TenantStatus>,
+) -> Result<TenantRecord, ApiError> {
+    let name = name.map(str::trim);
     if name.is_some_and(str::is_empty) {
         return Err(ApiError::unprocessable(
             "invalid_field",
             "`name` must not be empty",
         ));
     }
-    let status = body.status.map(|s| match s {
-        SettableStatus::Active => TenantStatus::Active,
-        SettableStatus::Suspended => TenantStatus::Suspended,
-    });
     let db = state.db();
-    if db.tenant(&id).await?.status == TenantStatus::Deleted {
+    if db.tenant(id).await?.status == TenantStatus::Deleted {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "tenant_deleted",
             "the tenant is deleted; it cannot be changed",
         ));
     }
-    let tenant = db.update_tenant(&id, "admin", name, status).await?;
+    let tenant = db.update_tenant(id, "admin", name, status).await?;
     if status.is_some() {
         // This replica's webhooks and jobs see it at once; others within
         // the channel cache's lifetime. API keys are checked per request.
-        state.pipeline.channels.forget_tenant(&id);
+        state.pipeline.channels.forget_tenant(id);
     }
-    Ok(Json(tenant))
+    Ok(tenant)
 }
 
 /// Slugs appear in URLs and logs: lowercase letters, digits and dashes.

@@ -12,7 +12,7 @@ use crate::harness::{APP_SECRET, Backend, TestServer, unique, wa_from};
 use crate::mock::MockProvider;
 use crate::on_both;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An HTML form's body, as a browser sends it.
 pub trait FormBody {
@@ -36,7 +36,7 @@ pub struct Member {
     pub csrf: String,
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -90,7 +90,7 @@ pub async fn sign_in(s: &TestServer, email: &str, password: &str) -> Member {
 }
 
 /// A signed-in API call: `csrf` decides whether the token is sent.
-async fn call(
+pub async fn call(
     s: &TestServer,
     m: &Member,
     method: reqwest::Method,

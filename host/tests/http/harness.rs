@@ -475,6 +475,27 @@ pub fn unique() -> String {
     hex::encode(b)
 }
 
+/// A `multipart/form-data` body with text `fields` and a component as
+/// its `file` part, built by hand to keep the test client small; returns
+/// (content type, body).
+pub fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("----sb{}", unique());
+    let mut body = Vec::new();
+    for (field, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// Upload raw component bytes as `name@version` with a tenant key;
 /// returns (status, json).
 pub async fn upload_plugin(

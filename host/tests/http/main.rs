@@ -5,7 +5,9 @@
 
 mod browser;
 mod console;
+mod console_admin;
 mod console_browser;
+mod console_plugins;
 mod contacts;
 mod content;
 mod conversation;

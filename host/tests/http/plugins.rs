@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::harness::upload_plugin as upload;
-use crate::harness::{Backend, TestServer, unique};
+use crate::harness::{Backend, TestServer, multipart};
 use crate::on_both;
 
 const SECRET: &str = "simplechat-secret";
@@ -22,7 +22,7 @@ fn simple_json() -> Vec<u8> {
 }
 
 /// Upload as `multipart/form-data` (a `file` part, `name` and `version`
-/// fields), built by hand to keep the test client small.
+/// fields).
 async fn upload_multipart(
     s: &TestServer,
     key: &str,
@@ -30,28 +30,12 @@ async fn upload_multipart(
     version: &str,
     bytes: &[u8],
 ) -> (u16, Value) {
-    let boundary = format!("----sb{}", unique());
-    let mut body = Vec::new();
-    for (field, value) in [("name", name), ("version", version)] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = multipart(&[("name", name), ("version", version)], bytes);
     let r = s
         .http
         .post(s.url("/v1/plugins"))
         .bearer_auth(key)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await

@@ -35,13 +35,16 @@ pub use status::delivery_status;
 /// The adapter's name, as the host and channel bindings refer to it.
 pub const ADAPTER_NAME: &str = "whatsapp-cloud";
 
-/// Every configuration key the adapter reads.
-pub const CONFIG_KEYS: [&str; 5] = [
+/// Every configuration key a channel of the adapter takes.
+pub const CONFIG_KEYS: [&str; 6] = [
     "phone_number_id",
     "access_token",
     "app_secret",
     "verify_token",
     "api_base_url",
+    // The number customers message, as Meta shows it (optional): the
+    // console draws its `wa.me` QR code. The adapter itself never reads it.
+    "display_phone_number",
 ];
 /// The keys of [`CONFIG_KEYS`] that hold secrets (never shown back by the API).
 pub const SECRET_KEYS: [&str; 3] = ["access_token", "app_secret", "verify_token"];

@@ -7,8 +7,11 @@
 //! without inline scripts or styles. The console acts through the same
 //! functions, and the same role rules, as the API.
 
+mod admin;
 mod pages;
+mod plugins;
 mod session;
+mod wa_qr;
 
 use std::net::SocketAddr;
 
@@ -20,8 +23,14 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::AppState;
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::bindings::GuardrailEntry;
 use crate::domain::Handler;
 use crate::storage::InboxFilter;
+use crate::storage::OnFailure;
 use pages::Frame;
 pub use session::SignInLimits;
 use session::{SESSION_TTL_MS, Signed, session_cookie};
@@ -29,8 +38,8 @@ use session::{SESSION_TTL_MS, Signed, session_cookie};
 const CONSOLE_JS: &str = include_str!("assets/console.js");
 const CONSOLE_CSS: &str = include_str!("assets/console.css");
 
-/// The console's routes.
-pub fn routes() -> Router<AppState> {
+/// The console's routes (a plugin upload may be `max_plugin_bytes`).
+pub fn routes(max_plugin_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
         .route("/console/login", get(sign_in_page).post(sign_in))
@@ -64,6 +73,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/channels/{id}/delete", post(delete_channel))
         .route("/console/members", get(members).post(invite))
+        .merge(plugins::routes(max_plugin_bytes))
+        .merge(admin::routes())
         .route(
             "/console/assets/console.js",
             get(|| async { asset(CONSOLE_JS, "text/javascript; charset=utf-8") }),
@@ -144,7 +155,7 @@ fn settings_refused(s: &Signed) -> Response {
         pages::message(
             "Not allowed",
             Some(&frame(s)),
-            "Only owners and admins see channel settings and members.",
+            "Only owners and admins see channels, personas, plugins, members, API keys, usage and the audit log.",
         ),
     )
 }
@@ -875,12 +886,74 @@ async fn new_channel(
     }
 }
 
-/// Guardrail references as typed in a form.
-fn references(lines: &[String]) -> Vec<super::bindings::GuardrailEntry> {
-    lines
+/// The guardrail chain a channel form asks for: each reference with the
+/// failure policy and settings typed for it (a new line gets none).
+fn chain_of(f: &ChannelFields) -> Result<Vec<GuardrailEntry>, String> {
+    f.guardrails
         .iter()
-        .map(|l| super::bindings::GuardrailEntry::Reference(l.clone()))
+        .map(|r| {
+            let config = match f.settings.get(r) {
+                Some(text) => settings_of(r, text)?,
+                None => BTreeMap::new(),
+            };
+            Ok(GuardrailEntry::Bound {
+                plugin: r.clone(),
+                on_failure: f.on_failure.get(r).copied().unwrap_or_default(),
+                config,
+            })
+        })
         .collect()
+}
+
+/// `key = value` lines (blank lines skipped).
+fn settings_of(reference: &str, text: &str) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!(
+                "Settings of {reference}, line {}: `key = value` expected.",
+                n + 1
+            ));
+        };
+        out.insert(k.trim().to_string(), Value::String(v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// Whether the chain a form asks for is the channel's chain as it is
+/// (then it is left alone: replacing it re-resolves every reference).
+fn same_chain(current: &crate::storage::ChannelRecord, wanted: &[GuardrailEntry]) -> bool {
+    let wanted = super::bindings::with_consent_first(wanted.to_vec());
+    let bound: Vec<_> = current
+        .bindings
+        .iter()
+        .filter(|b| b.slot == crate::storage::Slot::Guardrail)
+        .collect();
+    wanted.len() == current.guardrails.len()
+        && wanted.len() == bound.len()
+        && wanted.iter().zip(current.guardrails.iter().zip(bound)).all(
+            |(w, (reference, b))| match w {
+                GuardrailEntry::Bound {
+                    plugin,
+                    on_failure,
+                    config,
+                } => {
+                    plugin == reference
+                        && *on_failure == b.on_failure
+                        && config.len() == b.config.len()
+                        && config
+                            .iter()
+                            .all(|(k, v)| b.config.get(k).map(String::as_str) == v.as_str())
+                }
+                GuardrailEntry::Reference(r) => {
+                    r == reference && b.config.is_empty() && b.on_failure == OnFailure::FailClosed
+                }
+            },
+        )
 }
 
 /// A channel form's fields: `cfg.<key>` values, and the rest by name.
@@ -893,6 +966,10 @@ struct ChannelFields {
     config: Vec<(String, String)>,
     /// The chain as typed: one reference per line.
     guardrails: Vec<String>,
+    /// Each listed guardrail's failure policy (`gfail.<reference>`).
+    on_failure: BTreeMap<String, OnFailure>,
+    /// Each listed guardrail's settings as typed (`gcfg.<reference>`).
+    settings: BTreeMap<String, String>,
 }
 
 impl ChannelFields {
@@ -905,6 +982,8 @@ impl ChannelFields {
             enabled: false,
             config: Vec::new(),
             guardrails: Vec::new(),
+            on_failure: BTreeMap::new(),
+            settings: BTreeMap::new(),
         };
         for (k, v) in pairs {
             match k.as_str() {
@@ -924,6 +1003,15 @@ impl ChannelFields {
                 _ => {
                     if let Some(key) = k.strip_prefix("cfg.") {
                         f.config.push((key.to_string(), v));
+                    } else if let Some(r) = k.strip_prefix("gcfg.") {
+                        f.settings.insert(r.to_string(), v);
+                    } else if let Some(r) = k.strip_prefix("gfail.") {
+                        let policy = if v == "fail-open" {
+                            OnFailure::FailOpen
+                        } else {
+                            OnFailure::FailClosed
+                        };
+                        f.on_failure.insert(r.to_string(), policy);
                     }
                 }
             }
@@ -941,6 +1029,10 @@ async fn create_channel(
     if let Some(refused) = settings_form(&s, &f.csrf) {
         return refused;
     }
+    let guardrails = match chain_of(&f) {
+        Ok(g) => g,
+        Err(e) => return failed(super::ApiError::bad_request(e)),
+    };
     let body = super::channels::CreateChannel {
         name: f.name,
         adapter: f.adapter.clone(),
@@ -950,7 +1042,7 @@ async fn create_channel(
             .filter(|(_, v)| !v.trim().is_empty())
             .map(|(k, v)| (k, serde_json::Value::String(v.trim().to_string())))
             .collect(),
-        guardrails: references(&f.guardrails),
+        guardrails,
         persona_id: f.persona,
     };
     match super::channels::create(&state, &s.caller, body).await {
@@ -1020,7 +1112,15 @@ async fn channel_page(
                 secret_keys: None,
                 accepted_media: Vec::new(),
             });
-    let url = channel_address(state, &ch);
+    let wa_me = ch
+        .config
+        .get(wa_qr::NUMBER_KEY)
+        .and_then(|n| wa_qr::wa_link(n))
+        .and_then(|link| wa_qr::qr_data_uri(&link).map(|qr| (link, qr)));
+    let address = pages::ChannelAddress {
+        url: channel_address(state, &ch),
+        wa_me,
+    };
     html(
         status,
         pages::channel_form(
@@ -1029,7 +1129,7 @@ async fn channel_page(
             &info,
             Some(&ch),
             &personas,
-            Some(&url),
+            Some(&address),
             notice,
         ),
     )
@@ -1056,6 +1156,19 @@ async fn save_channel(
     if let Some(refused) = settings_form(&s, &f.csrf) {
         return refused;
     }
+    let chain = match chain_of(&f) {
+        Ok(g) => g,
+        Err(e) => {
+            return channel_page(
+                &state,
+                &s,
+                &id,
+                StatusCode::BAD_REQUEST,
+                Some(pages::Notice::Failed(&e)),
+            )
+            .await;
+        }
+    };
     let info = state.pipeline.catalog.adapter_info(&f.adapter);
     let secret = |k: &str| info.as_ref().is_none_or(|i| i.is_secret(k));
     // A secret left empty keeps its value; any other empty field removes it.
@@ -1075,8 +1188,6 @@ async fn save_channel(
             )
         })
         .collect();
-    // The chain is only replaced when it changed (replacing it resets each
-    // guardrail's own settings).
     let current = match state
         .db()
         .get_channel(&s.caller.tenant.id, &id, &state.pipeline.secrets)
@@ -1085,15 +1196,10 @@ async fn save_channel(
         Ok(c) => c,
         Err(e) => return failed(e),
     };
-    let typed = references(&f.guardrails);
-    let chain: Vec<String> = super::bindings::with_consent_first(typed.clone())
-        .iter()
-        .map(|g| g.reference().to_string())
-        .collect();
     let body = super::channel_changes::PatchChannel {
         name: Some(f.name),
         config: Some(config),
-        guardrails: (chain != current.guardrails).then_some(typed),
+        guardrails: (!same_chain(&current, &chain)).then_some(chain),
         persona_id: Some(f.persona),
         enabled: Some(f.enabled),
     };

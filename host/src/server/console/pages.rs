@@ -31,7 +31,7 @@ fn kind_icon(adapter: &str) -> Markup {
     html! { span.kind.(class) role="img" aria-label=(label) title=(label) { (letters) } }
 }
 
-fn time(ms: i64) -> Markup {
+pub(super) fn time(ms: i64) -> Markup {
     let secs = ms / 1000;
     let iso = chrono_like(secs);
     html! { time datetime=(iso) { (iso.replace('T', " ").trim_end_matches('Z')) } }
@@ -60,8 +60,45 @@ fn chrono_like(secs: i64) -> String {
     )
 }
 
-/// The page frame: head, navigation, sign-out.
+/// The page frame of a signed-in member (or of nobody): head, the
+/// console's navigation for the member's role, sign-out.
 pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Markup) -> Markup {
+    let header = html! {
+        @if let Some(f) = frame {
+            nav aria-label="Console" {
+                a href="/console/inbox" { "Inbox" }
+                @if f.role.manages_settings() {
+                    a href="/console/channels" { "Channels" }
+                    a href="/console/personas" { "Personas" }
+                    a href="/console/plugins" { "Plugins" }
+                    a href="/console/members" { "Members" }
+                    a href="/console/keys" { "API keys" }
+                    a href="/console/usage" { "Usage" }
+                    a href="/console/audit" { "Audit" }
+                }
+                a href="/console/account" { "Account" }
+            }
+            div.who {
+                span { (f.email) " · " (f.role.as_str()) " · " (f.tenant_name) }
+                form method="post" action="/console/logout" {
+                    input type="hidden" name="csrf" value=(f.csrf);
+                    button.link type="submit" { "Sign out" }
+                }
+            }
+        }
+    };
+    shell(title, frame.map(|f| f.csrf), live, header, body)
+}
+
+/// Every console page: head (the stylesheet, the script, the CSRF token
+/// for the script's requests), the top bar with `header`, then `body`.
+pub(super) fn shell(
+    title: &str,
+    csrf: Option<&str>,
+    live: Option<&str>,
+    header: Markup,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -70,8 +107,8 @@ pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Ma
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Switchboard" }
                 link rel="stylesheet" href="/console/assets/console.css";
-                @if let Some(f) = frame {
-                    meta name="csrf-token" content=(f.csrf);
+                @if let Some(csrf) = csrf {
+                    meta name="csrf-token" content=(csrf);
                 }
                 @if let Some(live) = live {
                     meta name="live" content=(live);
@@ -81,27 +118,7 @@ pub fn page(title: &str, frame: Option<&Frame<'_>>, live: Option<&str>, body: Ma
             body {
                 header.top {
                     a.brand href="/console" { "Switchboard" }
-                    @if let Some(f) = frame {
-                        nav aria-label="Console" {
-                            a href="/console/inbox" { "Inbox" }
-                            @if f.role.manages_settings() {
-                                a href="/console/channels" { "Channels" }
-                                a href="/console/members" { "Members" }
-                                a href="/console/personas" { "Personas" }
-                                a href="/console/keys" { "API keys" }
-                                a href="/console/usage" { "Usage" }
-                                a href="/console/audit" { "Audit" }
-                            }
-                            a href="/console/account" { "Account" }
-                        }
-                        div.who {
-                            span { (f.email) " · " (f.role.as_str()) " · " (f.tenant_name) }
-                            form method="post" action="/console/logout" {
-                                input type="hidden" name="csrf" value=(f.csrf);
-                                button.link type="submit" { "Sign out" }
-                            }
-                        }
-                    }
+                    (header)
                 }
                 main id="main" { (body) }
             }
@@ -512,7 +529,7 @@ pub fn choose_adapter(frame: &Frame<'_>, adapters: &[String]) -> Markup {
 }
 
 /// A read-only value with its label and a copy button (`console.js`).
-fn copy_field(id: &str, label: &str, value: &str) -> Markup {
+pub(super) fn copy_field(id: &str, label: &str, value: &str) -> Markup {
     html! {
         label for=(id) { (label) }
         div.copy {
@@ -533,7 +550,7 @@ fn address_label(adapter: &str) -> &'static str {
 }
 
 /// A form's outcome, as a status or an alert.
-fn notice_line(notice: Option<Notice<'_>>) -> Markup {
+pub(super) fn notice_line(notice: Option<Notice<'_>>) -> Markup {
     html! {
         @match notice {
             Some(Notice::Done(n)) => p.ok role="status" { (n) },
@@ -541,6 +558,14 @@ fn notice_line(notice: Option<Notice<'_>>) -> Markup {
             None => {},
         }
     }
+}
+
+/// Where a channel's messages come in, as its page shows it: the webhook
+/// URL (or web chat snippet), and for a WhatsApp number its `wa.me` link
+/// with the link's QR code.
+pub struct ChannelAddress {
+    pub url: String,
+    pub wa_me: Option<(String, String)>,
 }
 
 /// A form's outcome, shown above it.
@@ -560,7 +585,7 @@ pub fn channel_form(
     info: &crate::domain::AdapterInfo,
     existing: Option<&ChannelRecord>,
     personas: &[PersonaRecord],
-    webhook: Option<&str>,
+    address: Option<&ChannelAddress>,
     notice: Option<Notice<'_>>,
 ) -> Markup {
     let action = match existing {
@@ -580,8 +605,14 @@ pub fn channel_form(
         html! {
             h1 { (kind_icon(adapter)) " " (title) }
             (notice_line(notice))
-            @if let Some(url) = webhook {
-                (copy_field("webhook-url", address_label(adapter), url))
+            @if let Some(a) = address {
+                (copy_field("webhook-url", address_label(adapter), &a.url))
+                @if let Some((link, qr)) = &a.wa_me {
+                    figure.qr {
+                        img src=(qr) width="192" height="192" alt={ "QR code of " (link) };
+                        figcaption { "Customers scan it to message this number: " a href=(link) rel="noopener" { (link) } }
+                    }
+                }
             }
             form.card method="post" action=(action) {
                 input type="hidden" name="csrf" value=(frame.csrf);
@@ -609,7 +640,25 @@ pub fn channel_form(
                 textarea id="guardrails" name="guardrails" rows="3" {
                     (existing.map(|c| c.guardrails.join("\n")).unwrap_or_else(|| "consent".to_string()))
                 }
-                p.hint { "First-party: consent, pii-redact, prohibited-topics, disclaimers; or one of your plugins. Changing the list resets each guardrail's own settings (set those through the API)." }
+                p.hint { "First-party: consent, pii-redact, prohibited-topics, disclaimers; or one of your plugins (name, name@version)." }
+                @if let Some(c) = existing {
+                    @for (i, (reference, b)) in c.guardrails.iter().zip(c.bindings.iter().filter(|b| b.slot == crate::storage::Slot::Guardrail)).enumerate() {
+                        fieldset.guardrail {
+                            legend { "Guardrail " (reference) }
+                            @if reference != "consent" {
+                                label for={ "gfail-" (i) } { "If " (reference) " fails" }
+                                select id={ "gfail-" (i) } name={ "gfail." (reference) } {
+                                    option value="fail-closed" selected[b.on_failure == crate::storage::OnFailure::FailClosed] { "Refuse the message (fail closed)" }
+                                    option value="fail-open" selected[b.on_failure == crate::storage::OnFailure::FailOpen] { "Skip this guardrail (fail open)" }
+                                }
+                            }
+                            label for={ "gcfg-" (i) } { "Settings of " (reference) " (key = value, one per line)" }
+                            textarea id={ "gcfg-" (i) } name={ "gcfg." (reference) } rows="2" {
+                                @for (k, v) in &b.config { (k) " = " (v) "\n" }
+                            }
+                        }
+                    }
+                }
                 label for="persona" { "Persona" }
                 select id="persona" name="persona_id" {
                     option value="" { "None (a person answers)" }
