@@ -326,6 +326,55 @@ async fn a_team_works_a_conversation_in_the_console() {
         .await;
     browser.screenshot("console-6e-audit").await;
 
+    // The WhatsApp channel's page: the number's wa.me QR code, and each
+    // guardrail's own settings.
+    c.goto(&s.url(&format!("/console/channels/{ch}")))
+        .await
+        .unwrap();
+    let number = browser.find("#cfg-display_phone_number").await;
+    assert_eq!(
+        browser.accessible_name(&number).await,
+        "display_phone_number"
+    );
+    number.send_keys("+1 555 000 9999").await.unwrap();
+    browser.click_button("Save").await;
+    browser.wait_for("[role=status]", |t| t == "Saved.").await;
+    let qr = browser.find("figure.qr img").await;
+    assert_eq!(
+        browser.accessible_name(&qr).await,
+        "QR code of https://wa.me/15550009999"
+    );
+    let settings = browser.find("#gcfg-0").await;
+    assert_eq!(
+        browser.accessible_name(&settings).await,
+        "Settings of consent (key = value, one per line)"
+    );
+    browser.screenshot("console-5d-whatsapp-qr").await;
+
+    // Plugins: upload a component through the form.
+    c.goto(&s.url("/console/plugins")).await.unwrap();
+    let name = browser.find("#plugin-name").await;
+    assert_eq!(browser.accessible_name(&name).await, "Plugin name");
+    name.send_keys("chat").await.unwrap();
+    browser
+        .find("#plugin-version")
+        .await
+        .send_keys("1.0.0")
+        .await
+        .unwrap();
+    let file = std::fs::canonicalize(switchboard_artifacts::examples::SIMPLE_JSON_ADAPTER).unwrap();
+    browser
+        .find("#plugin-file")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click_button("Upload").await;
+    browser
+        .wait_for("[role=status]", |t| t == "Uploaded chat 1.0.0.")
+        .await;
+    browser.screenshot("console-6f-plugins").await;
+
     // An agent cannot reach channel settings.
     browser.click_button("Sign out").await;
     browser.wait_for("h1", |t| t == "Sign in").await;
@@ -346,5 +395,17 @@ async fn a_team_works_a_conversation_in_the_console() {
         .wait_for("ul.inbox", |t| t.contains("Ann Lee"))
         .await;
     browser.screenshot("console-8-inbox-phone").await;
+
+    // The platform admin: the tenants page, signed in with the admin token.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&s.url("/console/admin")).await.unwrap();
+    let token = browser.find("#token").await;
+    assert_eq!(browser.accessible_name(&token).await, "Admin token");
+    token.send_keys(&s.admin_token).await.unwrap();
+    browser.click_button("Sign in").await;
+    browser
+        .wait_for("table", |t| t.contains("console-browser"))
+        .await;
+    browser.screenshot("console-9-admin-tenants").await;
     s.stop().await;
 }

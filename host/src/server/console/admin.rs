@@ -335,11 +335,12 @@ fn tenants_markup(
                 table {
                     thead { tr {
                         th { "Tenant" } th { "Status" } th { "Messages this month" }
-                        th { "Limits" } th { "Created" } th { "" }
+                        th { "Monthly message limit" } th { "Other limits" } th { "Created" } th { "" }
                     } }
                     tbody {
                         @for l in lines {
                             @let t = &l.tenant;
+                            @let live = t.status != TenantStatus::Deleted;
                             tr {
                                 td { strong { (t.name) } br; code { (t.slug) } }
                                 td { (t.status.as_str()) }
@@ -347,23 +348,27 @@ fn tenants_markup(
                                     (l.used)
                                     @if let Some(max) = l.limits.monthly_message_limit { " of " (max) }
                                 }
+                                td {
+                                    @if live {
+                                        form.inline method="post" action={ "/console/admin/tenants/" (t.id) "/limits" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            @let id = format!("limit-{}", t.id);
+                                            label.sr-only for=(id) { "Monthly message limit of " (t.slug) }
+                                            input id=(id) name="monthly_message_limit" type="number" min="1" placeholder="no limit"
+                                                value=[l.limits.monthly_message_limit];
+                                            button type="submit" aria-label={ "Save limit of " (t.slug) } { "Save" }
+                                        }
+                                    }
+                                }
                                 td { (limits_text(&l.limits)) }
                                 td { (pages::time(t.created_at)) }
                                 td.actions {
-                                    @if t.status != TenantStatus::Deleted {
+                                    @if live {
                                         @let (to, label) = if t.status == TenantStatus::Active { ("suspended", "Suspend") } else { ("active", "Reactivate") };
                                         form method="post" action={ "/console/admin/tenants/" (t.id) "/status" } {
                                             input type="hidden" name="csrf" value=(csrf);
                                             input type="hidden" name="status" value=(to);
                                             button.danger[to == "suspended"] type="submit" aria-label={ (label) " " (t.slug) } { (label) }
-                                        }
-                                        form.inline method="post" action={ "/console/admin/tenants/" (t.id) "/limits" } {
-                                            input type="hidden" name="csrf" value=(csrf);
-                                            @let id = format!("limit-{}", t.id);
-                                            label for=(id) { "Monthly message limit of " (t.slug) }
-                                            input id=(id) name="monthly_message_limit" type="number" min="1" placeholder="none"
-                                                value=[l.limits.monthly_message_limit];
-                                            button type="submit" aria-label={ "Save limit of " (t.slug) } { "Save" }
                                         }
                                     }
                                 }
