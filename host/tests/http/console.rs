@@ -718,3 +718,115 @@ async fn a_persona_is_tried_without_a_channel(backend: Backend) {
     s.stop().await;
 }
 on_both!(a_persona_is_tried_without_a_channel);
+
+/// A persona's responder is edited in its form, through the API's rules:
+/// the key is write-only (an empty field keeps it, a new base URL needs it
+/// again), a bad value is refused with its reason.
+async fn a_persona_s_responder_is_edited_in_its_form(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key, email) = tenant_with_owner(&s, "responder-form").await;
+    let owner = sign_in(&s, &email, PASSWORD).await;
+    let persona = s
+        .persona(
+            &key,
+            json!({ "name": "desk", "responder": { "kind": "static", "text": "Hello." } }),
+        )
+        .await;
+    let path = format!("/console/personas/{persona}");
+    let save = |fields: &[(&'static str, &'static str)]| {
+        let mut pairs = vec![("name", "desk")];
+        pairs.extend_from_slice(fields);
+        pairs
+    };
+    let post = |pairs: Vec<(&'static str, &'static str)>| {
+        let (s, owner, path) = (&s, &owner, &path);
+        async move {
+            let mut pairs: Vec<(&str, &str)> = pairs;
+            pairs.push(("csrf", &owner.csrf));
+            let r = no_redirects()
+                .post(s.url(path))
+                .header("cookie", &owner.cookie)
+                .form_body(&pairs)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let responder = || async {
+        let (_, v) = s.get(&key, &format!("/v1/personas/{persona}")).await;
+        v["responder"].clone()
+    };
+
+    let (status, page) = post(save(&[
+        ("responder_kind", "openai"),
+        ("base_url", "https://llm.example/v1"),
+        ("model", "small-model"),
+        ("api_key", "sk-very-secret-key"),
+        ("temperature", "0.3"),
+        ("max_tokens", "200"),
+    ]))
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        !page.contains("sk-very-secret-key"),
+        "the key is never shown"
+    );
+    assert!(
+        page.contains("API key (set: leave empty to keep)"),
+        "{page}"
+    );
+    assert_eq!(
+        responder().await,
+        json!({ "kind": "openai", "base_url": "https://llm.example/v1", "model": "small-model", "api_key": "set", "temperature": 0.3, "max_tokens": 200 })
+    );
+    // An empty key field keeps the key.
+    let (status, _) = post(save(&[
+        ("responder_kind", "openai"),
+        ("base_url", "https://llm.example/v1"),
+        ("model", "bigger-model"),
+        ("api_key", ""),
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    let r = responder().await;
+    assert_eq!(
+        (r["model"].as_str(), r["api_key"].as_str()),
+        (Some("bigger-model"), Some("set"))
+    );
+    // Another base URL without the key again: refused, with the reason.
+    let (status, page) = post(save(&[
+        ("responder_kind", "openai"),
+        ("base_url", "https://elsewhere.example/v1"),
+        ("model", "bigger-model"),
+    ]))
+    .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("send `responder.api_key` again"), "{page}");
+    let (status, page) = post(save(&[
+        ("responder_kind", "openai"),
+        ("base_url", "https://llm.example/v1"),
+        ("model", "bigger-model"),
+        ("temperature", "warm"),
+    ]))
+    .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("responder"), "{page}");
+    assert_eq!(responder().await["model"], "bigger-model");
+    // Back to a fixed reply.
+    let (status, _) = post(save(&[
+        ("responder_kind", "static"),
+        (
+            "responder_text",
+            "Hi {{contact_name}}, we will answer soon.",
+        ),
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        responder().await,
+        json!({ "kind": "static", "text": "Hi {{contact_name}}, we will answer soon." })
+    );
+    s.stop().await;
+}
+on_both!(a_persona_s_responder_is_edited_in_its_form);

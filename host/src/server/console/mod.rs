@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::AppState;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::bindings::GuardrailEntry;
 use crate::domain::Handler;
@@ -709,10 +709,61 @@ struct PersonaForm {
     formality: Option<String>,
     humor: Option<String>,
     emoji_usage: Option<String>,
+    /// `static` or `openai`; absent keeps the responder as it is.
+    responder_kind: Option<String>,
+    #[serde(default)]
+    responder_text: String,
+    #[serde(default)]
+    base_url: String,
+    #[serde(default)]
+    model: String,
+    /// Write-only: empty keeps the stored key.
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    temperature: String,
+    #[serde(default)]
+    max_tokens: String,
 }
 
-/// Every field of a persona from its form; the responder and component
-/// stay as they are (the API changes those).
+/// The responder a persona form asks for, in the API's shape (so the
+/// API's validation and its key rules apply): an empty key field keeps
+/// the stored key; a static reply keeps its media.
+fn responder_of(f: &PersonaForm, current: &Value) -> Value {
+    // A number as typed, or the text itself (which validation refuses
+    // with its reason).
+    let number = |t: &str| {
+        let t = t.trim();
+        serde_json::from_str::<serde_json::Number>(t).map_or_else(|_| json!(t), |n| json!(n))
+    };
+    match f.responder_kind.as_deref() {
+        Some("openai") => {
+            let mut v =
+                json!({ "kind": "openai", "base_url": f.base_url.trim(), "model": f.model.trim() });
+            if !f.api_key.is_empty() {
+                v["api_key"] = json!(f.api_key);
+            }
+            if !f.temperature.trim().is_empty() {
+                v["temperature"] = number(&f.temperature);
+            }
+            if !f.max_tokens.trim().is_empty() {
+                v["max_tokens"] = number(&f.max_tokens);
+            }
+            v
+        }
+        Some("static") => {
+            let mut v = json!({ "kind": "static", "text": f.responder_text });
+            if current["kind"] == "static" && current.get("media").is_some() {
+                v["media"] = current["media"].clone();
+            }
+            v
+        }
+        _ => current.clone(),
+    }
+}
+
+/// Every field of a persona from its form, the responder included; its
+/// component stays as it is (the API changes that).
 async fn save_persona(
     State(state): State<AppState>,
     s: Signed,
@@ -730,6 +781,7 @@ async fn save_persona(
         Ok(p) => p,
         Err(e) => return failed(e),
     };
+    let responder = responder_of(&f, &current.responder);
     let lines = |t: &str| t.lines().map(str::to_string).collect::<Vec<_>>();
     let number = |v: Option<String>| v.and_then(|v| v.trim().parse::<i64>().ok());
     let text = |t: String| Some(t).filter(|t| !t.trim().is_empty());
@@ -743,7 +795,7 @@ async fn save_persona(
         formality: number(f.formality),
         humor: number(f.humor),
         emoji_usage: f.emoji_usage,
-        responder: Some(current.responder.clone()),
+        responder: Some(responder),
         persona: current.spec.persona.clone(),
         persona_config: current
             .spec

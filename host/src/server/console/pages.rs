@@ -479,7 +479,34 @@ pub fn persona(
                 select id="p-emoji" name="emoji_usage" {
                     @for e in ["none", "minimal", "normal"] { option value=(e) selected[emoji == e] { (e) } }
                 }
-                p.hint { "Responder: " code { (p.responder["kind"].as_str().unwrap_or("?")) } " (change it through the API)." }
+                @let r = &p.responder;
+                @let kind = r["kind"].as_str().unwrap_or("static");
+                @let text = |k: &str| r[k].as_str().map(str::to_string).or_else(|| r[k].as_number().map(ToString::to_string)).unwrap_or_default();
+                label for="p-responder" { "Responder" }
+                select id="p-responder" name="responder_kind" {
+                    option value="static" selected[kind == "static"] { "A fixed reply" }
+                    option value="openai" selected[kind == "openai"] { "An OpenAI-compatible model" }
+                }
+                fieldset.guardrail {
+                    legend { "A fixed reply" }
+                    label for="p-static" { "Reply text" }
+                    textarea id="p-static" name="responder_text" rows="2" { @if kind == "static" { (text("text")) } }
+                    p.hint { "{{contact_name}} is filled in." }
+                }
+                fieldset.guardrail {
+                    legend { "An OpenAI-compatible model" }
+                    label for="p-base-url" { "Base URL" }
+                    input id="p-base-url" name="base_url" type="text" placeholder="https://api.openai.com/v1" value=(if kind == "openai" { text("base_url") } else { String::new() });
+                    label for="p-model" { "Model" }
+                    input id="p-model" name="model" type="text" value=(if kind == "openai" { text("model") } else { String::new() });
+                    @let key_set = kind == "openai" && r["api_key"].as_str().is_some_and(|k| !k.is_empty());
+                    label for="p-api-key" { "API key" @if key_set { " (set: leave empty to keep)" } }
+                    input id="p-api-key" name="api_key" type="password" autocomplete="off";
+                    label for="p-temperature" { "Temperature (0-2, optional)" }
+                    input id="p-temperature" name="temperature" type="text" inputmode="decimal" value=(if kind == "openai" { text("temperature") } else { String::new() });
+                    label for="p-max-tokens" { "Max tokens (optional)" }
+                    input id="p-max-tokens" name="max_tokens" type="text" inputmode="numeric" value=(if kind == "openai" { text("max_tokens") } else { String::new() });
+                }
                 button type="submit" { "Save persona" }
             }
             section.card {
