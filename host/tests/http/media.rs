@@ -331,7 +331,7 @@ on_both!(whatsapp_sends_media_by_link_and_refuses_unsupported_types);
 async fn whatsapp_inbound_media_is_fetched_in_two_steps(backend: Backend) {
     let s = TestServer::start_with(backend, |c| c.max_media_bytes = 4096).await;
     let graph = graph().await;
-    let (_, key) = s.tenant("wafetch").await;
+    let (_, key, owner) = crate::console::tenant_with_owner(&s, "wafetch").await;
     let (_, other) = s.tenant("wafetch-other").await;
     let ch = s.whatsapp_channel_to(&key, &graph.base, &[], None).await;
     let r = s
@@ -391,6 +391,36 @@ async fn whatsapp_inbound_media_is_fetched_in_two_steps(backend: Backend) {
     assert_eq!(r.status(), 413);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "media_too_large", "{v}");
+
+    // In the console, the conversation lists the attachment; its link
+    // (the session's cookie authorises the GET) gives the same bytes.
+    let member = crate::console::sign_in(&s, &owner, crate::console::PASSWORD).await;
+    let conversation = messages.iter().find(|m| m["id"] == id.as_str()).unwrap()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = s
+        .http
+        .get(s.url(&format!("/console/conversations/{conversation}")))
+        .header("cookie", &member.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = format!("/v1/messages/{id}/media/0");
+    assert!(page.contains(&format!(r#"href="{link}""#)), "{page}");
+    assert!(page.contains("image: image/jpeg"), "{page}");
+    let r = s
+        .http
+        .get(s.url(&link))
+        .header("cookie", &member.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), media_bytes(3000));
     s.stop().await;
 }
 on_both!(whatsapp_inbound_media_is_fetched_in_two_steps);

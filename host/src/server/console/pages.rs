@@ -253,6 +253,15 @@ fn author(m: &MessageRecord, contact: &str, members: &[MemberRecord]) -> String 
 }
 
 #[allow(clippy::too_many_arguments)]
+/// An attachment in words: its kind, and its file name or type.
+fn attachment_label(a: &serde_json::Value) -> String {
+    let kind = a["kind"].as_str().unwrap_or("file");
+    match a["filename"].as_str().or(a["mime_type"].as_str()) {
+        Some(detail) => format!("{kind}: {detail}"),
+        None => kind.to_string(),
+    }
+}
+
 pub fn conversation(
     frame: &Frame<'_>,
     c: &ConversationRecord,
@@ -301,8 +310,25 @@ pub fn conversation(
                         li.msg.(if m.direction == "inbound" { "in" } else { "out" }) {
                             span.author { (author(m, contact, members)) }
                             p.text { (m.text.as_deref().unwrap_or("(no text)")) }
-                            @if let Some(a) = m.attachments.as_array().filter(|a| !a.is_empty()) {
-                                p.attachments { (a.len()) " attachment(s)" }
+                            @if let Some(list) = m.attachments.as_array().filter(|a| !a.is_empty()) {
+                                ul.attachments aria-label="Attachments" {
+                                    @for (n, a) in list.iter().enumerate() {
+                                        @let what = attachment_label(a);
+                                        li {
+                                            // An inbound attachment is fetched through the API
+                                            // (the session's cookie authorises the GET); an
+                                            // outbound one is the URL it was sent from.
+                                            @if m.direction == "inbound" {
+                                                a href={ "/v1/messages/" (m.id) "/media/" (n) } download { (what) }
+                                            } @else if let Some(url) = a["url"].as_str().filter(|u| u.starts_with("https://")) {
+                                                a href=(url) rel="noopener noreferrer" { (what) }
+                                            } @else {
+                                                (what)
+                                            }
+                                            @if let Some(c) = a["caption"].as_str() { " — " (c) }
+                                        }
+                                    }
+                                }
                             }
                             span.meta { (m.status) " · " (time(m.created_at)) }
                         }
