@@ -463,18 +463,36 @@ async fn create_tenant(
             };
             tenants_page(&state, &a, None, StatusCode::CREATED, Some(&created), None).await
         }
-        Err(e) => {
-            tenants_page(
-                &state,
-                &a,
-                None,
-                e.status,
-                None,
-                Some(Notice::Failed(&e.message)),
-            )
-            .await
-        }
+        Err(e) => failed_on_tenants(&state, &a, &e).await,
     }
+}
+
+/// After a change: back to the tenants page, or that page with why not.
+async fn back_to_tenants<T>(
+    state: &AppState,
+    a: &AdminSigned,
+    done: Result<T, super::super::ApiError>,
+) -> Response {
+    match done {
+        Ok(_) => Redirect::to("/console/admin").into_response(),
+        Err(e) => failed_on_tenants(state, a, &e).await,
+    }
+}
+
+async fn failed_on_tenants(
+    state: &AppState,
+    a: &AdminSigned,
+    e: &super::super::ApiError,
+) -> Response {
+    tenants_page(
+        state,
+        a,
+        None,
+        e.status,
+        None,
+        Some(Notice::Failed(&e.message)),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -502,20 +520,8 @@ async fn set_status(
             ));
         }
     };
-    match super::super::tenants::change(&state, &id, None, Some(status)).await {
-        Ok(_) => Redirect::to("/console/admin").into_response(),
-        Err(e) => {
-            tenants_page(
-                &state,
-                &a,
-                None,
-                e.status,
-                None,
-                Some(Notice::Failed(&e.message)),
-            )
-            .await
-        }
-    }
+    let changed = super::super::tenants::change(&state, &id, None, Some(status)).await;
+    back_to_tenants(&state, &a, changed).await
 }
 
 #[derive(Deserialize)]
@@ -563,18 +569,5 @@ async fn set_limit(
         limits.monthly_message_limit = limit;
         super::super::platform::apply_limits(&state, &id, limits).await
     };
-    match changed.await {
-        Ok(_) => Redirect::to("/console/admin").into_response(),
-        Err(e) => {
-            tenants_page(
-                &state,
-                &a,
-                None,
-                e.status,
-                None,
-                Some(Notice::Failed(&e.message)),
-            )
-            .await
-        }
-    }
+    back_to_tenants(&state, &a, changed.await).await
 }
