@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 use super::super::AppState;
 use super::super::auth::cookie;
 use super::pages::{self, Notice};
-use super::{failed, html, same_origin};
+use super::{failed, html, same_origin, with_cookie};
 use crate::domain::TenantStatus;
 use crate::storage::{TenantLimits, TenantRecord};
 
@@ -223,13 +223,6 @@ async fn sign_in(
         Redirect::to("/console/admin").into_response(),
         &admin_cookie(&state, Some(&value)),
     )
-}
-
-fn with_cookie(mut r: Response, cookie: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
 }
 
 #[derive(Deserialize)]

@@ -264,8 +264,15 @@ async fn sign_in(
 }
 
 fn signed_in(state: &AppState, token: &str) -> Response {
-    let mut r = Redirect::to("/console/inbox").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(state, Some(token))) {
+    with_cookie(
+        Redirect::to("/console/inbox").into_response(),
+        &session_cookie(state, Some(token)),
+    )
+}
+
+/// `r` setting the cookie `cookie` (a `Set-Cookie` value).
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -291,11 +298,10 @@ async fn sign_out(
     {
         return failed(e);
     }
-    let mut r = Redirect::to("/console/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, None)) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    with_cookie(
+        Redirect::to("/console/login").into_response(),
+        &session_cookie(&state, None),
+    )
 }
 
 async fn invite_page(Path(token): Path<String>) -> Response {
@@ -641,11 +647,10 @@ async fn change_password(
     if let Err(e) = state.db().change_password(&s.session.member, &hash).await {
         return failed(e);
     }
-    let mut r = Redirect::to("/console/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, None)) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    with_cookie(
+        Redirect::to("/console/login").into_response(),
+        &session_cookie(&state, None),
+    )
 }
 
 async fn personas(State(state): State<AppState>, s: Signed) -> Response {
