@@ -65,20 +65,44 @@ fn set_cookie(r: &reqwest::Response) -> String {
 
 /// The CSRF token of the session's pages.
 async fn csrf_of(s: &TestServer, cookie: &str) -> String {
-    let html = no_redirects()
-        .get(s.url("/console/inbox"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    csrf_in(&page_as(s, cookie, "/console/inbox").await.1)
+}
+
+/// The CSRF token a console page carries.
+pub fn csrf_in(html: &str) -> String {
     html.split(r#"name="csrf-token" content=""#)
         .nth(1)
         .and_then(|r| r.split('"').next())
         .expect("the page carries the CSRF token")
         .to_string()
+}
+
+/// A console page as the browser holding `cookie` gets it.
+pub async fn page_as(s: &TestServer, cookie: &str, path: &str) -> (u16, String) {
+    let r = no_redirects()
+        .get(s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A console form posted by the browser holding `cookie`.
+pub async fn post_as(
+    s: &TestServer,
+    cookie: &str,
+    path: &str,
+    pairs: &[(&str, &str)],
+) -> (u16, String) {
+    let r = no_redirects()
+        .post(s.url(path))
+        .header("cookie", cookie)
+        .form_body(pairs)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 pub async fn sign_in(s: &TestServer, email: &str, password: &str) -> Member {

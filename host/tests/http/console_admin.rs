@@ -7,7 +7,9 @@
 
 use serde_json::Value;
 
-use crate::console::{FormBody, PASSWORD, no_redirects, sign_in, tenant_with_owner};
+use crate::console::{
+    FormBody, PASSWORD, csrf_in, no_redirects, page_as, post_as, sign_in, tenant_with_owner,
+};
 use crate::harness::{Backend, TestServer, unique};
 use crate::on_both;
 
@@ -33,34 +35,16 @@ async fn admin_sign_in(s: &TestServer) -> Admin {
     let cookie = set.split(';').next().unwrap().to_string();
     let (status, page) = get(s, &cookie, "/console/admin").await;
     assert_eq!(status, 200, "{page}");
-    let csrf = page
-        .split(r#"name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the page carries the CSRF token")
-        .to_string();
+    let csrf = csrf_in(&page);
     Admin { cookie, csrf }
 }
 
 async fn get(s: &TestServer, cookie: &str, path: &str) -> (u16, String) {
-    let r = no_redirects()
-        .get(s.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    page_as(s, cookie, path).await
 }
 
 async fn post(s: &TestServer, a: &Admin, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
-    let r = no_redirects()
-        .post(s.url(path))
-        .header("cookie", &a.cookie)
-        .form_body(pairs)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    post_as(s, &a.cookie, path, pairs).await
 }
 
 async fn admin_api(s: &TestServer, id: &str) -> Value {

@@ -7,29 +7,18 @@
 
 use serde_json::{Value, json};
 
-use crate::console::{FormBody, Member, invited, no_redirects, sign_in, tenant_with_owner};
+use crate::console::{
+    FormBody, Member, invited, no_redirects, page_as, post_as, sign_in, tenant_with_owner,
+};
 use crate::harness::{Backend, TestServer, multipart};
 use crate::on_both;
 
 async fn page(s: &TestServer, m: &Member, path: &str) -> (u16, String) {
-    let r = no_redirects()
-        .get(s.url(path))
-        .header("cookie", &m.cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    page_as(s, &m.cookie, path).await
 }
 
 async fn form(s: &TestServer, m: &Member, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
-    let r = no_redirects()
-        .post(s.url(path))
-        .header("cookie", &m.cookie)
-        .form_body(pairs)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    post_as(s, &m.cookie, path, pairs).await
 }
 
 /// The upload form as a browser posts it.

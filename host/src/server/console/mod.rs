@@ -13,6 +13,7 @@ mod plugins;
 mod session;
 mod wa_qr;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -22,15 +23,12 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::AppState;
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::bindings::GuardrailEntry;
 use crate::domain::Handler;
-use crate::storage::InboxFilter;
-use crate::storage::OnFailure;
+use crate::storage::{InboxFilter, OnFailure};
 use pages::Frame;
 pub use session::SignInLimits;
 use session::{SESSION_TTL_MS, Signed, session_cookie};
