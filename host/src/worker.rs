@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::orchestrator::Responder;
@@ -33,7 +33,8 @@ pub struct WorkerConfig {
     /// How often an idle worker looks for due jobs (it is also woken when
     /// a webhook stores a message).
     pub poll_interval: Duration,
-    /// Jobs leased per claim.
+    /// Jobs one worker runs at once (each on its own task; a claim takes
+    /// as many as there is room for).
     pub batch: u32,
     /// How long a claimed job stays leased without a heartbeat. Each worker
     /// renews its leases every quarter of this while it lives, so a lease
@@ -43,9 +44,20 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Retry policy for deliveries and processing.
     pub delivery: DeliveryConfig,
-    /// Jobs one tenant may run at once here (`None`: half the workers); a
-    /// tenant's `max_concurrent_jobs` overrides it.
+    /// Jobs one tenant may run at once here (`None`: half of the
+    /// process's `workers × batch`); a tenant's `max_concurrent_jobs`
+    /// overrides it.
     pub jobs_per_tenant: Option<usize>,
+}
+
+impl WorkerConfig {
+    /// Jobs a tenant without its own `max_concurrent_jobs` may run at once
+    /// here.
+    pub fn default_jobs_per_tenant(&self) -> usize {
+        self.jobs_per_tenant
+            .unwrap_or(self.workers * self.batch as usize / 2)
+            .max(1)
+    }
 }
 
 impl Default for WorkerConfig {
@@ -53,7 +65,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             workers: 4,
             poll_interval: Duration::from_millis(250),
-            batch: 4,
+            batch: 16,
             lease: DEFAULT_LEASE,
             delivery: DeliveryConfig::default(),
             jobs_per_tenant: None,
@@ -77,9 +89,7 @@ impl Workers {
         wake: Arc<Notify>,
     ) -> Workers {
         let (stop, rx) = watch::channel(false);
-        let shares = Arc::new(JobShares::new(
-            config.jobs_per_tenant.unwrap_or(config.workers / 2).max(1),
-        ));
+        let shares = Arc::new(JobShares::new(config.default_jobs_per_tenant()));
         let handles = (0..config.workers)
             .map(|n| {
                 let worker = Worker {
@@ -131,12 +141,13 @@ struct Worker {
     shares: Arc<JobShares>,
 }
 
-/// How many of this replica's workers run each tenant's jobs now. A tenant
-/// at its cap (`max_concurrent_jobs`, by default half the workers) is passed
-/// over when jobs are claimed, so a tenant whose jobs are slow (a flood, a
-/// deliberately slow LLM endpoint) leaves workers for everyone else.
+/// How many jobs each tenant runs on this replica now. Claims pass these
+/// counts to the database, which gives a tenant no more than its room (its
+/// `max_concurrent_jobs`, by default half of the process's job slots, less
+/// what it runs), so a tenant whose jobs are slow (a flood, a deliberately
+/// slow LLM endpoint) leaves slots for everyone else.
 struct JobShares {
-    running: Mutex<HashMap<String, (usize, usize)>>,
+    running: Mutex<HashMap<String, usize>>,
     default_cap: usize,
 }
 
@@ -148,25 +159,17 @@ impl JobShares {
         }
     }
 
-    /// Tenants that may not start another job now.
-    fn at_cap(&self) -> Vec<String> {
+    /// Each tenant with jobs running here, and how many.
+    fn running(&self) -> Vec<(String, usize)> {
         self.running
             .lock()
             .iter()
-            .filter(|(_, (n, cap))| n >= cap)
-            .map(|(t, _)| t.clone())
+            .map(|(t, n)| (t.clone(), *n))
             .collect()
     }
 
-    fn start(self: &Arc<Self>, tenant: &str, cap: Option<i64>) -> JobSlot {
-        let cap = cap
-            .and_then(|c| usize::try_from(c).ok())
-            .filter(|&c| c > 0)
-            .unwrap_or(self.default_cap);
-        let mut running = self.running.lock();
-        let e = running.entry(tenant.to_string()).or_insert((0, cap));
-        e.0 += 1;
-        e.1 = cap;
+    fn start(self: &Arc<Self>, tenant: &str) -> JobSlot {
+        *self.running.lock().entry(tenant.to_string()).or_insert(0) += 1;
         JobSlot {
             shares: self.clone(),
             tenant: tenant.to_string(),
@@ -174,6 +177,7 @@ impl JobShares {
     }
 }
 
+/// One running job's place in its tenant's count, given back on drop.
 struct JobSlot {
     shares: Arc<JobShares>,
     tenant: String,
@@ -182,9 +186,9 @@ struct JobSlot {
 impl Drop for JobSlot {
     fn drop(&mut self) {
         let mut running = self.shares.running.lock();
-        if let Some(e) = running.get_mut(&self.tenant) {
-            e.0 -= 1;
-            if e.0 == 0 {
+        if let Some(n) = running.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
                 running.remove(&self.tenant);
             }
         }
@@ -205,63 +209,75 @@ impl Worker {
     }
 
     async fn work(&self, mut stop: watch::Receiver<bool>) {
+        let slots = self.config.batch.max(1) as usize;
+        let mut running = JoinSet::new();
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            let t = std::time::Instant::now();
-            let claimed = self
-                .pipeline
-                .db
-                .claim_jobs(
-                    &self.owner,
-                    self.config.lease.as_millis() as i64,
-                    self.config.batch,
-                    &self.shares.at_cap(),
-                )
-                .await;
-            crate::metrics::metrics().db("claim_jobs", t.elapsed());
-            let jobs = match claimed {
-                Ok(jobs) => jobs,
+            // Claim when at least half the slots are free (or none run):
+            // one claim per job finishing would cost a claim query per job.
+            let room = slots - running.len();
+            let mut idle = false;
+            if running.is_empty() || room >= slots.div_ceil(2) {
+                let jobs = self.claim(room).await;
+                idle = jobs.len() < room;
+                for job in jobs {
+                    let slot = self.shares.start(&job.tenant_id);
+                    running.spawn(self.clone().run_chain(job, slot));
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {
+                    // Take every other finished job too before claiming.
+                    while running.try_join_next().is_some() {}
+                }
+                _ = self.wake.notified(), if idle => {}
+                _ = tokio::time::sleep(self.config.poll_interval), if idle => {}
+            }
+        }
+        // Finish the jobs in hand.
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Lease up to `room` due jobs, within each tenant's room here.
+    async fn claim(&self, room: usize) -> Vec<Job> {
+        let t = std::time::Instant::now();
+        let claimed = self
+            .pipeline
+            .db
+            .claim_jobs(
+                &self.owner,
+                self.config.lease.as_millis() as i64,
+                room as u32,
+                &self.shares.running(),
+                self.shares.default_cap,
+            )
+            .await;
+        crate::metrics::metrics().db("claim_jobs", t.elapsed());
+        claimed.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "claiming jobs failed");
+            Vec::new()
+        })
+    }
+
+    /// Run `job`, then the follow-up it leased to this worker (a reply's
+    /// delivery: no claim round trip, no poll delay), holding the tenant's
+    /// slot throughout.
+    async fn run_chain(self, job: Job, _slot: JobSlot) {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            let span = tracing::info_span!("job", id = %job.id, kind = job.kind_name(), tenant = %job.tenant_id, attempt = job.attempts);
+            // Each job on its own task: a bug that panics fails that job
+            // (it is retried after its lease), not this worker.
+            let worker = self.clone();
+            let id = job.id.clone();
+            let run = tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
+            match run.await {
+                Ok(follow_up) => next = follow_up,
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming jobs failed");
-                    Vec::new()
-                }
-            };
-            if jobs.is_empty() {
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                }
-                continue;
-            }
-            for job in jobs {
-                let cap = self
-                    .pipeline
-                    .channels
-                    .tenant_limits(&self.pipeline.db, &job.tenant_id)
-                    .await
-                    .ok()
-                    .and_then(|l| l.max_concurrent_jobs);
-                let _slot = self.shares.start(&job.tenant_id, cap);
-                // A reply's delivery job comes back leased to this worker
-                // and runs at once: no claim round trip, no poll delay.
-                let mut next = Some(job);
-                while let Some(job) = next.take() {
-                    let span = tracing::info_span!("job", id = %job.id, kind = job.kind_name(), tenant = %job.tenant_id, attempt = job.attempts);
-                    // Each job on its own task: a bug that panics fails that
-                    // job (it is retried after its lease), not this worker.
-                    let worker = self.clone();
-                    let id = job.id.clone();
-                    let run =
-                        tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
-                    match run.await {
-                        Ok(follow_up) => next = follow_up,
-                        Err(e) => {
-                            tracing::error!(job = %id, error = %e, "job panicked; it will be retried when its lease expires")
-                        }
-                    }
+                    tracing::error!(job = %id, error = %e, "job panicked; it will be retried when its lease expires")
                 }
             }
         }

@@ -97,7 +97,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_PLUGIN_CALLS")]
     pub max_concurrent_plugin_calls: Option<u32>,
     /// Jobs (replies, deliveries) one tenant may run at once on this
-    /// replica (default: half the workers).
+    /// replica (default: half of the replica's job slots, `workers × 16`).
     #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_JOBS")]
     pub max_concurrent_jobs: Option<usize>,
     /// Seconds a client may take to send a request's headers; the

@@ -40,7 +40,7 @@ use crate::domain::{HttpRequest, HttpResponse};
 use crate::kv::KvStore;
 use crate::runtime::PluginRuntime;
 use crate::secrets::Keyring;
-use crate::storage::{Db, InboundItem, InboundOutcome, InboundWriter};
+use crate::storage::{Db, InboundItem, InboundOutcome, InboundWriter, OutboundWriter};
 
 pub use adapter::NativeAdapter;
 pub use catalog::{CatalogError, PluginCatalog};
@@ -59,6 +59,9 @@ pub struct Pipeline {
     pub kv: Arc<dyn KvStore>,
     /// Group-commit writer for stage 4.
     pub writer: InboundWriter,
+    /// Group-commit writer for the outbound half's results (replies,
+    /// accepted sends).
+    pub outbound_writer: OutboundWriter,
     /// Short-lived cache for stage 1.
     pub channels: Arc<tenancy::ChannelCache>,
     /// Woken when a commit enqueued work, so idle workers start at once.

@@ -27,7 +27,9 @@ use crate::domain::{
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
-use crate::storage::{Job, PersonaRecord, ReplyContext, ReplyPlan, StorageError, TokenUsage};
+use crate::storage::{
+    Job, PersonaRecord, ReplyContext, ReplyPlan, ReplyWrite, StorageError, TokenUsage,
+};
 
 /// Process one [`Task::Process`](crate::domain::Task::Process) job: answer
 /// inbound message `message_id`, with `auto_reply` when a guardrail fixed
@@ -42,15 +44,15 @@ pub async fn process(
 ) -> JobOutcome {
     match plan(p, responder, job, message_id, auto_reply).await {
         Ok((cipher, ctx, plan, tokens)) => match p
-            .db
-            .store_reply(
-                &cipher,
-                job,
-                &ctx,
-                &plan,
+            .outbound_writer
+            .store_reply(ReplyWrite {
+                cipher,
+                job: job.clone(),
+                ctx,
+                plan,
                 tokens,
-                retry.lease.as_millis() as i64,
-            )
+                lease_ms: retry.lease.as_millis() as i64,
+            })
             .await
         {
             Ok(Some(Some(delivery))) => JobOutcome::Then(delivery),

@@ -45,7 +45,7 @@ use crate::pipeline::delivery::Sender;
 use crate::pipeline::{Pipeline, PluginCatalog};
 use crate::runtime::{PluginRuntime, RuntimeOptions};
 use crate::secrets::{Keyring, MasterKey};
-use crate::storage::{Db, InboundWriter, SqlKv, StorageError};
+use crate::storage::{Db, InboundWriter, OutboundWriter, SqlKv, StorageError};
 use crate::worker::{WorkerConfig, Workers};
 
 pub use auth::MIN_ADMIN_TOKEN_CHARS;
@@ -312,6 +312,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
     // first's on the shared `usage` row (BENCHMARKS.md: 2,693 → 2,195 req/s).
     let writers = 1;
     let writer = InboundWriter::start(db.clone(), writers);
+    let outbound_writer = OutboundWriter::start(db.clone());
     let wake = Arc::new(tokio::sync::Notify::new());
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -332,6 +333,7 @@ pub async fn start(config: ServerConfig, handle_signals: bool) -> anyhow::Result
             secrets,
             kv,
             writer,
+            outbound_writer,
             channels: Arc::default(),
             wake: wake.clone(),
             #[cfg(feature = "native-baseline")]

@@ -115,92 +115,6 @@ impl Db {
         })
     }
 
-    /// The provider accepted a message: record its id and status (never
-    /// moving a status backwards: a callback may already have arrived).
-    /// With `complete`, the job is completed in the same transaction; true
-    /// when it was (false: its lease was lost, the send is recorded anyway).
-    pub async fn record_sent(
-        &self,
-        cipher: &TenantCipher,
-        target: &DeliveryTarget,
-        external_id: Option<&str>,
-        status: DeliveryStatus,
-        attempt: &Attempt,
-        complete: Option<&Job>,
-    ) -> Result<bool, StorageError> {
-        let tenant_id = cipher.tenant_id();
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let mut new_rank = MessageStatus::from(status).rank();
-        let mut new_status = MessageStatus::from(status).as_str().to_string();
-        let mut external_id = external_id;
-        if let Some(ext) = external_id {
-            // A status callback that raced the send left a placeholder row
-            // under the provider's id: fold its progress into ours.
-            let holder = sqlx::query("SELECT id, kind, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
-                .bind(&target.channel_id)
-                .bind(ext)
-                .bind(tenant_id)
-                .bind(&target.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            // Another real message already has this id (a provider that
-            // reused one): keep that message as it is, and record this send
-            // without the id rather than fail, which would send it again.
-            if holder.as_ref().is_some_and(|h| {
-                MessageKind::parse(h.get::<&str, _>("kind")) != Some(MessageKind::Placeholder)
-            }) {
-                tracing::warn!(message = %target.id, external_id = %ext, "the provider's id for this send is already another message's; recorded without it");
-                external_id = None;
-            } else if let Some(p) = holder {
-                let r: i64 = p.get("status_rank");
-                if r > i64::from(new_rank) {
-                    new_rank = r as i32;
-                    new_status = p.get("status");
-                }
-                sqlx::query("DELETE FROM messages WHERE id = $1 AND tenant_id = $2")
-                    .bind(p.get::<String, _>("id"))
-                    .bind(tenant_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        sqlx::query(
-            "UPDATE messages SET external_id = COALESCE($1, external_id), \
-             status = CASE WHEN status_rank < $2 THEN $3 ELSE status END, \
-             status_rank = CASE WHEN status_rank < $2 THEN $2 ELSE status_rank END, \
-             attempts = attempts + 1, updated_at = $4 WHERE id = $5 AND tenant_id = $6",
-        )
-        .bind(external_id.map(str::to_string))
-        .bind(new_rank)
-        .bind(new_status)
-        .bind(now)
-        .bind(&target.id)
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
-        insert_attempt(&mut tx, tenant_id, target, attempt, now).await?;
-        let mut events = Pending::default();
-        message_updated(&mut tx, cipher, &mut events, &target.id).await?;
-        sqlx::query(
-            "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, 1) \
-             ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
-        )
-        .bind(tenant_id)
-        .bind(super::usage::period_of(now))
-        .bind(&target.channel_id)
-        .execute(&mut *tx)
-        .await?;
-        let completed = match complete {
-            Some(job) => complete_in(&mut tx, job).await?,
-            None => false,
-        };
-        let appended = events.append(&mut tx, now).await?;
-        tx.commit().await?;
-        self.published(appended);
-        Ok(completed)
-    }
-
     /// A provider call that did not deliver. `terminal` sets the message's
     /// final status (`failed` or `refused`) with `error`; otherwise only the
     /// attempt is counted (it will be retried). `consent_revoked` marks the
@@ -348,4 +262,105 @@ async fn insert_attempt(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A send the provider accepted, to record (through
+/// [`OutboundWriter`](super::OutboundWriter)).
+#[derive(Debug)]
+pub struct SentWrite {
+    pub cipher: TenantCipher,
+    pub target: DeliveryTarget,
+    /// The provider's id for the message, when it gave one.
+    pub external_id: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempt: Attempt,
+    /// The job to complete with this record (the last part's).
+    pub complete: Option<Job>,
+}
+
+impl SentWrite {
+    /// Record the message's provider id and status (never moving a status
+    /// backwards: a callback may already have arrived) inside `tx`, and
+    /// complete `complete` with it; true when the job was completed
+    /// (false: its lease was lost, the send is recorded anyway).
+    pub(super) async fn apply(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        events: &mut Pending,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        let SentWrite {
+            cipher,
+            target,
+            external_id,
+            status,
+            attempt,
+            complete,
+        } = self;
+        let (status, complete) = (*status, complete.as_ref());
+        let tenant_id = cipher.tenant_id();
+        let mut new_rank = MessageStatus::from(status).rank();
+        let mut new_status = MessageStatus::from(status).as_str().to_string();
+        let mut external_id = external_id.as_deref();
+        if let Some(ext) = external_id {
+            // A status callback that raced the send left a placeholder row
+            // under the provider's id: fold its progress into ours.
+            let holder = sqlx::query("SELECT id, kind, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
+                .bind(&target.channel_id)
+                .bind(ext)
+                .bind(tenant_id)
+                .bind(&target.id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            // Another real message already has this id (a provider that
+            // reused one): keep that message as it is, and record this send
+            // without the id rather than fail, which would send it again.
+            if holder.as_ref().is_some_and(|h| {
+                MessageKind::parse(h.get::<&str, _>("kind")) != Some(MessageKind::Placeholder)
+            }) {
+                tracing::warn!(message = %target.id, external_id = %ext, "the provider's id for this send is already another message's; recorded without it");
+                external_id = None;
+            } else if let Some(p) = holder {
+                let r: i64 = p.get("status_rank");
+                if r > i64::from(new_rank) {
+                    new_rank = r as i32;
+                    new_status = p.get("status");
+                }
+                sqlx::query("DELETE FROM messages WHERE id = $1 AND tenant_id = $2")
+                    .bind(p.get::<String, _>("id"))
+                    .bind(tenant_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE messages SET external_id = COALESCE($1, external_id), \
+             status = CASE WHEN status_rank < $2 THEN $3 ELSE status END, \
+             status_rank = CASE WHEN status_rank < $2 THEN $2 ELSE status_rank END, \
+             attempts = attempts + 1, updated_at = $4 WHERE id = $5 AND tenant_id = $6",
+        )
+        .bind(external_id.map(str::to_string))
+        .bind(new_rank)
+        .bind(new_status)
+        .bind(now)
+        .bind(&target.id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+        insert_attempt(tx, tenant_id, target, attempt, now).await?;
+        message_updated(tx, cipher, events, &target.id).await?;
+        sqlx::query(
+            "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, 1) \
+             ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
+        )
+        .bind(tenant_id)
+        .bind(super::usage::period_of(now))
+        .bind(&target.channel_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(match complete {
+            Some(job) => complete_in(tx, job).await?,
+            None => false,
+        })
+    }
 }

@@ -41,27 +41,30 @@ impl Db {
     /// Lease up to `limit` due jobs (pending and due, or leased with an
     /// expired lease) for `lease_ms`, fairly across tenants: each tenant's
     /// oldest due job ranks first, its second-oldest next, and so on, so one
-    /// tenant's backlog cannot push another tenant's jobs back. Tenants in
-    /// `skip_tenants` (at their concurrency cap on this replica) are passed
-    /// over.
+    /// tenant's backlog cannot push another tenant's jobs back. No tenant
+    /// gets more than its room: its `max_concurrent_jobs` (or
+    /// `default_cap`) less the jobs it has `running` on this replica, so a
+    /// tenant at its cap is passed over and one claim never takes a tenant
+    /// past it.
     pub async fn claim_jobs(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: u32,
-        skip_tenants: &[String],
+        running: &[(String, usize)],
+        default_cap: usize,
     ) -> Result<Vec<Job>, StorageError> {
         let now = now_ms();
-        // Placeholders after the four fixed ones; ids come from the caller's
-        // own state, bound, never spliced.
-        let skip_list = |column: &str| {
-            if skip_tenants.is_empty() {
-                return String::new();
-            }
-            let list: Vec<String> = (0..skip_tenants.len())
-                .map(|i| format!("${}", i + 5))
+        // The jobs each tenant runs here, as bound pairs after the five
+        // fixed placeholders; ids come from the caller's own state, bound,
+        // never spliced.
+        let running_rows = if running.is_empty() {
+            "SELECT CAST(NULL AS TEXT), CAST(NULL AS BIGINT) WHERE false".to_string()
+        } else {
+            let pairs: Vec<String> = (0..running.len())
+                .map(|i| format!("(${}, CAST(${} AS BIGINT))", 2 * i + 6, 2 * i + 7))
                 .collect();
-            format!(" AND {column} NOT IN ({})", list.join(", "))
+            format!("VALUES {}", pairs.join(", "))
         };
         // Ranking every due job would cost a sort of the whole queue per
         // claim (a 10,000-job backlog made draining it quadratic). Instead:
@@ -87,28 +90,29 @@ impl Db {
         let candidates = match self.dialect {
             Dialect::Postgres => format!(
                 "SELECT c.id, c.tenant_id, c.next_attempt_at FROM busy b
-                 CROSS JOIN LATERAL ({oldest} UNION ALL {expired}) c WHERE true{}",
-                skip_list("b.tenant_id")
+                 CROSS JOIN LATERAL ({oldest} UNION ALL {expired}) c"
             ),
             // No LATERAL in SQLite: the same per-tenant reads as a
             // correlated list, each id then found by primary key.
             Dialect::Sqlite => format!(
                 "SELECT c.id, c.tenant_id, c.next_attempt_at FROM busy b
-                 JOIN outbox c ON c.id IN (SELECT id FROM {oldest} UNION ALL SELECT id FROM ({expired}))
-                 WHERE true{}",
-                skip_list("b.tenant_id")
+                 JOIN outbox c ON c.id IN (SELECT id FROM {oldest} UNION ALL SELECT id FROM ({expired}))"
             ),
         };
-        let with = format!("WITH RECURSIVE {busy}, candidates AS ({candidates})");
-        let ranked = "SELECT id FROM (
-                SELECT id, next_attempt_at,
-                       ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at) AS turn
-                FROM candidates) r
-             ORDER BY turn, next_attempt_at LIMIT $2";
-        let due = format!(
-            "((o.status = 'pending' AND o.next_attempt_at <= $1) OR (o.status = 'leased' AND o.lease_until < $1)){}",
-            skip_list("o.tenant_id")
+        let with = format!(
+            "WITH RECURSIVE {busy}, candidates AS ({candidates}), running(tenant_id, n) AS ({running_rows})"
         );
+        // A tenant's n-th job is taken only while n fits its room.
+        let ranked = "SELECT id FROM (
+                SELECT c.id, c.next_attempt_at,
+                       ROW_NUMBER() OVER (PARTITION BY c.tenant_id ORDER BY c.next_attempt_at) AS turn,
+                       COALESCE(t.max_concurrent_jobs, $5) - COALESCE(r.n, 0) AS room
+                FROM candidates c
+                LEFT JOIN tenants t ON t.id = c.tenant_id
+                LEFT JOIN running r ON r.tenant_id = c.tenant_id) q
+             WHERE turn <= room
+             ORDER BY turn, next_attempt_at LIMIT $2";
+        let due = "((o.status = 'pending' AND o.next_attempt_at <= $1) OR (o.status = 'leased' AND o.lease_until < $1))";
         let sql = match self.dialect {
             // Window functions cannot take row locks, so the fair pick is
             // made first and locked after; a row another replica locked
@@ -134,9 +138,10 @@ impl Db {
             .bind(now)
             .bind(i64::from(limit.max(1)))
             .bind(owner)
-            .bind(now + lease_ms);
-        for t in skip_tenants {
-            query = query.bind(t);
+            .bind(now + lease_ms)
+            .bind(default_cap as i64);
+        for (tenant, n) in running {
+            query = query.bind(tenant).bind(*n as i64);
         }
         let rows = query.fetch_all(&self.write).await?;
         Ok(rows
@@ -393,7 +398,7 @@ mod tests {
         let mut jobs: Vec<(&str, i64)> = (0..50).map(|i| ("noisy", 1_000 + i)).collect();
         jobs.push(("quiet", 5_000));
         let (db, _dir) = db_with_jobs(&jobs).await;
-        let claimed = db.claim_jobs("w1", 60_000, 2, &[]).await.unwrap();
+        let claimed = db.claim_jobs("w1", 60_000, 2, &[], 8).await.unwrap();
         let tenants: Vec<&str> = claimed.iter().map(|j| j.tenant_id.as_str()).collect();
         assert!(tenants.contains(&"quiet"), "{tenants:?}");
         assert!(tenants.contains(&"noisy"), "{tenants:?}");
@@ -403,9 +408,24 @@ mod tests {
 
         // A tenant at its cap is passed over, whatever its backlog.
         let claimed = db
-            .claim_jobs("w2", 60_000, 10, &["noisy".to_string()])
+            .claim_jobs("w2", 60_000, 10, &[("noisy".to_string(), 8)], 8)
             .await
             .unwrap();
         assert!(claimed.is_empty(), "{claimed:?}");
+
+        // One claim never takes a tenant past its room: 3 running of 8.
+        let claimed = db
+            .claim_jobs("w3", 60_000, 10, &[("noisy".to_string(), 3)], 8)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 5, "{claimed:?}");
+
+        // A tenant's own cap wins over the default.
+        sqlx::query("UPDATE tenants SET max_concurrent_jobs = 2 WHERE id = 'noisy'")
+            .execute(&db.write)
+            .await
+            .unwrap();
+        let claimed = db.claim_jobs("w4", 60_000, 10, &[], 8).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{claimed:?}");
     }
 }

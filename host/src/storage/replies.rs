@@ -9,7 +9,7 @@ use super::audit::audit;
 use super::conversations::{MessageRecord, open_column};
 use super::events::Pending;
 use super::outbox::{Job, complete_in, enqueue_leased};
-use super::{Db, StorageError, new_id, now_ms};
+use super::{Db, StorageError, new_id};
 use crate::crypto::{Field, TenantCipher};
 use crate::domain::{
     Attachment, Direction, EventType, MessageKind, MessageStatus, OutboundPart, Task, Turn,
@@ -153,33 +153,50 @@ impl Db {
                 == crate::domain::Handler::Human.as_str(),
         })
     }
+}
 
-    /// Store the worker's decision and complete its job in one
-    /// transaction. `None` (and nothing written) when the job's lease was
-    /// lost to another worker, which then owns the reply; otherwise the
-    /// reply's delivery job, if any, already leased to the same worker for
-    /// `lease_ms` so it can run it at once.
-    pub async fn store_reply(
+/// The worker's decision for one processing job, to store with the job's
+/// completion (through [`OutboundWriter`](super::OutboundWriter)).
+#[derive(Debug)]
+pub struct ReplyWrite {
+    pub cipher: TenantCipher,
+    pub job: Job,
+    pub ctx: ReplyContext,
+    pub plan: ReplyPlan,
+    pub tokens: TokenUsage,
+    /// The lease of the reply's delivery job, leased to the same worker.
+    pub lease_ms: i64,
+}
+
+impl ReplyWrite {
+    /// Store the decision and complete the job inside `tx`. `None` (and
+    /// nothing written) when the job's lease was lost to another worker,
+    /// which then owns the reply; otherwise the reply's delivery job, if
+    /// any, already leased to the same worker so it can run it at once.
+    pub(super) async fn apply(
         &self,
-        cipher: &TenantCipher,
-        job: &Job,
-        ctx: &ReplyContext,
-        plan: &ReplyPlan,
-        tokens: TokenUsage,
-        lease_ms: i64,
+        tx: &mut Transaction<'_, Any>,
+        events: &mut Pending,
+        now: i64,
     ) -> Result<Option<Option<Job>>, StorageError> {
-        let now = now_ms();
+        let ReplyWrite {
+            cipher,
+            job,
+            ctx,
+            plan,
+            tokens,
+            lease_ms,
+        } = self;
+        let (tokens, lease_ms) = (*tokens, *lease_ms);
         let tenant_id = job.tenant_id.as_str();
         if tenant_id != cipher.tenant_id() {
             return Err(StorageError::Internal(anyhow::anyhow!(
                 "a reply sealed under another tenant's key"
             )));
         }
-        let mut tx = self.write.begin().await?;
-        if !complete_in(&mut tx, job).await? {
+        if !complete_in(tx, job).await? {
             return Ok(None);
         }
-        let mut events = Pending::default();
         let mut delivery = None;
         match plan {
             ReplyPlan::Send { parts, kind } => {
@@ -189,9 +206,9 @@ impl Db {
                     // `-NNN` keeps the parts of one reply in order by id.
                     let id = format!("{base}-{i:03}");
                     insert_outbound(
-                        &mut tx,
+                        tx,
                         cipher,
-                        &mut events,
+                        events,
                         &Thread::from(ctx),
                         &id,
                         *kind,
@@ -208,7 +225,7 @@ impl Db {
                 if !ids.is_empty() {
                     delivery = Some(
                         enqueue_leased(
-                            &mut tx,
+                            tx,
                             tenant_id,
                             Task::Deliver {
                                 channel_id: ctx.channel_id.to_string(),
@@ -226,9 +243,9 @@ impl Db {
                 let error = super::blocked_error(reason);
                 let id = format!("{}-000", new_id("msg"));
                 insert_outbound(
-                    &mut tx,
+                    tx,
                     cipher,
-                    &mut events,
+                    events,
                     &Thread::from(ctx),
                     &id,
                     MessageKind::Reply,
@@ -243,7 +260,7 @@ impl Db {
             }
             ReplyPlan::Refused => {
                 audit(
-                    &mut tx,
+                    tx,
                     Some(tenant_id),
                     "system",
                     "reply.refused",
@@ -264,12 +281,9 @@ impl Db {
             .bind(&ctx.channel_id)
             .bind(i64::from(tokens.prompt))
             .bind(i64::from(tokens.completion))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        let appended = events.append(&mut tx, now).await?;
-        tx.commit().await?;
-        self.published(appended);
         Ok(Some(delivery))
     }
 }

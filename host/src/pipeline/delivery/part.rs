@@ -14,7 +14,7 @@ use crate::domain::{
     AttemptOutcome, DeliveryStatus, GuestError, MessageKind, MessageStatus, OutboundMessage,
 };
 use crate::runtime::PluginError;
-use crate::storage::{Attempt, DeliveryTarget, Job};
+use crate::storage::{Attempt, DeliveryTarget, Job, SentWrite};
 
 /// Record a part the provider accepted. A failing record is tried again a
 /// few times, then kept in memory for the job's retry: whatever happens to
@@ -36,18 +36,15 @@ pub(super) async fn record_accepted(
     let mut pause = Duration::from_millis(50);
     let mut tries = 0;
     let error = loop {
-        match p
-            .db
-            .record_sent(
-                tenant,
-                target,
-                accepted.external_id.as_deref(),
-                accepted.status,
-                &attempt,
-                complete,
-            )
-            .await
-        {
+        let write = SentWrite {
+            cipher: tenant.clone(),
+            target: target.clone(),
+            external_id: accepted.external_id.clone(),
+            status: accepted.status,
+            attempt: attempt.clone(),
+            complete: complete.cloned(),
+        };
+        match p.outbound_writer.record_sent(write).await {
             Ok(true) => return Ok(PartResult::Completed),
             Ok(false) => return Ok(PartResult::Next),
             Err(e) if tries < 3 => {

@@ -1,0 +1,152 @@
+//! Group commit for the outbound half: a reply with its job's completion
+//! ([`ReplyWrite`]) and a send the provider accepted ([`SentWrite`]).
+//! Workers run many jobs at once; their writes queue here and one writer
+//! task stores up to [`MAX_BATCH`] of them in one transaction, so the
+//! transaction's own cost (BEGIN/COMMIT, SQLite's single writer and the
+//! page cache every reader drops after a commit, a PostgreSQL round trip)
+//! is shared. Each write still gets its own result, after the commit that
+//! holds it.
+//!
+//! If a batch fails, its writes are retried one transaction each, so one
+//! bad write cannot fail its neighbours. A write whose job's lease was lost
+//! writes nothing (it is fenced before its first statement), so it never
+//! fails a batch either.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::events::Pending;
+use super::outbox::Job;
+use super::{Db, ReplyWrite, SentWrite, StorageError, now_ms};
+
+/// Most writes committed together.
+pub const MAX_BATCH: usize = 64;
+
+/// One write and where its result goes.
+enum Queued {
+    Reply(
+        ReplyWrite,
+        oneshot::Sender<Result<Option<Option<Job>>, StorageError>>,
+    ),
+    Sent(SentWrite, oneshot::Sender<Result<bool, StorageError>>),
+}
+
+/// A write's result, before it is handed back.
+enum Done {
+    Reply(Option<Option<Job>>),
+    Sent(bool),
+}
+
+impl Queued {
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        events: &mut Pending,
+        now: i64,
+    ) -> Result<Done, StorageError> {
+        Ok(match self {
+            Queued::Reply(w, _) => Done::Reply(w.apply(tx, events, now).await?),
+            Queued::Sent(w, _) => Done::Sent(w.apply(tx, events, now).await?),
+        })
+    }
+
+    /// Hand `result` to the write's caller (`apply` answers in the
+    /// write's own kind).
+    fn answer(self, result: Result<Done, StorageError>) {
+        let mismatch = || StorageError::Internal(anyhow::anyhow!("mismatched write result"));
+        match self {
+            Queued::Reply(_, to) => drop(to.send(result.and_then(|d| match d {
+                Done::Reply(r) => Ok(r),
+                Done::Sent(_) => Err(mismatch()),
+            }))),
+            Queued::Sent(_, to) => drop(to.send(result.and_then(|d| match d {
+                Done::Sent(r) => Ok(r),
+                Done::Reply(_) => Err(mismatch()),
+            }))),
+        }
+    }
+}
+
+/// Handle to the outbound writer task.
+#[derive(Clone)]
+pub struct OutboundWriter {
+    tx: mpsc::Sender<Queued>,
+}
+
+impl OutboundWriter {
+    /// Start the writer task on `db`.
+    pub fn start(db: Db) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Queued>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                write_batch(&db, std::mem::take(&mut batch)).await;
+            }
+        });
+        OutboundWriter { tx }
+    }
+
+    /// Store a reply and complete its job (see [`ReplyWrite::apply`]).
+    pub async fn store_reply(
+        &self,
+        write: ReplyWrite,
+    ) -> Result<Option<Option<Job>>, StorageError> {
+        let (to, rx) = oneshot::channel();
+        self.queue(Queued::Reply(write, to)).await?;
+        rx.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
+    /// Record an accepted send (see [`SentWrite::apply`]).
+    pub async fn record_sent(&self, write: SentWrite) -> Result<bool, StorageError> {
+        let (to, rx) = oneshot::channel();
+        self.queue(Queued::Sent(write, to)).await?;
+        rx.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
+    async fn queue(&self, write: Queued) -> Result<(), StorageError> {
+        self.tx
+            .send(write)
+            .await
+            .map_err(|_| StorageError::Internal(anyhow::anyhow!("outbound writer stopped")))
+    }
+}
+
+fn dropped() -> StorageError {
+    StorageError::Internal(anyhow::anyhow!("outbound writer dropped a write"))
+}
+
+async fn write_batch(db: &Db, batch: Vec<Queued>) {
+    if batch.len() > 1 {
+        match commit(db, &batch).await {
+            Ok(results) => {
+                for (write, result) in batch.into_iter().zip(results) {
+                    write.answer(Ok(result));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "outbound group commit failed; retrying writes one by one")
+            }
+        }
+    }
+    for write in batch {
+        let result = commit(db, std::slice::from_ref(&write))
+            .await
+            .map(|mut r| r.remove(0));
+        write.answer(result);
+    }
+}
+
+/// Apply `writes` in one transaction, with their events, and commit.
+async fn commit(db: &Db, writes: &[Queued]) -> Result<Vec<Done>, StorageError> {
+    let now = now_ms();
+    let mut tx = db.write.begin().await?;
+    let mut events = Pending::default();
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        results.push(write.apply(&mut tx, &mut events, now).await?);
+    }
+    let appended = events.append(&mut tx, now).await?;
+    tx.commit().await?;
+    db.published(appended);
+    Ok(results)
+}
