@@ -273,7 +273,12 @@ impl Worker {
             // (it is retried after its lease), not this worker.
             let worker = self.clone();
             let id = job.id.clone();
-            let run = tokio::spawn(async move { worker.run_job(job).await }.instrument(span));
+            // Background work: its plugin calls wait their turn behind the
+            // tenant's webhooks rather than being refused or crowding them out.
+            let run = tokio::spawn(
+                crate::runtime::background(async move { worker.run_job(job).await })
+                    .instrument(span),
+            );
             match run.await {
                 Ok(follow_up) => next = follow_up,
                 Err(e) => {

@@ -230,8 +230,9 @@ fn persona_rails(
 }
 
 /// The chain on an outgoing text (`base` says to whom and what the persona
-/// requires), then the persona's rails. `Err((text, reason))` when it is
-/// blocked, by a verdict or by a fail-closed guardrail that failed.
+/// requires), then the persona's rails. `Ok(Err((text, reason)))` when it
+/// is blocked, by a verdict or by a fail-closed guardrail that failed;
+/// `Err` when the chain could not run now (retry later).
 pub async fn check_outbound(
     runtime: &Arc<PluginRuntime>,
     catalog: &PluginCatalog,
@@ -239,20 +240,22 @@ pub async fn check_outbound(
     kv: Arc<dyn KvStore>,
     base: GuardrailContext,
     text: String,
-) -> Result<String, (String, String)> {
+) -> Result<Result<String, (String, String)>, PluginError> {
     let rails = persona_rails(catalog, binding, &base);
     if binding.guardrails.is_empty() && rails.is_empty() {
-        return Ok(text);
+        return Ok(Ok(text));
     }
     let chain = Chain::of(binding, kv).then(rails);
     let context = GuardrailContext { text, ..base };
     let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
+    // The runtime could not run the chain now (the tenant's share is busy,
+    // the runtime is stopping): the caller retries, nothing is blocked.
     let outcome = runtime
         .blocking(&tenant, cap, move |runtime| chain.run(runtime, context))
-        .await;
-    match outcome {
-        Ok(Outcome::Pass(text)) => Ok(text),
-        Ok(Outcome::Stopped { text, by, stop }) => {
+        .await?;
+    Ok(match outcome {
+        Outcome::Pass(text) => Ok(text),
+        Outcome::Stopped { text, by, stop } => {
             let reason = match stop {
                 Stop::Block { reason, .. } => reason,
                 // Not reached: outbound, the chain goes on past these.
@@ -260,15 +263,14 @@ pub async fn check_outbound(
             };
             Err((text, format!("{by}: {reason}")))
         }
-        Ok(Outcome::Failed { text, by, error }) => Err((
+        Outcome::Failed { text, by, error } => Err((
             text,
             format!(
                 "{by} failed ({}); blocked by the fail-closed policy",
                 error.code()
             ),
         )),
-        Err(e) => Err((String::new(), format!("guardrail task failed: {e}"))),
-    }
+    })
 }
 
 /// Messages of a channel without a persona wait for a human: stored, with

@@ -232,7 +232,13 @@ pub(crate) async fn answer(
     let text = if hand_over && text.is_empty() {
         None
     } else {
-        Some(outbound_guardrails(p, binding, persona, ctx, text).await)
+        // A chain that could not run now (the tenant's plugins busy) is
+        // retried with the job, never taken for a block.
+        Some(
+            outbound_guardrails(p, binding, persona, ctx, text)
+                .await
+                .map_err(|e| Failure::Retry(format!("outbound guardrails: {e}")))?,
+        )
     };
     Ok(Answer {
         system,
@@ -360,15 +366,16 @@ pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
     }
 }
 
-/// Run the chain on the reply. `Err((text, reason))` when blocked; a
-/// guardrail that fails blocks (fail closed) unless bound `fail-open`.
+/// Run the chain on the reply. `Ok(Err((text, reason)))` when blocked; a
+/// guardrail that fails blocks (fail closed) unless bound `fail-open`;
+/// `Err` when the chain could not run now.
 async fn outbound_guardrails(
     p: &Pipeline,
     binding: &Binding,
     persona: &PersonaRecord,
     ctx: &ReplyContext,
     text: String,
-) -> Result<String, (String, String)> {
+) -> Result<Result<String, (String, String)>, crate::runtime::PluginError> {
     let base = GuardrailContext {
         direction: Direction::Outbound,
         text: String::new(),

@@ -78,6 +78,9 @@ pub enum SendError {
     Storage(#[from] StorageError),
     #[error("channel unavailable: {0}")]
     Channel(String),
+    /// The tenant's plugins could not run the send's checks now.
+    #[error("the tenant's plugins are busy: {0}")]
+    Busy(String),
 }
 
 /// Run a send through the stages; returns the stored message ids.
@@ -190,8 +193,9 @@ pub async fn send(
     )
     .await
     {
-        Ok(text) => Ok(text),
-        Err((text, reason)) => {
+        Ok(Ok(text)) => Ok(text),
+        Err(e) => Err(SendError::Busy(e.to_string())),
+        Ok(Err((text, reason))) => {
             let id =
                 p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
                     .await?;

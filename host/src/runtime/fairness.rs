@@ -6,6 +6,13 @@
 //! [`PluginError::Busy`] (its webhooks answer 503 with `Retry-After`), and no
 //! other tenant's call waits on it.
 //!
+//! Background work (the outbox workers' replies and deliveries, run inside
+//! [`background`]) waits rather than being refused, but in a line of its
+//! own: at most the tenant's share of background calls stand in the gate's
+//! queue at once, so however many jobs a tenant has in flight, its
+//! webhooks find the queue free for them and are never refused because of
+//! its own backlog.
+//!
 //! Compiles have their own platform-wide gate: a compile holds a core for
 //! tens to hundreds of milliseconds, so only a few run at once however many
 //! uploads or cold loads arrive.
@@ -31,6 +38,9 @@ pub struct Fairness {
     pub queue_per_tenant: u32,
     /// How long a call waits for its tenant's permit before it is refused.
     pub max_wait: Duration,
+    /// How long a background call waits (its line, then the gate) before
+    /// it is refused.
+    pub background_max_wait: Duration,
     /// Compiles that may run at once, platform-wide.
     pub compiles: u32,
 }
@@ -45,6 +55,7 @@ impl Default for Fairness {
             calls_per_tenant: (cores / 2).max(1),
             queue_per_tenant: 64,
             max_wait: Duration::from_secs(5),
+            background_max_wait: Duration::from_secs(60),
             compiles: (cores / 2).max(1),
         }
     }
@@ -54,13 +65,33 @@ struct Gate {
     permits: Arc<Semaphore>,
     size: u32,
     waiting: AtomicUsize,
+    /// Background calls' line in front of the gate (`size` places).
+    background: Arc<Semaphore>,
 }
 
-/// Permits for one call: its tenant's and the platform's; released on drop.
+tokio::task_local! {
+    static BACKGROUND: ();
+}
+
+/// Run `work` as background work: its plugin calls wait for their
+/// tenant's share (up to [`Fairness::background_max_wait`]) instead of
+/// being refused when the queue is full, and stand in the queue no more
+/// than the tenant's share at a time.
+pub async fn background<F: std::future::Future>(work: F) -> F::Output {
+    BACKGROUND.scope((), work).await
+}
+
+fn in_background() -> bool {
+    BACKGROUND.try_with(|_| ()).is_ok()
+}
+
+/// Permits for one call: its tenant's and the platform's (and a background
+/// call's place in its line); released on drop.
 #[derive(Debug)]
 pub struct CallPermit {
     _tenant: OwnedSemaphorePermit,
     _platform: OwnedSemaphorePermit,
+    _line: Option<OwnedSemaphorePermit>,
 }
 
 /// The per-tenant gates and the platform gate.
@@ -112,6 +143,7 @@ impl Gates {
             permits: Arc::new(Semaphore::new(size as usize)),
             size,
             waiting: AtomicUsize::new(0),
+            background: Arc::new(Semaphore::new(size as usize)),
         });
         tenants.insert(tenant.to_string(), g.clone());
         g
@@ -129,6 +161,21 @@ impl Gates {
         let busy = || PluginError::Busy {
             retry_after_secs: 1,
         };
+        if in_background() {
+            // A place in the background line first, then a patient wait:
+            // the line keeps background calls to `size` in the queue.
+            let deadline = tokio::time::Instant::now() + self.fairness.background_max_wait;
+            let waited = tokio::time::timeout_at(deadline, async {
+                let line = gate.background.clone().acquire_owned().await.ok()?;
+                let tenant = gate.permits.clone().acquire_owned().await.ok()?;
+                Some((line, tenant))
+            })
+            .await;
+            let Ok(Some((line, tenant_permit))) = waited else {
+                return Err(busy());
+            };
+            return self.platform_permit(tenant_permit, Some(line)).await;
+        }
         let tenant_permit = match gate.permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -150,6 +197,15 @@ impl Gates {
                 }
             }
         };
+        self.platform_permit(tenant_permit, None).await
+    }
+
+    /// The platform slot for a call that holds its tenant's permit.
+    async fn platform_permit(
+        &self,
+        tenant: OwnedSemaphorePermit,
+        line: Option<OwnedSemaphorePermit>,
+    ) -> Result<CallPermit, PluginError> {
         // Every call ends within its deadline, so this wait is bounded by
         // the longest deadline; it is FIFO across tenants, and each tenant
         // holds at most its share of the slots.
@@ -158,8 +214,9 @@ impl Gates {
                 PluginError::Unavailable("the plugin runtime is shutting down".into())
             })?;
         Ok(CallPermit {
-            _tenant: tenant_permit,
+            _tenant: tenant,
             _platform: platform,
+            _line: line,
         })
     }
 
@@ -240,6 +297,7 @@ mod tests {
             calls_per_tenant: calls,
             queue_per_tenant: queue,
             max_wait: Duration::from_millis(50),
+            background_max_wait: Duration::from_millis(50),
             compiles: 1,
         }
     }
@@ -277,6 +335,60 @@ mod tests {
         tokio::task::yield_now().await;
         drop(held);
         waiter.await.unwrap().expect("the queued call ran");
+    }
+
+    #[tokio::test]
+    async fn background_calls_wait_in_a_line_that_leaves_the_queue_to_webhooks() {
+        // A share of 1 and a queue of 1: one waiting call fills the queue.
+        let gates = Arc::new(Gates::new(
+            Fairness {
+                max_wait: Duration::from_secs(5),
+                background_max_wait: Duration::from_secs(5),
+                ..fairness(1, 1)
+            },
+            8,
+        ));
+        let held = gates.acquire("a", None).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let call = |name: &'static str| {
+            let (g, order) = (gates.clone(), order.clone());
+            async move {
+                let permit = g.acquire("a", None).await?;
+                order.lock().push(name);
+                drop(permit);
+                Ok::<_, PluginError>(())
+            }
+        };
+        // Eight background calls: one stands in the gate's queue, seven
+        // wait in their line behind it; none is refused.
+        let jobs: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(background(call("job"))))
+            .collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // A webhook's call still finds the queue's place free, and runs
+        // second, not ninth.
+        let webhook = tokio::spawn(call("webhook"));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !webhook.is_finished(),
+            "the webhook's call waits, it is not refused"
+        );
+        drop(held);
+        webhook.await.unwrap().expect("the webhook's call ran");
+        for j in jobs {
+            j.await.unwrap().expect("every background call ran");
+        }
+        let order = order.lock().clone();
+        assert_eq!(order.len(), 9);
+        assert_eq!(
+            order.iter().position(|n| *n == "webhook"),
+            Some(1),
+            "{order:?}"
+        );
     }
 
     #[tokio::test]

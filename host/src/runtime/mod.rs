@@ -42,7 +42,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub use cache::DiskCache;
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use error::{PluginError, TrapKind};
-pub use fairness::{CallPermit, Fairness, UploadSlot};
+pub use fairness::{CallPermit, Fairness, UploadSlot, background};
 pub use host_api::LogLine;
 pub use instance::{AdapterCall, CallReport, PluginInstance, Verified};
 pub use limits::{KvQuota, LimitOverrides, Limits};

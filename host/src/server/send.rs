@@ -334,6 +334,14 @@ pub(super) async fn queue(
             Err(ApiError::unprocessable("unsupported_media", e.to_string()))
         }
         Err(SendError::Storage(e)) => Err(e.into()),
+        Err(SendError::Busy(msg)) => {
+            tracing::warn!(error = %msg, "send: guardrails could not run");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tenant_busy",
+                "the tenant's plugins are busy; retry in a few seconds",
+            ))
+        }
         Err(SendError::Channel(msg)) => {
             tracing::warn!(error = %msg, "send: channel unavailable");
             Err(ApiError::new(

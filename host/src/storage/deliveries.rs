@@ -10,7 +10,7 @@ use super::audit::audit;
 use super::consent::{ConsentChange, ConsentSource};
 use super::conversations::{MESSAGE_COLUMNS, message_from, open_column};
 use super::events::Pending;
-use super::outbox::{Job, complete_in};
+use super::outbox::{Job, complete_many};
 use super::{Db, StorageError, new_id, now_ms};
 use crate::crypto::{Field, TenantCipher};
 use crate::domain::{AttemptOutcome, DeliveryStatus, EventType, MessageKind, MessageStatus};
@@ -225,18 +225,43 @@ async fn message_updated(
     events: &mut Pending,
     id: &str,
 ) -> Result<(), StorageError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant_id = $2"
-    )))
-    .bind(id)
-    .bind(cipher.tenant_id())
-    .fetch_one(&mut **tx)
-    .await?;
-    events.push(
-        cipher,
-        EventType::MessageUpdated,
-        message_from(cipher, &row)?,
+    messages_updated(tx, events, &[(cipher, id)]).await
+}
+
+/// Queue `message.updated` for messages (of any tenants) this transaction
+/// changed, as the API now shows them, read in one statement.
+async fn messages_updated(
+    tx: &mut Transaction<'_, Any>,
+    events: &mut Pending,
+    ids: &[(&TenantCipher, &str)],
+) -> Result<(), StorageError> {
+    let keys: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|(c, id)| serde_json::json!({ "id": id, "t": c.tenant_id() }))
+        .collect();
+    let sql = format!(
+        "SELECT tenant_id, {MESSAGE_COLUMNS} FROM messages \
+         WHERE (id, tenant_id) IN (SELECT value ->> 'id', value ->> 't' FROM {})",
+        super::json_rows(tx)
     );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    // In the order asked (the rows come in any order).
+    for (cipher, id) in ids {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.get::<&str, _>("id") == *id && r.get::<&str, _>("tenant_id") == cipher.tenant_id()
+            })
+            .ok_or(StorageError::NotFound("message"))?;
+        events.push(
+            cipher,
+            EventType::MessageUpdated,
+            message_from(cipher, row)?,
+        );
+    }
     Ok(())
 }
 
@@ -247,20 +272,35 @@ async fn insert_attempt(
     attempt: &Attempt,
     now: i64,
 ) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO delivery_attempts (id, tenant_id, message_id, attempt, outcome, http_status, error_code, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(new_id("att"))
-    .bind(tenant_id)
-    .bind(&target.id)
-    .bind(target.attempts + 1)
-    .bind(attempt.outcome.as_str())
-    .bind(attempt.http_status.map(i64::from))
-    .bind(attempt.error_code.clone())
-    .bind(attempt.error.clone())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    insert_attempts(tx, &[(tenant_id, target, attempt)], now).await
+}
+
+/// Record provider calls (of any tenants) in one statement.
+async fn insert_attempts(
+    tx: &mut Transaction<'_, Any>,
+    attempts: &[(&str, &DeliveryTarget, &Attempt)],
+    now: i64,
+) -> Result<(), StorageError> {
+    let rows: Vec<serde_json::Value> = attempts
+        .iter()
+        .map(|(tenant_id, target, attempt)| {
+            serde_json::json!({
+                "id": new_id("att"), "t": tenant_id, "m": target.id, "n": target.attempts + 1,
+                "o": attempt.outcome.as_str(), "h": attempt.http_status, "c": attempt.error_code,
+                "e": attempt.error,
+            })
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO delivery_attempts (id, tenant_id, message_id, attempt, outcome, http_status, error_code, error, created_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'm', CAST(value ->> 'n' AS BIGINT), value ->> 'o', CAST(value ->> 'h' AS BIGINT), value ->> 'c', value ->> 'e', $2 FROM {}",
+        super::json_rows(tx)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -278,89 +318,162 @@ pub struct SentWrite {
     pub complete: Option<Job>,
 }
 
-impl SentWrite {
-    /// Record the message's provider id and status (never moving a status
-    /// backwards: a callback may already have arrived) inside `tx`, and
-    /// complete `complete` with it; true when the job was completed
-    /// (false: its lease was lost, the send is recorded anyway).
-    pub(super) async fn apply(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        events: &mut Pending,
-        now: i64,
-    ) -> Result<bool, StorageError> {
-        let SentWrite {
-            cipher,
-            target,
-            external_id,
-            status,
-            attempt,
-            complete,
-        } = self;
-        let (status, complete) = (*status, complete.as_ref());
-        let tenant_id = cipher.tenant_id();
-        let mut new_rank = MessageStatus::from(status).rank();
-        let mut new_status = MessageStatus::from(status).as_str().to_string();
-        let mut external_id = external_id.as_deref();
-        if let Some(ext) = external_id {
-            // A status callback that raced the send left a placeholder row
-            // under the provider's id: fold its progress into ours.
-            let holder = sqlx::query("SELECT id, kind, status, CAST(status_rank AS BIGINT) AS status_rank FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND external_id = $2 AND tenant_id = $3 AND id <> $4")
-                .bind(&target.channel_id)
-                .bind(ext)
-                .bind(tenant_id)
-                .bind(&target.id)
-                .fetch_optional(&mut **tx)
-                .await?;
+/// Record a batch of accepted sends inside `tx` with a fixed handful of
+/// statements whatever the batch's size: the placeholders their provider
+/// ids may have left looked up in one, the messages updated in one (a
+/// status never moves backwards: a callback may already have arrived),
+/// their attempts in one, their `message.updated` events read in one, the
+/// last parts' jobs completed in one. For each write, in order: true when
+/// its job was completed (false: no job, or its lease was lost; the send
+/// is recorded anyway).
+pub(super) async fn apply_sent(
+    tx: &mut Transaction<'_, Any>,
+    events: &mut Pending,
+    writes: &[&SentWrite],
+    now: i64,
+) -> Result<Vec<bool>, StorageError> {
+    if writes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let holders = placeholders_of(tx, writes).await?;
+    let mut updates = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        let tenant_id = w.cipher.tenant_id();
+        let mut rank = MessageStatus::from(w.status).rank();
+        let mut status = MessageStatus::from(w.status).as_str().to_string();
+        let mut external_id = w.external_id.as_deref();
+        match holders.get(&i) {
             // Another real message already has this id (a provider that
-            // reused one): keep that message as it is, and record this send
-            // without the id rather than fail, which would send it again.
-            if holder.as_ref().is_some_and(|h| {
-                MessageKind::parse(h.get::<&str, _>("kind")) != Some(MessageKind::Placeholder)
-            }) {
-                tracing::warn!(message = %target.id, external_id = %ext, "the provider's id for this send is already another message's; recorded without it");
+            // reused one): keep that message as it is, and record this
+            // send without the id rather than fail, which would send it
+            // again.
+            Some(h) if h.kind != Some(MessageKind::Placeholder) => {
+                tracing::warn!(message = %w.target.id, external_id = ?external_id, "the provider's id for this send is already another message's; recorded without it");
                 external_id = None;
-            } else if let Some(p) = holder {
-                let r: i64 = p.get("status_rank");
-                if r > i64::from(new_rank) {
-                    new_rank = r as i32;
-                    new_status = p.get("status");
+            }
+            // A status callback that raced the send left a placeholder
+            // row under the provider's id: fold its progress into ours.
+            Some(h) => {
+                if h.rank > i64::from(rank) {
+                    rank = h.rank as i32;
+                    status = h.status.clone();
                 }
                 sqlx::query("DELETE FROM messages WHERE id = $1 AND tenant_id = $2")
-                    .bind(p.get::<String, _>("id"))
+                    .bind(&h.id)
                     .bind(tenant_id)
                     .execute(&mut **tx)
                     .await?;
             }
+            None => {}
         }
-        sqlx::query(
-            "UPDATE messages SET external_id = COALESCE($1, external_id), \
-             status = CASE WHEN status_rank < $2 THEN $3 ELSE status END, \
-             status_rank = CASE WHEN status_rank < $2 THEN $2 ELSE status_rank END, \
-             attempts = attempts + 1, updated_at = $4 WHERE id = $5 AND tenant_id = $6",
-        )
-        .bind(external_id.map(str::to_string))
-        .bind(new_rank)
-        .bind(new_status)
+        updates.push(serde_json::json!({
+            "id": w.target.id, "t": tenant_id, "x": external_id, "s": status, "r": rank,
+        }));
+    }
+    let sql = format!(
+        "UPDATE messages SET external_id = COALESCE(sent.x, messages.external_id), \
+         status = CASE WHEN messages.status_rank < sent.r THEN sent.s ELSE messages.status END, \
+         status_rank = CASE WHEN messages.status_rank < sent.r THEN sent.r ELSE messages.status_rank END, \
+         attempts = messages.attempts + 1, updated_at = $2 \
+         FROM (SELECT value ->> 'id' AS id, value ->> 't' AS t, value ->> 'x' AS x, value ->> 's' AS s, CAST(value ->> 'r' AS INTEGER) AS r FROM {}) AS sent \
+         WHERE messages.id = sent.id AND messages.tenant_id = sent.t",
+        super::json_rows(tx)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(updates).to_string())
         .bind(now)
-        .bind(&target.id)
-        .bind(tenant_id)
         .execute(&mut **tx)
         .await?;
-        insert_attempt(tx, tenant_id, target, attempt, now).await?;
-        message_updated(tx, cipher, events, &target.id).await?;
+    let attempts: Vec<(&str, &DeliveryTarget, &Attempt)> = writes
+        .iter()
+        .map(|w| (w.cipher.tenant_id(), &w.target, &w.attempt))
+        .collect();
+    insert_attempts(tx, &attempts, now).await?;
+    let updated: Vec<(&TenantCipher, &str)> = writes
+        .iter()
+        .map(|w| (&w.cipher, w.target.id.as_str()))
+        .collect();
+    messages_updated(tx, events, &updated).await?;
+    // One usage row per tenant and channel, however many sends it had.
+    let mut sent: Vec<((&str, &str), i64)> = Vec::new();
+    for w in writes {
+        let key = (w.cipher.tenant_id(), w.target.channel_id.as_str());
+        match sent.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => sent.push((key, 1)),
+        }
+    }
+    for ((tenant_id, channel_id), n) in sent {
         sqlx::query(
-            "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, 1) \
-             ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + 1",
+            "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound) VALUES ($1, $2, $3, 0, $4) \
+             ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET outbound = usage.outbound + excluded.outbound",
         )
         .bind(tenant_id)
         .bind(super::usage::period_of(now))
-        .bind(&target.channel_id)
+        .bind(channel_id)
+        .bind(n)
         .execute(&mut **tx)
         .await?;
-        Ok(match complete {
-            Some(job) => complete_in(tx, job).await?,
-            None => false,
-        })
     }
+    let jobs: Vec<&Job> = writes.iter().filter_map(|w| w.complete.as_ref()).collect();
+    let completed = complete_many(tx, &jobs).await?;
+    Ok(writes
+        .iter()
+        .map(|w| {
+            w.complete
+                .as_ref()
+                .is_some_and(|j| completed.contains(&j.id))
+        })
+        .collect())
+}
+
+/// Another outbound message holding a send's provider id.
+struct Holder {
+    id: String,
+    kind: Option<MessageKind>,
+    status: String,
+    rank: i64,
+}
+
+/// The messages already holding the provider ids of `writes`, by the
+/// write's index.
+async fn placeholders_of(
+    tx: &mut Transaction<'_, Any>,
+    writes: &[&SentWrite],
+) -> Result<std::collections::HashMap<usize, Holder>, StorageError> {
+    let keys: Vec<serde_json::Value> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let x = w.external_id.as_deref()?;
+            Some(serde_json::json!({
+                "i": i, "c": w.target.channel_id, "x": x, "t": w.cipher.tenant_id(), "id": w.target.id,
+            }))
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT CAST(k.i AS BIGINT) AS i, m.id, m.kind, m.status, CAST(m.status_rank AS BIGINT) AS status_rank \
+         FROM (SELECT value ->> 'i' AS i, value ->> 'c' AS c, value ->> 'x' AS x, value ->> 't' AS t, value ->> 'id' AS own FROM {}) AS k \
+         JOIN messages m ON m.channel_id = k.c AND m.direction = 'outbound' AND m.external_id = k.x AND m.tenant_id = k.t AND m.id <> k.own",
+        super::json_rows(tx)
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let holder = Holder {
+                id: r.get("id"),
+                kind: MessageKind::parse(r.get::<&str, _>("kind")),
+                status: r.get("status"),
+                rank: r.get("status_rank"),
+            };
+            (r.get::<i64, _>("i") as usize, holder)
+        })
+        .collect())
 }

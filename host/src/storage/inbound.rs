@@ -371,7 +371,7 @@ async fn insert_messages(
 }
 
 /// Move the touched conversations' `last_message_at` to `now`.
-async fn touch_conversations(
+pub(super) async fn touch_conversations(
     tx: &mut Transaction<'_, Any>,
     touched: &[(&str, &str)],
     now: i64,

@@ -7,15 +7,23 @@
 //! is shared. Each write still gets its own result, after the commit that
 //! holds it.
 //!
+//! A batch costs a fixed handful of statements whatever its size (the rows
+//! travel as one JSON parameter, as the inbound writer's do: see
+//! `replies::apply_replies` and `deliveries::apply_sent`), which is what
+//! makes the reply drain cheap: on SQLite every statement is a hop to the
+//! connection's thread and back.
+//!
 //! If a batch fails, its writes are retried one transaction each, so one
 //! bad write cannot fail its neighbours. A write whose job's lease was lost
-//! writes nothing (it is fenced before its first statement), so it never
-//! fails a batch either.
+//! writes nothing (the jobs are completed, fenced by their leases, before
+//! anything else is written), so it never fails a batch either.
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::deliveries::apply_sent;
 use super::events::Pending;
 use super::outbox::Job;
+use super::replies::apply_replies;
 use super::{Db, ReplyWrite, SentWrite, StorageError, now_ms};
 
 /// Most writes committed together.
@@ -37,20 +45,7 @@ enum Done {
 }
 
 impl Queued {
-    async fn apply(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        events: &mut Pending,
-        now: i64,
-    ) -> Result<Done, StorageError> {
-        Ok(match self {
-            Queued::Reply(w, _) => Done::Reply(w.apply(tx, events, now).await?),
-            Queued::Sent(w, _) => Done::Sent(w.apply(tx, events, now).await?),
-        })
-    }
-
-    /// Hand `result` to the write's caller (`apply` answers in the
-    /// write's own kind).
+    /// Hand `result` to the write's caller.
     fn answer(self, result: Result<Done, StorageError>) {
         let mismatch = || StorageError::Internal(anyhow::anyhow!("mismatched write result"));
         match self {
@@ -136,17 +131,40 @@ async fn write_batch(db: &Db, batch: Vec<Queued>) {
     }
 }
 
-/// Apply `writes` in one transaction, with their events, and commit.
+/// Apply `writes` in one transaction, with their events, and commit; the
+/// results in the order of `writes`.
 async fn commit(db: &Db, writes: &[Queued]) -> Result<Vec<Done>, StorageError> {
     let now = now_ms();
     let mut tx = db.write.begin().await?;
     let mut events = Pending::default();
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        results.push(write.apply(&mut tx, &mut events, now).await?);
-    }
+    let replies: Vec<&ReplyWrite> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Queued::Reply(r, _) => Some(r),
+            Queued::Sent(..) => None,
+        })
+        .collect();
+    let sends: Vec<&SentWrite> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Queued::Sent(s, _) => Some(s),
+            Queued::Reply(..) => None,
+        })
+        .collect();
+    let mut replies = apply_replies(&mut tx, &mut events, &replies, now)
+        .await?
+        .into_iter();
+    let mut sends = apply_sent(&mut tx, &mut events, &sends, now)
+        .await?
+        .into_iter();
     let appended = events.append(&mut tx, now).await?;
     tx.commit().await?;
     db.published(appended);
-    Ok(results)
+    Ok(writes
+        .iter()
+        .filter_map(|w| match w {
+            Queued::Reply(..) => replies.next().map(Done::Reply),
+            Queued::Sent(..) => sends.next().map(Done::Sent),
+        })
+        .collect())
 }

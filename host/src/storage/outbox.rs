@@ -314,35 +314,87 @@ pub(crate) async fn enqueue_many(
     Ok(())
 }
 
-/// Enqueue a job already leased to `owner` (the worker that will run it
-/// next, without a claim round trip), inside the caller's transaction.
-pub(crate) async fn enqueue_leased(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    task: Task,
-    owner: &str,
+/// A job to enqueue already leased to `owner` (the worker that will run it
+/// next, without a claim round trip).
+pub(crate) struct LeasedJob {
+    job: Job,
     lease_ms: i64,
+}
+
+impl LeasedJob {
+    pub(crate) fn new(tenant_id: &str, task: Task, owner: &str, lease_ms: i64) -> Self {
+        LeasedJob {
+            job: Job {
+                id: super::new_id("job"),
+                tenant_id: tenant_id.to_string(),
+                task: Ok(task),
+                attempts: 1,
+                owner: owner.to_string(),
+                claimed_at: std::time::Instant::now(),
+            },
+            lease_ms,
+        }
+    }
+}
+
+/// Enqueue leased jobs in one statement, inside the caller's transaction;
+/// returns them, in order, as their workers hold them.
+pub(crate) async fn enqueue_leased_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    jobs: Vec<LeasedJob>,
     now: i64,
-) -> Result<Job, StorageError> {
-    let id = super::new_id("job");
-    sqlx::query("INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at) VALUES ($1, $2, $3, $4, 'leased', 1, $5, $6, $7, $5)")
-        .bind(&id)
-        .bind(tenant_id)
-        .bind(task.kind().as_str())
-        .bind(task.payload().to_string())
+) -> Result<Vec<Job>, StorageError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .filter_map(|l| {
+            let task = l.job.task.as_ref().ok()?;
+            Some(serde_json::json!({
+                "id": l.job.id, "t": l.job.tenant_id, "k": task.kind().as_str(),
+                "p": task.payload().to_string(), "o": l.job.owner, "u": now + l.lease_ms,
+            }))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'leased', 1, $2, value ->> 'o', CAST(value ->> 'u' AS BIGINT), $2 FROM {}",
+        super::json_rows(tx)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
         .bind(now)
-        .bind(owner)
-        .bind(now + lease_ms)
         .execute(&mut **tx)
         .await?;
-    Ok(Job {
-        id,
-        tenant_id: tenant_id.to_string(),
-        task: Ok(task),
-        attempts: 1,
-        owner: owner.to_string(),
-        claimed_at: std::time::Instant::now(),
-    })
+    Ok(jobs.into_iter().map(|l| l.job).collect())
+}
+
+/// Complete held jobs in one statement inside the caller's transaction, so
+/// their effects and their completions commit together; returns the ids of
+/// those whose lease was still theirs (the others were taken over).
+pub(crate) async fn complete_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    jobs: &[&Job],
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    if jobs.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|j| serde_json::json!({ "id": j.id, "o": j.owner }))
+        .collect();
+    let sql = format!(
+        "UPDATE outbox SET status = 'done', lease_owner = NULL, lease_until = NULL \
+         WHERE status = 'leased' AND (id, lease_owner) IN (SELECT value ->> 'id', value ->> 'o' FROM {}) \
+         RETURNING id",
+        super::json_rows(tx)
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<String, _>("id")).collect())
 }
 
 /// Complete a held job inside the caller's transaction, so the job's

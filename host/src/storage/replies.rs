@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 use super::audit::audit;
 use super::conversations::{MessageRecord, open_column};
 use super::events::Pending;
-use super::outbox::{Job, complete_in, enqueue_leased};
+use super::outbox::{Job, LeasedJob, complete_many, enqueue_leased_many};
 use super::{Db, StorageError, new_id};
 use crate::crypto::{Field, TenantCipher};
 use crate::domain::{
@@ -168,96 +168,83 @@ pub struct ReplyWrite {
     pub lease_ms: i64,
 }
 
-impl ReplyWrite {
-    /// Store the decision and complete the job inside `tx`. `None` (and
-    /// nothing written) when the job's lease was lost to another worker,
-    /// which then owns the reply; otherwise the reply's delivery job, if
-    /// any, already leased to the same worker so it can run it at once.
-    pub(super) async fn apply(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        events: &mut Pending,
-        now: i64,
-    ) -> Result<Option<Option<Job>>, StorageError> {
-        let ReplyWrite {
-            cipher,
-            job,
-            ctx,
-            plan,
-            tokens,
-            lease_ms,
-        } = self;
-        let (tokens, lease_ms) = (*tokens, *lease_ms);
-        let tenant_id = job.tenant_id.as_str();
-        if tenant_id != cipher.tenant_id() {
-            return Err(StorageError::Internal(anyhow::anyhow!(
-                "a reply sealed under another tenant's key"
-            )));
+/// Store a batch of the workers' decisions with their jobs' completions
+/// inside `tx`, with a fixed handful of statements whatever the batch's
+/// size: the jobs completed (fenced by their leases) in one, the replies'
+/// messages in one, their conversations touched in one, their delivery jobs
+/// (each leased to the worker that wrote the reply, so it runs it at once)
+/// in one. For each write, in order: `None` (and nothing written) when its
+/// job's lease was lost to another worker, which then owns the reply;
+/// otherwise its delivery job, if any.
+pub(super) async fn apply_replies(
+    tx: &mut Transaction<'_, Any>,
+    events: &mut Pending,
+    writes: &[&ReplyWrite],
+    now: i64,
+) -> Result<Vec<Option<Option<Job>>>, StorageError> {
+    if writes
+        .iter()
+        .any(|w| w.job.tenant_id != w.cipher.tenant_id())
+    {
+        return Err(StorageError::Internal(anyhow::anyhow!(
+            "a reply sealed under another tenant's key"
+        )));
+    }
+    let jobs: Vec<&Job> = writes.iter().map(|w| &w.job).collect();
+    let completed = complete_many(tx, &jobs).await?;
+    let mut rows = Vec::new();
+    let mut deliveries = Vec::new();
+    let mut touched = Vec::new();
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        if !completed.contains(&w.job.id) {
+            results.push(None);
+            continue;
         }
-        if !complete_in(tx, job).await? {
-            return Ok(None);
-        }
+        let (ctx, tenant_id) = (&w.ctx, w.job.tenant_id.as_str());
+        let thread = Thread::from(ctx);
         let mut delivery = None;
-        match plan {
+        match &w.plan {
             ReplyPlan::Send { parts, kind } => {
                 let base = new_id("msg");
                 let mut ids = Vec::with_capacity(parts.len());
                 for (i, part) in parts.iter().enumerate() {
                     // `-NNN` keeps the parts of one reply in order by id.
                     let id = format!("{base}-{i:03}");
-                    insert_outbound(
-                        tx,
-                        cipher,
-                        events,
-                        &Thread::from(ctx),
-                        &id,
-                        *kind,
-                        part.text.as_deref(),
-                        &part.attachments,
-                        i,
-                        MessageStatus::Queued,
-                        None,
-                        now,
-                    )
-                    .await?;
+                    rows.push(OutboundRow {
+                        cipher: &w.cipher,
+                        thread: thread.clone(),
+                        id: id.clone(),
+                        kind: *kind,
+                        text: part.text.as_deref(),
+                        attachments: &part.attachments,
+                        part: i,
+                        status: MessageStatus::Queued,
+                        error: None,
+                    });
                     ids.push(id);
                 }
                 if !ids.is_empty() {
-                    delivery = Some(
-                        enqueue_leased(
-                            tx,
-                            tenant_id,
-                            Task::Deliver {
-                                channel_id: ctx.channel_id.to_string(),
-                                message_ids: ids,
-                            },
-                            &job.owner,
-                            lease_ms,
-                            now,
-                        )
-                        .await?,
-                    );
+                    let task = Task::Deliver {
+                        channel_id: ctx.channel_id.to_string(),
+                        message_ids: ids,
+                    };
+                    let job = LeasedJob::new(tenant_id, task, &w.job.owner, w.lease_ms);
+                    delivery = Some(deliveries.len());
+                    deliveries.push(job);
                 }
             }
-            ReplyPlan::Blocked { text, reason } => {
-                let error = super::blocked_error(reason);
-                let id = format!("{}-000", new_id("msg"));
-                insert_outbound(
-                    tx,
-                    cipher,
-                    events,
-                    &Thread::from(ctx),
-                    &id,
-                    MessageKind::Reply,
-                    Some(text),
-                    &[],
-                    0,
-                    MessageStatus::Blocked,
-                    Some(error),
-                    now,
-                )
-                .await?;
-            }
+            ReplyPlan::Blocked { text, reason } => rows.push(OutboundRow {
+                cipher: &w.cipher,
+                thread: thread.clone(),
+                id: format!("{}-000", new_id("msg")),
+                kind: MessageKind::Reply,
+                text: Some(text),
+                attachments: &[],
+                part: 0,
+                status: MessageStatus::Blocked,
+                error: Some(super::blocked_error(reason)),
+            }),
             ReplyPlan::Refused => {
                 audit(
                     tx,
@@ -271,24 +258,48 @@ impl ReplyWrite {
             }
             ReplyPlan::Nothing => {}
         }
-        if tokens.prompt > 0 || tokens.completion > 0 {
-            sqlx::query(
-                "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound, llm_prompt_tokens, llm_completion_tokens) VALUES ($1, $2, $3, 0, 0, $4, $5) \
-                 ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET llm_prompt_tokens = usage.llm_prompt_tokens + excluded.llm_prompt_tokens, llm_completion_tokens = usage.llm_completion_tokens + excluded.llm_completion_tokens",
-            )
-            .bind(tenant_id)
-            .bind(super::usage::period_of(now))
-            .bind(&ctx.channel_id)
-            .bind(i64::from(tokens.prompt))
-            .bind(i64::from(tokens.completion))
-            .execute(&mut **tx)
-            .await?;
+        if matches!(w.plan, ReplyPlan::Send { .. } | ReplyPlan::Blocked { .. }) {
+            touched.push((tenant_id, ctx.conversation_id.as_str()));
         }
-        Ok(Some(delivery))
+        if w.tokens.prompt > 0 || w.tokens.completion > 0 {
+            add_tokens(tx, tenant_id, &ctx.channel_id, w.tokens, now).await?;
+        }
+        results.push(Some(delivery));
     }
+    insert_outbound_rows(tx, events, &rows, now).await?;
+    super::inbound::touch_conversations(tx, &touched, now).await?;
+    let jobs = enqueue_leased_many(tx, deliveries, now).await?;
+    let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+    Ok(results
+        .into_iter()
+        .map(|r| r.map(|delivery| delivery.and_then(|i| jobs[i].take())))
+        .collect())
+}
+
+/// Count a reply's LLM tokens in its channel's usage.
+async fn add_tokens(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    channel_id: &str,
+    tokens: TokenUsage,
+    now: i64,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO usage (tenant_id, period, channel_id, inbound, outbound, llm_prompt_tokens, llm_completion_tokens) VALUES ($1, $2, $3, 0, 0, $4, $5) \
+         ON CONFLICT (tenant_id, period, channel_id) DO UPDATE SET llm_prompt_tokens = usage.llm_prompt_tokens + excluded.llm_prompt_tokens, llm_completion_tokens = usage.llm_completion_tokens + excluded.llm_completion_tokens",
+    )
+    .bind(tenant_id)
+    .bind(super::usage::period_of(now))
+    .bind(channel_id)
+    .bind(i64::from(tokens.prompt))
+    .bind(i64::from(tokens.completion))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Where an outbound message goes, and what it answers.
+#[derive(Clone)]
 pub(crate) struct Thread<'a> {
     pub channel_id: &'a str,
     pub conversation_id: &'a str,
@@ -310,6 +321,19 @@ impl<'a> From<&'a ReplyContext> for Thread<'a> {
     }
 }
 
+/// One outbound message to insert.
+pub(crate) struct OutboundRow<'a> {
+    pub cipher: &'a TenantCipher,
+    pub thread: Thread<'a>,
+    pub id: String,
+    pub kind: MessageKind,
+    pub text: Option<&'a str>,
+    pub attachments: &'a [Attachment],
+    pub part: usize,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_outbound(
     tx: &mut Transaction<'_, Any>,
@@ -325,58 +349,85 @@ pub(crate) async fn insert_outbound(
     error: Option<String>,
     now: i64,
 ) -> Result<(), StorageError> {
-    let tenant_id = cipher.tenant_id();
-    // A media-only part has no text.
-    let text = text.filter(|t| !t.is_empty());
+    let row = OutboundRow {
+        cipher,
+        thread: ctx.clone(),
+        id: id.to_string(),
+        kind,
+        text,
+        attachments,
+        part,
+        status,
+        error,
+    };
+    insert_outbound_rows(tx, events, std::slice::from_ref(&row), now).await?;
+    super::inbound::touch_conversations(tx, &[(cipher.tenant_id(), ctx.conversation_id)], now).await
+}
+
+/// Insert outbound messages (of any tenants, each sealed under its own
+/// key) in one statement, each with its `message.created` event. The
+/// caller moves their conversations' `last_message_at`.
+pub(crate) async fn insert_outbound_rows(
+    tx: &mut Transaction<'_, Any>,
+    events: &mut Pending,
+    rows: &[OutboundRow<'_>],
+    now: i64,
+) -> Result<(), StorageError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            // A media-only part has no text.
+            let text = r.text.filter(|t| !t.is_empty());
+            serde_json::json!({
+                "id": r.id, "t": r.cipher.tenant_id(), "c": r.thread.channel_id,
+                "cv": r.thread.conversation_id, "ct": r.thread.contact_id, "k": r.kind.as_str(),
+                "tx": r.cipher.seal_opt(Field::MessageText, &r.id, text),
+                "at": super::inbound::sealed_attachments(r.cipher, &r.id, r.attachments),
+                "s": r.status.as_str(), "r": r.status.rank(), "e": r.error,
+                "rt": r.thread.reply_to, "p": r.part, "a": r.thread.author,
+            })
+        })
+        .collect();
     // Until the provider names it, an outbound message's external id is
     // its own id (unique, and never a provider's). No payload yet: `''`.
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts, author_id) \
-         VALUES ($1, $2, $3, $4, $5, 'outbound', $1, $6, $7, $14, '', $8, $9, $10, $11, $11, $12, $13, 0, $15)",
-    )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(ctx.channel_id)
-    .bind(ctx.conversation_id)
-    .bind(ctx.contact_id)
-    .bind(kind.as_str())
-    .bind(cipher.seal_opt(Field::MessageText, id, text))
-    .bind(status.as_str())
-    .bind(status.rank())
-    .bind(error.clone())
-    .bind(now)
-    .bind(ctx.reply_to.map(str::to_string))
-    .bind(part as i64)
-    .bind(super::inbound::sealed_attachments(cipher, id, attachments))
-    .bind(ctx.author.map(str::to_string))
-    .execute(&mut **tx)
-    .await?;
-    events.push(
-        cipher,
-        EventType::MessageCreated,
-        MessageRecord {
-            id: id.to_string(),
-            channel_id: ctx.channel_id.to_string(),
-            conversation_id: ctx.conversation_id.to_string(),
-            contact_id: ctx.contact_id.to_string(),
-            direction: "outbound".into(),
-            external_id: id.to_string(),
-            kind: kind.as_str().into(),
-            text: text.map(str::to_string),
-            attachments: serde_json::to_value(attachments).unwrap_or_default(),
-            status: status.as_str().into(),
-            error: error.as_deref().map(|e| {
-                serde_json::from_str(e).unwrap_or(serde_json::Value::String(e.to_string()))
-            }),
-            created_at: now,
-            author_id: ctx.author.map(str::to_string),
-        },
+         SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'cv', value ->> 'ct', 'outbound', value ->> 'id', value ->> 'k', value ->> 'tx', \
+                value ->> 'at', '', value ->> 's', CAST(value ->> 'r' AS INTEGER), value ->> 'e', $2, $2, value ->> 'rt', CAST(value ->> 'p' AS INTEGER), 0, value ->> 'a' \
+         FROM {}",
+        super::json_rows(tx)
     );
-    sqlx::query("UPDATE conversations SET last_message_at = $1 WHERE id = $2 AND tenant_id = $3")
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(json).to_string())
         .bind(now)
-        .bind(ctx.conversation_id)
-        .bind(tenant_id)
         .execute(&mut **tx)
         .await?;
+    for r in rows {
+        let text = r.text.filter(|t| !t.is_empty());
+        events.push(
+            r.cipher,
+            EventType::MessageCreated,
+            MessageRecord {
+                id: r.id.clone(),
+                channel_id: r.thread.channel_id.to_string(),
+                conversation_id: r.thread.conversation_id.to_string(),
+                contact_id: r.thread.contact_id.to_string(),
+                direction: "outbound".into(),
+                external_id: r.id.clone(),
+                kind: r.kind.as_str().into(),
+                text: text.map(str::to_string),
+                attachments: serde_json::to_value(r.attachments).unwrap_or_default(),
+                status: r.status.as_str().into(),
+                error: r.error.as_deref().map(|e| {
+                    serde_json::from_str(e).unwrap_or(serde_json::Value::String(e.to_string()))
+                }),
+                created_at: now,
+                author_id: r.thread.author.map(str::to_string),
+            },
+        );
+    }
     Ok(())
 }

@@ -246,6 +246,7 @@ async fn a_tenants_flood_of_sleeping_calls_leaves_other_tenants_alone() {
                 calls_per_tenant: 2,
                 queue_per_tenant: 8,
                 max_wait: std::time::Duration::from_millis(200),
+                background_max_wait: std::time::Duration::from_millis(200),
                 compiles: 1,
             },
             ..Default::default()

@@ -152,6 +152,13 @@ pub(super) async fn deliver_part(
     };
     let request = match rendered {
         Ok(r) => r,
+        // The tenant's plugins are busy: nothing was sent, try again.
+        Err(PluginError::Busy { retry_after_secs }) => {
+            return Ok(PartResult::Retry {
+                error: "render: the tenant's plugins are busy".into(),
+                retry_after: Some(Duration::from_secs(u64::from(retry_after_secs))),
+            });
+        }
         Err(e) => {
             return permanent(
                 p,
