@@ -74,7 +74,7 @@ pub(super) async fn apply(
     let p = &state.pipeline;
     // Read first: another tenant's (or a deleted) channel is 404 before
     // anything in the body is looked at.
-    let current = p.db.get_channel(&tenant.id, &id, &p.secrets).await?;
+    let current = p.db.get_channel(&tenant.id, id, &p.secrets).await?;
     let mut change = ChannelChange::default();
     if let Some(name) = body.name {
         if name.trim().is_empty() {
@@ -111,7 +111,7 @@ pub(super) async fn apply(
     }
     if let Some(entries) = body.guardrails {
         let chain = with_consent_first(entries);
-        let fresh = bindings_for_new_channel(&state, &tenant.id, &current.adapter, &chain).await?;
+        let fresh = bindings_for_new_channel(state, &tenant.id, &current.adapter, &chain).await?;
         // The adapter keeps its binding (and any pinned version); the
         // guardrail bindings are the new chain's.
         let bindings = current

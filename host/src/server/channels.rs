@@ -65,7 +65,7 @@ pub(super) async fn create(
     super::webchat::check_config(&body.adapter, &config).map_err(ApiError::bad_request)?;
     let p = &state.pipeline;
     let guardrails = with_consent_first(body.guardrails);
-    let bindings = bindings_for_new_channel(&state, &tenant.id, &body.adapter, &guardrails).await?;
+    let bindings = bindings_for_new_channel(state, &tenant.id, &body.adapter, &guardrails).await?;
     let guardrails: Vec<String> = guardrails
         .iter()
         .map(|g| g.reference().to_string())

@@ -291,17 +291,14 @@ async fn insert_attempts(
             })
         })
         .collect();
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "INSERT INTO delivery_attempts (id, tenant_id, message_id, attempt, outcome, http_status, error_code, error, created_at) \
-         SELECT value ->> 'id', value ->> 't', value ->> 'm', CAST(value ->> 'n' AS BIGINT), value ->> 'o', CAST(value ->> 'h' AS BIGINT), value ->> 'c', value ->> 'e', $2 FROM {}",
-        super::json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+         SELECT value ->> 'id', value ->> 't', value ->> 'm', CAST(value ->> 'n' AS BIGINT), value ->> 'o', CAST(value ->> 'h' AS BIGINT), value ->> 'c', value ->> 'e', $2 FROM {rows}",
+        rows,
+        now,
+    )
+    .await
 }
 
 /// A send the provider accepted, to record (through
@@ -370,20 +367,18 @@ pub(super) async fn apply_sent(
             "id": w.target.id, "t": tenant_id, "x": external_id, "s": status, "r": rank,
         }));
     }
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "UPDATE messages SET external_id = COALESCE(sent.x, messages.external_id), \
          status = CASE WHEN messages.status_rank < sent.r THEN sent.s ELSE messages.status END, \
          status_rank = CASE WHEN messages.status_rank < sent.r THEN sent.r ELSE messages.status_rank END, \
          attempts = messages.attempts + 1, updated_at = $2 \
-         FROM (SELECT value ->> 'id' AS id, value ->> 't' AS t, value ->> 'x' AS x, value ->> 's' AS s, CAST(value ->> 'r' AS INTEGER) AS r FROM {}) AS sent \
+         FROM (SELECT value ->> 'id' AS id, value ->> 't' AS t, value ->> 'x' AS x, value ->> 's' AS s, CAST(value ->> 'r' AS INTEGER) AS r FROM {rows}) AS sent \
          WHERE messages.id = sent.id AND messages.tenant_id = sent.t",
-        super::json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(updates).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        updates,
+        now,
+    )
+    .await?;
     let attempts: Vec<(&str, &DeliveryTarget, &Attempt)> = writes
         .iter()
         .map(|w| (w.cipher.tenant_id(), &w.target, &w.attempt))

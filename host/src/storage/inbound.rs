@@ -383,17 +383,14 @@ pub(super) async fn touch_conversations(
         .iter()
         .map(|(t, id)| serde_json::json!({ "t": t, "id": id }))
         .collect();
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "UPDATE conversations SET last_message_at = $2 \
-         WHERE (id, tenant_id) IN (SELECT value ->> 'id', value ->> 't' FROM {})",
-        json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+         WHERE (id, tenant_id) IN (SELECT value ->> 'id', value ->> 't' FROM {rows})",
+        rows,
+        now,
+    )
+    .await
 }
 
 /// The contact and conversation behind a channel address, created on first

@@ -194,6 +194,23 @@ pub(crate) fn json_rows(conn: &sqlx::AnyConnection) -> &'static str {
     }
 }
 
+/// Run `sql` over a batch: `rows` bound as `$1` and read where `sql` says
+/// `{rows}` (see [`json_rows`]), `now` bound as `$2`.
+pub(crate) async fn execute_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sql: &str,
+    rows: Vec<serde_json::Value>,
+    now: i64,
+) -> Result<(), StorageError> {
+    let sql = sql.replace("{rows}", json_rows(tx));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The default database URL: a SQLite file in the data directory.
 pub fn default_url(data_dir: &Path) -> String {
     format!(

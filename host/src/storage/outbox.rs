@@ -301,17 +301,14 @@ pub(crate) async fn enqueue_many(
             })
         })
         .collect();
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, created_at) \
-         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'pending', 0, $2, $2 FROM {}",
-        super::json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'pending', 0, $2, $2 FROM {rows}",
+        rows,
+        now,
+    )
+    .await
 }
 
 /// A job to enqueue already leased to `owner` (the worker that will run it
@@ -357,16 +354,14 @@ pub(crate) async fn enqueue_leased_many(
             }))
         })
         .collect();
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "INSERT INTO outbox (id, tenant_id, kind, payload, status, attempts, next_attempt_at, lease_owner, lease_until, created_at) \
-         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'leased', 1, $2, value ->> 'o', CAST(value ->> 'u' AS BIGINT), $2 FROM {}",
-        super::json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+         SELECT value ->> 'id', value ->> 't', value ->> 'k', value ->> 'p', 'leased', 1, $2, value ->> 'o', CAST(value ->> 'u' AS BIGINT), $2 FROM {rows}",
+        rows,
+        now,
+    )
+    .await?;
     Ok(jobs.into_iter().map(|l| l.job).collect())
 }
 

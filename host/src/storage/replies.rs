@@ -393,18 +393,16 @@ pub(crate) async fn insert_outbound_rows(
         .collect();
     // Until the provider names it, an outbound message's external id is
     // its own id (unique, and never a provider's). No payload yet: `''`.
-    let sql = format!(
+    super::execute_rows(
+        tx,
         "INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, external_id, kind, text, attachments, payload, status, status_rank, error, created_at, updated_at, reply_to_id, part, attempts, author_id) \
          SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'cv', value ->> 'ct', 'outbound', value ->> 'id', value ->> 'k', value ->> 'tx', \
                 value ->> 'at', '', value ->> 's', CAST(value ->> 'r' AS INTEGER), value ->> 'e', $2, $2, value ->> 'rt', CAST(value ->> 'p' AS INTEGER), 0, value ->> 'a' \
-         FROM {}",
-        super::json_rows(tx)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(serde_json::Value::Array(json).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+         FROM {rows}",
+        json,
+        now,
+    )
+    .await?;
     for r in rows {
         let text = r.text.filter(|t| !t.is_empty());
         events.push(

@@ -156,7 +156,7 @@ pub(super) async fn deliver_part(
         Err(PluginError::Busy { retry_after_secs }) => {
             return Ok(PartResult::Retry {
                 error: "render: the tenant's plugins are busy".into(),
-                retry_after: Some(Duration::from_secs(u64::from(retry_after_secs))),
+                retry_after: Some(Duration::from_secs(retry_after_secs)),
             });
         }
         Err(e) => {
