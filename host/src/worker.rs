@@ -149,6 +149,10 @@ struct Worker {
 struct JobShares {
     running: Mutex<HashMap<String, usize>>,
     default_cap: usize,
+    /// Held from reading the counts until the claimed jobs are counted, so
+    /// two workers of this replica never claim from the same counts (which
+    /// could take a tenant past its cap together).
+    claiming: tokio::sync::Mutex<()>,
 }
 
 impl JobShares {
@@ -156,6 +160,7 @@ impl JobShares {
         JobShares {
             running: Mutex::new(HashMap::new()),
             default_cap,
+            claiming: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -220,12 +225,14 @@ impl Worker {
             let room = slots - running.len();
             let mut idle = false;
             if running.is_empty() || room >= slots.div_ceil(2) {
+                let claiming = self.shares.claiming.lock().await;
                 let jobs = self.claim(room).await;
                 idle = jobs.len() < room;
                 for job in jobs {
                     let slot = self.shares.start(&job.tenant_id);
                     running.spawn(self.clone().run_chain(job, slot));
                 }
+                drop(claiming);
             }
             tokio::select! {
                 _ = stop.changed() => {}
