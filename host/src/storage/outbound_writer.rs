@@ -80,7 +80,8 @@ impl OutboundWriter {
         OutboundWriter { tx }
     }
 
-    /// Store a reply and complete its job (see [`ReplyWrite::apply`]).
+    /// Store a reply and complete its job (`replies::apply_replies`); resolves
+    /// after the commit that holds it.
     pub async fn store_reply(
         &self,
         write: ReplyWrite,
@@ -90,7 +91,8 @@ impl OutboundWriter {
         rx.await.unwrap_or_else(|_| Err(dropped()))
     }
 
-    /// Record an accepted send (see [`SentWrite::apply`]).
+    /// Record an accepted send (`deliveries::apply_sent`); resolves after the
+    /// commit that holds it.
     pub async fn record_sent(&self, write: SentWrite) -> Result<bool, StorageError> {
         let (to, rx) = oneshot::channel();
         self.queue(Queued::Sent(write, to)).await?;
