@@ -4,9 +4,10 @@
 //! guardrail policies are sandboxed WebAssembly components.
 //!
 //! `docs/architecture.md` explains how the parts fit; in short, one-way:
-//! [`server`] (HTTP) → [`pipeline`] (the inbound stages, and the reply,
-//! guardrail and delivery stages the [`worker`]s run) → [`runtime`] (plugin
-//! calls) and [`storage`] (sqlx, SQLite or PostgreSQL).
+//! [`server`] (HTTP) → [`pipeline`] (the inbound stages, and the outbound
+//! half, `pipeline::outbound`, which the [`worker`]s run: reply, guardrail
+//! and delivery stages) → [`runtime`] (plugin calls) and [`storage`] (sqlx,
+//! SQLite or PostgreSQL).
 //!
 //! - [`cli`]: the `switchboard` commands (`serve`, `demo`, `plugin …`).
 //! - [`authoring`]: the plugin author's loop (`plugin new|build|test`).

@@ -16,13 +16,10 @@ use tracing::Instrument;
 
 use crate::orchestrator::Responder;
 use crate::pipeline::Pipeline;
-use crate::pipeline::delivery::{DeliveryConfig, JobOutcome, Sender};
+use crate::pipeline::delivery::Sender;
+use crate::pipeline::jobs::{DEFAULT_LEASE, DeliveryConfig, JobOutcome};
 use crate::pipeline::outbound;
 use crate::storage::{Job, new_secret_id};
-
-/// How long a job stays leased without its worker's heartbeat: the longest a
-/// crashed process's jobs wait before another worker runs them.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(20);
 
 /// Worker settings.
 #[derive(Debug, Clone)]

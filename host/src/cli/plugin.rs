@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::authoring::{Input, Project, error_json, invoke, load_request};
 use crate::domain::Direction;
 use crate::first_party;
-use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime, RuntimeOptions, World};
+use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime, World};
 
 /// Plugin subcommands.
 #[derive(Debug, Subcommand)]
@@ -109,21 +109,6 @@ pub(super) fn read_plugin(spec: &str) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-/// A small runtime for one command. A plugin directory gets a disk cache of
-/// compiled code (`DIR/dist/.compiled`) so that the author's repeated
-/// `test`/`run`/`check` of a JS or Python component (10-20 MiB, seconds to
-/// compile) compile it once per build; a `.wasm` file or first-party name
-/// gets none, so `check` reports the real compile time.
-pub(super) fn runtime_for(spec: &str) -> anyhow::Result<PluginRuntime> {
-    let mut options = RuntimeOptions::default();
-    options.engine.pool_instances = 4;
-    if let Ok(project) = Project::open(std::path::Path::new(spec)) {
-        options.cache_dir = Some(project.dir.join("dist/.compiled"));
-        options.disk_cache_bytes = 1 << 30;
-    }
-    PluginRuntime::new(options)
-}
-
 /// Load a component, printing why not (the caller exits 1).
 fn load_or_report(rt: &PluginRuntime, spec: &str, bytes: &[u8]) -> Option<Arc<LoadedPlugin>> {
     rt.load(bytes)
@@ -133,7 +118,7 @@ fn load_or_report(rt: &PluginRuntime, spec: &str, bytes: &[u8]) -> Option<Arc<Lo
 
 fn check(spec: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let bytes = read_plugin(spec)?;
-    let rt = runtime_for(spec)?;
+    let rt = super::author::runtime_for(spec)?;
     let Some(plugin) = load_or_report(&rt, spec, &bytes) else {
         return Ok(ExitCode::from(1));
     };
@@ -199,7 +184,7 @@ fn run_plugin(
 ) -> anyhow::Result<ExitCode> {
     let bytes = read_plugin(spec)?;
     let config = parse_config(config)?;
-    let rt = runtime_for(spec)?;
+    let rt = super::author::runtime_for(spec)?;
     let Some(plugin) = load_or_report(&rt, spec, &bytes) else {
         return Ok(ExitCode::from(1));
     };

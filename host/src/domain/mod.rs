@@ -10,12 +10,14 @@ mod lifecycle;
 mod media;
 mod people;
 mod phone;
+mod reply;
 mod vocabulary;
 pub use disposition::{ConsentSource, Disposition};
 pub use lifecycle::{ChannelStatus, TenantStatus};
 pub use media::{MediaStep, MimeType, OutboundPart, accepts_mime};
 pub use people::{ConversationStatus, Handler, Role};
 pub use phone::e164;
+pub use reply::{ReplyPlan, TokenUsage};
 pub use vocabulary::{
     AttemptOutcome, AutoReply, EventType, MessageKind, MessageStatus, Task, TaskKind,
 };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::catalog::PluginCatalog;
 use super::error::{Stage, WebhookError};
+use super::plugins::Plugins;
 use super::tenancy::{Binding, BoundGuardrail};
 use crate::domain::{ConsentSignal, Direction, Event, GuardrailContext, InboundMessage, Verdict};
 use crate::kv::KvStore;
@@ -234,23 +235,22 @@ fn persona_rails(
 /// is blocked, by a verdict or by a fail-closed guardrail that failed;
 /// `Err` when the chain could not run now (retry later).
 pub async fn check_outbound(
-    runtime: &Arc<PluginRuntime>,
-    catalog: &PluginCatalog,
+    plugins: &Plugins<'_>,
     binding: &Binding,
-    kv: Arc<dyn KvStore>,
     base: GuardrailContext,
     text: String,
 ) -> Result<Result<String, (String, String)>, PluginError> {
-    let rails = persona_rails(catalog, binding, &base);
+    let rails = persona_rails(plugins.catalog, binding, &base);
     if binding.guardrails.is_empty() && rails.is_empty() {
         return Ok(Ok(text));
     }
-    let chain = Chain::of(binding, kv).then(rails);
+    let chain = Chain::of(binding, plugins.kv.clone()).then(rails);
     let context = GuardrailContext { text, ..base };
     let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
     // The runtime could not run the chain now (the tenant's share is busy,
     // the runtime is stopping): the caller retries, nothing is blocked.
-    let outcome = runtime
+    let outcome = plugins
+        .runtime
         .blocking(&tenant, cap, move |runtime| chain.run(runtime, context))
         .await?;
     Ok(match outcome {

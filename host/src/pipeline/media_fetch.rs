@@ -161,6 +161,7 @@ pub async fn fetch(
             other => MediaFetchError::Upstream(format!("channel unavailable: {}", other.code())),
         })?;
     let hosts = p
+        .plugins()
         .adapter_info(&binding)
         .await
         .map(|i| i.outbound_hosts)

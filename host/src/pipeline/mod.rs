@@ -10,9 +10,9 @@
 //!    idempotent messages, monotonic statuses, processing jobs
 //!
 //! and the caller acknowledges only after step 4 committed. The stored
-//! jobs then run through [`reply`] (persona → responder → outbound
-//! guardrails → outbound messages) and [`delivery`] (render → provider →
-//! status), driven by `crate::worker`.
+//! jobs then run through [`outbound`], the outbound half's one entry
+//! (reply: persona → responder → outbound guardrails → the reply's parts;
+//! delivery: render → provider → status), driven by `crate::worker`.
 
 mod adapter;
 pub mod bounds;
@@ -20,9 +20,11 @@ mod catalog;
 pub mod delivery;
 mod error;
 mod guardrails;
+pub mod jobs;
 pub mod media;
 pub mod media_fetch;
 pub mod outbound;
+mod plugins;
 mod reply;
 pub mod sandbox;
 pub mod send;
@@ -45,6 +47,7 @@ use crate::storage::{Db, InboundItem, InboundOutcome, InboundWriter, OutboundWri
 pub use adapter::NativeAdapter;
 pub use catalog::{CatalogError, PluginCatalog};
 pub use error::{Stage, WebhookError};
+pub use plugins::Plugins;
 pub use shared::SharedOutcome;
 pub(crate) use tenancy::bind;
 pub use tenancy::{ChannelCache, Transport};
@@ -91,24 +94,14 @@ impl Pipeline {
         self.channel(channel_id, Some(tenant_id)).await
     }
 
-    /// The channel adapter's `info` (name, limits, declared hosts), asked
-    /// once per loaded component; `None` if the adapter cannot answer.
-    pub(crate) async fn adapter_info(
-        &self,
-        binding: &tenancy::Binding,
-    ) -> Option<crate::domain::AdapterInfo> {
-        if let Some(info) = binding.adapter.cached_info() {
-            return Some(info.clone());
+    /// What the outbound stages are handed to call a channel's plugins.
+    pub fn plugins(&self) -> Plugins<'_> {
+        Plugins {
+            runtime: &self.runtime,
+            catalog: &self.catalog,
+            kv: &self.kv,
+            db: &self.db,
         }
-        let ctx = binding.adapter_call(self.kv.clone());
-        let plugin = binding.adapter.clone();
-        let cap = ctx.limits.concurrent_calls;
-        let tenant = ctx.tenant.clone();
-        self.runtime
-            .blocking(&tenant, cap, move |rt| rt.adapter_info(&plugin, &ctx).ok())
-            .await
-            .ok()
-            .flatten()
     }
 
     /// Stage 1: a channel by id (from the webhook URL) with its plugins;

@@ -1,78 +1,41 @@
-//! The reply stage order for one stored inbound message:
+//! The reply stage: what to answer one stored inbound message. It reads
+//! nothing and writes nothing; `pipeline::outbound` reads the message's
+//! context, calls these in order, runs the outbound guardrails on the
+//! text, and stores the plan:
 //!
-//! 1. consent — an opted-out contact gets nothing (recorded), except the
-//!    opt-out confirmation itself
-//! 2. persona prompt — the tenant's fields, or its persona component,
-//!    wrapped by the platform's safety rules (`orchestrator::prompt`)
-//! 3. responder — static text or an OpenAI-compatible model
-//! 4. outbound guardrails — allow / rewrite / block, in chain order
-//! 5. one transaction — the outbound message(s), split to the channel's
-//!    length limit (with a static responder's media, the ones the channel's
-//!    adapter accepts: `media::compose`), their delivery job, and this
-//!    job's completion
+//! 1. [`before_persona`] — a guardrail's fixed answer; consent (an
+//!    opted-out contact gets nothing, except the opt-out confirmation
+//!    itself); a person handling the conversation; no persona bound
+//! 2. [`respond`] — the persona's prompt (its fields, or its persona
+//!    component, wrapped by the platform's safety rules:
+//!    `orchestrator::prompt`), then the responder (static text or an
+//!    OpenAI-compatible model)
+//! 3. [`plan`] — the checked text (and a static responder's media that
+//!    the channel's adapter accepts) split to the channel's length limit
+//!    (`media::compose`)
 
 use std::sync::Arc;
 
-use super::Pipeline;
-use super::delivery::{DeliveryConfig, JobOutcome, backoff};
-// Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
 use super::media::{MediaItem, compose};
+use super::plugins::Plugins;
+// Moved to `split`; re-exported so `pipeline::reply::split_text` stays.
 pub use super::split::split_text;
 use super::tenancy::Binding;
-use crate::crypto::TenantCipher;
 use crate::domain::{
     AutoReply, Direction, GuardrailContext, MessageKind, MimeType, OutboundPart, PersonaContext,
-    Prompt,
+    Prompt, ReplyPlan, TokenUsage,
 };
 use crate::orchestrator::{
     EmojiUsage, PersonaStyle, Responder, ResponderConfig, tenant_prompt, wrap_with_safety_blocking,
 };
-use crate::storage::{
-    Job, PersonaRecord, ReplyContext, ReplyPlan, ReplyWrite, StorageError, TokenUsage,
-};
+use crate::storage::{PersonaRecord, ReplyContext, StorageError};
 
-/// Process one [`Task::Process`](crate::domain::Task::Process) job: answer
-/// inbound message `message_id`, with `auto_reply` when a guardrail fixed
-/// the answer.
-pub async fn process(
-    p: &Pipeline,
-    responder: &Responder,
-    retry: &DeliveryConfig,
-    job: &Job,
-    message_id: &str,
-    auto_reply: Option<&AutoReply>,
-) -> JobOutcome {
-    match plan(p, responder, job, message_id, auto_reply).await {
-        Ok((cipher, ctx, plan, tokens)) => match p
-            .outbound_writer
-            .store_reply(ReplyWrite {
-                cipher,
-                job: job.clone(),
-                ctx,
-                plan,
-                tokens,
-                lease_ms: retry.lease.as_millis() as i64,
-            })
-            .await
-        {
-            Ok(Some(Some(delivery))) => JobOutcome::Then(delivery),
-            Ok(Some(None)) => JobOutcome::Done,
-            Ok(None) => JobOutcome::LeaseLost,
-            Err(e) => JobOutcome::Retry {
-                delay: backoff(retry, job.attempts),
-                error: format!("storage: {e}"),
-            },
-        },
-        Err(Failure::Retry(error)) if job.attempts < retry.max_attempts => JobOutcome::Retry {
-            delay: backoff(retry, job.attempts),
-            error,
-        },
-        Err(Failure::Retry(error) | Failure::Permanent(error)) => JobOutcome::Dead { error },
-    }
-}
-
+/// Why a reply could not be planned now.
+#[derive(Debug)]
 pub(crate) enum Failure {
+    /// Try again later (a responder's rate limit, busy plugins, storage).
     Retry(String),
+    /// Trying again would fail the same way.
     Permanent(String),
 }
 
@@ -85,127 +48,112 @@ impl From<StorageError> for Failure {
     }
 }
 
-async fn plan(
-    p: &Pipeline,
-    responder: &Responder,
-    job: &Job,
-    message_id: &str,
+/// What comes before the persona.
+pub(crate) enum Next {
+    /// Decided without it.
+    Plan(ReplyPlan),
+    /// Ask this persona (the channel's).
+    Ask { persona_id: String },
+}
+
+/// Step 1: the plan when there is no need to ask the persona.
+pub(crate) async fn before_persona(
+    plugins: &Plugins<'_>,
+    binding: &Binding,
+    ctx: &ReplyContext,
     auto_reply: Option<&AutoReply>,
-) -> Result<(TenantCipher, ReplyContext, ReplyPlan, TokenUsage), Failure> {
-    let tenant = job.tenant_id.as_str();
-    let cipher = p.secrets.cipher(tenant).await.map_err(StorageError::from)?;
-    let ctx = p.db.reply_context(&cipher, message_id).await?;
-    let binding = p
-        .tenant_channel(tenant, &ctx.channel_id)
-        .await
-        .map_err(|e| Failure::Permanent(format!("channel: {e}")))?;
+) -> Next {
     // A guardrail's fixed answer: no persona, no responder.
     if let Some(AutoReply { text, kind }) = auto_reply {
-        let max_len = max_text_length(p, &binding).await;
-        let plan = if ctx.opted_out && *kind != MessageKind::OptOutConfirmation {
-            ReplyPlan::Refused
-        } else {
-            ReplyPlan::Send {
-                parts: split_text(text, max_len)
-                    .into_iter()
-                    .map(OutboundPart::from)
-                    .collect(),
-                kind: *kind,
-            }
-        };
-        return Ok((cipher, ctx, plan, TokenUsage::default()));
+        if ctx.opted_out && *kind != MessageKind::OptOutConfirmation {
+            return Next::Plan(ReplyPlan::Refused);
+        }
+        let max_len = plugins.max_text_length(binding).await;
+        return Next::Plan(ReplyPlan::Send {
+            parts: split_text(text, max_len)
+                .into_iter()
+                .map(OutboundPart::from)
+                .collect(),
+            kind: *kind,
+        });
     }
-
-    // 1. Consent.
     if ctx.opted_out {
-        return Ok((cipher, ctx, ReplyPlan::Refused, TokenUsage::default()));
+        return Next::Plan(ReplyPlan::Refused);
     }
     // A person took the conversation over: the persona stays quiet.
     if ctx.handled_by_human {
-        return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
+        return Next::Plan(ReplyPlan::Nothing);
     }
-    let Some(persona_id) = binding.channel.persona_id.clone() else {
+    match &binding.channel.persona_id {
+        Some(id) => Next::Ask {
+            persona_id: id.clone(),
+        },
         // No persona: the conversation waits for a human.
-        return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
-    };
-    // Over the plan's monthly limit, automated replies pause (inbound is
-    // still stored; the pause is recorded once a month).
-    if let Some(limit) = p
-        .channels
-        .tenant_limits(&p.db, tenant)
-        .await?
-        .monthly_message_limit
-    {
-        let used = p.db.messages_this_month(tenant).await?;
-        if used >= limit {
-            p.db.pause_replies_for_month(tenant, used, limit).await?;
-            return Ok((cipher, ctx, ReplyPlan::Nothing, TokenUsage::default()));
-        }
+        None => Next::Plan(ReplyPlan::Nothing),
     }
-    let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
-    let answer = answer(p, responder, &binding, &persona, &ctx).await?;
-    let tokens = answer.tokens;
-    // The persona hands over on its own: the conversation waits for a
-    // person from now on; what it says besides the signal still goes out.
-    if answer.hand_over {
-        let change = crate::storage::ConversationChange {
-            handler: Some(crate::domain::Handler::Human),
-            ..Default::default()
-        };
-        p.db.change_conversation(&cipher, "persona", &ctx.conversation_id, &change)
-            .await?;
-    }
-    let plan = match answer.text {
+}
+
+/// Step 3: what is sent of the persona's checked answer (`None`: it only
+/// handed over).
+pub(crate) async fn plan(
+    plugins: &Plugins<'_>,
+    binding: &Binding,
+    config: &ResponderConfig,
+    checked: Option<Result<String, (String, String)>>,
+) -> ReplyPlan {
+    match checked {
         None => ReplyPlan::Nothing,
         Some(Ok(text)) => {
-            let max_len = max_text_length(p, &binding).await;
-            let media = responder_media(p, &binding, &answer.config).await;
+            let max_len = plugins.max_text_length(binding).await;
+            let media = responder_media(plugins, binding, config).await;
             ReplyPlan::Send {
                 parts: compose(Some(text), media, max_len).await,
                 kind: MessageKind::Reply,
             }
         }
         Some(Err((text, reason))) => ReplyPlan::Blocked { text, reason },
-    };
-    Ok((cipher, ctx, plan, tokens))
+    }
 }
 
-/// What a persona says to a message: steps 2-4 (prompt, responder,
-/// outbound guardrails), shared by the reply stage and the persona's
-/// try-it sandbox.
-pub(crate) struct Answer {
+/// What a persona's responder said (steps 2 and 3 of a reply, and of the
+/// persona's try-it sandbox), before the outbound guardrails.
+pub(crate) struct Response {
     /// The whole system prompt the responder got (safety rules included).
     pub system: String,
-    /// The reply after the guardrails: `Ok(text)`, or `Err((text,
-    /// reason))` when a guardrail blocked it; `None` when the persona only
-    /// handed over.
-    pub text: Option<Result<String, (String, String)>>,
+    /// The reply without a leading [`HANDOFF_SIGNAL`].
+    pub text: String,
     /// The reply started with [`HANDOFF_SIGNAL`].
     pub hand_over: bool,
     pub tokens: TokenUsage,
     pub config: ResponderConfig,
 }
 
-pub(crate) async fn answer(
-    p: &Pipeline,
+impl Response {
+    /// Nothing to say besides handing over: no text to check or send.
+    pub fn only_hands_over(&self) -> bool {
+        self.hand_over && self.text.is_empty()
+    }
+}
+
+/// Step 2: the persona's prompt and its responder's answer to `ctx`.
+pub(crate) async fn respond(
+    plugins: &Plugins<'_>,
     responder: &Responder,
     binding: &Binding,
     persona: &PersonaRecord,
     ctx: &ReplyContext,
-) -> Result<Answer, Failure> {
+) -> Result<Response, Failure> {
     let config: ResponderConfig = serde_json::from_value(persona.responder.clone())
         .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))?;
 
-    // 2. Prompt.
     let message = ctx
         .text
         .clone()
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| "(the user sent a message without text)".to_string());
-    let prompt = persona_prompt(p, binding, persona, ctx, &message).await;
+    let prompt = persona_prompt(plugins, binding, persona, ctx, &message).await;
     let system = wrap_with_safety_blocking(prompt, persona.spec.prohibited_topics.clone()).await;
 
-    // 3. Responder.
     let reply = responder
         .respond(
             &config,
@@ -227,26 +175,31 @@ pub(crate) async fn answer(
         completion: reply.completion_tokens,
     };
     let (text, hand_over) = split_handoff(&reply.text);
-
-    // 4. Outbound guardrails.
-    let text = if hand_over && text.is_empty() {
-        None
-    } else {
-        // A chain that could not run now (the tenant's plugins busy) is
-        // retried with the job, never taken for a block.
-        Some(
-            outbound_guardrails(p, binding, persona, ctx, text)
-                .await
-                .map_err(|e| Failure::Retry(format!("outbound guardrails: {e}")))?,
-        )
-    };
-    Ok(Answer {
+    Ok(Response {
         system,
         text,
         hand_over,
         tokens,
         config,
     })
+}
+
+/// What the outbound guardrails are told about a reply to `ctx` (the text
+/// is filled in by the chain).
+pub(crate) fn guardrail_context(
+    binding: &Binding,
+    persona: &PersonaRecord,
+    ctx: &ReplyContext,
+) -> GuardrailContext {
+    GuardrailContext {
+        direction: Direction::Outbound,
+        text: String::new(),
+        channel_adapter: binding.channel.adapter.clone(),
+        contact_address: ctx.contact_address.clone(),
+        first_reply: ctx.first_reply,
+        prohibited_topics: persona.spec.prohibited_topics.clone(),
+        required_disclaimers: persona.spec.required_disclaimers.clone(),
+    }
 }
 
 /// The signal a responder gives to hand the conversation to a person: its
@@ -266,7 +219,7 @@ fn split_handoff(reply: &str) -> (String, bool) {
 /// is left out with a warning (the text still goes), since a reply has no
 /// caller to refuse.
 async fn responder_media(
-    p: &Pipeline,
+    plugins: &Plugins<'_>,
     binding: &Binding,
     config: &ResponderConfig,
 ) -> Vec<MediaItem> {
@@ -276,7 +229,7 @@ async fn responder_media(
     if media.is_empty() {
         return Vec::new();
     }
-    let info = p.adapter_info(binding).await;
+    let info = plugins.adapter_info(binding).await;
     media
         .iter()
         .filter_map(|m| {
@@ -299,33 +252,17 @@ async fn responder_media(
 /// succeeds, else the tenant's fields. (The safety rules are added after
 /// either, so a failing or hostile component cannot weaken them.)
 async fn persona_prompt(
-    p: &Pipeline,
+    plugins: &Plugins<'_>,
     binding: &Binding,
     persona: &PersonaRecord,
     ctx: &ReplyContext,
     message: &str,
 ) -> Prompt {
     let style = style_of(persona);
-    let Some(reference) = persona.spec.persona.clone() else {
+    let Some(reference) = persona.spec.persona.as_deref() else {
         return tenant_prompt(&style);
     };
-    let plugin = match p
-        .catalog
-        .resolve(&p.db, &p.runtime, &binding.channel.tenant_id, &reference)
-        .await
-    {
-        Ok(plugin) => plugin,
-        Err(e) => {
-            tracing::warn!(persona = %persona.id, error = %e, "persona component unavailable; using the persona's fields");
-            return tenant_prompt(&style);
-        }
-    };
-    let call = binding.call(
-        &reference,
-        Arc::new(persona.spec.persona_config.clone()),
-        p.kv.clone(),
-    );
-    let pctx = PersonaContext {
+    let context = PersonaContext {
         name: persona.name.clone(),
         display_name: persona.spec.display_name.clone(),
         contact_name: ctx.contact_name.clone(),
@@ -333,15 +270,14 @@ async fn persona_prompt(
         history: ctx.history.clone(),
         message: message.to_string(),
     };
-    let built = p
-        .runtime
-        .run(&plugin, call, move |inst| inst.build_prompt(&pctx))
+    let config = Arc::new(persona.spec.persona_config.clone());
+    match plugins
+        .build_prompt(binding, reference, config, context)
         .await
-        .and_then(|r| r);
-    match built {
+    {
         Ok(prompt) => prompt,
         Err(e) => {
-            tracing::warn!(persona = %persona.id, error = %e, code = e.code(), "persona component failed; using the persona's fields");
+            tracing::warn!(persona = %persona.id, error = %e, "no prompt from the persona component; using the persona's fields");
             tenant_prompt(&style)
         }
     }
@@ -364,36 +300,6 @@ pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
             _ => EmojiUsage::Minimal,
         },
     }
-}
-
-/// Run the chain on the reply. `Ok(Err((text, reason)))` when blocked; a
-/// guardrail that fails blocks (fail closed) unless bound `fail-open`;
-/// `Err` when the chain could not run now.
-async fn outbound_guardrails(
-    p: &Pipeline,
-    binding: &Binding,
-    persona: &PersonaRecord,
-    ctx: &ReplyContext,
-    text: String,
-) -> Result<Result<String, (String, String)>, crate::runtime::PluginError> {
-    let base = GuardrailContext {
-        direction: Direction::Outbound,
-        text: String::new(),
-        channel_adapter: binding.channel.adapter.clone(),
-        contact_address: ctx.contact_address.clone(),
-        first_reply: ctx.first_reply,
-        prohibited_topics: persona.spec.prohibited_topics.clone(),
-        required_disclaimers: persona.spec.required_disclaimers.clone(),
-    };
-    super::guardrails::check_outbound(&p.runtime, &p.catalog, binding, p.kv.clone(), base, text)
-        .await
-}
-
-/// The channel adapter's text limit (0 or an error: no splitting).
-pub(super) async fn max_text_length(p: &Pipeline, binding: &Binding) -> usize {
-    p.adapter_info(binding)
-        .await
-        .map_or(0, |i| i.max_text_length as usize)
 }
 
 #[cfg(test)]

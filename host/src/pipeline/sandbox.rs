@@ -4,7 +4,8 @@
 //! (its guardrails too) or on none, and nothing is stored or sent.
 
 use super::Pipeline;
-use super::reply::{Answer, Failure, answer};
+use super::outbound::{Answer, answer};
+use super::reply::Failure;
 use super::tenancy::Binding;
 use crate::domain::{Direction, Turn};
 use crate::orchestrator::Responder;
@@ -91,22 +92,16 @@ pub async fn try_persona(
         first_reply,
         handled_by_human: false,
     };
-    let Answer {
-        system,
-        text,
-        hand_over,
-        tokens,
-        ..
-    } = answer(p, responder, &binding, &persona, &ctx)
+    let Answer { response, checked } = answer(&p.plugins(), responder, &binding, &persona, &ctx)
         .await
         .map_err(|e| match e {
             Failure::Retry(e) | Failure::Permanent(e) => TryError::Responder(e),
         })?;
     Ok(Tried {
-        system_prompt: system,
-        reply: text,
-        hand_over,
-        prompt_tokens: tokens.prompt,
-        completion_tokens: tokens.completion,
+        system_prompt: response.system,
+        reply: checked,
+        hand_over: response.hand_over,
+        prompt_tokens: response.tokens.prompt,
+        completion_tokens: response.tokens.completion,
     })
 }

@@ -15,7 +15,6 @@
 use super::Pipeline;
 use super::guardrails::check_outbound;
 use super::media::{MediaItem, UnsupportedMedia, check_accepted, compose};
-use super::reply::max_text_length;
 use crate::domain::{Direction, GuardrailContext};
 use crate::storage::{StorageError, now_ms};
 
@@ -79,8 +78,8 @@ pub enum SendError {
     #[error("channel unavailable: {0}")]
     Channel(String),
     /// The tenant's plugins could not run the send's checks now.
-    #[error("the tenant's plugins are busy: {0}")]
-    Busy(String),
+    #[error("the tenant's plugins are busy: {error}")]
+    Busy { error: crate::runtime::PluginError },
 }
 
 /// Run a send through the stages; returns the stored message ids.
@@ -103,7 +102,7 @@ pub async fn send(
     if let Content::Message { media, .. } = &req.content
         && !media.is_empty()
     {
-        let info = p.adapter_info(&binding).await;
+        let info = p.plugins().adapter_info(&binding).await;
         check_accepted(info.as_ref(), &binding.channel.adapter, media)?;
     }
 
@@ -147,7 +146,7 @@ pub async fn send(
         }
     };
     // An adapter that cannot answer `info` is held to the window too.
-    let declared = p.adapter_info(&binding).await.map(|i| i.name);
+    let declared = p.plugins().adapter_info(&binding).await.map(|i| i.name);
     if declared.is_none_or(|name| WHATSAPP_ADAPTERS.contains(&name.as_str()))
         && to
             .last_inbound_at
@@ -183,25 +182,18 @@ pub async fn send(
     };
     // Every text the customer will read goes through the chain: the
     // message's text and each caption.
-    let guard = async |text: String| match check_outbound(
-        &p.runtime,
-        &p.catalog,
-        &binding,
-        p.kv.clone(),
-        base.clone(),
-        text,
-    )
-    .await
-    {
-        Ok(Ok(text)) => Ok(text),
-        Err(e) => Err(SendError::Busy(e.to_string())),
-        Ok(Err((text, reason))) => {
-            let id =
-                p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
-                    .await?;
-            Err(SendError::Blocked(reason, id))
-        }
-    };
+    let plugins = p.plugins();
+    let guard =
+        async |text: String| match check_outbound(&plugins, &binding, base.clone(), text).await {
+            Ok(Ok(text)) => Ok(text),
+            Err(error) => Err(SendError::Busy { error }),
+            Ok(Err((text, reason))) => {
+                let id =
+                    p.db.store_blocked_send(&cipher, &req.channel_id, &to, &text, &reason)
+                        .await?;
+                Err(SendError::Blocked(reason, id))
+            }
+        };
     let text = match text {
         Some(text) => Some(guard(text).await?),
         None => None,
@@ -213,7 +205,7 @@ pub async fn send(
         }
         checked.push(item);
     }
-    let parts = compose(text, checked, max_text_length(p, &binding).await).await;
+    let parts = compose(text, checked, plugins.max_text_length(&binding).await).await;
     let ids =
         p.db.store_send(&cipher, &req.channel_id, &to, &parts, req.author.as_deref())
             .await?;

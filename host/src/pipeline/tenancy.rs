@@ -14,6 +14,9 @@ use crate::runtime::{CallContext, LimitOverrides, LoadedPlugin, PluginError, Plu
 use crate::secrets::Keyring;
 use crate::storage::{ChannelRecord, ChannelState, Db, OnFailure, Slot};
 
+/// The first-party adapter whose channels use the visitor transport.
+pub const VISITOR_ADAPTER: &str = "webchat";
+
 /// A resolved channel with its adapter and guardrail components.
 pub struct Binding {
     pub channel: ChannelRecord,
@@ -263,7 +266,7 @@ pub async fn bind(
         .map_err(catalog_error)?;
     // First-party names win over tenants' plugins, so only the platform's
     // own component gets the visitor transport.
-    let transport = match catalog.first_party(super::visitor::ADAPTER) {
+    let transport = match catalog.first_party(VISITOR_ADAPTER) {
         Some(webchat) if Arc::ptr_eq(&webchat, &adapter) => Transport::Visitor,
         _ => Transport::Provider,
     };

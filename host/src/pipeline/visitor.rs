@@ -14,8 +14,9 @@ use super::{Pipeline, WebhookError, WebhookOutcome};
 use crate::domain::{Header, HttpRequest};
 use crate::storage::InboundOutcome;
 
-/// The first-party adapter whose channels use the visitor transport.
-pub const ADAPTER: &str = "webchat";
+/// The first-party adapter whose channels use the visitor transport
+/// (defined with the transport, in `tenancy`).
+pub use super::tenancy::VISITOR_ADAPTER as ADAPTER;
 
 /// The header naming the visitor on the requests the host builds for the
 /// adapter (the adapter's `VISITOR_HEADER`).

@@ -17,13 +17,13 @@
 
 use std::time::Duration;
 
-use super::Pipeline;
+use super::delivery::Sender;
 use super::delivery::sender::without_url;
-use super::delivery::{JobOutcome, Sender, backoff};
+use super::jobs::JobOutcome;
 use crate::crypto::signature_header;
-use crate::secrets::SecretError;
+use crate::secrets::{Keyring, SecretError};
 use crate::storage::{
-    AttemptResult, EventRecord, Job, SigningEndpoint, WebhookEndpointStatus, cursor, now_ms,
+    AttemptResult, Db, EventRecord, Job, SigningEndpoint, WebhookEndpointStatus, cursor, now_ms,
 };
 
 /// Most of a receiver's answer read (and then dropped): the status is what
@@ -34,32 +34,32 @@ const MAX_ANSWER_BYTES: usize = 4 * 1024;
 /// `endpoint_id`. Completes the job itself on success, or when there is
 /// nothing left to send (endpoint deleted or disabled, tenant deleted).
 pub async fn deliver(
-    p: &Pipeline,
+    db: &Db,
+    secrets: &Keyring,
     sender: &Sender,
     job: &Job,
     endpoint_id: &str,
     event_seq: i64,
 ) -> JobOutcome {
     let retry_later = |error: String| JobOutcome::Retry {
-        delay: backoff(&sender.config, job.attempts),
+        delay: sender.config.backoff(job.attempts),
         error,
     };
     // A deleted tenant's key is gone: nothing of it is sent (or opened).
-    let cipher = match p.secrets.cipher(&job.tenant_id).await {
+    let cipher = match secrets.cipher(&job.tenant_id).await {
         Ok(c) => c,
-        Err(SecretError::Destroyed) => return nothing_to_send(p, job).await,
+        Err(SecretError::Destroyed) => return nothing_to_send(db, job).await,
         Err(e) => return retry_later(format!("tenant key: {e}")),
     };
-    let endpoint = match p
-        .db
-        .signing_endpoint(&job.tenant_id, endpoint_id, &p.secrets)
+    let endpoint = match db
+        .signing_endpoint(&job.tenant_id, endpoint_id, secrets)
         .await
     {
         Ok(Some(e)) if e.status == WebhookEndpointStatus::Active => e,
-        Ok(_) => return nothing_to_send(p, job).await,
+        Ok(_) => return nothing_to_send(db, job).await,
         Err(e) => return retry_later(format!("storage: {e}")),
     };
-    let event = match p.db.events_after(&cipher, event_seq - 1, 1, &[]).await {
+    let event = match db.events_after(&cipher, event_seq - 1, 1, &[]).await {
         Ok(events) => events.into_iter().find(|e| e.id == cursor(event_seq)),
         Err(e) => return retry_later(format!("storage: {e}")),
     };
@@ -69,8 +69,7 @@ pub async fn deliver(
         };
     };
     let result = post(sender, &endpoint, &event).await;
-    let failing_since = match p
-        .db
+    let failing_since = match db
         .record_webhook_attempt(job, endpoint_id, event_seq, &result)
         .await
     {
@@ -82,7 +81,7 @@ pub async fn deliver(
     }
     let error = result.error.unwrap_or_default();
     after_failure(
-        p,
+        db,
         sender,
         job,
         (endpoint_id, event_seq),
@@ -96,7 +95,7 @@ pub async fn deliver(
 /// What follows a failed attempt: another one later, or giving up on the
 /// event (and on the endpoint, when it has failed for the whole window).
 async fn after_failure(
-    p: &Pipeline,
+    db: &Db,
     sender: &Sender,
     job: &Job,
     (endpoint_id, event_seq): (&str, i64),
@@ -111,9 +110,9 @@ async fn after_failure(
     if !failing_for_window && now >= deadline {
         // Giving up on the event: if the endpoint has not succeeded with
         // anything since this event's first attempt, it failed all along.
-        let first =
-            p.db.first_webhook_attempt(&job.tenant_id, endpoint_id, event_seq)
-                .await;
+        let first = db
+            .first_webhook_attempt(&job.tenant_id, endpoint_id, event_seq)
+            .await;
         failing_for_window =
             matches!((failing_since, first), (Some(f), Ok(Some(first))) if f <= first);
     }
@@ -122,9 +121,9 @@ async fn after_failure(
             "every delivery failed for {} h (last: {error})",
             window / 3_600_000
         );
-        if let Err(e) =
-            p.db.disable_webhook_endpoint(&job.tenant_id, endpoint_id, &reason)
-                .await
+        if let Err(e) = db
+            .disable_webhook_endpoint(&job.tenant_id, endpoint_id, &reason)
+            .await
         {
             tracing::warn!(endpoint = endpoint_id, error = %e, "disabling a failing webhook endpoint failed");
         }
@@ -138,7 +137,9 @@ async fn after_failure(
         };
     }
     // The last attempt falls on the deadline, not a backoff past it.
-    let delay = backoff(&sender.config, job.attempts)
+    let delay = sender
+        .config
+        .backoff(job.attempts)
         .min(Duration::from_millis((deadline - now).max(0) as u64));
     JobOutcome::Retry { delay, error }
 }
@@ -190,8 +191,8 @@ async fn post(sender: &Sender, endpoint: &SigningEndpoint, event: &EventRecord) 
 
 /// The endpoint (or its tenant) is gone or disabled: complete the job
 /// without sending.
-async fn nothing_to_send(p: &Pipeline, job: &Job) -> JobOutcome {
-    match p.db.complete_job(job).await {
+async fn nothing_to_send(db: &Db, job: &Job) -> JobOutcome {
+    match db.complete_job(job).await {
         Ok(true) => JobOutcome::Done,
         Ok(false) => JobOutcome::LeaseLost,
         Err(e) => JobOutcome::Retry {

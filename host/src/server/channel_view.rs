@@ -24,7 +24,7 @@ async fn adapter_info(state: &AppState, ch: &ChannelRecord) -> Option<AdapterInf
     let binding = crate::pipeline::bind(&p.db, &p.catalog, &p.runtime, ch.clone())
         .await
         .ok()?;
-    p.adapter_info(&binding).await
+    p.plugins().adapter_info(&binding).await
 }
 
 /// A channel as the API shows it: the values of the keys its adapter

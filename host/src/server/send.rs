@@ -334,13 +334,18 @@ pub(super) async fn queue(
             Err(ApiError::unprocessable("unsupported_media", e.to_string()))
         }
         Err(SendError::Storage(e)) => Err(e.into()),
-        Err(SendError::Busy(msg)) => {
-            tracing::warn!(error = %msg, "send: guardrails could not run");
+        Err(SendError::Busy { error }) => {
+            tracing::warn!(%error, "send: guardrails could not run");
+            let retry_after = match error {
+                crate::runtime::PluginError::Busy { retry_after_secs } => retry_after_secs,
+                _ => 1,
+            };
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "tenant_busy",
                 "the tenant's plugins are busy; retry in a few seconds",
-            ))
+            )
+            .with_header("retry-after", retry_after))
         }
         Err(SendError::Channel(msg)) => {
             tracing::warn!(error = %msg, "send: channel unavailable");

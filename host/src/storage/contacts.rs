@@ -8,10 +8,9 @@ use sqlx::Row;
 use super::audit::audit;
 use super::conversations::{MessageRecord, MessagesOf, Page, page_cursor};
 use super::events::Pending;
-use super::inbound::SealedProfile;
 use super::{Db, StorageError, json_rows, now_ms};
 use crate::crypto::{Field, Index, TenantCipher};
-use crate::domain::EventType;
+use crate::domain::{ContactAddress, EventType};
 
 /// A contact with its channel addresses.
 #[derive(Debug, Clone, Serialize)]
@@ -402,5 +401,39 @@ impl Db {
         tx.commit().await.map_err(StorageError::from)?;
         self.published(appended);
         Ok(counts)
+    }
+}
+
+/// A contact's name and phone number as stored: sealed, with their
+/// blind indexes.
+pub(super) struct SealedProfile {
+    pub name_sealed: Option<String>,
+    pub name_index: Option<String>,
+    pub phone_sealed: Option<String>,
+    pub phone_index: Option<String>,
+}
+
+impl SealedProfile {
+    pub(super) fn new(cipher: &TenantCipher, contact: &str, who: &ContactAddress) -> SealedProfile {
+        SealedProfile::of(
+            cipher,
+            contact,
+            who.display_name.as_deref(),
+            who.phone.as_deref(),
+        )
+    }
+
+    pub(super) fn of(
+        cipher: &TenantCipher,
+        contact: &str,
+        name: Option<&str>,
+        phone: Option<&str>,
+    ) -> SealedProfile {
+        SealedProfile {
+            name_sealed: cipher.seal_opt(Field::ContactName, contact, name),
+            name_index: name.and_then(|n| cipher.index(Index::Name, n)),
+            phone_sealed: cipher.seal_opt(Field::ContactPhone, contact, phone),
+            phone_index: phone.and_then(|p| cipher.index(Index::Phone, p)),
+        }
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::consent::ConsentChange;
+use super::contacts::{SealedProfile, contact_in};
 use super::conversations::{ConversationRecord, MESSAGE_COLUMNS, MessageRecord, message_from};
 use super::events::{Appended, Pending};
 use super::outbox::enqueue_many;
@@ -171,7 +172,7 @@ async fn store_batch(
             None => false,
         };
         if consent_changed {
-            let shown = super::contacts::contact_in(tx, m.cipher, contact).await?;
+            let shown = contact_in(tx, m.cipher, contact).await?;
             events.push(m.cipher, EventType::ContactUpdated, shown);
         }
         if let Some(task) = m.disposition.task(&ids[n], m.channel_id, consent_changed) {
@@ -480,40 +481,6 @@ fn profile_changed(
     Ok(who.phone.as_deref().is_some_and(|phone| {
         cipher.index(Index::Phone, phone) != row.get::<Option<String>, _>("phone_index")
     }))
-}
-
-/// A contact's name and phone number as stored: sealed, with their
-/// blind indexes.
-pub(super) struct SealedProfile {
-    pub name_sealed: Option<String>,
-    pub name_index: Option<String>,
-    pub phone_sealed: Option<String>,
-    pub phone_index: Option<String>,
-}
-
-impl SealedProfile {
-    pub(super) fn new(cipher: &TenantCipher, contact: &str, who: &ContactAddress) -> SealedProfile {
-        SealedProfile::of(
-            cipher,
-            contact,
-            who.display_name.as_deref(),
-            who.phone.as_deref(),
-        )
-    }
-
-    pub(super) fn of(
-        cipher: &TenantCipher,
-        contact: &str,
-        name: Option<&str>,
-        phone: Option<&str>,
-    ) -> SealedProfile {
-        SealedProfile {
-            name_sealed: cipher.seal_opt(Field::ContactName, contact, name),
-            name_index: name.and_then(|n| cipher.index(Index::Name, n)),
-            phone_sealed: cipher.seal_opt(Field::ContactPhone, contact, phone),
-            phone_index: phone.and_then(|p| cipher.index(Index::Phone, p)),
-        }
-    }
 }
 
 /// A message's content as stored: sealed under the tenant's key and bound

@@ -61,7 +61,7 @@ pub use people::{MemberRecord, SessionRecord, normal_email};
 pub use personas::{PersonaDeletion, PersonaRecord, PersonaSpec};
 pub use platform::{ApiKeyRecord, TenantLimits, UsageRow};
 pub use plugins::PluginRecord;
-pub use replies::{ReplyContext, ReplyPlan, ReplyWrite, TokenUsage};
+pub use replies::{ReplyContext, ReplyWrite};
 pub use sends::{IDEMPOTENCY_LEASE_MS, Idempotency, Recipient};
 pub use tenant_settings::TenantSettings;
 pub use tenants::{NewTenant, TenantRecord};

@@ -12,7 +12,7 @@ use super::outbox::{Job, LeasedJob, complete_many, enqueue_leased_many};
 use super::{Db, StorageError, new_id};
 use crate::crypto::{Field, TenantCipher};
 use crate::domain::{
-    Attachment, Direction, EventType, MessageKind, MessageStatus, OutboundPart, Task, Turn,
+    Attachment, Direction, EventType, MessageKind, MessageStatus, ReplyPlan, Task, TokenUsage, Turn,
 };
 
 /// How many earlier turns the responder sees.
@@ -37,29 +37,6 @@ pub struct ReplyContext {
     pub first_reply: bool,
     /// A person took the conversation over: no reply is generated.
     pub handled_by_human: bool,
-}
-
-/// What the worker decided for an inbound message.
-#[derive(Debug, Clone)]
-pub enum ReplyPlan {
-    /// Send these parts, in order, as messages of `kind`.
-    Send {
-        parts: Vec<OutboundPart>,
-        kind: MessageKind,
-    },
-    /// An outbound guardrail blocked the reply: stored, never sent.
-    Blocked { text: String, reason: String },
-    /// The contact opted out: nothing is generated or sent; recorded.
-    Refused,
-    /// Nothing to send (no persona bound).
-    Nothing,
-}
-
-/// LLM tokens spent on a reply.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokenUsage {
-    pub prompt: u32,
-    pub completion: u32,
 }
 
 impl Db {

@@ -2,7 +2,7 @@
 //! call, the call itself with its capped answer, and the acceptances whose
 //! record failed (so they are recorded, not sent again).
 
-use super::DeliveryConfig;
+use super::super::jobs::DeliveryConfig;
 use crate::domain::{DeliveryStatus, HttpRequest, HttpResponse};
 use crate::outbound::OutboundPolicy;
 
@@ -15,21 +15,21 @@ pub struct Sender {
     /// database connection), by message id: the job's retry records them
     /// instead of sending again. Held in memory, so a crash in between is
     /// within the documented limit of one repeat per job in flight.
-    pub(super) unrecorded: parking_lot::Mutex<std::collections::HashMap<String, Accepted>>,
+    unrecorded: parking_lot::Mutex<std::collections::HashMap<String, Accepted>>,
 }
 
 /// A provider's acceptance of one part, not yet recorded.
 #[derive(Debug, Clone)]
-pub(super) struct Accepted {
-    pub(super) external_id: Option<String>,
-    pub(super) status: DeliveryStatus,
+pub struct Accepted {
+    pub external_id: Option<String>,
+    pub status: DeliveryStatus,
     /// The provider's HTTP status; `None` when the host delivered it (web chat).
-    pub(super) http_status: Option<u16>,
+    pub http_status: Option<u16>,
 }
 
 /// Most unrecorded acceptances kept (each is a few dozen bytes; past this
 /// the database has been failing for a long time, and the oldest repeat).
-pub(super) const MAX_UNRECORDED: usize = 100_000;
+const MAX_UNRECORDED: usize = 100_000;
 
 impl Sender {
     pub fn new(policy: OutboundPolicy, config: DeliveryConfig) -> anyhow::Result<Sender> {
@@ -42,6 +42,20 @@ impl Sender {
             config,
             unrecorded: Default::default(),
         })
+    }
+
+    /// Keep an acceptance whose record failed, so the job's retry records
+    /// it (message `id`) instead of sending again.
+    pub fn keep_unrecorded(&self, id: &str, accepted: Accepted) {
+        let mut unrecorded = self.unrecorded.lock();
+        if unrecorded.len() < MAX_UNRECORDED {
+            unrecorded.insert(id.to_string(), accepted);
+        }
+    }
+
+    /// An acceptance of message `id` kept by [`Sender::keep_unrecorded`].
+    pub(super) fn take_unrecorded(&self, id: &str) -> Option<Accepted> {
+        self.unrecorded.lock().remove(id)
     }
 }
 
