@@ -266,9 +266,12 @@ async fn resolve_parties(
     // Each tenant's `link_identities_by_phone`, read at most once per batch
     // and only when a first-seen sender has a phone number.
     let mut linking: Vec<(&str, bool)> = Vec::new();
+    let mut newcomers: Vec<Newcomer<'_>> = Vec::new();
     for (i, m) in incoming.iter().enumerate() {
         let who = &m.message.sender;
-        let hit = match known[i].take() {
+        let found = known[i].take();
+        let known_address = found.is_some();
+        let hit = match found {
             Some(r) => {
                 let contact: String = r.get("contact_id");
                 let changed = profile_changed(m.cipher, &contact, who, &r)?;
@@ -291,16 +294,147 @@ async fn resolve_parties(
         };
         let party = match hit.or_else(earlier) {
             Some(p) => p,
-            None => {
-                let link =
-                    who.phone.is_some() && links_by_phone(tx, &mut linking, m.tenant_id).await?;
-                upsert_contact_and_conversation(tx, m.cipher, events, m.channel_id, who, link, now)
+            None if known_address => {
+                // Known, but its profile changed or it has no conversation
+                // on this channel yet.
+                upsert_contact_and_conversation(tx, m.cipher, events, m.channel_id, who, false, now)
                     .await?
+            }
+            None if who.phone.is_some()
+                && links_by_phone(tx, &mut linking, m.tenant_id).await? =>
+            {
+                upsert_contact_and_conversation(tx, m.cipher, events, m.channel_id, who, true, now)
+                    .await?
+            }
+            None => {
+                // First seen, nothing to link: created with the batch's
+                // other newcomers, below. The same address seen earlier in
+                // the batch under another profile is that newcomer, with
+                // the later profile.
+                let same = newcomers.iter_mut().find(|n| {
+                    n.m.tenant_id == m.tenant_id
+                        && n.m.channel_id == m.channel_id
+                        && n.who.address == who.address
+                });
+                let n = match same {
+                    Some(n) => {
+                        n.who = who;
+                        n
+                    }
+                    None => {
+                        newcomers.push(Newcomer::new(m));
+                        newcomers.last_mut().expect("just pushed")
+                    }
+                };
+                (n.contact.clone(), n.conversation.clone())
             }
         };
         parties.push(party);
     }
+    create_newcomers(tx, &newcomers, events, now).await?;
     Ok(parties)
+}
+
+/// A first-seen sender whose contact, identity and conversation the batch
+/// creates (ids chosen up front, so later messages of the same sender in
+/// the batch reuse them).
+struct Newcomer<'a> {
+    m: &'a Incoming<'a>,
+    /// The sender's latest profile in the batch.
+    who: &'a ContactAddress,
+    contact: String,
+    identity: String,
+    conversation: String,
+}
+
+impl<'a> Newcomer<'a> {
+    fn new(m: &'a Incoming<'a>) -> Self {
+        Newcomer {
+            m,
+            who: &m.message.sender,
+            contact: new_id("ct"),
+            identity: new_id("cid"),
+            conversation: new_id("cv"),
+        }
+    }
+}
+
+/// The batch's newcomers in three statements (contacts, identities,
+/// conversations) rather than three each; their `conversation.created`
+/// events in the batch's order.
+async fn create_newcomers(
+    tx: &mut Transaction<'_, Any>,
+    newcomers: &[Newcomer<'_>],
+    events: &mut Pending,
+    now: i64,
+) -> Result<(), StorageError> {
+    if newcomers.is_empty() {
+        return Ok(());
+    }
+    let (mut contacts, mut identities, mut conversations) = (vec![], vec![], vec![]);
+    for n in newcomers {
+        let (cipher, who) = (n.m.cipher, n.who);
+        let p = SealedProfile::new(cipher, &n.contact, who);
+        contacts.push(serde_json::json!({
+            "id": n.contact, "t": n.m.tenant_id, "ns": p.name_sealed, "ni": p.name_index,
+            "ps": p.phone_sealed, "pi": p.phone_index,
+        }));
+        identities.push(serde_json::json!({
+            "id": n.identity, "t": n.m.tenant_id, "ct": n.contact, "c": n.m.channel_id,
+            "ai": cipher.address_index(&who.address),
+            "as": cipher.seal(Field::IdentityAddress, &n.identity, &who.address),
+            "us": cipher.seal_opt(Field::IdentityUserId, &n.identity, who.user_id.as_deref()),
+        }));
+        conversations.push(serde_json::json!({
+            "id": n.conversation, "t": n.m.tenant_id, "c": n.m.channel_id, "ct": n.contact,
+        }));
+    }
+    super::execute_rows(
+        tx,
+        "INSERT INTO contacts (id, tenant_id, name_sealed, name_index, phone_sealed, phone_index, created_at, updated_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'ns', value ->> 'ni', value ->> 'ps', value ->> 'pi', $2, $2 FROM {rows}",
+        contacts,
+        now,
+    )
+    .await?;
+    super::execute_rows(
+        tx,
+        "INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address_index, address_sealed, user_id_sealed, created_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'ct', value ->> 'c', value ->> 'ai', value ->> 'as', value ->> 'us', $2 FROM {rows}",
+        identities,
+        now,
+    )
+    .await?;
+    super::execute_rows(
+        tx,
+        "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) \
+         SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'ct', 'open', $2, $2 FROM {rows}",
+        conversations,
+        now,
+    )
+    .await?;
+    for n in newcomers {
+        events.push(
+            n.m.cipher,
+            EventType::ConversationCreated,
+            new_conversation(&n.conversation, n.m.channel_id, &n.contact, now),
+        );
+    }
+    Ok(())
+}
+
+/// A conversation just created, as its event shows it.
+fn new_conversation(id: &str, channel_id: &str, contact: &str, now: i64) -> ConversationRecord {
+    ConversationRecord {
+        id: id.to_string(),
+        channel_id: channel_id.to_string(),
+        contact_id: contact.to_string(),
+        status: crate::domain::ConversationStatus::Open.as_str().into(),
+        handler: crate::domain::Handler::Bot.as_str().into(),
+        assignee_id: None,
+        created_at: now,
+        last_message_at: now,
+    }
 }
 
 /// Whether the tenant links new identities by phone, from the batch's
@@ -644,16 +778,7 @@ async fn create_conversation(
     events.push(
         cipher,
         EventType::ConversationCreated,
-        ConversationRecord {
-            id: id.clone(),
-            channel_id: channel_id.to_string(),
-            contact_id: contact.to_string(),
-            status: "open".into(),
-            handler: crate::domain::Handler::Bot.as_str().into(),
-            assignee_id: None,
-            created_at: now,
-            last_message_at: now,
-        },
+        new_conversation(&id, channel_id, contact, now),
     );
     Ok(id)
 }
@@ -754,4 +879,151 @@ async fn apply_status(
     .execute(&mut **tx)
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{Keyring, MasterKey};
+    use crate::storage::NewChannel;
+
+    fn from(address: &str, name: &str, external_id: &str) -> InboundItem {
+        InboundItem::Message(
+            InboundMessage {
+                external_id: external_id.into(),
+                sender: ContactAddress {
+                    address: address.into(),
+                    phone: None,
+                    user_id: None,
+                    display_name: Some(name.into()),
+                },
+                recipient: None,
+                group_id: None,
+                timestamp: None,
+                text: Some("hi".into()),
+                attachments: vec![],
+                location: None,
+                reply_to: None,
+                reaction: None,
+                interactive: None,
+                consent: None,
+                kind: "text".into(),
+                route_key: None,
+            },
+            Disposition::Inbox,
+        )
+    }
+
+    async fn count(db: &Db, sql: &str) -> i64 {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    }
+
+    /// First-seen senders are created together, once each: the same
+    /// address twice in a batch (under a changed name) is one contact with
+    /// the later name, and a sender known before keeps its contact.
+    #[tokio::test]
+    async fn a_batch_creates_its_newcomers_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&super::super::default_url(dir.path()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let tenant = db.create_tenant("t", "T").await.unwrap().id;
+        let ring = Keyring::new(db.clone(), MasterKey::from_bytes([1; 32]));
+        let channel = db
+            .create_channel(
+                &tenant,
+                &NewChannel {
+                    id: super::super::new_secret_id("ch"),
+                    name: "c".into(),
+                    adapter: "webchat".into(),
+                    config: Default::default(),
+                    guardrails: vec![],
+                    route_key: None,
+                    bindings: vec![],
+                },
+                &ring,
+            )
+            .await
+            .unwrap()
+            .id;
+        let cipher = ring.cipher(&tenant).await.unwrap();
+        let known = [from("old", "Old", "m0")];
+        db.store_inbound(&cipher, &channel, &known).await.unwrap();
+
+        let first = [from("a", "Ann", "m1"), from("b", "Bob", "m2")];
+        let second = [from("a", "Annie", "m3"), from("old", "Old", "m4")];
+        let third = [from("c", "Cy", "m5"), from("a", "Annie", "m6")];
+        let outcomes = db
+            .store_inbound_batch(&[
+                (&cipher, &channel, &first[..]),
+                (&cipher, &channel, &second[..]),
+                (&cipher, &channel, &third[..]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes.iter().map(|o| o.inserted).collect::<Vec<_>>(),
+            [2, 2, 2]
+        );
+        // old, a, b, c: four contacts, identities and conversations.
+        for table in ["contacts", "contact_identities", "conversations"] {
+            let n = count(
+                &db,
+                &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"),
+            )
+            .await;
+            assert_eq!(n, 4, "{table}");
+        }
+        // Every message of an address in its one conversation.
+        assert_eq!(
+            count(
+                &db,
+                "SELECT CAST(COUNT(DISTINCT conversation_id) AS BIGINT) FROM messages WHERE external_id IN ('m1', 'm3', 'm6')"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT CAST(COUNT(DISTINCT conversation_id) AS BIGINT) FROM messages WHERE external_id IN ('m0', 'm4')"
+            )
+            .await,
+            1
+        );
+        // The newcomer's contact has the batch's later name.
+        let contact: String =
+            sqlx::query("SELECT contact_id FROM messages WHERE external_id = 'm1'")
+                .fetch_one(&db.read)
+                .await
+                .unwrap()
+                .get(0);
+        let sealed: Option<String> = sqlx::query("SELECT name_sealed FROM contacts WHERE id = $1")
+            .bind(&contact)
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            cipher
+                .open_opt(Field::ContactName, &contact, sealed.as_deref())
+                .unwrap()
+                .as_deref(),
+            Some("Annie")
+        );
+        // One `conversation.created` event per new conversation.
+        assert_eq!(
+            count(
+                &db,
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM events WHERE type = 'conversation.created'"
+            )
+            .await,
+            4
+        );
+    }
 }
