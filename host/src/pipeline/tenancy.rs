@@ -12,7 +12,7 @@ use super::error::{Stage, WebhookError};
 use crate::kv::KvStore;
 use crate::runtime::{CallContext, LimitOverrides, LoadedPlugin, PluginError, PluginRuntime};
 use crate::secrets::Keyring;
-use crate::storage::{ChannelRecord, ChannelState, Db, OnFailure, Slot};
+use crate::storage::{ChannelRecord, ChannelState, Db, OnFailure, PersonaRecord, Slot};
 
 /// The first-party adapter whose channels use the visitor transport.
 pub const VISITOR_ADAPTER: &str = "webchat";
@@ -113,20 +113,64 @@ impl Binding {
 const CHANNEL_TTL: Duration = Duration::from_secs(2);
 const CHANNEL_CACHE_MAX: usize = 10_000;
 
+/// Values read recently, each reused for [`CHANNEL_TTL`]; bounded (a full
+/// map starts again empty).
+struct Recent<K, V> {
+    map: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Recent {
+            map: Mutex::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map
+            .lock()
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < CHANNEL_TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.map.lock();
+        if map.len() >= CHANNEL_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(key, (Instant::now(), value));
+    }
+
+    fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.map.lock().retain(|k, (_, v)| keep(k, v));
+    }
+}
+
 /// Recently resolved channels (and unknown ids, so a flood of bad ids does
-/// not become a flood of queries).
+/// not become a flood of queries), tenants' limits and personas: read for
+/// every webhook or job, changed rarely. A change through the API drops
+/// its entry on the replica that made it; other replicas see it within
+/// [`CHANNEL_TTL`].
 #[derive(Default)]
 pub struct ChannelCache {
-    entries: Mutex<HashMap<String, (Instant, Option<ChannelState>)>>,
-    /// Tenants' limits, reused like channels.
-    limits: Mutex<HashMap<String, (Instant, crate::storage::TenantLimits)>>,
+    entries: Recent<String, Option<ChannelState>>,
+    limits: Recent<String, crate::storage::TenantLimits>,
+    /// By (tenant, persona id).
+    personas: Recent<(String, String), Arc<PersonaRecord>>,
 }
 
 impl ChannelCache {
     /// Drop a channel so its next webhook reads it again (after its
     /// bindings changed on this replica; others see it within the TTL).
     pub fn invalidate(&self, channel_id: &str) {
-        self.entries.lock().remove(channel_id);
+        self.entries.retain(|id, _| id != channel_id);
     }
 
     async fn get(
@@ -135,57 +179,67 @@ impl ChannelCache {
         secrets: &Keyring,
         channel_id: &str,
     ) -> Result<Option<ChannelState>, WebhookError> {
-        if let Some((at, rec)) = self.entries.lock().get(channel_id)
-            && at.elapsed() < CHANNEL_TTL
-        {
-            return Ok(rec.clone());
+        if let Some(rec) = self.entries.get(channel_id) {
+            return Ok(rec);
         }
         let rec = db
             .channel_for_webhook(channel_id, secrets)
             .await
             .map_err(WebhookError::from_storage)?;
-        let mut entries = self.entries.lock();
-        if entries.len() >= CHANNEL_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(channel_id.to_string(), (Instant::now(), rec.clone()));
+        self.entries.put(channel_id.to_string(), rec.clone());
         Ok(rec)
     }
 
     /// Drop a tenant's cached limits (after the admin changed them).
     pub fn forget_tenant_limits(&self, tenant_id: &str) {
-        self.limits.lock().remove(tenant_id);
+        self.limits.retain(|t, _| t != tenant_id);
     }
 
-    /// A tenant's limits, at most [`CHANNEL_TTL`] old: read for every
-    /// webhook and every job, changed rarely (and forgotten here when the
-    /// admin changes them on this replica).
+    /// A tenant's limits, at most [`CHANNEL_TTL`] old.
     pub async fn tenant_limits(
         &self,
         db: &Db,
         tenant_id: &str,
     ) -> Result<crate::storage::TenantLimits, crate::storage::StorageError> {
-        if let Some((at, l)) = self.limits.lock().get(tenant_id)
-            && at.elapsed() < CHANNEL_TTL
-        {
-            return Ok(*l);
+        if let Some(l) = self.limits.get(tenant_id) {
+            return Ok(l);
         }
         let l = db.tenant_limits(tenant_id).await?;
-        let mut limits = self.limits.lock();
-        if limits.len() >= CHANNEL_CACHE_MAX {
-            limits.clear();
-        }
-        limits.insert(tenant_id.to_string(), (Instant::now(), l));
+        self.limits.put(tenant_id.to_string(), l);
         Ok(l)
     }
 
-    /// Drop a tenant's channels (after its deletion, suspension or
-    /// reactivation), so none of them is served from here in its old
-    /// state, or with its configuration still opened.
+    /// A tenant's persona, at most [`CHANNEL_TTL`] old: a reply reads its
+    /// channel's persona for every message.
+    pub async fn persona(
+        &self,
+        db: &Db,
+        secrets: &Keyring,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Arc<PersonaRecord>, crate::storage::StorageError> {
+        let key = (tenant_id.to_string(), id.to_string());
+        if let Some(p) = self.personas.get(&key) {
+            return Ok(p);
+        }
+        let p = Arc::new(db.get_persona(tenant_id, id, secrets).await?);
+        self.personas.put(key, p.clone());
+        Ok(p)
+    }
+
+    /// Drop a persona (after it changed or was deleted on this replica).
+    pub fn forget_persona(&self, tenant_id: &str, id: &str) {
+        self.personas
+            .retain(|(t, p), _| !(t == tenant_id && p == id));
+    }
+
+    /// Drop a tenant's channels and personas (after its deletion,
+    /// suspension or reactivation), so none of them is served from here
+    /// in its old state, or with its configuration still opened.
     pub fn forget_tenant(&self, tenant_id: &str) {
         self.entries
-            .lock()
-            .retain(|_, (_, rec)| rec.as_ref().is_none_or(|c| c.tenant_id() != tenant_id));
+            .retain(|_, rec| rec.as_ref().is_none_or(|c| c.tenant_id() != tenant_id));
+        self.personas.retain(|(t, _), _| t != tenant_id);
     }
 }
 

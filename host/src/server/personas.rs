@@ -226,8 +226,8 @@ pub(super) async fn update(
     let previous = p.db.get_persona(&tenant.id, id, &p.secrets).await?;
     let (name, spec, responder) = validate(body, Some(&previous))?;
     check_persona_plugin(state, &tenant.id, &spec).await?;
-    Ok(p.db
-        .update_persona(
+    let updated =
+        p.db.update_persona(
             &tenant.id,
             &caller.actor(),
             id,
@@ -236,7 +236,11 @@ pub(super) async fn update(
             &responder,
             &p.secrets,
         )
-        .await?)
+        .await?;
+    // This replica's next reply reads the new fields; others within the
+    // cache's 2 s.
+    p.channels.forget_persona(&tenant.id, id);
+    Ok(updated)
 }
 
 #[utoipa::path(get, path = "/v1/personas/{id}", tag = "personas", params(("id" = String, Path, description = "Persona id")), responses((status = 200, body = Object), (status = 404, body = Object)), security(("api_key" = [])))]
@@ -259,7 +263,10 @@ pub async fn delete_persona(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     match state.db().delete_persona(&tenant.id, "api", &id).await? {
-        PersonaDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        PersonaDeletion::Deleted => {
+            state.pipeline.channels.forget_persona(&tenant.id, &id);
+            Ok(StatusCode::NO_CONTENT)
+        }
         PersonaDeletion::InUse(channels) => {
             let mut e = ApiError::new(
                 StatusCode::CONFLICT,

@@ -51,7 +51,9 @@ impl Db {
         let tenant_id = cipher.tenant_id();
         let r = sqlx::query(
             "SELECT m.id, m.channel_id, m.conversation_id, m.contact_id, m.text, m.external_id, m.created_at, \
-             ci.id AS identity_id, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out, c.name_sealed, cv.handler \
+             ci.id AS identity_id, ci.address_sealed, CAST(ci.opted_out AS BIGINT) AS opted_out, c.name_sealed, cv.handler, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM messages o WHERE o.tenant_id = m.tenant_id AND o.conversation_id = m.conversation_id \
+                  AND o.direction = 'outbound' AND o.kind = 'text' AND o.status NOT IN ('blocked', 'refused')) THEN 0 ELSE 1 END AS BIGINT) AS first_reply \
              FROM messages m \
              JOIN conversations cv ON cv.id = m.conversation_id AND cv.tenant_id = m.tenant_id \
              JOIN contact_identities ci ON ci.contact_id = m.contact_id AND ci.channel_id = m.channel_id AND ci.tenant_id = m.tenant_id \
@@ -93,14 +95,9 @@ impl Db {
                 })
             })
             .collect::<Result<_, StorageError>>()?;
-        let first_reply = sqlx::query(
-            "SELECT 1 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND direction = 'outbound' AND kind = 'text' AND status NOT IN ('blocked', 'refused') LIMIT 1",
-        )
-        .bind(tenant_id)
-        .bind(&conversation_id)
-        .fetch_optional(&self.read)
-        .await?
-        .is_none();
+        // No reply has gone out in this conversation (read with the context:
+        // one round trip less per reply).
+        let first_reply = r.get::<i64, _>("first_reply") != 0;
         let sealed = |column: &str| r.get::<Option<String>, _>(column);
         let identity: String = r.get("identity_id");
         let contact_id: String = r.get("contact_id");

@@ -136,7 +136,10 @@ async fn plan_reply(
             if replies_paused(p, tenant).await? {
                 (ReplyPlan::Nothing, TokenUsage::default())
             } else {
-                let persona = p.db.get_persona(tenant, &persona_id, &p.secrets).await?;
+                let persona = p
+                    .channels
+                    .persona(&p.db, &p.secrets, tenant, &persona_id)
+                    .await?;
                 ask_persona(p, responder, &binding, &persona, &cipher, &ctx).await?
             }
         }
