@@ -21,13 +21,38 @@ pub struct Browser {
     pub client: Client,
     http: reqwest::Client,
     driver_url: String,
+    driver_port: u16,
+    /// The WebDriver session, ended when the browser is dropped.
+    session: Option<String>,
     driver: Child,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // End the WebDriver session first, so chromedriver quits the
+        // Chromium it started: killing only the driver left every test's
+        // browser running. (A blocking request: `drop` cannot await.)
+        if let Some(session) = &self.session {
+            end_session(self.driver_port, session);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE /session/{id}` on the driver, waiting (a few seconds at most)
+/// for its answer, by which time the browser has quit.
+fn end_session(port: u16, session: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if conn.write_all(request.as_bytes()).is_ok() {
+        let _ = conn.read_to_end(&mut Vec::new());
     }
 }
 
@@ -103,10 +128,13 @@ impl Browser {
             .connect(&driver_url)
             .await
             .expect("a Chromium session");
+        let session = client.session_id().await.ok().flatten();
         Some(Browser {
             client,
             http,
             driver_url,
+            driver_port: port,
+            session,
             driver,
         })
     }
