@@ -75,7 +75,9 @@ pub(super) async fn ended(
         consent_revoked,
     )
     .await?;
-    tracing::warn!(message = %target.id, code, status = status.as_str(), "part not delivered");
+    if status == MessageStatus::Failed {
+        tracing::warn!(message = %target.id, code, "delivery failed permanently");
+    }
     Ok(())
 }
 
