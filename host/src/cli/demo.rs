@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::domain::MessageStatus;
+use crate::domain::{Direction, MessageStatus};
 use crate::outbound::OutboundPolicy;
 use crate::server::{ServerConfig, start};
 use crate::storage::PersonaSpec;
@@ -523,7 +523,7 @@ async fn latest_outbound(
                 .await
                 .ok()?;
         for m in page.data {
-            if m.direction == "outbound" && want(&m) {
+            if Direction::parse(&m.direction) == Some(Direction::Outbound) && want(&m) {
                 found = Some(m);
             }
         }

@@ -308,6 +308,23 @@ pub enum Direction {
     Outbound,
 }
 
+impl Direction {
+    /// The column value (and the JSON one).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    /// A column value back; `None` for one this version does not know.
+    pub fn parse(s: &str) -> Option<Direction> {
+        [Direction::Inbound, Direction::Outbound]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
 /// What a guardrail sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardrailContext {

@@ -355,6 +355,15 @@ mod tests {
             assert_eq!(MessageKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(MessageStatus::parse("lost"), None);
+        for d in [
+            super::super::Direction::Inbound,
+            super::super::Direction::Outbound,
+        ] {
+            assert_eq!(super::super::Direction::parse(d.as_str()), Some(d));
+            // The column value is the JSON one.
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        assert_eq!(super::super::Direction::parse("sideways"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures_util::Stream;
 
 use super::Pipeline;
 use super::delivery::sender::{read_response, start, without_url};
-use crate::domain::{Attachment, GuestError, HttpResponse, MediaStep};
+use crate::domain::{Attachment, Direction, GuestError, HttpResponse, MediaStep};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::PluginError;
 use crate::storage::StorageError;
@@ -141,7 +141,7 @@ pub async fn fetch(
             })?;
     // Outbound media is at the URL the tenant gave; only what a customer
     // sent is fetched with the channel's credentials.
-    if message.direction != "inbound" {
+    if Direction::parse(&message.direction) != Some(Direction::Inbound) {
         return Err(MediaFetchError::NotFound);
     }
     let attachment: Attachment = message

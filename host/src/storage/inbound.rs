@@ -14,7 +14,7 @@ use super::usage::count_usage;
 use super::{Db, StorageError, json_rows, new_id, now_ms};
 use crate::crypto::{Field, Index, TenantCipher};
 use crate::domain::{
-    ContactAddress, DeliveryStatus, Disposition, EventType, InboundMessage, MessageKind,
+    ContactAddress, DeliveryStatus, Direction, Disposition, EventType, InboundMessage, MessageKind,
     MessageStatus, StatusUpdate, Task,
 };
 
@@ -203,7 +203,7 @@ fn inbound_record(
         channel_id: m.channel_id.to_string(),
         conversation_id: conversation.to_string(),
         contact_id: contact.to_string(),
-        direction: "inbound".into(),
+        direction: Direction::Inbound.as_str().into(),
         external_id: m.message.external_id.clone(),
         kind: m.message.kind.clone(),
         text: m.message.text.clone(),

@@ -86,11 +86,8 @@ impl Db {
             .rev()
             .map(|h| {
                 Ok(Turn {
-                    direction: if h.get::<String, _>("direction") == "inbound" {
-                        Direction::Inbound
-                    } else {
-                        Direction::Outbound
-                    },
+                    direction: Direction::parse(&h.get::<String, _>("direction"))
+                        .unwrap_or(Direction::Outbound),
                     text: open_column(cipher, h, Field::MessageText)?.unwrap_or_default(),
                 })
             })
@@ -387,7 +384,7 @@ pub(crate) async fn insert_outbound_rows(
                 channel_id: r.thread.channel_id.to_string(),
                 conversation_id: r.thread.conversation_id.to_string(),
                 contact_id: r.thread.contact_id.to_string(),
-                direction: "outbound".into(),
+                direction: Direction::Outbound.as_str().into(),
                 external_id: r.id.clone(),
                 kind: r.kind.as_str().into(),
                 text: text.map(str::to_string),

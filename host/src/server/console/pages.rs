@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::domain::{Handler, Role};
+use crate::domain::{Direction, Handler, Role};
 use crate::storage::{
     ChannelRecord, ConversationRecord, InboxFilter, InboxRow, MemberRecord, MessageRecord,
     PersonaRecord,
@@ -237,9 +237,14 @@ pub fn inbox(
     )
 }
 
+/// A customer's message (not the business's).
+fn is_inbound(m: &MessageRecord) -> bool {
+    Direction::parse(&m.direction) == Some(Direction::Inbound)
+}
+
 /// Who wrote a message, as the conversation shows it.
 fn author(m: &MessageRecord, contact: &str, members: &[MemberRecord]) -> String {
-    if m.direction == "inbound" {
+    if is_inbound(m) {
         return contact.to_string();
     }
     match (m.kind.as_str(), &m.author_id) {
@@ -307,7 +312,7 @@ pub fn conversation(
             div id="live-region" {
                 ol.messages aria-label="Messages" {
                     @for m in messages {
-                        li.msg.(if m.direction == "inbound" { "in" } else { "out" }) {
+                        li.msg.(if is_inbound(m) { "in" } else { "out" }) {
                             span.author { (author(m, contact, members)) }
                             p.text { (m.text.as_deref().unwrap_or("(no text)")) }
                             @if let Some(list) = m.attachments.as_array().filter(|a| !a.is_empty()) {
@@ -318,7 +323,7 @@ pub fn conversation(
                                             // An inbound attachment is fetched through the API
                                             // (the session's cookie authorises the GET); an
                                             // outbound one is the URL it was sent from.
-                                            @if m.direction == "inbound" {
+                                            @if is_inbound(m) {
                                                 a href={ "/v1/messages/" (m.id) "/media/" (n) } download { (what) }
                                             } @else if let Some(url) = a["url"].as_str().filter(|u| u.starts_with("https://")) {
                                                 a href=(url) rel="noopener noreferrer" { (what) }

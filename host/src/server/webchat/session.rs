@@ -16,7 +16,7 @@ use super::super::events::{PING_EVERY, RESCAN_EVERY, SEND_TIMEOUT, close, read_a
 use super::config::WebchatConfig;
 use super::limits::SocketSlot;
 use crate::crypto::TenantCipher;
-use crate::domain::{EventType, MessageStatus};
+use crate::domain::{Direction, EventType, MessageStatus};
 use crate::pipeline::WebhookError;
 use crate::pipeline::visitor::Visitor;
 use crate::storage::{MessageRecord, cursor};
@@ -243,7 +243,7 @@ impl Live {
     /// nor when a guardrail or consent stopped it).
     async fn show(&mut self, m: MessageRecordView, at: &str) -> Result<(), End> {
         let status = MessageStatus::parse(&m.status);
-        let outbound = m.direction == "outbound";
+        let outbound = Direction::parse(&m.direction) == Some(Direction::Outbound);
         if outbound
             && !matches!(
                 status,
