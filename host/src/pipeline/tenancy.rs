@@ -148,6 +148,14 @@ impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
         map.insert(key, (Instant::now(), value));
     }
 
+    fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map.lock().remove(key);
+    }
+
     fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
         self.map.lock().retain(|k, (_, v)| keep(k, v));
     }
@@ -170,7 +178,7 @@ impl ChannelCache {
     /// Drop a channel so its next webhook reads it again (after its
     /// bindings changed on this replica; others see it within the TTL).
     pub fn invalidate(&self, channel_id: &str) {
-        self.entries.retain(|id, _| id != channel_id);
+        self.entries.remove(channel_id);
     }
 
     async fn get(
@@ -192,7 +200,7 @@ impl ChannelCache {
 
     /// Drop a tenant's cached limits (after the admin changed them).
     pub fn forget_tenant_limits(&self, tenant_id: &str) {
-        self.limits.retain(|t, _| t != tenant_id);
+        self.limits.remove(tenant_id);
     }
 
     /// A tenant's limits, at most [`CHANNEL_TTL`] old.
@@ -230,7 +238,7 @@ impl ChannelCache {
     /// Drop a persona (after it changed or was deleted on this replica).
     pub fn forget_persona(&self, tenant_id: &str, id: &str) {
         self.personas
-            .retain(|(t, p), _| !(t == tenant_id && p == id));
+            .remove(&(tenant_id.to_string(), id.to_string()));
     }
 
     /// Drop a tenant's channels and personas (after its deletion,

@@ -312,8 +312,8 @@ async fn resolve_parties(
                 // the batch under another profile is that newcomer, with
                 // the later profile.
                 let same = newcomers.iter_mut().find(|n| {
-                    n.m.tenant_id == m.tenant_id
-                        && n.m.channel_id == m.channel_id
+                    n.cipher.tenant_id() == m.tenant_id
+                        && n.channel_id == m.channel_id
                         && n.who.address == who.address
                 });
                 let n = match same {
@@ -322,7 +322,7 @@ async fn resolve_parties(
                         n
                     }
                     None => {
-                        newcomers.push(Newcomer::new(m));
+                        newcomers.push(Newcomer::new(m.cipher, m.channel_id, who));
                         newcomers.last_mut().expect("just pushed")
                     }
                 };
@@ -335,11 +335,12 @@ async fn resolve_parties(
     Ok(parties)
 }
 
-/// A first-seen sender whose contact, identity and conversation the batch
-/// creates (ids chosen up front, so later messages of the same sender in
-/// the batch reuse them).
+/// A first-seen sender whose contact, identity and conversation are
+/// created (ids chosen up front, so later messages of the same sender in
+/// a batch reuse them).
 struct Newcomer<'a> {
-    m: &'a Incoming<'a>,
+    cipher: &'a TenantCipher,
+    channel_id: &'a str,
     /// The sender's latest profile in the batch.
     who: &'a ContactAddress,
     contact: String,
@@ -348,10 +349,11 @@ struct Newcomer<'a> {
 }
 
 impl<'a> Newcomer<'a> {
-    fn new(m: &'a Incoming<'a>) -> Self {
+    fn new(cipher: &'a TenantCipher, channel_id: &'a str, who: &'a ContactAddress) -> Self {
         Newcomer {
-            m,
-            who: &m.message.sender,
+            cipher,
+            channel_id,
+            who,
             contact: new_id("ct"),
             identity: new_id("cid"),
             conversation: new_id("cv"),
@@ -359,9 +361,8 @@ impl<'a> Newcomer<'a> {
     }
 }
 
-/// The batch's newcomers in three statements (contacts, identities,
-/// conversations) rather than three each; their `conversation.created`
-/// events in the batch's order.
+/// Newcomers in three statements (contacts, identities, conversations),
+/// however many; their `conversation.created` events in order.
 async fn create_newcomers(
     tx: &mut Transaction<'_, Any>,
     newcomers: &[Newcomer<'_>],
@@ -373,21 +374,24 @@ async fn create_newcomers(
     }
     let (mut contacts, mut identities, mut conversations) = (vec![], vec![], vec![]);
     for n in newcomers {
-        let (cipher, who) = (n.m.cipher, n.who);
-        let p = SealedProfile::new(cipher, &n.contact, who);
+        let p = SealedProfile::new(n.cipher, &n.contact, n.who);
         contacts.push(serde_json::json!({
-            "id": n.contact, "t": n.m.tenant_id, "ns": p.name_sealed, "ni": p.name_index,
+            "id": n.contact, "t": n.cipher.tenant_id(), "ns": p.name_sealed, "ni": p.name_index,
             "ps": p.phone_sealed, "pi": p.phone_index,
         }));
-        identities.push(serde_json::json!({
-            "id": n.identity, "t": n.m.tenant_id, "ct": n.contact, "c": n.m.channel_id,
-            "ai": cipher.address_index(&who.address),
-            "as": cipher.seal(Field::IdentityAddress, &n.identity, &who.address),
-            "us": cipher.seal_opt(Field::IdentityUserId, &n.identity, who.user_id.as_deref()),
-        }));
-        conversations.push(serde_json::json!({
-            "id": n.conversation, "t": n.m.tenant_id, "c": n.m.channel_id, "ct": n.contact,
-        }));
+        identities.push(identity_row(
+            n.cipher,
+            &n.identity,
+            &n.contact,
+            n.channel_id,
+            n.who,
+        ));
+        conversations.push(conversation_row(
+            n.cipher,
+            &n.conversation,
+            n.channel_id,
+            &n.contact,
+        ));
     }
     super::execute_rows(
         tx,
@@ -397,30 +401,48 @@ async fn create_newcomers(
         now,
     )
     .await?;
-    super::execute_rows(
-        tx,
-        "INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address_index, address_sealed, user_id_sealed, created_at) \
-         SELECT value ->> 'id', value ->> 't', value ->> 'ct', value ->> 'c', value ->> 'ai', value ->> 'as', value ->> 'us', $2 FROM {rows}",
-        identities,
-        now,
-    )
-    .await?;
-    super::execute_rows(
-        tx,
-        "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) \
-         SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'ct', 'open', $2, $2 FROM {rows}",
-        conversations,
-        now,
-    )
-    .await?;
+    super::execute_rows(tx, INSERT_IDENTITIES, identities, now).await?;
+    super::execute_rows(tx, INSERT_CONVERSATIONS, conversations, now).await?;
     for n in newcomers {
         events.push(
-            n.m.cipher,
+            n.cipher,
             EventType::ConversationCreated,
-            new_conversation(&n.conversation, n.m.channel_id, &n.contact, now),
+            new_conversation(&n.conversation, n.channel_id, &n.contact, now),
         );
     }
     Ok(())
+}
+
+/// Channel identities, from [`identity_row`]s.
+const INSERT_IDENTITIES: &str = "INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address_index, address_sealed, user_id_sealed, created_at) \
+     SELECT value ->> 'id', value ->> 't', value ->> 'ct', value ->> 'c', value ->> 'ai', value ->> 'as', value ->> 'us', $2 FROM {rows}";
+
+/// Open conversations, from [`conversation_row`]s.
+const INSERT_CONVERSATIONS: &str = "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) \
+     SELECT value ->> 'id', value ->> 't', value ->> 'c', value ->> 'ct', 'open', $2, $2 FROM {rows}";
+
+fn identity_row(
+    cipher: &TenantCipher,
+    id: &str,
+    contact: &str,
+    channel_id: &str,
+    who: &ContactAddress,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "t": cipher.tenant_id(), "ct": contact, "c": channel_id,
+        "ai": cipher.address_index(&who.address),
+        "as": cipher.seal(Field::IdentityAddress, id, &who.address),
+        "us": cipher.seal_opt(Field::IdentityUserId, id, who.user_id.as_deref()),
+    })
+}
+
+fn conversation_row(
+    cipher: &TenantCipher,
+    id: &str,
+    channel_id: &str,
+    contact: &str,
+) -> serde_json::Value {
+    serde_json::json!({ "id": id, "t": cipher.tenant_id(), "c": channel_id, "ct": contact })
 }
 
 /// A conversation just created, as its event shows it.
@@ -567,10 +589,9 @@ pub(crate) async fn upsert_contact_and_conversation(
                 upsert_conversation(tx, cipher, events, channel_id, &contact, now).await?;
             return Ok((contact, conversation));
         }
-        let contact = create_contact(tx, cipher, channel_id, who, now).await?;
-        let conversation =
-            create_conversation(tx, cipher, events, channel_id, &contact, now).await?;
-        return Ok((contact, conversation));
+        let n = Newcomer::new(cipher, channel_id, who);
+        create_newcomers(tx, std::slice::from_ref(&n), events, now).await?;
+        return Ok((n.contact, n.conversation));
     };
     let contact: String = row.get("contact_id");
     if profile_changed(cipher, &contact, who, &row)? {
@@ -661,30 +682,6 @@ pub(super) fn sealed_attachments(
     }
 }
 
-/// Create a contact and its first identity for a never-seen address.
-async fn create_contact(
-    tx: &mut Transaction<'_, Any>,
-    cipher: &TenantCipher,
-    channel_id: &str,
-    who: &ContactAddress,
-    now: i64,
-) -> Result<String, StorageError> {
-    let contact = new_id("ct");
-    let p = SealedProfile::new(cipher, &contact, who);
-    sqlx::query("INSERT INTO contacts (id, tenant_id, name_sealed, name_index, phone_sealed, phone_index, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
-        .bind(&contact)
-        .bind(cipher.tenant_id())
-        .bind(p.name_sealed)
-        .bind(p.name_index)
-        .bind(p.phone_sealed)
-        .bind(p.phone_index)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    add_identity(tx, cipher, channel_id, &contact, who, now).await?;
-    Ok(contact)
-}
-
 /// A channel identity of an existing contact, for a never-seen address.
 async fn add_identity(
     tx: &mut Transaction<'_, Any>,
@@ -694,19 +691,8 @@ async fn add_identity(
     who: &ContactAddress,
     now: i64,
 ) -> Result<(), StorageError> {
-    let id = new_id("cid");
-    sqlx::query("INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address_index, address_sealed, user_id_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(&id)
-        .bind(cipher.tenant_id())
-        .bind(contact)
-        .bind(channel_id)
-        .bind(cipher.address_index(&who.address))
-        .bind(cipher.seal(Field::IdentityAddress, &id, &who.address))
-        .bind(cipher.seal_opt(Field::IdentityUserId, &id, who.user_id.as_deref()))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    let row = identity_row(cipher, &new_id("cid"), contact, channel_id, who);
+    super::execute_rows(tx, INSERT_IDENTITIES, vec![row], now).await
 }
 
 /// The tenant's oldest contact with the first-seen sender's phone number
@@ -765,16 +751,9 @@ async fn create_conversation(
     contact: &str,
     now: i64,
 ) -> Result<String, StorageError> {
-    let tenant_id = cipher.tenant_id();
     let id = new_id("cv");
-    sqlx::query("INSERT INTO conversations (id, tenant_id, channel_id, contact_id, status, created_at, last_message_at) VALUES ($1, $2, $3, $4, 'open', $5, $5)")
-        .bind(&id)
-        .bind(tenant_id)
-        .bind(channel_id)
-        .bind(contact)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let row = conversation_row(cipher, &id, channel_id, contact);
+    super::execute_rows(tx, INSERT_CONVERSATIONS, vec![row], now).await?;
     events.push(
         cipher,
         EventType::ConversationCreated,
