@@ -1,6 +1,6 @@
 //! Stage 2: the channel's adapter component verifies and parses the webhook,
-//! in one fresh instance, through the runtime's one way to call a plugin
-//! (a blocking thread, within the tenant's share).
+//! in one fresh instance, on the plugin thread the pipeline's visit for
+//! stages 2 and 3 runs on (within the tenant's share).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::error::{Stage, WebhookError};
 use super::tenancy::Binding;
 use crate::domain::{Event, GuestError, HttpRequest};
-use crate::kv::KvStore;
-use crate::runtime::{AdapterCall, PluginError, PluginRuntime, Verified};
+use crate::runtime::{
+    AdapterCall, CallContext, LoadedPlugin, PluginError, PluginRuntime, Verified,
+};
 
 /// An adapter compiled into the host instead of run as a component. Only
 /// the benchmark's baseline (`--features native-baseline`) provides one,
@@ -26,29 +27,35 @@ pub trait NativeAdapter: Send + Sync {
     ) -> Option<Result<Vec<Event>, GuestError>>;
 }
 
-pub async fn verify_and_parse(
-    runtime: &Arc<PluginRuntime>,
+/// The benchmark's compiled-in adapter's answer, when it handles this
+/// channel; `None` hands the request to the component.
+pub fn native(
     native: Option<&dyn NativeAdapter>,
     binding: &Binding,
-    kv: Arc<dyn KvStore>,
+    request: &HttpRequest,
+) -> Option<Result<Verified, WebhookError>> {
+    let handled =
+        native?.verify_and_parse(&binding.channel.adapter, request, &binding.channel.config)?;
+    Some(handled.map(Verified::Events).map_err(|e| match e {
+        GuestError::InvalidSignature(m) => WebhookError::InvalidSignature(m),
+        GuestError::BadRequest(m) => WebhookError::BadRequest(m),
+        other => WebhookError::Plugin {
+            stage: Stage::Parse,
+            error: PluginError::Guest(other),
+        },
+    }))
+}
+
+/// Verify, then parse, in one fresh instance of `adapter`, on this thread:
+/// call it on a plugin thread (the pipeline's visit for stages 2 and 3).
+pub fn verify_and_parse(
+    runtime: &PluginRuntime,
+    adapter: &Arc<LoadedPlugin>,
+    ctx: &CallContext,
     request: HttpRequest,
 ) -> Result<Verified, WebhookError> {
-    let handled = native.and_then(|n| {
-        n.verify_and_parse(&binding.channel.adapter, &request, &binding.channel.config)
-    });
-    if let Some(result) = handled {
-        return result.map(Verified::Events).map_err(|e| match e {
-            GuestError::InvalidSignature(m) => WebhookError::InvalidSignature(m),
-            GuestError::BadRequest(m) => WebhookError::BadRequest(m),
-            other => WebhookError::Plugin {
-                stage: Stage::Parse,
-                error: PluginError::Guest(other),
-            },
-        });
-    }
-    let ctx = binding.adapter_call(kv);
     let called = runtime
-        .run(&binding.adapter, ctx, move |inst| {
+        .with_instance(adapter, ctx, move |inst| {
             inst.verify_then_parse(request).map_err(|(call, e)| {
                 let stage = match call {
                     AdapterCall::Verify => Stage::Verify,
@@ -57,7 +64,6 @@ pub async fn verify_and_parse(
                 (stage, e)
             })
         })
-        .await
         .map_err(|e| (Stage::Verify, e))
         .and_then(|r| r);
     called.map_err(|(stage, error)| match error {

@@ -137,20 +137,34 @@ fn skips_failure(g: &BoundGuardrail, error: &PluginError) -> bool {
         )
 }
 
-/// The chain on each message of a webhook, before anything is stored.
-pub async fn check_inbound(
-    runtime: &Arc<PluginRuntime>,
-    binding: &Binding,
-    kv: Arc<dyn KvStore>,
-    events: Vec<Event>,
-) -> Result<Vec<InboundItem>, WebhookError> {
-    if binding.guardrails.is_empty() {
-        return Ok(events.into_iter().map(accept).collect());
+/// The chain on each message of a webhook, before anything is stored:
+/// prepared here, run on the plugin thread of the pipeline's visit for
+/// stages 2 and 3.
+pub struct InboundCheck {
+    chain: Chain,
+    adapter: String,
+}
+
+impl InboundCheck {
+    pub fn of(binding: &Binding, kv: Arc<dyn KvStore>) -> Self {
+        InboundCheck {
+            chain: Chain::of(binding, kv),
+            adapter: binding.channel.adapter.clone(),
+        }
     }
-    let chain = Chain::of(binding, kv);
-    let adapter_name = binding.channel.adapter.clone();
-    let (tenant, cap) = (chain.tenant.clone(), chain.limits.concurrent_calls);
-    let chain_run = runtime.blocking(&tenant, cap, move |runtime| {
+
+    /// Whether the channel binds no guardrail (so no visit is needed).
+    pub fn is_empty(&self) -> bool {
+        self.chain.guardrails.is_empty()
+    }
+
+    /// Each event as the item to store, with its message's disposition
+    /// (blocking: call on a plugin thread).
+    pub fn run(
+        &self,
+        runtime: &PluginRuntime,
+        events: Vec<Event>,
+    ) -> Result<Vec<InboundItem>, WebhookError> {
         let mut items = Vec::with_capacity(events.len());
         for event in events {
             let Event::Message(mut msg) = event else {
@@ -158,17 +172,19 @@ pub async fn check_inbound(
                 continue;
             };
             let mut disposition = provider_consent(&msg);
-            if let (Disposition::Accept, Some(text)) = (&disposition, msg.text.clone()) {
+            if let (false, Disposition::Accept, Some(text)) =
+                (self.is_empty(), &disposition, msg.text.clone())
+            {
                 let context = GuardrailContext {
                     direction: Direction::Inbound,
                     text,
-                    channel_adapter: adapter_name.clone(),
+                    channel_adapter: self.adapter.clone(),
                     contact_address: msg.sender.address.clone(),
                     first_reply: false,
                     prohibited_topics: vec![],
                     required_disclaimers: vec![],
                 };
-                let text = match chain.run(runtime, context) {
+                let text = match self.chain.run(runtime, context) {
                     Outcome::Pass(text) => text,
                     Outcome::Stopped { text, stop, .. } => {
                         let source = ConsentSource::Keyword;
@@ -191,11 +207,7 @@ pub async fn check_inbound(
             items.push(InboundItem::Message(msg, disposition));
         }
         Ok(items)
-    });
-    chain_run.await.map_err(|error| WebhookError::Plugin {
-        stage: Stage::Guardrails,
-        error,
-    })?
+    }
 }
 
 /// The first-party guardrails that enforce a persona's rails on every

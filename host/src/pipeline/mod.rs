@@ -3,8 +3,9 @@
 //!
 //! 1. `tenancy::resolve` — channel id → channel, tenant and adapter
 //! 2. `adapter::verify_and_parse` — signature/handshake, then events
-//! 3. `guardrails::check_inbound` — allow / rewrite / block / opt-out / opt-in,
-//!    then `bounds::check` — what one webhook may store
+//! 3. `guardrails::InboundCheck` — allow / rewrite / block / opt-out / opt-in
+//!    (2 and 3 in one visit to a plugin thread), then `bounds::check` — what
+//!    one webhook may store
 //! 4. `InboundWriter::store` — one transaction (shared with concurrent
 //!    webhooks by group commit): contacts, conversation,
 //!    idempotent messages, monotonic statuses, processing jobs
@@ -40,7 +41,7 @@ use std::time::Instant;
 
 use crate::domain::{HttpRequest, HttpResponse};
 use crate::kv::KvStore;
-use crate::runtime::PluginRuntime;
+use crate::runtime::{PluginRuntime, Verified};
 use crate::secrets::Keyring;
 use crate::storage::{Db, InboundItem, InboundOutcome, InboundWriter, OutboundWriter};
 
@@ -72,6 +73,14 @@ pub struct Pipeline {
     /// A compiled-in adapter for the benchmark's baseline; `None` in
     /// production.
     pub native_adapter: Option<Arc<dyn NativeAdapter>>,
+}
+
+/// What stages 2 and 3 made of a request.
+enum Checked {
+    /// The adapter answered a handshake (with its time in µs).
+    Handshake(HttpResponse, u64),
+    /// The items to store, with the two stages' times in µs.
+    Items(Vec<InboundItem>, (u64, u64)),
 }
 
 /// How a webhook ended, for the HTTP layer.
@@ -141,6 +150,65 @@ impl Pipeline {
             .map_err(WebhookError::from_storage)
     }
 
+    /// Stages 2 and 3, in one visit to a plugin thread: the adapter's
+    /// verify + parse, then (on the events `keep` keeps) the channel's
+    /// guardrail chain. One visit, not one per stage: on a loaded 2-core
+    /// machine each hand-off to a plugin thread and back costs more CPU
+    /// than the wasm it runs (BENCHMARKS.md, session 9).
+    async fn check(
+        &self,
+        binding: &tenancy::Binding,
+        request: HttpRequest,
+        keep: impl Fn(&crate::domain::Event) -> bool + Send + 'static,
+    ) -> Result<Checked, WebhookError> {
+        let native = adapter::native(self.native_adapter.as_deref(), binding, &request);
+        let chain = guardrails::InboundCheck::of(binding, self.kv.clone());
+        let parse = match native {
+            Some(verified) => Ok(verified?),
+            None => Err((
+                binding.adapter.clone(),
+                binding.adapter_call(self.kv.clone()),
+            )),
+        };
+        // Nothing for a plugin to do: the benchmark's native adapter on a
+        // channel without guardrails.
+        let no_visit = parse.is_ok() && chain.is_empty();
+        let visit = move |rt: &PluginRuntime| {
+            let t = Instant::now();
+            let verified = match parse {
+                Ok(verified) => verified,
+                Err((plugin, ctx)) => adapter::verify_and_parse(rt, &plugin, &ctx, request)?,
+            };
+            let adapter_us = t.elapsed().as_micros() as u64;
+            let events = match verified {
+                Verified::Handshake(response) => {
+                    return Ok(Checked::Handshake(response, adapter_us));
+                }
+                Verified::Events(events) => events.into_iter().filter(|e| keep(e)).collect(),
+            };
+            let t = Instant::now();
+            let items = chain.run(rt, events)?;
+            Ok(Checked::Items(
+                items,
+                (adapter_us, t.elapsed().as_micros() as u64),
+            ))
+        };
+        if no_visit {
+            return visit(&self.runtime);
+        }
+        let (tenant, cap) = (
+            binding.channel.tenant_id.clone(),
+            binding.limits.concurrent_calls,
+        );
+        self.runtime
+            .blocking(&tenant, cap, visit)
+            .await
+            .map_err(|error| WebhookError::Plugin {
+                stage: Stage::Verify,
+                error,
+            })?
+    }
+
     /// Run one webhook through the stages.
     pub async fn handle_webhook(
         &self,
@@ -184,30 +252,16 @@ impl Pipeline {
         request: HttpRequest,
     ) -> Result<WebhookOutcome, WebhookError> {
         let started = Instant::now();
-        let t = Instant::now();
-        let parsed = adapter::verify_and_parse(
-            &self.runtime,
-            self.native_adapter.as_deref(),
-            binding,
-            self.kv.clone(),
-            request,
-        )
-        .await?;
-        let adapter_us = t.elapsed().as_micros() as u64;
-        let events = match parsed {
-            crate::runtime::Verified::Handshake(response) => {
+        let (items, timing) = match self.check(binding, request, |_| true).await? {
+            Checked::Handshake(response, adapter_us) => {
                 tracing::info!(adapter_us, "handshake answered");
                 return Ok(WebhookOutcome::Handshake(response));
             }
-            crate::runtime::Verified::Events(events) => events,
+            Checked::Items(items, timing) => (items, timing),
         };
-
-        let t = Instant::now();
-        let items =
-            guardrails::check_inbound(&self.runtime, binding, self.kv.clone(), events).await?;
         let items = guardrails::without_persona(items, binding);
         bounds::check(&items)?;
-        let guardrails_us = t.elapsed().as_micros() as u64;
+        let (adapter_us, guardrails_us) = timing;
 
         let t = Instant::now();
         let outcome = self.store(binding, items).await?;

@@ -135,6 +135,17 @@ impl Response {
     }
 }
 
+/// Whether answering with `persona` reads the conversation's history: a
+/// language model and a persona component do; a static text does not, so
+/// its replies skip that read.
+pub(crate) fn reads_history(persona: &PersonaRecord) -> bool {
+    persona.spec.persona.is_some()
+        || !matches!(
+            serde_json::from_value::<ResponderConfig>(persona.responder.clone()),
+            Ok(ResponderConfig::Static { .. })
+        )
+}
+
 /// Step 2: the persona's prompt and its responder's answer to `ctx`.
 pub(crate) async fn respond(
     plugins: &Plugins<'_>,

@@ -88,6 +88,7 @@ pub async fn try_persona(
         contact_address: "sandbox".into(),
         contact_name: None,
         opted_out: false,
+        created_at: 0,
         history: turns,
         first_reply,
         handled_by_human: false,

@@ -14,7 +14,7 @@
 //! logged and acknowledged, so the provider does not retry them forever.
 
 use super::error::{Stage, WebhookError};
-use super::{Pipeline, adapter, bounds, guardrails, tenancy};
+use super::{Pipeline, bounds, guardrails, tenancy};
 use crate::domain::{Event, HttpRequest};
 use crate::runtime::CallContext;
 use crate::storage::{ChannelRecord, ChannelState, InboundOutcome};
@@ -146,28 +146,20 @@ impl Pipeline {
         request: &HttpRequest,
     ) -> Result<InboundOutcome, WebhookError> {
         let binding = tenancy::bind(&self.db, &self.catalog, &self.runtime, channel).await?;
-        let events = match adapter::verify_and_parse(
-            &self.runtime,
-            self.native_adapter.as_deref(),
-            &binding,
-            self.kv.clone(),
-            request.clone(),
-        )
-        .await?
+        let key = key.to_string();
+        let items = match self
+            .check(&binding, request.clone(), move |e| {
+                route_key(e) == Some(&key)
+            })
+            .await?
         {
-            crate::runtime::Verified::Events(events) => events,
-            crate::runtime::Verified::Handshake(_) => {
+            super::Checked::Items(items, _) => items,
+            super::Checked::Handshake(..) => {
                 return Err(WebhookError::BadRequest(
                     "handshakes are answered on the channel's own webhook URL".into(),
                 ));
             }
         };
-        let mine: Vec<Event> = events
-            .into_iter()
-            .filter(|e| route_key(e) == Some(key))
-            .collect();
-        let items =
-            guardrails::check_inbound(&self.runtime, &binding, self.kv.clone(), mine).await?;
         let items = guardrails::without_persona(items, &binding);
         bounds::check(&items)?;
         self.store(&binding, items).await

@@ -518,16 +518,27 @@ impl PluginRuntime {
         let plugin = plugin.clone();
         let cap = ctx.limits.concurrent_calls;
         let tenant = ctx.tenant.clone();
-        self.blocking(&tenant, cap, move |rt| {
-            let mut inst = rt.instantiate(&plugin, &ctx)?;
-            let result = f(&mut inst);
-            for line in inst.finish().logs {
-                tracing::debug!(target: "plugin", tenant = %ctx.tenant, plugin = %ctx.plugin, level = line.level, fields = ?line.fields, "{}", line.message);
-            }
-            Ok(result)
-        })
-        .await
-        .and_then(|r| r)
+        self.blocking(&tenant, cap, move |rt| rt.with_instance(&plugin, &ctx, f))
+            .await
+            .and_then(|r| r)
+    }
+
+    /// Run `f` on a fresh instance of `plugin` on this thread, which must be
+    /// a plugin thread (inside [`Self::blocking`]): for a stage that makes
+    /// its call in the same visit as another stage's. The instance's logs
+    /// go to `tracing` (target `plugin`).
+    pub fn with_instance<R>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: &CallContext,
+        f: impl FnOnce(&mut PluginInstance) -> R,
+    ) -> Result<R, PluginError> {
+        let mut inst = self.instantiate(plugin, ctx)?;
+        let result = f(&mut inst);
+        for line in inst.finish().logs {
+            tracing::debug!(target: "plugin", tenant = %ctx.tenant, plugin = %ctx.plugin, level = line.level, fields = ?line.fields, "{}", line.message);
+        }
+        Ok(result)
     }
 
     /// Run `f` on a blocking thread holding one of `tenant`'s call permits

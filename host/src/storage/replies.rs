@@ -31,7 +31,10 @@ pub struct ReplyContext {
     pub contact_address: String,
     pub contact_name: Option<String>,
     pub opted_out: bool,
-    /// Earlier turns, oldest first.
+    /// When the message was stored (where its history ends).
+    pub created_at: i64,
+    /// Earlier turns, oldest first: empty until [`Db::reply_history`]
+    /// read them, which only a persona that reads them needs.
     pub history: Vec<Turn>,
     /// No reply has been sent in this conversation yet.
     pub first_reply: bool,
@@ -40,9 +43,9 @@ pub struct ReplyContext {
 }
 
 impl Db {
-    /// An inbound message of the tenant with its contact, consent and the
-    /// conversation's recent history. (Reads go to the read pool: the job
-    /// that asks was committed with, or after, what it reads.)
+    /// An inbound message of the tenant with its contact and consent,
+    /// without its history. (Reads go to the read pool: the job that asks
+    /// was committed with, or after, what it reads.)
     pub async fn reply_context(
         &self,
         cipher: &TenantCipher,
@@ -66,32 +69,6 @@ impl Db {
         .await?
         .ok_or(StorageError::NotFound("message"))?;
         let conversation_id: String = r.get("conversation_id");
-        let created_at: i64 = r.get("created_at");
-        // Earlier turns that were actually exchanged (not blocked/refused).
-        let rows = sqlx::query(
-            "SELECT id, direction, text FROM messages \
-             WHERE tenant_id = $1 AND conversation_id = $2 AND id <> $3 AND created_at <= $4 AND text IS NOT NULL \
-             AND status NOT IN ('blocked', 'refused', 'failed') \
-             ORDER BY created_at DESC, id DESC LIMIT $5",
-        )
-        .bind(tenant_id)
-        .bind(&conversation_id)
-        .bind(message_id)
-        .bind(created_at)
-        .bind(HISTORY_TURNS)
-        .fetch_all(&self.read)
-        .await?;
-        let history: Vec<Turn> = rows
-            .iter()
-            .rev()
-            .map(|h| {
-                Ok(Turn {
-                    direction: Direction::parse(&h.get::<String, _>("direction"))
-                        .unwrap_or(Direction::Outbound),
-                    text: open_column(cipher, h, Field::MessageText)?.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<_, StorageError>>()?;
         // No reply has gone out in this conversation (read with the context:
         // one round trip less per reply).
         let first_reply = r.get::<i64, _>("first_reply") != 0;
@@ -118,11 +95,45 @@ impl Db {
             contact_id,
             external_id: r.get("external_id"),
             opted_out: r.get::<i64, _>("opted_out") != 0,
-            history,
+            created_at: r.get("created_at"),
+            history: Vec::new(),
             first_reply,
             handled_by_human: r.get::<String, _>("handler")
                 == crate::domain::Handler::Human.as_str(),
         })
+    }
+
+    /// The turns of `ctx`'s conversation before its message that were
+    /// actually exchanged (not blocked, refused or failed), oldest first,
+    /// at most [`HISTORY_TURNS`].
+    pub async fn reply_history(
+        &self,
+        cipher: &TenantCipher,
+        ctx: &ReplyContext,
+    ) -> Result<Vec<Turn>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, direction, text FROM messages \
+             WHERE tenant_id = $1 AND conversation_id = $2 AND id <> $3 AND created_at <= $4 AND text IS NOT NULL \
+             AND status NOT IN ('blocked', 'refused', 'failed') \
+             ORDER BY created_at DESC, id DESC LIMIT $5",
+        )
+        .bind(cipher.tenant_id())
+        .bind(&ctx.conversation_id)
+        .bind(&ctx.message_id)
+        .bind(ctx.created_at)
+        .bind(HISTORY_TURNS)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .rev()
+            .map(|h| {
+                Ok(Turn {
+                    direction: Direction::parse(&h.get::<String, _>("direction"))
+                        .unwrap_or(Direction::Outbound),
+                    text: open_column(cipher, h, Field::MessageText)?.unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }
 

@@ -125,7 +125,7 @@ async fn plan_reply(
     let plugins = p.plugins();
     let tenant = job.tenant_id.as_str();
     let cipher = p.secrets.cipher(tenant).await.map_err(StorageError::from)?;
-    let ctx = p.db.reply_context(&cipher, message_id).await?;
+    let mut ctx = p.db.reply_context(&cipher, message_id).await?;
     let binding = p
         .tenant_channel(tenant, &ctx.channel_id)
         .await
@@ -140,6 +140,9 @@ async fn plan_reply(
                     .channels
                     .persona(&p.db, &p.secrets, tenant, &persona_id)
                     .await?;
+                if reply::reads_history(&persona) {
+                    ctx.history = p.db.reply_history(&cipher, &ctx).await?;
+                }
                 ask_persona(p, responder, &binding, &persona, &cipher, &ctx).await?
             }
         }
