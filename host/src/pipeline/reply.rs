@@ -315,7 +315,37 @@ pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
 
 #[cfg(test)]
 mod tests {
-    use super::split_handoff;
+    use super::{reads_history, split_handoff};
+    use crate::storage::PersonaRecord;
+    use serde_json::json;
+
+    fn persona(component: Option<&str>, responder: serde_json::Value) -> PersonaRecord {
+        PersonaRecord {
+            id: "p".into(),
+            name: "p".into(),
+            spec: serde_json::from_value(json!({
+                "display_name": "P", "formality": 5, "humor": 5,
+                "emoji_usage": "none", "persona": component,
+            }))
+            .unwrap(),
+            responder,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn only_what_reads_the_history_gets_it_read() {
+        let fixed = json!({ "kind": "static", "text": "Thanks!" });
+        let model = json!({ "kind": "openai", "base_url": "http://127.0.0.1:9", "model": "m", "api_key": "" });
+        assert!(!reads_history(&persona(None, fixed.clone())));
+        assert!(reads_history(&persona(None, model)));
+        // A persona component is handed the history whatever answers.
+        assert!(reads_history(&persona(Some("default-persona"), fixed)));
+        // A responder this version cannot read fails later, with its error;
+        // the history is read as for any model.
+        assert!(reads_history(&persona(None, json!({ "kind": "unknown" }))));
+    }
 
     #[test]
     fn the_handoff_signal_leads_the_reply() {
