@@ -135,28 +135,30 @@ impl Response {
     }
 }
 
-/// Whether answering with `persona` reads the conversation's history: a
-/// language model and a persona component do; a static text does not, so
-/// its replies skip that read.
-pub(crate) fn reads_history(persona: &PersonaRecord) -> bool {
-    persona.spec.persona.is_some()
-        || !matches!(
-            serde_json::from_value::<ResponderConfig>(persona.responder.clone()),
-            Ok(ResponderConfig::Static { .. })
-        )
+/// `persona`'s responder, read once per reply (whether the history is
+/// read, then the answer, depend on it).
+pub(crate) fn responder_config(persona: &PersonaRecord) -> Result<ResponderConfig, Failure> {
+    serde_json::from_value(persona.responder.clone())
+        .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))
 }
 
-/// Step 2: the persona's prompt and its responder's answer to `ctx`.
+/// Whether answering with `persona` (whose responder is `config`) reads
+/// the conversation's history: a language model and a persona component
+/// do; a static text does not, so its replies skip that read.
+pub(crate) fn reads_history(persona: &PersonaRecord, config: &ResponderConfig) -> bool {
+    persona.spec.persona.is_some() || !matches!(config, ResponderConfig::Static { .. })
+}
+
+/// Step 2: the persona's prompt and its responder's (`config`) answer to
+/// `ctx`.
 pub(crate) async fn respond(
     plugins: &Plugins<'_>,
     responder: &Responder,
     binding: &Binding,
     persona: &PersonaRecord,
+    config: ResponderConfig,
     ctx: &ReplyContext,
 ) -> Result<Response, Failure> {
-    let config: ResponderConfig = serde_json::from_value(persona.responder.clone())
-        .map_err(|e| Failure::Permanent(format!("persona responder: {e}")))?;
-
     let message = ctx
         .text
         .clone()
@@ -315,7 +317,7 @@ pub fn style_of(persona: &PersonaRecord) -> PersonaStyle {
 
 #[cfg(test)]
 mod tests {
-    use super::{reads_history, split_handoff};
+    use super::{reads_history, responder_config, split_handoff};
     use crate::storage::PersonaRecord;
     use serde_json::json;
 
@@ -338,13 +340,17 @@ mod tests {
     fn only_what_reads_the_history_gets_it_read() {
         let fixed = json!({ "kind": "static", "text": "Thanks!" });
         let model = json!({ "kind": "openai", "base_url": "http://127.0.0.1:9", "model": "m", "api_key": "" });
-        assert!(!reads_history(&persona(None, fixed.clone())));
-        assert!(reads_history(&persona(None, model)));
+        let reads = |p: PersonaRecord| reads_history(&p, &responder_config(&p).ok().unwrap());
+        assert!(!reads(persona(None, fixed.clone())));
+        assert!(reads(persona(None, model)));
         // A persona component is handed the history whatever answers.
-        assert!(reads_history(&persona(Some("default-persona"), fixed)));
-        // A responder this version cannot read fails later, with its error;
-        // the history is read as for any model.
-        assert!(reads_history(&persona(None, json!({ "kind": "unknown" }))));
+        assert!(reads(persona(Some("default-persona"), fixed)));
+        // A responder this version cannot read fails for good, before any
+        // read.
+        assert!(matches!(
+            responder_config(&persona(None, json!({ "kind": "unknown" }))),
+            Err(super::Failure::Permanent(_))
+        ));
     }
 
     #[test]

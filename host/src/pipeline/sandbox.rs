@@ -5,7 +5,7 @@
 
 use super::Pipeline;
 use super::outbound::{Answer, answer};
-use super::reply::Failure;
+use super::reply::{Failure, responder_config};
 use super::tenancy::Binding;
 use crate::domain::{Direction, Turn};
 use crate::orchestrator::Responder;
@@ -93,11 +93,14 @@ pub async fn try_persona(
         first_reply,
         handled_by_human: false,
     };
-    let Answer { response, checked } = answer(&p.plugins(), responder, &binding, &persona, &ctx)
-        .await
-        .map_err(|e| match e {
-            Failure::Retry(e) | Failure::Permanent(e) => TryError::Responder(e),
-        })?;
+    let failed = |e| match e {
+        Failure::Retry(e) | Failure::Permanent(e) => TryError::Responder(e),
+    };
+    let config = responder_config(&persona).map_err(failed)?;
+    let Answer { response, checked } =
+        answer(&p.plugins(), responder, &binding, &persona, config, &ctx)
+            .await
+            .map_err(failed)?;
     Ok(Tried {
         system_prompt: response.system,
         reply: checked,

@@ -78,6 +78,30 @@ pub async fn send_message(
         .map(|v| v.to_string().into_bytes())
         .unwrap_or_else(|_| body.to_vec());
     let hash = hex::encode(sha2::Sha256::digest(&canonical));
+    // Everything from the claim on runs on its own task, so a client that
+    // disconnects (which drops this handler) cancels nothing half-way: a
+    // claim taken is always answered or released. Cancelled between the
+    // claim's INSERT and its guard, the key would stay "in progress" with
+    // nobody to finish it until its lease expired.
+    let task = tokio::spawn(idempotent(state, cipher, key, hash, body));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "send task failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// Claim `key`, run the send once and remember its answer; a replay, a
+/// mismatch or a claim still in progress answers at once.
+async fn idempotent(
+    state: AppState,
+    cipher: crate::crypto::TenantCipher,
+    key: String,
+    hash: String,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let db = state.db();
     match db.begin_idempotent(&cipher, &key, &hash).await? {
         Idempotency::Replay { status, response } => {
@@ -104,48 +128,35 @@ pub async fn send_message(
         }
         Idempotency::New => {}
     }
-    // The claimed request runs to its end on its own task, so a client
-    // that disconnects (which drops this handler) does not leave the key
-    // "in progress" after a message may already be queued: the answer is
-    // recorded and a retry replays it. The guard releases the claim if
-    // the task dies without answering (a panic, a runtime shutdown); a
-    // claim lost with the process expires after IDEMPOTENCY_LEASE_MS.
-    let claim = Claim {
+    // The guard releases the claim if this task dies without answering (a
+    // panic, a runtime shutdown); a claim lost with the process expires
+    // after IDEMPOTENCY_LEASE_MS.
+    let mut claim = Claim {
         db: db.clone(),
         cipher,
         key,
         armed: true,
     };
-    let task = tokio::spawn(async move {
-        let mut claim = claim;
-        let result = handle(&state, &claim.cipher, &body).await;
-        // Answers are remembered, except server-side failures worth retrying.
-        let remembered = match &result {
-            Ok((status, v)) => Some((status.as_u16(), v.to_string())),
-            Err(e) if e.status.is_client_error() => Some((
-                e.status.as_u16(),
-                json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
-            )),
-            Err(_) => None,
-        };
-        claim.armed = false;
-        claim
-            .db
-            .finish_idempotent(
-                &claim.cipher,
-                &claim.key,
-                remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
-            )
-            .await?;
-        Ok::<_, ApiError>(into_response(result))
-    });
-    match task.await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "send task failed");
-            Err(ApiError::internal())
-        }
-    }
+    let result = handle(&state, &claim.cipher, &body).await;
+    // Answers are remembered, except server-side failures worth retrying.
+    let remembered = match &result {
+        Ok((status, v)) => Some((status.as_u16(), v.to_string())),
+        Err(e) if e.status.is_client_error() => Some((
+            e.status.as_u16(),
+            json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
+        )),
+        Err(_) => None,
+    };
+    claim.armed = false;
+    claim
+        .db
+        .finish_idempotent(
+            &claim.cipher,
+            &claim.key,
+            remembered.as_ref().map(|(s, b)| (*s, b.as_str())),
+        )
+        .await?;
+    Ok(into_response(result))
 }
 
 /// An in-progress claim on an idempotency key, released when dropped while

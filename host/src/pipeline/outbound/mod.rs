@@ -30,7 +30,7 @@ use super::tenancy::Binding;
 use super::{WebhookError, webhook_delivery};
 use crate::crypto::TenantCipher;
 use crate::domain::{AutoReply, Handler, ReplyPlan, Task, TokenUsage};
-use crate::orchestrator::Responder;
+use crate::orchestrator::{Responder, ResponderConfig};
 use crate::storage::{
     ConversationChange, Job, PersonaRecord, ReplyContext, ReplyWrite, StorageError,
 };
@@ -140,10 +140,11 @@ async fn plan_reply(
                     .channels
                     .persona(&p.db, &p.secrets, tenant, &persona_id)
                     .await?;
-                if reply::reads_history(&persona) {
+                let config = reply::responder_config(&persona)?;
+                if reply::reads_history(&persona, &config) {
                     ctx.history = p.db.reply_history(&cipher, &ctx).await?;
                 }
-                ask_persona(p, responder, &binding, &persona, &cipher, &ctx).await?
+                ask_persona(p, responder, &binding, &persona, config, &cipher, &ctx).await?
             }
         }
     };
@@ -163,11 +164,13 @@ async fn ask_persona(
     responder: &Responder,
     binding: &Binding,
     persona: &PersonaRecord,
+    config: ResponderConfig,
     cipher: &TenantCipher,
     ctx: &ReplyContext,
 ) -> Result<(ReplyPlan, TokenUsage), Failure> {
     let plugins = p.plugins();
-    let Answer { response, checked } = answer(&plugins, responder, binding, persona, ctx).await?;
+    let Answer { response, checked } =
+        answer(&plugins, responder, binding, persona, config, ctx).await?;
     if response.hand_over {
         let change = ConversationChange {
             handler: Some(Handler::Human),
@@ -215,9 +218,10 @@ pub(crate) async fn answer(
     responder: &Responder,
     binding: &Binding,
     persona: &PersonaRecord,
+    config: ResponderConfig,
     ctx: &ReplyContext,
 ) -> Result<Answer, Failure> {
-    let response = reply::respond(plugins, responder, binding, persona, ctx).await?;
+    let response = reply::respond(plugins, responder, binding, persona, config, ctx).await?;
     let checked = if response.only_hands_over() {
         None
     } else {
