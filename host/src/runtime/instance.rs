@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Instance, ResourceTable};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::types as w;
@@ -82,6 +82,7 @@ impl PluginInstance {
                 total: 0,
                 exceeded: false,
             },
+            clock: CallClock::new(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -99,7 +100,22 @@ impl PluginInstance {
             store
                 .set_fuel(limits.fuel)
                 .map_err(|e| PluginError::Unavailable(e.to_string()))?;
-            store.epoch_deadline_trap();
+            // At each epoch tick: past the deadline, a trap; inline on an
+            // async worker and past the slice, a yield (the rest of the call
+            // then runs off the worker: `threads::drive`).
+            store.epoch_deadline_callback(|ctx| {
+                let clock = &ctx.data().clock;
+                let burnt = clock.fuel_at_start.saturating_sub(ctx.get_fuel().unwrap_or(0));
+                Ok(if Instant::now() >= clock.deadline {
+                    UpdateDeadline::Interrupt
+                } else if super::threads::inline_now()
+                    && burnt >= super::threads::INLINE_SLICE_FUEL
+                {
+                    UpdateDeadline::Yield(1)
+                } else {
+                    UpdateDeadline::Continue(1)
+                })
+            });
         }
         let deadline = arm(&mut store, &limits, metering);
         let instance = match bounded(deadline, plugin.pre.instantiate_async(&mut store)) {
@@ -228,6 +244,7 @@ impl PluginInstance {
         }
         let fuel_before = self.store.get_fuel().unwrap_or(0);
         let started = std::time::Instant::now();
+        self.store.data_mut().clock.fuel_at_start = fuel_before;
         let result = match bounded(self.deadline, call(&guest, &mut self.store)) {
             None => {
                 // The future was dropped mid-call: wasmtime unwinds the
@@ -479,12 +496,10 @@ pub enum AdapterCall {
     Parse,
 }
 
-/// Run `future` to completion on this thread, or give up on it at
-/// `deadline` (`None`). Called on a blocking thread: inside a Tokio runtime
-/// it blocks on that runtime's handle, elsewhere (CLI, tests) on
-/// wasmtime-wasi's own.
+/// Run `future` to completion on this thread (`threads::drive`), or give
+/// up on it at `deadline` (`None`).
 fn bounded<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
-    wasmtime_wasi::runtime::in_tokio(async move {
+    super::threads::drive(async move {
         tokio::time::timeout_at(deadline.into(), future).await.ok()
     })
 }
@@ -497,19 +512,34 @@ fn hostcall_fuel(limits: &Limits) -> usize {
     usize::try_from(limits.output_bytes.saturating_add(HOSTCALL_SLACK)).unwrap_or(usize::MAX)
 }
 
-/// Arm both deadlines `deadline_ms` from now: the epoch deadline (for a
-/// guest that computes) and the returned wall-clock one (for a guest that
-/// waits in a host call).
+/// Arm both deadlines `deadline_ms` from now: the one the epoch callback
+/// checks (for a guest that computes) and the returned wall-clock one (for
+/// a guest that waits in a host call).
 fn arm(store: &mut Store<CallState>, limits: &Limits, metering: bool) -> Instant {
+    let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
+    store.data_mut().clock.deadline = deadline;
     if metering {
-        store.set_epoch_deadline(deadline_ticks(limits.deadline_ms));
+        let fuel = store.get_fuel().unwrap_or(0);
+        store.data_mut().clock.fuel_at_start = fuel;
+        store.set_epoch_deadline(1);
     }
-    Instant::now() + Duration::from_millis(limits.deadline_ms)
+    deadline
 }
 
-fn deadline_ticks(ms: u64) -> u64 {
-    // +1: the current tick may be almost over when the deadline is armed.
-    ms.div_ceil(super::EPOCH_TICK.as_millis() as u64).max(1) + 1
+/// What the epoch callback checks: when the calls must have returned, and
+/// the fuel left when the current one started (for its inline slice).
+pub(crate) struct CallClock {
+    deadline: Instant,
+    fuel_at_start: u64,
+}
+
+impl CallClock {
+    fn new() -> Self {
+        CallClock {
+            deadline: Instant::now(),
+            fuel_at_start: 0,
+        }
+    }
 }
 
 /// Turn a wasmtime error into the typed error a tenant sees.

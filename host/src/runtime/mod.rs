@@ -27,7 +27,7 @@ mod threads;
 mod validate;
 mod world;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +47,7 @@ pub use host_api::LogLine;
 pub use instance::{AdapterCall, CallReport, PluginInstance, Verified};
 pub use limits::{KvQuota, LimitOverrides, Limits};
 pub use output::OutputSize;
+pub use threads::blocking_here;
 pub use validate::{Rejection, RejectionKind, Validated};
 pub use world::{Detected, PACKAGE, SUPPORTED_VERSIONS, World};
 
@@ -203,6 +204,7 @@ pub struct PluginRuntime {
     cache: Option<DiskCache>,
     gates: fairness::Gates,
     threads: threads::CallThreads,
+    heavy: HeavyTenants,
     defaults: Limits,
     kv_quota: KvQuota,
     max_memory_bytes: u64,
@@ -245,6 +247,7 @@ impl PluginRuntime {
                 512
             })?,
             cache,
+            heavy: HeavyTenants::default(),
             gates: fairness::Gates::new(
                 options.fairness,
                 if options.engine.pooling {
@@ -504,9 +507,9 @@ impl PluginRuntime {
 }
 
 impl PluginRuntime {
-    /// Run `f` on a fresh instance of `plugin`, on a blocking thread, within
-    /// the tenant's share of plugin calls: the one way the pipeline calls a
-    /// plugin. The outer error is the call that never started (busy,
+    /// Run `f` on a fresh instance of `plugin`, within the tenant's share of
+    /// plugin calls (inline or on a plugin thread: [`Self::blocking`]): the
+    /// one way the pipeline calls a plugin. The outer error is the call that never started (busy,
     /// instantiation) or a host failure; `f`'s own result is returned as is.
     /// The instance's logs go to `tracing` (target `plugin`).
     pub async fn run<R: Send + 'static>(
@@ -523,9 +526,9 @@ impl PluginRuntime {
             .and_then(|r| r)
     }
 
-    /// Run `f` on a fresh instance of `plugin` on this thread, which must be
-    /// a plugin thread (inside [`Self::blocking`]): for a stage that makes
-    /// its call in the same visit as another stage's. The instance's logs
+    /// Run `f` on a fresh instance of `plugin` on this thread, inside a
+    /// visit ([`Self::blocking`]): for a stage that makes its call in the
+    /// same visit as another stage's. The instance's logs
     /// go to `tracing` (target `plugin`).
     pub fn with_instance<R>(
         &self,
@@ -541,9 +544,11 @@ impl PluginRuntime {
         Ok(result)
     }
 
-    /// Run `f` on a blocking thread holding one of `tenant`'s call permits
-    /// (`cap` overrides the platform's per-tenant share), for stages that
-    /// make several calls in a row (a guardrail chain).
+    /// One visit: run `f` holding one of `tenant`'s call permits (`cap`
+    /// overrides the platform's per-tenant share), for stages that make
+    /// several calls in a row (a guardrail chain). On a multi-threaded
+    /// runtime it runs inline, on this async worker, unless the tenant's
+    /// recent calls were long; otherwise on a plugin thread (`threads`).
     pub async fn blocking<R: Send + 'static>(
         self: &Arc<Self>,
         tenant: &str,
@@ -551,6 +556,16 @@ impl PluginRuntime {
         f: impl FnOnce(&PluginRuntime) -> R + Send + 'static,
     ) -> Result<R, PluginError> {
         let permit = self.gates.acquire(tenant, cap).await?;
+        if threads::can_inline() && !self.heavy.is_heavy(tenant) {
+            let _permit = permit;
+            let (result, outgrew) = threads::inline(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)))
+            });
+            if outgrew {
+                self.heavy.mark(tenant);
+            }
+            return result.map_err(|_| host_failure());
+        }
         let rt = self.clone();
         self.threads
             .spawn(move || {
@@ -559,11 +574,11 @@ impl PluginRuntime {
             })
             .await
             .map_err(|e| {
-                PluginError::Unavailable(if e.is_panic() {
-                    "the plugin call failed in the host".into()
+                if e.is_panic() {
+                    host_failure()
                 } else {
-                    "the plugin call was cancelled".into()
-                })
+                    PluginError::Unavailable("the plugin call was cancelled".into())
+                }
             })
     }
 
@@ -576,6 +591,36 @@ impl PluginRuntime {
     /// The platform's concurrency shares.
     pub fn fairness(&self) -> Fairness {
         self.gates.fairness()
+    }
+}
+
+fn host_failure() -> PluginError {
+    PluginError::Unavailable("the plugin call failed in the host".into())
+}
+
+/// Tenants whose recent call outgrew its inline slice (a guest computing
+/// or waiting long): their calls run on the lower-priority plugin threads
+/// for [`HEAVY_FOR`], so a tenant that floods with long calls never holds
+/// the server's async workers.
+#[derive(Default)]
+struct HeavyTenants(Mutex<HashMap<String, Instant>>);
+
+/// How long a tenant stays on the plugin threads after a long call.
+const HEAVY_FOR: Duration = Duration::from_secs(10);
+
+impl HeavyTenants {
+    fn is_heavy(&self, tenant: &str) -> bool {
+        let map = self.0.lock();
+        !map.is_empty() && map.get(tenant).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn mark(&self, tenant: &str) {
+        let now = Instant::now();
+        let mut map = self.0.lock();
+        if map.len() >= 1_024 {
+            map.retain(|_, until| *until > now);
+        }
+        map.insert(tenant.to_string(), now + HEAVY_FOR);
     }
 }
 
@@ -598,6 +643,7 @@ pub(crate) struct CallState {
     table: ResourceTable,
     pub(crate) host: HostCtx,
     pub(crate) limiter: MemoryLimiter,
+    pub(crate) clock: instance::CallClock,
 }
 
 impl WasiView for CallState {

@@ -1,8 +1,10 @@
 //! The plugins' `kv` host import on the `plugin_kv` table. The runtime calls
 //! it synchronously, from inside a plugin call that is itself being driven
-//! by a `block_on` (the call's deadline future), so each operation runs on a
-//! short-lived thread of its own that blocks on the server's runtime (a
-//! nested `block_on` on the calling thread would panic).
+//! by a `block_on` or polled on an async worker, so each operation runs on
+//! a short-lived thread of its own that blocks on the server's runtime (a
+//! nested `block_on` on the calling thread would panic), and an inline
+//! call first hands its worker's other tasks to another thread
+//! (`runtime::blocking_here`).
 
 use sqlx::Row;
 
@@ -28,7 +30,9 @@ impl SqlKv {
         &self,
         f: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send,
     ) -> Result<T, KvUnavailable> {
-        std::thread::scope(|s| s.spawn(|| self.handle.block_on(f)).join())
+        crate::runtime::blocking_here(|| {
+            std::thread::scope(|s| s.spawn(|| self.handle.block_on(f)).join())
+        })
             .map_err(|_| KvUnavailable("the key-value query failed in the host".into()))?
             .map_err(|e| KvUnavailable(e.to_string()))
     }
