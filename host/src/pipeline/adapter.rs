@@ -1,6 +1,6 @@
 //! Stage 2: the channel's adapter component verifies and parses the webhook,
-//! in one fresh instance, on the plugin thread the pipeline's visit for
-//! stages 2 and 3 runs on (within the tenant's share).
+//! in one fresh instance, in the pipeline's one plugin visit for stages 2
+//! and 3 (within the tenant's share: `PluginRuntime::blocking`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +47,8 @@ pub fn native(
 }
 
 /// Verify, then parse, in one fresh instance of `adapter`, on this thread:
-/// call it on a plugin thread (the pipeline's visit for stages 2 and 3).
+/// call it inside a visit (`PluginRuntime::blocking`, the pipeline's visit
+/// for stages 2 and 3).
 pub fn verify_and_parse(
     runtime: &PluginRuntime,
     adapter: &Arc<LoadedPlugin>,

@@ -15,7 +15,7 @@ use crate::kv::KvStore;
 use crate::runtime::{CallContext, LimitOverrides, PluginError, PluginRuntime};
 use crate::storage::{ConsentSource, Disposition, InboundItem};
 
-/// A channel's guardrail chain, ready to run on a plugin thread.
+/// A channel's guardrail chain, ready to run in a plugin visit.
 #[derive(Clone)]
 struct Chain {
     guardrails: Arc<[BoundGuardrail]>,
@@ -138,8 +138,7 @@ fn skips_failure(g: &BoundGuardrail, error: &PluginError) -> bool {
 }
 
 /// The chain on each message of a webhook, before anything is stored:
-/// prepared here, run on the plugin thread of the pipeline's visit for
-/// stages 2 and 3.
+/// prepared here, run in the pipeline's plugin visit for stages 2 and 3.
 pub struct InboundCheck {
     chain: Chain,
     adapter: String,
@@ -159,7 +158,7 @@ impl InboundCheck {
     }
 
     /// Each event as the item to store, with its message's disposition
-    /// (blocking: call on a plugin thread).
+    /// (blocking: call inside a visit, `PluginRuntime::blocking`).
     pub fn run(
         &self,
         runtime: &PluginRuntime,

@@ -4,7 +4,7 @@
 //! 1. `tenancy::resolve` — channel id → channel, tenant and adapter
 //! 2. `adapter::verify_and_parse` — signature/handshake, then events
 //! 3. `guardrails::InboundCheck` — allow / rewrite / block / opt-out / opt-in
-//!    (2 and 3 in one visit to a plugin thread), then `bounds::check` — what
+//!    (2 and 3 in one plugin visit), then `bounds::check` — what
 //!    one webhook may store
 //! 4. `InboundWriter::store` — one transaction (shared with concurrent
 //!    webhooks by group commit): contacts, conversation,
@@ -150,11 +150,12 @@ impl Pipeline {
             .map_err(WebhookError::from_storage)
     }
 
-    /// Stages 2 and 3, in one visit to a plugin thread: the adapter's
-    /// verify + parse, then (on the events `keep` keeps) the channel's
-    /// guardrail chain. One visit, not one per stage: on a loaded 2-core
-    /// machine each hand-off to a plugin thread and back costs more CPU
-    /// than the wasm it runs (BENCHMARKS.md, session 9).
+    /// Stages 2 and 3, in one plugin visit (`PluginRuntime::blocking`):
+    /// the adapter's verify + parse, then (on the events `keep` keeps) the
+    /// channel's guardrail chain. One visit, not one per stage: a visit
+    /// that goes to a plugin thread (a tenant whose calls were long) costs
+    /// a hand-off there and back, more CPU than the wasm it runs
+    /// (BENCHMARKS.md, sessions 9 and 10).
     async fn check(
         &self,
         binding: &tenancy::Binding,

@@ -103,13 +103,13 @@ impl PluginInstance {
             // At each epoch tick: past the deadline, a trap; inline on an
             // async worker and past the slice, a yield (the rest of the call
             // then runs off the worker: `threads::drive`).
-            store.epoch_deadline_callback(|ctx| {
-                let clock = &ctx.data().clock;
-                let burnt = clock.fuel_at_start.saturating_sub(ctx.get_fuel().unwrap_or(0));
+            store.epoch_deadline_callback(|mut ctx| {
+                let clock = &mut ctx.data_mut().clock;
+                clock.ticks += 1;
                 Ok(if Instant::now() >= clock.deadline {
                     UpdateDeadline::Interrupt
                 } else if super::threads::inline_now()
-                    && burnt >= super::threads::INLINE_SLICE_FUEL
+                    && clock.ticks >= super::threads::INLINE_SLICE_TICKS
                 {
                     UpdateDeadline::Yield(1)
                 } else {
@@ -244,7 +244,7 @@ impl PluginInstance {
         }
         let fuel_before = self.store.get_fuel().unwrap_or(0);
         let started = std::time::Instant::now();
-        self.store.data_mut().clock.fuel_at_start = fuel_before;
+        self.store.data_mut().clock.ticks = 0;
         let result = match bounded(self.deadline, call(&guest, &mut self.store)) {
             None => {
                 // The future was dropped mid-call: wasmtime unwinds the
@@ -517,27 +517,27 @@ fn hostcall_fuel(limits: &Limits) -> usize {
 /// a guest that waits in a host call).
 fn arm(store: &mut Store<CallState>, limits: &Limits, metering: bool) -> Instant {
     let deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
-    store.data_mut().clock.deadline = deadline;
+    let clock = &mut store.data_mut().clock;
+    clock.deadline = deadline;
+    clock.ticks = 0;
     if metering {
-        let fuel = store.get_fuel().unwrap_or(0);
-        store.data_mut().clock.fuel_at_start = fuel;
         store.set_epoch_deadline(1);
     }
     deadline
 }
 
 /// What the epoch callback checks: when the calls must have returned, and
-/// the fuel left when the current one started (for its inline slice).
+/// how many ticks the current one has seen running (for its inline slice).
 pub(crate) struct CallClock {
     deadline: Instant,
-    fuel_at_start: u64,
+    ticks: u32,
 }
 
 impl CallClock {
     fn new() -> Self {
         CallClock {
             deadline: Instant::now(),
-            fuel_at_start: 0,
+            ticks: 0,
         }
     }
 }

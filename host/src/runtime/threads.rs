@@ -4,7 +4,7 @@
 //! polled in place, so a short call (tens of microseconds of wasm) costs no
 //! hand-off to another thread and back, which under load cost more than
 //! the wasm itself (BENCHMARKS.md, session 10). A call that outgrows its
-//! inline slice (a guest computing past [`INLINE_SLICE_FUEL`], or waiting in a
+//! inline slice (a guest computing past [`INLINE_SLICE_TICKS`], or waiting in a
 //! host call such as a WASI sleep) finishes in `block_in_place`, which
 //! first hands this worker's other tasks to another thread, and its tenant
 //! runs its calls on the plugin threads for a while (`PluginRuntime`).
@@ -79,12 +79,14 @@ fn lower_priority() {
     }
 }
 
-/// Fuel a guest may burn inline before it yields and the rest of its call
-/// moves off the worker (checked at each epoch tick): about a millisecond
-/// or two of wasm, 40 times what verify + parse of a webhook take. Fuel,
-/// not time: on a saturated machine a worker is preempted for
-/// milliseconds in the middle of a 30 µs call.
-pub(crate) const INLINE_SLICE_FUEL: u64 = 2_000_000;
+/// Epoch ticks a guest may see while running inline before it yields and
+/// the rest of its call moves off the worker: 3 ticks of 1 ms, so at least
+/// 2 ms of running. Ticks the guest ran across, not time since it started:
+/// on a saturated machine a worker is preempted for milliseconds in the
+/// middle of a 30 µs call, and it then sees one tick on resuming. (Fuel
+/// would be exact, but the fuel counter is not current inside the epoch
+/// callback.)
+pub(crate) const INLINE_SLICE_TICKS: u32 = 3;
 
 thread_local! {
     /// Whether this thread is running an inline visit, and whether one of
@@ -109,7 +111,7 @@ pub(crate) fn can_inline() -> bool {
 }
 
 /// Whether this thread is in an inline visit (a guest should yield once
-/// past [`INLINE_SLICE_FUEL`]).
+/// past [`INLINE_SLICE_TICKS`]).
 pub(crate) fn inline_now() -> bool {
     INLINE.get() != Visit::None
 }

@@ -348,3 +348,57 @@ fn host_keeps_serving_other_tenants_while_hostile_plugins_run() {
     );
     assert!(ok >= 20);
 }
+
+/// Where a visit runs, seen from inside it: a short call polls inline on
+/// the async worker that asked; a call that outgrows its inline slice
+/// (computing, or waiting in a WASI sleep) still ends in its typed error,
+/// and its tenant's next visits run on the lower-priority plugin threads,
+/// while other tenants' stay inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_sends_its_tenant_to_the_plugin_threads() {
+    let rt = Arc::new(
+        switchboard::runtime::PluginRuntime::new(switchboard::runtime::RuntimeOptions::default())
+            .unwrap(),
+    );
+    let plugin = rt
+        .load(&std::fs::read(HOSTILE).unwrap())
+        .expect("component loads");
+    let visit = async |tenant: &str, config: &[(&str, &str)]| {
+        let mut c = ctx(tenant, "hostile", config);
+        c.limits = LimitOverrides {
+            fuel: Some(u64::MAX / 2),
+            deadline_ms: Some(300),
+            ..Default::default()
+        };
+        rt.run(&plugin, c, |inst| {
+            let thread = std::thread::current().name().unwrap_or("").to_string();
+            (thread, inst.parse(&post("https://x.test/webhooks/c", &[], b"{}")))
+        })
+        .await
+        .expect("the visit ran")
+    };
+    let on_plugin_thread = |thread: &str| thread == "switchboard-plugin";
+
+    let (thread, r) = visit("calm", &[("mode", "ok")]).await;
+    assert_eq!(text_of(&r.unwrap()), "fine");
+    assert!(!on_plugin_thread(&thread), "a short call ran on {thread}");
+
+    // The loop leaves the worker after its inline slice and is stopped at
+    // its deadline.
+    let (thread, r) = visit("looping", &[("mode", "loop")]).await;
+    assert!(matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })), "{r:?}");
+    assert!(!on_plugin_thread(&thread), "it started inline, on {thread}");
+    let (thread, r) = visit("looping", &[("mode", "ok")]).await;
+    assert!(r.is_ok());
+    assert!(on_plugin_thread(&thread), "the looping tenant stayed on {thread}");
+
+    // A guest asleep in WASI never yields by fuel: the wait itself moves it.
+    let (_, r) = visit("sleepy", &[("mode", "ok"), ("sleep-in", "parse")]).await;
+    assert!(matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })), "{r:?}");
+    let (thread, _) = visit("sleepy", &[("mode", "ok")]).await;
+    assert!(on_plugin_thread(&thread), "the sleeping tenant stayed on {thread}");
+
+    let (thread, r) = visit("calm", &[("mode", "ok")]).await;
+    assert!(r.is_ok());
+    assert!(!on_plugin_thread(&thread), "another tenant's call ran on {thread}");
+}
