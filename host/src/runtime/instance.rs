@@ -499,9 +499,9 @@ pub enum AdapterCall {
 /// Run `future` to completion on this thread (`threads::drive`), or give
 /// up on it at `deadline` (`None`).
 fn bounded<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
-    super::threads::drive(async move {
-        tokio::time::timeout_at(deadline.into(), future).await.ok()
-    })
+    super::threads::drive(
+        async move { tokio::time::timeout_at(deadline.into(), future).await.ok() },
+    )
 }
 
 /// Headroom over the output cap for one lift: list and record headers,

@@ -509,9 +509,10 @@ impl PluginRuntime {
 impl PluginRuntime {
     /// Run `f` on a fresh instance of `plugin`, within the tenant's share of
     /// plugin calls (inline or on a plugin thread: [`Self::blocking`]): the
-    /// one way the pipeline calls a plugin. The outer error is the call that never started (busy,
-    /// instantiation) or a host failure; `f`'s own result is returned as is.
-    /// The instance's logs go to `tracing` (target `plugin`).
+    /// one way the pipeline calls a plugin. The outer error is the call that
+    /// never started (busy, instantiation) or a host failure; `f`'s own
+    /// result is returned as is. The instance's logs go to `tracing`
+    /// (target `plugin`).
     pub async fn run<R: Send + 'static>(
         self: &Arc<Self>,
         plugin: &Arc<LoadedPlugin>,
@@ -528,8 +529,8 @@ impl PluginRuntime {
 
     /// Run `f` on a fresh instance of `plugin` on this thread, inside a
     /// visit ([`Self::blocking`]): for a stage that makes its call in the
-    /// same visit as another stage's. The instance's logs
-    /// go to `tracing` (target `plugin`).
+    /// same visit as another stage's. The instance's logs go to `tracing`
+    /// (target `plugin`).
     pub fn with_instance<R>(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -610,8 +611,8 @@ const HEAVY_FOR: Duration = Duration::from_secs(10);
 
 impl HeavyTenants {
     fn is_heavy(&self, tenant: &str) -> bool {
-        let map = self.0.lock();
-        !map.is_empty() && map.get(tenant).is_some_and(|until| Instant::now() < *until)
+        let until = self.0.lock().get(tenant).copied();
+        until.is_some_and(|until| Instant::now() < until)
     }
 
     fn mark(&self, tenant: &str) {

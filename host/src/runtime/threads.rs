@@ -4,10 +4,11 @@
 //! polled in place, so a short call (tens of microseconds of wasm) costs no
 //! hand-off to another thread and back, which under load cost more than
 //! the wasm itself (BENCHMARKS.md, session 10). A call that outgrows its
-//! inline slice (a guest computing past [`INLINE_SLICE_TICKS`], or waiting in a
-//! host call such as a WASI sleep) finishes in `block_in_place`, which
-//! first hands this worker's other tasks to another thread, and its tenant
-//! runs its calls on the plugin threads for a while (`PluginRuntime`).
+//! inline slice (a guest computing past [`INLINE_SLICE_TICKS`], or waiting
+//! in a host call such as a WASI sleep) finishes in `block_in_place`,
+//! which first hands this worker's other tasks to another thread, and its
+//! tenant runs its calls on the plugin threads for a while
+//! (`PluginRuntime`'s heavy tenants).
 //!
 //! **On the plugin threads**: a Tokio runtime of their own (its blocking
 //! pool runs the calls, its one worker drives their deadline timers),
@@ -21,10 +22,9 @@
 //! caller is not on a multi-threaded runtime (`block_in_place` needs one).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-
-use std::future::Future;
 
 /// How much lower than the server's threads plugin threads run (Linux nice
 /// value: 5 gives the server's threads about three times their CPU share
@@ -140,7 +140,10 @@ pub(crate) fn drive<T>(future: impl Future<Output = T>) -> T {
         return wasmtime_wasi::runtime::in_tokio(future);
     }
     let mut future = pin!(future);
-    if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    if let Poll::Ready(v) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         return v;
     }
     INLINE.set(Visit::Escalated);

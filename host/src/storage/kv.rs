@@ -33,8 +33,8 @@ impl SqlKv {
         crate::runtime::blocking_here(|| {
             std::thread::scope(|s| s.spawn(|| self.handle.block_on(f)).join())
         })
-            .map_err(|_| KvUnavailable("the key-value query failed in the host".into()))?
-            .map_err(|e| KvUnavailable(e.to_string()))
+        .map_err(|_| KvUnavailable("the key-value query failed in the host".into()))?
+        .map_err(|e| KvUnavailable(e.to_string()))
     }
 }
 

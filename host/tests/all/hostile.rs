@@ -372,7 +372,10 @@ async fn a_long_call_sends_its_tenant_to_the_plugin_threads() {
         };
         rt.run(&plugin, c, |inst| {
             let thread = std::thread::current().name().unwrap_or("").to_string();
-            (thread, inst.parse(&post("https://x.test/webhooks/c", &[], b"{}")))
+            (
+                thread,
+                inst.parse(&post("https://x.test/webhooks/c", &[], b"{}")),
+            )
         })
         .await
         .expect("the visit ran")
@@ -386,19 +389,34 @@ async fn a_long_call_sends_its_tenant_to_the_plugin_threads() {
     // The loop leaves the worker after its inline slice and is stopped at
     // its deadline.
     let (thread, r) = visit("looping", &[("mode", "loop")]).await;
-    assert!(matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })), "{r:?}");
+    assert!(
+        matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })),
+        "{r:?}"
+    );
     assert!(!on_plugin_thread(&thread), "it started inline, on {thread}");
     let (thread, r) = visit("looping", &[("mode", "ok")]).await;
     assert!(r.is_ok());
-    assert!(on_plugin_thread(&thread), "the looping tenant stayed on {thread}");
+    assert!(
+        on_plugin_thread(&thread),
+        "the looping tenant stayed on {thread}"
+    );
 
     // A guest asleep in WASI never yields by fuel: the wait itself moves it.
     let (_, r) = visit("sleepy", &[("mode", "ok"), ("sleep-in", "parse")]).await;
-    assert!(matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })), "{r:?}");
+    assert!(
+        matches!(r, Err(PluginError::Deadline { deadline_ms: 300 })),
+        "{r:?}"
+    );
     let (thread, _) = visit("sleepy", &[("mode", "ok")]).await;
-    assert!(on_plugin_thread(&thread), "the sleeping tenant stayed on {thread}");
+    assert!(
+        on_plugin_thread(&thread),
+        "the sleeping tenant stayed on {thread}"
+    );
 
     let (thread, r) = visit("calm", &[("mode", "ok")]).await;
     assert!(r.is_ok());
-    assert!(!on_plugin_thread(&thread), "another tenant's call ran on {thread}");
+    assert!(
+        !on_plugin_thread(&thread),
+        "another tenant's call ran on {thread}"
+    );
 }
