@@ -44,11 +44,6 @@ pub struct PluginInstance {
     stdout: CappedOutput,
     stderr: CappedOutput,
     poisoned: bool,
-    /// When the calls on this instance must have returned. Epoch
-    /// interruption stops a guest that computes; this stops one that waits
-    /// in a host call (a WASI sleep or poll), by abandoning the call's
-    /// future.
-    deadline: Instant,
     // Typed export handles, looked up (and type-checked) once per instance
     // rather than once per call: verify + parse share them.
     adapter: Option<super::bindings::adapter::Guest>,
@@ -128,7 +123,7 @@ impl PluginInstance {
             }
         };
         // Re-arm so the deadline covers the calls, not instantiation.
-        let deadline = arm(&mut store, &limits, metering);
+        arm(&mut store, &limits, metering);
         Ok(PluginInstance {
             store,
             instance,
@@ -137,7 +132,6 @@ impl PluginInstance {
             stdout,
             stderr,
             poisoned: false,
-            deadline,
             adapter: None,
         })
     }
@@ -245,7 +239,11 @@ impl PluginInstance {
         let fuel_before = self.store.get_fuel().unwrap_or(0);
         let started = std::time::Instant::now();
         self.store.data_mut().clock.ticks = 0;
-        let result = match bounded(self.deadline, call(&guest, &mut self.store)) {
+        // Epoch interruption stops a guest that computes; this deadline
+        // stops one that waits in a host call (a WASI sleep or poll), by
+        // abandoning the call's future.
+        let deadline = self.store.data().clock.deadline;
+        let result = match bounded(deadline, call(&guest, &mut self.store)) {
             None => {
                 // The future was dropped mid-call: wasmtime unwinds the
                 // guest's fiber, and the instance is never used again.
